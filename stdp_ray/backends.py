@@ -132,7 +132,7 @@ def _build(cfg: Config, form: str, n_slots: int, net_arrays: FrozenNetwork,
     n_in, n = cfg.n_input, cfg.n_neurons
     training = form == "train"
 
-    inp = NeuronGroup(n_in, model.INPUT_EQS, threshold=model.INPUT_THRESHOLD,
+    inp = NeuronGroup(n_in, model.INPUT_EQS, threshold=model.INPUT_THRESHOLD, reset="",
                       name="inp", namespace=ns)
 
     theta_eqs = model.THETA_PLASTIC_EQS if training else model.THETA_FROZEN_EQS

