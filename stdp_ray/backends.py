@@ -535,6 +535,8 @@ class RuntimeTrainer:
             state[f"{g}_not_refractory"] = np.asarray(o[g].not_refractory[:], dtype=bool)
         for var in ("pre", "post1", "post2", "post2before", "lastupdate"):
             state[f"syn_{var}"] = np.asarray(getattr(o["syn"], var + "_")[:], dtype=float)
+        # theta in volts as simulated: a round trip through mV is not exact.
+        state["exc_theta_volt"] = np.asarray(o["exc"].theta_[:], dtype=float)
         return state
 
     def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
@@ -546,6 +548,7 @@ class RuntimeTrainer:
             o[g].not_refractory[:] = state[f"{g}_not_refractory"]
         for var in ("pre", "post1", "post2", "post2before", "lastupdate"):
             getattr(o["syn"], var + "_")[:] = state[f"syn_{var}"]
+        o["exc"].theta_[:] = state["exc_theta_volt"]
         self.net.t_ = float(int(state["t_steps"]) * self.cfg.dt_ms * 1e-3)
 
 

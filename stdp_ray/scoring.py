@@ -96,9 +96,12 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     """Fraction of correct predictions."""
     labels = np.asarray(labels)
+    predicted = np.asarray(predicted)
+    if labels.shape != predicted.shape:
+        raise ValueError(f"labels {labels.shape} and predicted {predicted.shape} differ in shape")
     if labels.size == 0:
         raise ValueError("labels is empty, must hold >= 1 sample")
-    return float(np.mean(labels == np.asarray(predicted)))
+    return float(np.mean(labels == predicted))
 
 
 def combine_scores(member_scores: list[np.ndarray]) -> np.ndarray:

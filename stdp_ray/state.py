@@ -22,6 +22,7 @@ import os
 import platform
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -73,6 +74,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
@@ -95,6 +97,7 @@ def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
             np.savez(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
+        publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
@@ -110,7 +113,7 @@ def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[st
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"{path}: not a readable .npz file ({exc})") from exc
     missing = [k for k in required if k not in arrays]
     if missing:
@@ -130,6 +133,17 @@ def load_json(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give a temporary file/dir (created private) the usual permissions before its rename."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
 def _unlink(path: str | os.PathLike) -> None:
@@ -235,12 +249,13 @@ def save_network(directory: str | os.PathLike, cfg: Config, arrays: FrozenNetwor
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        atomic_save_npz(tmp / ARRAYS_NPZ, weights=arrays.weights.astype(dtype),
+        atomic_save_npz(tmp / ARRAYS_NPZ, weights=_cast_below(arrays.weights, dtype, cfg.w_max),
                         theta_mV=arrays.theta_mV.astype(dtype),
-                        delays_ms=arrays.delays_ms.astype(dtype))
+                        delays_ms=_cast_below(arrays.delays_ms, dtype, cfg.delay_max_ms))
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "config": config_to_dict(cfg), "provenance": provenance(**dict(prov or {}))}
         atomic_write_json(tmp / NETWORK_JSON, meta)
+        publish_mode(tmp, directory=True)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -254,6 +269,15 @@ def save_network(directory: str | os.PathLike, cfg: Config, arrays: FrozenNetwor
         raise
     logger.info("saved network %s (%d neurons)", directory, cfg.n_neurons)
     return directory
+
+
+def _cast_below(arr: np.ndarray, dtype: str, upper: float) -> np.ndarray:
+    """``arr.astype(dtype)``, values that rounding lifted above ``upper`` set just below it."""
+    out = arr.astype(dtype)
+    cap = np.asarray(upper, dtype=dtype)
+    if float(cap) > upper:  # upper is not representable in dtype and rounds up
+        cap = np.nextafter(cap, np.asarray(0, dtype=dtype))
+    return np.minimum(out, cap)
 
 
 def load_network(directory: str | os.PathLike, *, expect: Config | None = None) -> Network:
@@ -287,8 +311,8 @@ def load_network(directory: str | os.PathLike, *, expect: Config | None = None) 
     if expect is not None and expect.model_dict() != cfg.model_dict():
         diff = {k: (v, expect.model_dict()[k]) for k, v in cfg.model_dict().items()
                 if expect.model_dict()[k] != v}
-        raise ArtifactError(f"{directory}: configuration does not match; stored vs expected: "
-                            f"{diff}")
+        raise ArtifactError(f"{directory / NETWORK_JSON}: configuration does not match; "
+                            f"stored vs expected: {diff}")
     raw = load_npz(directory / ARRAYS_NPZ, ("weights", "theta_mV", "delays_ms"))
     arrays = validate_arrays(FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]),
                              cfg, str(directory / ARRAYS_NPZ))
@@ -302,10 +326,11 @@ def save_assignments(directory: str | os.PathLike, cfg: Config, assignments: np.
                      class_rates: np.ndarray) -> Path:
     """Store the label assignment of a network directory (atomic file replace)."""
     directory = Path(directory)
-    assignments = np.asarray(assignments).astype(np.int16)
+    assignments = np.asarray(assignments)
     class_rates = np.asarray(class_rates, dtype=np.float64)
+    # Check before the int16 cast, which would truncate floats and wrap large values.
     validate_assignments(assignments, class_rates, cfg, str(directory / ASSIGNMENTS_NPZ))
-    return atomic_save_npz(directory / ASSIGNMENTS_NPZ, assignments=assignments,
+    return atomic_save_npz(directory / ASSIGNMENTS_NPZ, assignments=assignments.astype(np.int16),
                            class_rates=class_rates)
 
 

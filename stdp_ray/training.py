@@ -30,8 +30,8 @@ import pyarrow as pa
 from . import backends, model, tables
 from .backends import FrozenNetwork
 from .config import Config, config_to_dict
-from .state import (atomic_save_npz, atomic_write_json, load_json, load_npz, validate_arrays,
-                    ArtifactError)
+from .state import (ArtifactError, atomic_save_npz, atomic_write_json, load_json, load_npz,
+                    publish_mode, validate_arrays)
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ class Trainer:
             atomic_write_json(tmp / CHECKPOINT_STATE, {
                 "samples_done": self.samples_done, "seed": self.seed,
                 "model": self.cfg.model_hash(), "config": config_to_dict(self.cfg)})
+            publish_mode(tmp, directory=True)
             os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -263,8 +264,11 @@ def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int
         raise ValueError(f"samples == {samples}, must be >= 1")
     step = int(step or checkpoint_every)
     t0 = time.perf_counter()
-    actor = _actor_class().remote(cfg, int(seed), str(train_dir), ray.put(images),
-                                  ray.put(labels), int(checkpoint_every))
+    # The driver holds these references for the actor's lifetime: a restarted
+    # actor re-runs its constructor with them.
+    images_ref, labels_ref = ray.put(images), ray.put(labels)
+    actor = _actor_class().remote(cfg, int(seed), str(train_dir), images_ref, labels_ref,
+                                  int(checkpoint_every))
     try:
         done = ray.get(actor.samples_done.remote())
         resumed_from = done

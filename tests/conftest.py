@@ -1,0 +1,50 @@
+"""Shared fixtures: small synthetic MNIST files, tiny networks, one local Ray per module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from idx_helpers import make_synthetic_mnist
+from stdp_ray.backends import FrozenNetwork
+from stdp_ray.config import Config
+from stdp_ray import model
+
+#: Tiny networks keep the suite fast; intensity starts higher than the seed's
+#: because ten untrained neurons need a stronger drive to reach 5 spikes.
+TINY = Config(n_neurons=10, backend="runtime")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+    """Synthetic MNIST: 60 training and 30 test images in real IDX files."""
+    return make_synthetic_mnist(tmp_path_factory.mktemp("mnist"), n_train=60, n_test=30, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    return TINY
+
+
+def random_network(cfg: Config, seed: int = 0) -> FrozenNetwork:
+    """A frozen network with the seed's initial weights, normalised, theta 20 mV."""
+    rng = np.random.default_rng(seed)
+    w = model.normalize_weights(model.initial_weights(cfg, rng), cfg.weight_sum)
+    return FrozenNetwork(np.clip(w, 0, cfg.w_max), np.full(cfg.n_neurons, cfg.theta_init_mV),
+                         model.initial_delays(cfg, rng))
+
+
+@pytest.fixture(scope="session")
+def tiny_network(tiny_cfg):
+    return random_network(tiny_cfg)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray (2 CPUs) shared by the tests of a module."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+    yield ray
+    ray.shutdown()

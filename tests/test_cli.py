@@ -1,0 +1,129 @@
+"""The command line end to end on a tiny network, and its error exits."""
+
+import json
+import shutil
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from stdp_ray import tables
+from stdp_ray.cli import build_parser, main
+
+pytestmark = pytest.mark.slow
+
+TINY_ARGS = ["--neurons", "10", "--seed", "3", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(ray_local, tmp_path_factory, mnist_dir):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    status = main(["run", str(run), "--samples", "8", "--checkpoint-every", "4",
+                   "--observe-samples", "40", "--test-samples", "20", "--chunk-size", "10",
+                   "--data-dir", str(mnist_dir), *TINY_ARGS])
+    assert status == 0
+    return run
+
+
+def test_run_writes_every_table(run_dir):
+    for name in (tables.RUN_CONFIG_FILE, tables.ASSIGNMENTS_FILE, tables.PREDICTIONS_FILE,
+                 tables.METRICS_FILE, "network/network.json", "network/arrays.npz",
+                 "network/assignments.npz"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / tables.METRICS_FILE).read_text())
+    assert metrics["n_samples"] == 20
+    assert sum(map(sum, metrics["confusion_matrix"])) == 20
+    assert 0 <= metrics["accuracy"] <= 1
+    assert metrics["training_samples"] == 8
+
+
+@pytest.mark.parametrize("relative,rows", [
+    ("responses", 60), ("responses/phase=test", 20), (tables.ASSIGNMENTS_FILE, 10),
+    (tables.PREDICTIONS_FILE, 20), (tables.STATS_DIR, 8)])
+def test_tables_open_in_pandas_and_pyarrow(run_dir, relative, rows):
+    assert len(pd.read_parquet(run_dir / relative)) == rows
+    assert pq.read_table(run_dir / relative).num_rows == rows
+
+
+def test_rerunning_test_recomputes_nothing(run_dir, mnist_dir, capsys):
+    capsys.readouterr()
+    assert main(["test", str(run_dir), "--samples", "20", "--chunk-size", "10",
+                 "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["chunks_computed"] == 0
+
+
+def test_runtime_backend_gives_the_same_predictions(run_dir, mnist_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(copy / "responses" / "phase=test")
+    assert main(["test", str(copy), "--samples", "20", "--chunk-size", "10", "--backend",
+                 "runtime", "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    # Scores hold NaN for classes without neurons: compare through pandas (NaN == NaN).
+    pd.testing.assert_frame_equal(pd.read_parquet(copy / tables.PREDICTIONS_FILE),
+                                  pd.read_parquet(run_dir / tables.PREDICTIONS_FILE))
+    pd.testing.assert_frame_equal(pd.read_parquet(copy / "responses"),
+                                  pd.read_parquet(run_dir / "responses"))
+
+
+def _fresh_copy(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+@pytest.mark.parametrize("case,message", [
+    ("no_run", r"not a run directory"),
+    ("no_network", r"no trained network"),
+    ("not_observed", r"has no label assignment; run `stdp-ray observe` first"),
+    ("past_the_data", r"--samples == 31, but the test set has only 30 images"),
+    ("no_mnist", r"MNIST|stdp-ray data fetch"),
+    ("broken_arrays", r"arrays.npz: file not found"),
+    ("other_settings", r"existing parts were computed with other settings"),
+])
+def test_bad_input_exits_2_and_writes_no_result(run_dir, mnist_dir, tmp_path, caplog, case,
+                                                message):
+    copy = _fresh_copy(run_dir, tmp_path)
+    args = ["test", str(copy), "--data-dir", str(mnist_dir), "--no-progress",
+            "--chunk-size", "10"]
+    if case == "no_run":
+        copy = tmp_path / "empty"
+        copy.mkdir()
+        args[1] = str(copy)
+    elif case == "no_network":
+        shutil.rmtree(copy / "network")
+    elif case == "not_observed":
+        (copy / "network" / "assignments.npz").unlink()
+    elif case == "past_the_data":
+        args += ["--samples", "31"]
+    elif case == "no_mnist":
+        args[3] = str(tmp_path / "nowhere")
+    elif case == "broken_arrays":
+        (copy / "network" / "arrays.npz").unlink()
+    elif case == "other_settings":
+        args[-1] = "7"
+    for name in (tables.METRICS_FILE, tables.PREDICTIONS_FILE):
+        (copy / name).unlink(missing_ok=True)
+    assert main(args) == 2
+    assert __import__("re").search(message, caplog.text), caplog.text
+    assert not (copy / tables.METRICS_FILE).exists()
+    assert not (copy / tables.PREDICTIONS_FILE).exists()
+
+
+def test_training_into_a_run_of_another_configuration_is_refused(run_dir, mnist_dir, caplog):
+    status = main(["train", str(run_dir), "--neurons", "12", "--samples", "8", "--data-dir",
+                   str(mnist_dir), "--no-progress"])
+    assert status == 2
+    assert "holds a run of another configuration" in caplog.text
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["train", "r", "--neurons", "0"], r"--neurons: invalid _positive_int value|must be >= 1"),
+    (["test", "r", "--backend", "gpu"], r"invalid choice: 'gpu'"),
+    (["test", "r", "--samples", "x"], r"is not an integer"),
+])
+def test_option_errors_exit_2(argv, match, capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    assert __import__("re").search(match, capsys.readouterr().err)

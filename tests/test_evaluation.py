@@ -1,0 +1,167 @@
+"""Observe/test: the retry rule, chunking, and sharding over Ray."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from stdp_ray import data, evaluation, tables
+from stdp_ray.evaluation import PhaseError, chunk_bounds, simulate_samples
+
+
+class FakeSimulator:
+    """Responds with ``floor(intensity) - threshold`` spikes on neuron 0 (a known answer)."""
+
+    def __init__(self, threshold):
+        self.threshold = threshold
+        self.passes = []
+
+    def run_pass(self, inputs):
+        self.passes.append((list(inputs.sample_ids), list(inputs.attempts)))
+        counts = np.zeros((len(inputs.images), 3), dtype=np.int32)
+        counts[:, 0] = np.maximum(inputs.intensities - self.threshold[inputs.sample_ids], 0)
+        return counts
+
+
+def test_quiet_samples_go_again_at_higher_intensity(tiny_cfg):
+    cfg = tiny_cfg.replace(n_neurons=3, intensity=2.0, max_intensity=6.0, min_spikes=5)
+    # Sample 0 reaches 5 spikes at once, sample 1 at intensity 4, sample 2 never.
+    sim = FakeSimulator(np.array([-3, -1, 10]))
+    res = simulate_samples(sim, cfg, np.zeros((3, 784), np.uint8), np.arange(3), seed=1,
+                           stream=3, n_slots=8)
+    np.testing.assert_array_equal(res.presentations, [1, 3, 5])
+    np.testing.assert_array_equal(res.intensities, [2, 4, 6])
+    np.testing.assert_array_equal(res.failed, [False, False, True])
+    np.testing.assert_array_equal(res.counts[:, 0], [5, 5, 0])
+    # Each retry pass holds only the quiet samples, with the next attempt number.
+    assert sim.passes == [([0, 1, 2], [0, 0, 0]), ([1, 2], [1, 1]), ([1, 2], [2, 2]),
+                          ([2], [3]), ([2], [4])]
+
+
+def test_a_silent_network_terminates(tiny_cfg):
+    cfg = tiny_cfg.replace(n_neurons=3, max_intensity=4.0)
+    sim = FakeSimulator(np.full(4, 1000))
+    res = simulate_samples(sim, cfg, np.zeros((4, 784), np.uint8), np.arange(4), seed=1,
+                           stream=3, n_slots=3)
+    assert res.failed.all()
+    np.testing.assert_array_equal(res.presentations, [3, 3, 3, 3])
+
+
+@pytest.mark.parametrize("n,size,expected", [
+    (10, 4, [(0, 4), (4, 8), (8, 10)]), (8, 4, [(0, 4), (4, 8)]), (3, 50, [(0, 3)]), (0, 5, [])])
+def test_chunk_bounds(n, size, expected):
+    assert chunk_bounds(n, size) == expected
+
+
+def test_chunk_bounds_rejects_zero():
+    with pytest.raises(ValueError, match=r"chunk_size == 0, must be >= 1"):
+        chunk_bounds(10, 0)
+
+
+# ---------------------------------------------------------------------------
+# Sharded over Ray
+# ---------------------------------------------------------------------------
+
+N_TEST = 12
+
+
+@pytest.fixture(scope="module")
+def fault_file(tmp_path_factory):
+    # Ray's workers inherit the environment at ray.init: name the hook file first.
+    path = tmp_path_factory.mktemp("fault") / "fault.txt"
+    os.environ[evaluation.FAULT_FILE_ENV] = str(path)
+    yield path
+    del os.environ[evaluation.FAULT_FILE_ENV]
+
+
+@pytest.fixture(scope="module")
+def test_data(mnist_dir):
+    images, labels = data.load_mnist(mnist_dir, "test")
+    return images[:N_TEST], labels[:N_TEST], np.arange(N_TEST)
+
+
+def _run(ray_local, path, cfg, net, test_data, **kw):
+    images, labels, ids = test_data
+    info = evaluation.run_phase(path, cfg.replace(intensity=4.0), net, images, labels, ids,
+                                seed=5, phase="test", progress=False, **kw)
+    return info, evaluation.responses(path)
+
+
+@pytest.fixture(scope="module")
+def reference(fault_file, ray_local, tmp_path_factory, tiny_cfg, tiny_network, test_data):
+    path = tmp_path_factory.mktemp("ref") / "phase=test"
+    return _run(ray_local, path, tiny_cfg.replace(backend="standalone"), tiny_network,
+                test_data, chunk_size=4, workers=1)[1]
+
+
+@pytest.mark.slow
+def test_reference_table_is_complete(reference):
+    assert reference.column("sample").to_pylist() == list(range(N_TEST))
+    assert reference.schema.equals(tables.RESPONSES_SCHEMA)
+    assert sum(reference.column("total_spikes").to_pylist()) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend,chunk_size,workers", [
+    ("standalone", 4, 2), ("standalone", 5, 2), ("runtime", 6, 2)])
+def test_tables_do_not_depend_on_sharding(fault_file, ray_local, tmp_path, tiny_cfg,
+                                          tiny_network, test_data, reference, backend,
+                                          chunk_size, workers):
+    _, table = _run(ray_local, tmp_path / "phase=test", tiny_cfg.replace(backend=backend),
+                    tiny_network, test_data, chunk_size=chunk_size, workers=workers)
+    assert table.drop(["chunk"]).equals(reference.drop(["chunk"]))
+
+
+@pytest.mark.slow
+def test_killed_task_is_retried_and_written_once(fault_file, ray_local, tmp_path, tiny_cfg,
+                                                 tiny_network, test_data, reference):
+    fault_file.write_text("chunk 1")
+    info, table = _run(ray_local, tmp_path / "phase=test", tiny_cfg.replace(backend="standalone"),
+                       tiny_network, test_data, chunk_size=4, workers=2)
+    assert not fault_file.exists(), "the fault was not triggered"
+    assert table.column("sample").to_pylist() == list(range(N_TEST))
+    assert table.equals(reference)
+    assert len(list((tmp_path / "phase=test").glob("part-*.parquet"))) == 3
+
+
+@pytest.mark.slow
+def test_rerun_recomputes_nothing(fault_file, ray_local, tmp_path, tiny_cfg, tiny_network,
+                                  test_data):
+    cfg = tiny_cfg.replace(backend="standalone")
+    path = tmp_path / "phase=test"
+    first, _ = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
+    mtimes = {p: p.stat().st_mtime_ns for p in path.glob("part-*")}
+    second, table = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
+    assert (first["computed"], second["computed"], second["skipped"]) == (3, 0, 3)
+    assert {p: p.stat().st_mtime_ns for p in path.glob("part-*")} == mtimes
+    assert table.num_rows == N_TEST
+    # A partially written phase resumes with only the missing chunk.
+    (path / tables.part_name(1)).unlink()
+    third, again = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
+    assert (third["computed"], third["skipped"]) == (1, 2)
+    assert again.equals(table)
+
+
+@pytest.mark.slow
+def test_rerun_with_other_settings_is_refused(fault_file, ray_local, tmp_path, tiny_cfg,
+                                              tiny_network, test_data):
+    cfg = tiny_cfg.replace(backend="standalone")
+    path = tmp_path / "phase=test"
+    _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
+    with pytest.raises(PhaseError, match=r"phase=test: existing parts were computed with other "
+                                         r"settings .*chunk_size"):
+        _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=6)
+
+
+@pytest.mark.slow
+def test_parts_open_in_pandas_and_pyarrow(reference, tmp_path):
+    path = tmp_path / "responses" / "phase=test"
+    tables.write_table(path / tables.part_name(0), reference)
+    ds = pq.ParquetDataset(tmp_path / "responses")
+    assert "phase" in ds.read().column_names
+    import pandas as pd
+
+    df = pd.read_parquet(tmp_path / "responses")
+    assert len(df) == N_TEST and set(df["phase"]) == {"test"}

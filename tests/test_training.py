@@ -1,0 +1,138 @@
+"""Training: the seed's direction of change, the bounded retry, exact resume, the Ray actor."""
+
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from stdp_ray import data, training
+from stdp_ray.training import Trainer, latest_checkpoint
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def train_data(mnist_dir):
+    return data.load_mnist(mnist_dir, "train")
+
+
+def test_initial_network_is_seeded(tiny_cfg):
+    a, b = training.initial_network(tiny_cfg, 3), training.initial_network(tiny_cfg, 3)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.delays_ms, b.delays_ms)
+    assert not np.array_equal(a.weights, training.initial_network(tiny_cfg, 4).weights)
+    np.testing.assert_array_equal(a.theta_mV, 20.0)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, tiny_cfg, train_data):
+    """Six samples trained without interruption (checkpoints every 3)."""
+    trainer = Trainer(tiny_cfg, 1, tmp_path_factory.mktemp("straight"), *train_data,
+                      checkpoint_every=3)
+    trainer.train_until(6)
+    return trainer
+
+
+def test_training_moves_weights_and_theta_the_expected_way(straight, tiny_cfg):
+    start = training.initial_network(tiny_cfg, 1)
+    net = straight.network()
+    # theta only grows by 0.05 mV per spike (its decay over 3 s is ~3e-4 of itself).
+    stats = pq.read_table(straight.stats_dir).to_pandas()
+    spikes = stats["total_spikes"].sum()
+    assert net.theta_mV.mean() > start.theta_mV.mean()
+    assert net.theta_mV.sum() - start.theta_mV.sum() >= 0.05 * spikes * 0.99
+    # Weights are rescaled to sum to 78 per neuron before each sample, then learn:
+    # the columns stay near 78, far above the initial ~121 * 0.3 / 2.
+    sums = net.weights.sum(axis=0)
+    assert np.all(np.abs(sums - 78) < 10)
+    assert 0 <= net.weights.min() and net.weights.max() <= 1
+    np.testing.assert_array_equal(net.delays_ms, start.delays_ms)
+
+
+def test_statistics_has_one_row_per_sample(straight):
+    stats = pq.read_table(straight.stats_dir).to_pandas()
+    assert stats["sample"].tolist() == list(range(6))
+    assert (stats["total_spikes"] >= 5).all()
+    assert (stats["presentations"] == stats["intensity"] - 1).all()  # intensity 2 + retries
+    assert stats["theta_mean_mV"].is_monotonic_increasing
+
+
+def test_resume_from_checkpoint_is_exact(straight, tmp_path, tiny_cfg, train_data):
+    first = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3)
+    first.train_until(4)   # checkpoints at 3 and 4
+    del first
+    resumed = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3)
+    assert resumed.samples_done == 4
+    resumed.train_until(6)
+    a, b = straight.network(), resumed.network()
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.theta_mV, b.theta_mV)
+    stats = pq.read_table(tmp_path / "stats").to_pandas()
+    assert stats["sample"].tolist() == list(range(6))
+    assert stats.equals(pq.read_table(straight.stats_dir).to_pandas()
+                        .assign(seconds=stats["seconds"]))
+
+
+def test_train_until_is_idempotent(straight):
+    weights = straight.network().weights
+    assert straight.train_until(3) == 6
+    np.testing.assert_array_equal(straight.network().weights, weights)
+
+
+def test_silent_input_is_bounded_and_recorded(tmp_path, tiny_cfg, train_data):
+    cfg = tiny_cfg.replace(max_intensity=4.0)
+    images, labels = train_data
+    trainer = Trainer(cfg, 1, tmp_path, np.zeros_like(images[:2]), labels[:2])
+    trainer.train_until(2)
+    stats = pq.read_table(trainer.stats_dir).to_pandas()
+    assert stats["failed"].all()
+    assert stats["presentations"].tolist() == [3, 3]
+    assert stats["total_spikes"].tolist() == [0, 0]
+
+
+def test_checkpoint_of_another_seed_is_refused(straight, tiny_cfg, train_data):
+    from stdp_ray.state import ArtifactError
+
+    with pytest.raises(ArtifactError, match=r"checkpoint of seed 1, this run has seed 2"):
+        Trainer(tiny_cfg, 2, straight.train_dir, *train_data)
+
+
+@pytest.mark.parametrize("every", [0, -5])
+def test_checkpoint_every_rejected(tmp_path, tiny_cfg, train_data, every):
+    with pytest.raises(ValueError, match=rf"checkpoint_every == {every}, must be >= 1"):
+        Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=every)
+
+
+# ---------------------------------------------------------------------------
+# The Ray actor
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fault_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fault") / "train-fault.txt"
+    os.environ[training.TRAIN_FAULT_FILE_ENV] = str(path)
+    yield path
+    del os.environ[training.TRAIN_FAULT_FILE_ENV]
+
+
+def test_actor_killed_mid_run_resumes_exactly(fault_file, ray_local, straight, tmp_path,
+                                              tiny_cfg, train_data):
+    fault_file.write_text("sample 4")  # dies after the checkpoint at 3, mid-way to 6
+    arrays, summary = training.train_run(tmp_path, tiny_cfg, 1, 6, *train_data,
+                                         checkpoint_every=3, progress=False)
+    assert not fault_file.exists(), "the fault was not triggered"
+    assert summary["samples"] == 6
+    np.testing.assert_array_equal(arrays.weights, straight.network().weights)
+    np.testing.assert_array_equal(arrays.theta_mV, straight.network().theta_mV)
+    stats = pq.read_table(tmp_path / "stats").to_pandas()
+    assert stats["sample"].tolist() == list(range(6))  # none skipped, none repeated
+    assert latest_checkpoint(tmp_path / "checkpoints").name == "ckpt-000000006"
+
+
+def test_rerunning_a_finished_training_trains_nothing(ray_local, tmp_path, tiny_cfg, train_data):
+    training.train_run(tmp_path, tiny_cfg, 1, 3, *train_data, checkpoint_every=3,
+                       progress=False)
+    _, summary = training.train_run(tmp_path, tiny_cfg, 1, 3, *train_data, checkpoint_every=3,
+                                    progress=False)
+    assert summary["resumed_from"] == 3
+    assert len(pq.read_table(tmp_path / "stats")) == 3
