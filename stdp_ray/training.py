@@ -103,7 +103,7 @@ class Trainer:
             logger.info("resuming training from %s (%d samples done)", ckpt, self.samples_done)
         self._drop_stats_after(self.samples_done)
         self.delays_ms = arrays.delays_ms
-        self.sim = backends.RuntimeTrainer(cfg, arrays)
+        self.sim = backends.make_trainer(cfg, arrays)
         if dynamic is not None:
             self.sim.set_dynamic_state(dynamic)
 

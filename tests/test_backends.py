@@ -85,7 +85,7 @@ def test_attempt_changes_the_input_draw(tiny_cfg, tiny_network, images, runtime_
 def test_standalone_build_is_reused_not_recompiled(tiny_cfg, tiny_network, images, caplog,
                                                    runtime_counts):
     cfg = tiny_cfg.replace(backend="standalone")
-    backends.StandaloneFrozen._active = None  # as in a fresh worker process
+    backends.StandaloneProject._active = None  # as in a fresh worker process
     sim = backends.StandaloneFrozen(cfg, tiny_network, 10)
     with caplog.at_level(logging.INFO, logger="stdp_ray.backends"):
         counts = sim.run_pass(_inputs(images, range(10)))
@@ -102,3 +102,23 @@ def test_standalone_rejects_more_samples_than_slots(tiny_cfg, tiny_network, imag
 def test_standalone_rejects_zero_slots(tiny_cfg, tiny_network):
     with pytest.raises(ValueError, match=r"n_slots == 0, must be >= 1"):
         backends.StandaloneFrozen(tiny_cfg, tiny_network, 0)
+
+
+def test_training_engines_are_bitwise_identical(tiny_cfg, images):
+    """Three plastic samples (with state carried over) on both engines."""
+    from conftest import random_network
+
+    net = random_network(tiny_cfg, seed=5)
+    engines = [backends.RuntimeTrainer(tiny_cfg, net),
+               backends.StandaloneTrainer(tiny_cfg.replace(backend="standalone"), net)]
+    for k in range(3):
+        counts = [e.present(images[k], sample=k, attempt=0, intensity=4.0, seed=9)
+                  for e in engines]
+        np.testing.assert_array_equal(counts[0], counts[1])
+    runtime, standalone = engines
+    assert sum(c.sum() for c in counts) > 0
+    np.testing.assert_array_equal(runtime.get_weights(), standalone.get_weights())
+    np.testing.assert_array_equal(runtime.get_theta_mV(), standalone.get_theta_mV())
+    assert not np.array_equal(runtime.get_weights(), net.weights)
+    for key, value in runtime.dynamic_state().items():
+        np.testing.assert_array_equal(value, standalone.dynamic_state()[key], err_msg=key)
