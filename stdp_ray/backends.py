@@ -174,7 +174,7 @@ def _build(cfg: Config, form: str, n_slots: int, net_arrays: FrozenNetwork,
 
     if not training and slots:
         # One slot per sample: load inputs and reset the state at its start.
-        slot = cfg.sample_ms * ms
+        slot = cfg.frozen_slot_ms * ms
         if inputs is None:
             rates, ids, attempts = (np.zeros((n_slots, n_in)), np.zeros(n_slots, np.int32),
                                     np.zeros(n_slots, np.int32))
@@ -195,7 +195,8 @@ def _build(cfg: Config, form: str, n_slots: int, net_arrays: FrozenNetwork,
             dt=slot, when="start", name="inp_load")
         for group, rest in ((exc, cfg.v_rest_exc_mV), (inh, cfg.v_rest_inh_mV)):
             group.run_regularly(
-                f"v = {rest!r}*mV\nge = 0\ngi = 0\ntimer = {cfg.rest_ms!r}*ms",
+                f"v = {rest!r}*mV\nge = 0\ngi = 0\ntimer = {cfg.rest_ms!r}*ms\n"
+                "lastspike = -1e4*second\nnot_refractory = True",
                 dt=slot, when="start", name=f"{group.name}_reset")
         objects.update(slot_rates=images, slot_sample=keys["sample"],
                        slot_attempt=keys["attempt"])
@@ -223,7 +224,7 @@ def count_slot_spikes(spike_i: np.ndarray, spike_t_s: np.ndarray, cfg: Config,
     ndarray, shape (n_slots, n_neurons), int32
     """
     steps = np.round(np.asarray(spike_t_s) / (cfg.dt_ms * 1e-3)).astype(np.int64)
-    slot, within = np.divmod(steps, cfg.sample_steps)
+    slot, within = np.divmod(steps, cfg.frozen_slot_steps)
     keep = (within < cfg.present_steps) & (slot < n_slots)
     counts = np.zeros((n_slots, cfg.n_neurons), dtype=np.int32)
     np.add.at(counts, (slot[keep], np.asarray(spike_i)[keep]), 1)
@@ -307,17 +308,19 @@ class RuntimeFrozen:
                 group.not_refractory = True
             net.t_ = 0.0
             before = o["mon"].num_spikes
-            net.run(cfg.sample_ms * ms, namespace={})
+            net.run(cfg.frozen_slot_ms * ms, namespace={})
             counts[k] = count_slot_spikes(np.asarray(o["mon"].i[before:]),
                                           np.asarray(o["mon"].t_[before:]), cfg, 1)[0]
         return counts
 
 
-#: Compiler flags for both engines. Brian2's defaults add -ffast-math and
-#: -march=native, which let the compiler reassociate and fuse floating-point
-#: operations differently in Cython and standalone code; without them both
-#: engines compute bit-identical trajectories.
-COMPILE_ARGS = ["-w", "-O3", "-fno-fast-math", "-ffp-contract=off", "-std=c++11"]
+#: Compiler flags for both engines. Brian2's defaults add -ffast-math, which
+#: lets the compiler reassociate and fuse floating-point operations
+#: differently in Cython and standalone code; without it (and with FMA
+#: contraction off) both engines compute bit-identical trajectories. Builds
+#: are node-local caches, so -march=native is safe.
+COMPILE_ARGS = ["-w", "-O3", "-march=native", "-fno-fast-math", "-ffp-contract=off",
+                "-std=c++11"]
 
 
 def _set_prefs() -> None:
@@ -371,7 +374,8 @@ def _work_root() -> Path:
 def _build_key(cfg: Config, form: str, n_slots: int) -> str:
     import brian2
 
-    blob = (f"{cfg.model_hash()}|{form}|{n_slots}|brian2={brian2.__version__}|"
+    blob = (f"{cfg.model_hash()}|{form}|{n_slots}|{cfg.frozen_slot_ms}|"
+            f"brian2={brian2.__version__}|"
             f"{' '.join(COMPILE_ARGS)}").encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -443,7 +447,8 @@ class StandaloneProject:
         # Apply run-time arrays after the synapses exist but before the spike
         # queues read the delays (Brian2's default position is after that).
         brian2.device.apply_run_args()
-        net.run(self.n_slots * self.cfg.sample_ms * ms, namespace={})
+        duration = self.cfg.sample_ms if self.form == "train" else self.cfg.frozen_slot_ms
+        net.run(self.n_slots * duration * ms, namespace={})
         brian2.device.build(directory=str(self.project_dir), compile=True, run=False,
                             with_output=False)
         self.net, self.objects = net, objects

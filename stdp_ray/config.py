@@ -93,6 +93,12 @@ class Config:
     backend : str
         "standalone" (Brian2 C++ standalone, compiled once) or "runtime"
         (Brian2 Cython runtime, the reference).
+    frozen_rest_ms : float or None
+        Silence simulated after each presentation in observe and test. The
+        dynamic state is reset before every sample there, so any rest at least
+        as long as the longest delay (all input spikes delivered) gives the
+        same responses as the seed's 150 ms; None (default) uses
+        ``delay_max_ms``. Not part of the model.
     """
 
     n_input: int = 784
@@ -135,10 +141,17 @@ class Config:
     max_intensity: float = 32.0
     min_spikes: int = 5
     backend: str = "standalone"
+    frozen_rest_ms: float | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if value is None and f.name == "frozen_rest_ms":
+                continue
+            if f.type in ("float | None",) and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+                continue
             if f.type in ("int", int):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise TypeError(f"{f.name} must be an int, got {type(value).__name__}")
@@ -167,7 +180,10 @@ class Config:
                 f"rest_ms == {self.rest_ms}, must be >= delay_max_ms ({self.delay_max_ms})")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend == {self.backend!r}, must be one of {BACKENDS}")
-        for name in ("present_ms", "rest_ms"):
+        if self.frozen_rest_ms is not None and self.frozen_rest_ms < self.delay_max_ms:
+            raise ValueError(f"frozen_rest_ms == {self.frozen_rest_ms}, must be >= "
+                             f"delay_max_ms ({self.delay_max_ms})")
+        for name in ("present_ms", "rest_ms", "frozen_slot_ms"):
             steps = getattr(self, name) / self.dt_ms
             if abs(steps - round(steps)) > 1e-9:
                 raise ValueError(f"{name} == {getattr(self, name)}, must be a multiple of "
@@ -185,6 +201,17 @@ class Config:
         return int(round((self.present_ms + self.rest_ms) / self.dt_ms))
 
     @property
+    def frozen_slot_ms(self) -> float:
+        """Length of one frozen (observe/test) slot in ms: presentation + frozen rest."""
+        rest = self.delay_max_ms if self.frozen_rest_ms is None else self.frozen_rest_ms
+        return self.present_ms + rest
+
+    @property
+    def frozen_slot_steps(self) -> int:
+        """Time steps of one frozen slot."""
+        return int(round(self.frozen_slot_ms / self.dt_ms))
+
+    @property
     def sample_ms(self) -> float:
         """Length of one presentation plus rest in ms."""
         return self.present_ms + self.rest_ms
@@ -196,8 +223,8 @@ class Config:
     def model_dict(self) -> dict[str, Any]:
         """The fields that define the network's maths (not how it is simulated)."""
         d = config_to_dict(self)
-        d.pop("backend")
-        d.pop("version")
+        for key in ("backend", "frozen_rest_ms", "version"):
+            d.pop(key)
         return d
 
     def model_hash(self) -> str:

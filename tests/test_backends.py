@@ -28,7 +28,8 @@ def test_count_slot_spikes_windows():
     cfg = Config(n_neurons=3)
     dt = cfg.dt_ms * 1e-3
     # slot 0: two spikes of neuron 1 inside, one in the rest; slot 1: neuron 2 at its start.
-    steps = np.array([0, 3499, 3500, 5000])
+    assert cfg.frozen_slot_steps == 3600
+    steps = np.array([0, 3499, 3500, 3600])
     counts = count_slot_spikes(np.array([1, 1, 0, 2]), steps * dt, cfg, 2)
     np.testing.assert_array_equal(counts, [[0, 2, 0], [0, 0, 1]])
 
@@ -41,7 +42,7 @@ def test_runtime_input_spikes_equal_the_numpy_reference(tiny_cfg, tiny_network, 
     net, objects = backends._build(tiny_cfg, "frozen", 1, tiny_network, inputs)
     mon = SpikeMonitor(objects["inp"])
     net.add(mon)
-    net.run(tiny_cfg.sample_ms * ms, namespace={})
+    net.run(tiny_cfg.frozen_slot_ms * ms, namespace={})
     raster = np.zeros((tiny_cfg.present_steps, 784), dtype=bool)
     steps = np.round(np.asarray(mon.t_) / (tiny_cfg.dt_ms * 1e-3)).astype(int)
     raster[steps, np.asarray(mon.i)] = True
@@ -122,3 +123,12 @@ def test_training_engines_are_bitwise_identical(tiny_cfg, images):
     assert not np.array_equal(runtime.get_weights(), net.weights)
     for key, value in runtime.dynamic_state().items():
         np.testing.assert_array_equal(value, standalone.dynamic_state()[key], err_msg=key)
+
+
+def test_short_frozen_rest_gives_the_seeds_responses(tiny_cfg, tiny_network, images,
+                                                     runtime_counts):
+    """With the state reset per sample, a 10 ms rest equals the seed's 150 ms rest."""
+    full = tiny_cfg.replace(frozen_rest_ms=150.0)
+    assert full.frozen_slot_ms == 500.0 and tiny_cfg.frozen_slot_ms == 360.0
+    counts = backends.RuntimeFrozen(full, tiny_network).run_pass(_inputs(images, range(10)))
+    np.testing.assert_array_equal(counts, runtime_counts)

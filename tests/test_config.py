@@ -41,6 +41,7 @@ def test_round_trip_through_json():
 
 def test_backend_is_not_part_of_the_model():
     assert Config(backend="runtime").model_hash() == Config(backend="standalone").model_hash()
+    assert Config(frozen_rest_ms=150).model_hash() == Config().model_hash()
     assert Config(n_neurons=10).model_hash() != Config().model_hash()
 
 
@@ -55,6 +56,7 @@ def test_backend_is_not_part_of_the_model():
     ({"rest_ms": 5.0}, ValueError, r"rest_ms == 5.0, must be >= delay_max_ms"),
     ({"present_ms": 350.05}, ValueError, r"present_ms == 350.05, must be a multiple of dt_ms"),
     ({"min_spikes": -1}, ValueError, r"min_spikes == -1, must be >= 0"),
+    ({"frozen_rest_ms": 5.0}, ValueError, r"frozen_rest_ms == 5.0, must be >= delay_max_ms"),
 ])
 def test_rejections(changes, exc, match):
     with pytest.raises(exc, match=match):
