@@ -225,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("invalid value: %s", exc)
         return EXIT_USAGE
     if isinstance(result, dict):
-        summary = {k: v for k, v in result.items() if k not in ("placement", "provenance",
-                                                                  "confusion_matrix")}
+        summary = {k: v for k, v in result.items()
+                   if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes")}
         print(json.dumps(summary, indent=2, default=str))
     return 0
 

@@ -1,0 +1,208 @@
+"""A real two-node Ray cluster on this machine, for proving multi-node runs.
+
+``ray start --head`` and ``ray start --address`` each run with ``--block`` in a
+process group of their own, on 127.0.0.1 only, with a private temporary
+directory and free ports; stopping the cluster ends exactly those process
+groups (never ``ray stop``, which would end every Ray on the machine), then
+checks that no process mentioning the private directory survived.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LocalCluster", "free_port"]
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _node_ports() -> list[str]:
+    """Per-node ports that default to fixed numbers (two nodes on one host would clash)."""
+    return ["--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
+            "--dashboard-agent-listen-port", str(free_port()),
+            "--dashboard-agent-grpc-port", str(free_port()),
+            "--runtime-env-agent-port", str(free_port()),
+            "--metrics-export-port", str(free_port()),
+            "--min-worker-port", "0", "--max-worker-port", "0"]
+
+
+@dataclass
+class LocalCluster:
+    """A head node and ``workers`` worker nodes, each with ``cpus`` CPUs, on 127.0.0.1.
+
+    Use as a context manager. ``env`` holds the variables a client needs
+    (``RAY_ADDRESS`` for drivers, the authentication token).
+    """
+
+    workers: int = 1
+    cpus: int = 1
+    start_timeout: float = 120.0
+    procs: list = field(default_factory=list)
+    temp_dir: Path | None = None
+    env: dict = field(default_factory=dict)
+
+    def __enter__(self) -> "LocalCluster":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def gcs_address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{HOST}:{self.dashboard_port}"
+
+    def start(self) -> None:
+        # Short path: Ray's unix sockets live under it (about 100 characters at most).
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="src-", dir="/tmp"))
+        self.port, self.dashboard_port = free_port(), free_port()
+        bindir = str(Path(sys.executable).parent)
+        self.env = dict(os.environ)
+        self.env.update({
+            "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+            # Token authentication on, with a token of this cluster only.
+            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
+        })
+        self.env.pop("RAY_ADDRESS", None)
+        ray = shutil.which("ray", path=self.env["PATH"])
+        if ray is None:
+            raise FileNotFoundError("the `ray` command is not on PATH")
+        head = [ray, "start", "--head", "--block", f"--node-ip-address={HOST}",
+                f"--port={self.port}", f"--num-cpus={self.cpus}", "--num-gpus=0",
+                f"--temp-dir={self.temp_dir}", "--include-dashboard=true",
+                f"--dashboard-host={HOST}", f"--dashboard-port={self.dashboard_port}",
+                f"--ray-client-server-port={free_port()}", "--disable-usage-stats",
+                *_node_ports()]
+        self._spawn(head, "head")
+        self._wait_for_nodes(1)
+        for k in range(self.workers):
+            worker = [ray, "start", "--block", f"--address={self.gcs_address}",
+                      f"--node-ip-address={HOST}", f"--num-cpus={self.cpus}", "--num-gpus=0",
+                      "--disable-usage-stats", *_node_ports()]
+            self._spawn(worker, f"worker{k}")
+        self._wait_for_nodes(1 + self.workers)
+        self.env["RAY_ADDRESS"] = self.gcs_address
+        logger.info("two-node cluster up: GCS %s, dashboard %s", self.gcs_address,
+                    self.dashboard_url)
+
+    def _spawn(self, cmd: list[str], name: str) -> None:
+        log = open(self.temp_dir / f"{name}.log", "wb")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                start_new_session=True)
+        log.close()
+        self.procs.append(proc)
+
+    def _wait_for_nodes(self, n: int) -> None:
+        """Poll ``ray list nodes`` style status through the GCS until ``n`` nodes are alive."""
+        deadline = time.monotonic() + self.start_timeout
+        code = ("import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+                "print(sum(1 for x in ray.nodes() if x['Alive']))")
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"`{' '.join(p.args[:3])}` exited with {p.returncode}; "
+                                       f"see {self.temp_dir}")
+            out = subprocess.run([sys.executable, "-c", code, self.gcs_address], env=self.env,
+                                 capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 and out.stdout.strip().isdigit() \
+                    and int(out.stdout.strip()) >= n:
+                return
+            time.sleep(1.0)
+        raise TimeoutError(f"{n} Ray nodes not alive after {self.start_timeout} s "
+                           f"(logs in {self.temp_dir})")
+
+    def submit(self, entrypoint: str, timeout: float = 600.0) -> tuple[str, str]:
+        """Submit ``entrypoint`` with the Job API and wait; returns (status, logs)."""
+        from ray.job_submission import JobStatus, JobSubmissionClient
+
+        # The token goes in the header: Ray caches the token it first loaded in a process.
+        headers = {"Authorization": f"Bearer {self.env['RAY_AUTH_TOKEN']}"}
+        saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+        os.environ.update({k: self.env[k] for k in saved})
+        try:
+            client = JobSubmissionClient(self.dashboard_url, headers=headers)
+            job = client.submit_job(entrypoint=entrypoint)
+            deadline = time.monotonic() + timeout
+            status = client.get_job_status(job)
+            while status not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+                if time.monotonic() > deadline:
+                    client.stop_job(job)
+                    raise TimeoutError(f"job {job} still {status} after {timeout} s")
+                time.sleep(1.0)
+                status = client.get_job_status(job)
+            return str(status.value), client.get_job_logs(job)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """End the process groups this object started, then anything left in its temp dir."""
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+        leftovers = self.leftover_pids()
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if leftovers:
+            logger.warning("killed %d leftover Ray processes of %s", len(leftovers),
+                           self.temp_dir)
+        self.procs = []
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def leftover_pids(self) -> list[int]:
+        """PIDs whose command line names this cluster's temp dir or GCS port (Linux /proc)."""
+        if self.temp_dir is None or not Path("/proc").is_dir():
+            return []
+        marks = (str(self.temp_dir).encode(), f"{HOST}:{self.port}".encode())
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if any(m in cmdline for m in marks):
+                found.append(int(entry.name))
+        return found

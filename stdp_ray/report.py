@@ -1,0 +1,462 @@
+"""Reports of run and ensemble directories: PNG figures and a Markdown summary.
+
+This module only reads what a run left on disk and writes files under
+``<dir>/report/``; the figures themselves come from :mod:`stdp_ray.plots`.
+Every file is written atomically (temporary file + rename), so a report being
+rewritten is never seen half-written::
+
+    RUN_DIR/report/
+      confusion.png          from metrics.json (confusion matrix, accuracy)
+      receptive_fields.png   from network/ (weights, assignments if observed)
+      training_curves.png    from train/stats/part-*.parquet
+      report.md              headline numbers, the figures, what was skipped and why
+
+    ENSEMBLE_ROOT/report/
+      ensemble_accuracy.png  from ensemble_metrics.json
+      report.md              member table, accuracy against K, links to member reports
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import plots, tables
+from .state import ArtifactError, atomic_write_bytes, load_json, load_network
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["write_run_report", "write_ensemble_report", "save_figure", "REPORT_DIR",
+           "REPORT_MD", "CONFUSION_PNG", "RECEPTIVE_FIELDS_PNG", "TRAINING_CURVES_PNG",
+           "ENSEMBLE_PNG", "ENSEMBLE_METRICS_FILE", "DEFAULT_DPI"]
+
+REPORT_DIR = "report"
+REPORT_MD = "report.md"
+CONFUSION_PNG = "confusion.png"
+RECEPTIVE_FIELDS_PNG = "receptive_fields.png"
+TRAINING_CURVES_PNG = "training_curves.png"
+ENSEMBLE_PNG = "ensemble_accuracy.png"
+ENSEMBLE_METRICS_FILE = "ensemble_metrics.json"
+#: Resolution of the PNGs; the receptive-field grid gets more where it has
+#: more pixels than the figure would show at this resolution (up to 200 dpi).
+DEFAULT_DPI = 120
+_MAX_RF_DPI = 200
+_OBSERVE_MANIFEST = Path(tables.RESPONSES_DIR) / "phase=observe" / "_manifest.json"
+NA = "n/a"
+
+
+# --------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: float = DEFAULT_DPI) -> Path:
+    """Render ``fig`` as PNG and write it to ``path`` atomically.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : path
+        Destination; parent directories are created.
+    dpi : float
+
+    Returns
+    -------
+    Path
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    path = atomic_write_bytes(path, buf.getvalue())
+    logger.info("wrote %s", path)
+    return path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path = atomic_write_bytes(path, text.encode("utf-8"))
+    logger.info("wrote %s", path)
+    return path
+
+
+def _md(value: Any) -> str:
+    """A value made safe for a Markdown table cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _link(target: Path, start: Path) -> str:
+    rel = Path(os.path.relpath(target, start)).as_posix()
+    return f"<{rel}>" if any(c in rel for c in " ()<>") else rel
+
+
+def _fmt_seconds(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) \
+            or not math.isfinite(seconds):
+        return NA
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.1f} s"
+    h, rest = divmod(int(round(s)), 3600)
+    m, sec = divmod(rest, 60)
+    human = f"{h} h {m:02d} min {sec:02d} s" if h else f"{m} min {sec:02d} s"
+    return f"{human} ({s:,.0f} s)"
+
+
+def _fmt_int(value: Any) -> str:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    return NA if value is None else _md(value)
+
+
+def _fmt_pct(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{100 * float(value):.2f}%"
+    return NA
+
+
+def _first(*values: Any) -> Any:
+    for v in values:
+        if v is not None:
+            return v
+    return None
+
+
+# --------------------------------------------------------------------------
+# Run report
+# --------------------------------------------------------------------------
+@dataclass
+class _RunData:
+    run_dir: Path
+    config: dict
+    metrics: dict | None = None
+    network: Any = None            # state.Network
+    stats: Any = None              # pandas.DataFrame
+    observe: dict | None = None    # observe manifest
+    skipped: dict[str, str] = field(default_factory=dict)   # figure -> reason
+
+
+def _read_run(run_dir: Path) -> _RunData:
+    config_path = run_dir / tables.RUN_CONFIG_FILE
+    if not run_dir.is_dir():
+        raise ValueError(f"{run_dir}: not a run directory (no such directory)")
+    if not config_path.is_file():
+        raise ValueError(f"{run_dir}: not a run directory (no {tables.RUN_CONFIG_FILE})")
+    data = _RunData(run_dir, load_json(config_path))
+
+    metrics_path = run_dir / tables.METRICS_FILE
+    if metrics_path.is_file():
+        data.metrics = load_json(metrics_path)
+        if "confusion_matrix" not in data.metrics:
+            raise ValueError(f"{metrics_path}: has no 'confusion_matrix'")
+    else:
+        data.skipped[CONFUSION_PNG] = f"no {tables.METRICS_FILE} (run `stdp-ray test`)"
+
+    net_dir = run_dir / tables.NETWORK_DIR
+    if net_dir.is_dir():
+        data.network = load_network(net_dir)
+    else:
+        data.skipped[RECEPTIVE_FIELDS_PNG] = f"no {tables.NETWORK_DIR}/ (run `stdp-ray train`)"
+
+    stats_dir = run_dir / tables.STATS_DIR
+    stats = tables.read_parts(stats_dir, tables.TRAIN_STATS_SCHEMA) if stats_dir.is_dir() \
+        else None
+    if stats is not None and stats.num_rows:
+        data.stats = stats.to_pandas()
+    else:
+        data.skipped[TRAINING_CURVES_PNG] = (f"no rows in {tables.STATS_DIR}/part-*.parquet"
+                                             if stats is not None
+                                             else f"no {tables.STATS_DIR}/")
+
+    manifest = run_dir / _OBSERVE_MANIFEST
+    if manifest.is_file():
+        try:
+            data.observe = load_json(manifest)
+        except ArtifactError as exc:
+            logger.warning("observe sample count unknown: %s", exc)
+    return data
+
+
+def _rf_dpi(fig: Figure, n: int, dpi: float) -> float:
+    """DPI at which the grid image is drawn at about one screen pixel per image pixel."""
+    _, cols = plots.tile_grid_shape(n)
+    px = cols * (plots.IMAGE_SIDE + 2 * (2 if n <= plots.LABEL_LIMIT else 1))
+    return float(np.clip(px / (0.85 * fig.get_figwidth()), dpi, max(dpi, _MAX_RF_DPI)))
+
+
+def _headline(data: _RunData) -> list[tuple[str, str]]:
+    m = data.metrics or {}
+    cfg = data.config.get("config") or {}
+    net_prov = data.network.provenance if data.network is not None else {}
+    prov = m.get("provenance") or data.config.get("provenance") or {}
+    versions = prov.get("versions") or {}
+    stats = data.stats
+
+    cm = m.get("confusion_matrix")
+    acc = _fmt_pct(m.get("accuracy"))
+    if cm is not None and acc != NA:
+        cm_arr = np.asarray(cm)
+        acc += f" ({int(np.trace(cm_arr)):,} / {int(cm_arr.sum()):,})"
+    n_neurons = _first(m.get("n_neurons"), cfg.get("n_neurons"),
+                       data.network.config.n_neurons if data.network is not None else None)
+    train_samples = _first(m.get("training_samples"), net_prov.get("training_samples"),
+                           len(stats) if stats is not None else None)
+    observe = _first(m.get("observe_samples"), (data.observe or {}).get("n_samples"))
+    train_failed = int(stats["failed"].sum()) if stats is not None else None
+    train_seconds = _first(net_prov.get("training_seconds"),
+                           float(stats["seconds"].sum()) if stats is not None else None)
+    commit = _first(prov.get("commit"), prov.get("git_commit"), versions.get("commit"),
+                    versions.get("git"))
+    rows = [
+        ("Test accuracy", acc),
+        ("Test samples", _fmt_int(m.get("n_samples"))),
+        ("Excitatory neurons", _fmt_int(n_neurons)),
+        ("Training samples", _fmt_int(train_samples)),
+        ("Observe (label-assignment) samples", _fmt_int(observe)),
+        ("Failed test samples (< min spikes at max intensity)", _fmt_int(m.get("n_failed"))),
+        ("Failed training samples", _fmt_int(train_failed)),
+        ("Test wall time", _fmt_seconds(m.get("wall_seconds"))),
+        ("Training wall time", _fmt_seconds(train_seconds)),
+        ("Mean presentations / spikes (test)",
+         f"{m['mean_presentations']:.3f} / {m['mean_spikes']:.1f}"
+         if isinstance(m.get("mean_presentations"), (int, float))
+         and isinstance(m.get("mean_spikes"), (int, float)) else NA),
+        ("Workers / nodes / chunks",
+         " / ".join(_fmt_int(m.get(k)) for k in ("workers", "nodes", "chunks"))
+         if m else NA),
+        ("Backend", _md(_first(m.get("backend"), cfg.get("backend"), NA))),
+        ("Seed", _md(_first(m.get("seed"), data.config.get("seed"), NA))),
+        ("Network hash", f"`{m['network']}`" if m.get("network") else NA),
+        ("Commit", f"`{_md(commit)}`" if commit else "not recorded"),
+        ("Versions", _md(", ".join(f"{k} {v}" for k, v in versions.items())) or NA),
+        ("Host / time", _md(f"{prov.get('host', NA)} / {prov.get('created', NA)}")),
+    ]
+    return rows
+
+
+def _run_markdown(data: _RunData, written: dict[str, Path]) -> str:
+    title = data.run_dir.resolve().name
+    lines = [f"# Run report: {title}", "",
+             f"Run directory: `{data.run_dir.resolve()}`  ",
+             f"Report written {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
+             "", "## Headline", "", "| quantity | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in _headline(data)]
+    sections = [(CONFUSION_PNG, "Confusion matrix",
+                 "Rows true class, columns predicted; colour and percentage normalised per row."),
+                (RECEPTIVE_FIELDS_PNG, "Receptive fields",
+                 "Input weights of each excitatory neuron as a 28x28 tile; the frame colour "
+                 "(and, for small networks, the corner digit) is the neuron's assigned class."),
+                (TRAINING_CURVES_PNG, "Training curves",
+                 "Per training sample; noisy series as rolling means.")]
+    for name, heading, caption in sections:
+        if name in written:
+            lines += ["", f"## {heading}", "", caption, "", f"![{heading}]({name})"]
+    if data.skipped:
+        lines += ["", "## Not included", ""]
+        lines += [f"- `{name}`: {reason}" for name, reason in data.skipped.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[Path]:
+    """Write the figures and ``report.md`` of a run directory under ``RUN_DIR/report/``.
+
+    Each figure is written only if its data exists; a figure that is skipped
+    is logged (INFO) with the reason and listed under "Not included" in the
+    Markdown. Data that exists but cannot be read (malformed ``metrics.json``,
+    a corrupt network) raises rather than being skipped.
+
+    ==========================  =============================================
+    figure                      data
+    ==========================  =============================================
+    ``confusion.png``           ``metrics.json`` (``confusion_matrix``)
+    ``receptive_fields.png``    ``network/`` (weights; assignments if observed)
+    ``training_curves.png``     ``train/stats/part-*.parquet`` (>= 1 row)
+    ==========================  =============================================
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory (holds ``config.json``).
+    dpi : float
+        Resolution of the PNGs (the receptive-field grid may get more).
+
+    Returns
+    -------
+    list of Path
+        The files written: the PNGs, then ``report.md``.
+
+    Raises
+    ------
+    ValueError
+        If ``run_dir`` is not a run directory, or a file in it is malformed
+        (:class:`stdp_ray.state.ArtifactError` is a ValueError).
+    """
+    run_dir = Path(run_dir)
+    data = _read_run(run_dir)
+    out_dir = run_dir / REPORT_DIR
+    written: dict[str, Path] = {}
+    name = run_dir.resolve().name
+
+    if data.metrics is not None:
+        cm = data.metrics["confusion_matrix"]
+        try:
+            fig = plots.confusion_figure(cm, title=f"Confusion matrix: {name}")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{run_dir / tables.METRICS_FILE}: confusion_matrix: {exc}") from exc
+        written[CONFUSION_PNG] = save_figure(fig, out_dir / CONFUSION_PNG, dpi)
+
+    if data.network is not None:
+        if data.network.assignments is None:
+            logger.info("%s: network has no label assignment; receptive fields without "
+                        "classes (run `stdp-ray observe`)", run_dir)
+        weights = data.network.arrays.weights
+        fig = plots.receptive_fields_figure(weights, data.network.assignments,
+                                            title=f"Receptive fields: {name}")
+        written[RECEPTIVE_FIELDS_PNG] = save_figure(
+            fig, out_dir / RECEPTIVE_FIELDS_PNG, _rf_dpi(fig, weights.shape[1], dpi))
+
+    if data.stats is not None:
+        fig = plots.training_curves_figure(data.stats, title=f"Training: {name}")
+        written[TRAINING_CURVES_PNG] = save_figure(fig, out_dir / TRAINING_CURVES_PNG, dpi)
+
+    for fig_name, reason in data.skipped.items():
+        logger.info("%s: skipped %s: %s", run_dir, fig_name, reason)
+    md = _write_text(out_dir / REPORT_MD, _run_markdown(data, written))
+    return [*written.values(), md]
+
+
+# --------------------------------------------------------------------------
+# Ensemble report
+# --------------------------------------------------------------------------
+def _read_ensemble(root: Path) -> dict:
+    path = root / ENSEMBLE_METRICS_FILE
+    if not path.is_file():
+        raise ValueError(f"{root}: not an ensemble directory (no {ENSEMBLE_METRICS_FILE})")
+    raw = load_json(path)
+    missing = [k for k in ("members", "k", "accuracy_sum", "accuracy_vote") if k not in raw]
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}")
+    members = raw["members"]
+    if not isinstance(members, list) or not members:
+        raise ValueError(f"{path}: 'members' must be a non-empty list")
+    for i, mem in enumerate(members):
+        if not isinstance(mem, dict) or not {"seed", "accuracy", "run_dir"} <= set(mem):
+            raise ValueError(f"{path}: members[{i}] must be an object with 'seed', "
+                             "'accuracy' and 'run_dir'")
+    for key in ("k", "accuracy_sum", "accuracy_vote"):
+        if not isinstance(raw[key], list):
+            raise ValueError(f"{path}: '{key}' must be a list")
+    if not len(raw["k"]) == len(raw["accuracy_sum"]) == len(raw["accuracy_vote"]):
+        raise ValueError(f"{path}: 'k', 'accuracy_sum' and 'accuracy_vote' must have the same "
+                         f"length, got {len(raw['k'])}, {len(raw['accuracy_sum'])}, "
+                         f"{len(raw['accuracy_vote'])}")
+    return raw
+
+
+def _member_dir(root: Path, run_dir: str) -> Path:
+    """A member's run directory: absolute, else relative to ``root``, else to the cwd."""
+    p = Path(run_dir)
+    if p.is_absolute():
+        return p
+    for candidate in (root / p, p):
+        if candidate.exists():
+            return candidate
+    return root / p
+
+
+def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
+                          member_reports: bool = True) -> list[Path]:
+    """Write ``ROOT/report/ensemble_accuracy.png`` and ``ROOT/report/report.md``.
+
+    ``ROOT/ensemble_metrics.json`` holds ``members`` (a list of ``{"seed",
+    "accuracy", "run_dir"}``), ``k``, ``accuracy_sum``, ``accuracy_vote``
+    (lists of equal length) and ``mean_member_accuracy`` (recomputed from the
+    members if absent). A member's ``run_dir`` is taken as given if absolute,
+    else relative to ``ROOT`` or, failing that, to the working directory.
+    With ``member_reports``, :func:`write_run_report` is called first on each
+    member directory that exists and holds ``config.json`` (others are logged
+    and skipped), and the ensemble report links to those reports.
+
+    Parameters
+    ----------
+    root : path
+        The ensemble directory.
+    dpi : float
+    member_reports : bool
+        Also write each member's run report.
+
+    Returns
+    -------
+    list of Path
+        The member reports' files, then the ensemble PNG and ``report.md``.
+
+    Raises
+    ------
+    ValueError
+        If ``root`` holds no ``ensemble_metrics.json`` or it is malformed.
+    """
+    root = Path(root)
+    raw = _read_ensemble(root)
+    path = root / ENSEMBLE_METRICS_FILE
+    out_dir = root / REPORT_DIR
+    members = raw["members"]
+    accs = [m["accuracy"] for m in members]
+    try:
+        fig = plots.ensemble_accuracy_figure(raw["k"], raw["accuracy_sum"], raw["accuracy_vote"],
+                                             accs, title=f"Ensemble accuracy: "
+                                                         f"{root.resolve().name}")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+    written: list[Path] = []
+    member_links: list[str] = []
+    for mem in members:
+        mdir = _member_dir(root, str(mem["run_dir"]))
+        link = NA
+        if not member_reports:
+            pass
+        elif not mdir.is_dir():
+            logger.info("%s: member run directory %s not found; no member report", root, mdir)
+        elif not (mdir / tables.RUN_CONFIG_FILE).is_file():
+            logger.warning("%s: member %s holds no %s; no member report", root, mdir,
+                           tables.RUN_CONFIG_FILE)
+        else:
+            files = write_run_report(mdir, dpi=dpi)
+            written += files
+            link = f"[report]({_link(files[-1], out_dir)})"
+        member_links.append(link)
+
+    png = save_figure(fig, out_dir / ENSEMBLE_PNG, dpi)
+    mean = raw.get("mean_member_accuracy")
+    if not isinstance(mean, (int, float)) or isinstance(mean, bool):
+        mean = float(np.mean(accs))
+    best = int(np.argmax(raw["accuracy_sum"])) if raw["accuracy_sum"] else None
+    lines = [f"# Ensemble report: {root.resolve().name}", "",
+             f"Ensemble directory: `{root.resolve()}`  ",
+             f"Report written {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
+             "", "## Headline", "", "| quantity | value |", "|---|---|",
+             f"| Members | {len(members)} |",
+             f"| Mean member accuracy | {_fmt_pct(mean)} |",
+             f"| Best member accuracy | {_fmt_pct(max(accs))} |"]
+    if best is not None:
+        lines += [f"| Best ensemble accuracy (sum of scores) | "
+                  f"{_fmt_pct(raw['accuracy_sum'][best])} at K = {raw['k'][best]} |"]
+    if raw["accuracy_vote"]:
+        vbest = int(np.argmax(raw["accuracy_vote"]))
+        lines += [f"| Best ensemble accuracy (majority vote) | "
+                  f"{_fmt_pct(raw['accuracy_vote'][vbest])} at K = {raw['k'][vbest]} |"]
+    lines += ["", "## Accuracy against ensemble size", "",
+              f"![Ensemble accuracy]({ENSEMBLE_PNG})", "",
+              "| K | sum of class scores | majority vote |", "|---:|---:|---:|"]
+    lines += [f"| {_md(k)} | {_fmt_pct(s)} | {_fmt_pct(v)} |"
+              for k, s, v in zip(raw["k"], raw["accuracy_sum"], raw["accuracy_vote"])]
+    lines += ["", "## Members", "", "| seed | accuracy | run directory | report |",
+              "|---:|---:|---|---|"]
+    lines += [f"| {_md(m['seed'])} | {_fmt_pct(m['accuracy'])} | `{_md(m['run_dir'])}` | {link} |"
+              for m, link in zip(members, member_links)]
+    md = _write_text(out_dir / REPORT_MD, "\n".join(lines) + "\n")
+    return [*written, png, md]

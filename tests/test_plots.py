@@ -1,0 +1,409 @@
+"""Figures and reports on hand-made run directories (no simulation)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from conftest import random_network
+from stdp_ray import plots, report, state, tables
+from stdp_ray.config import Config
+from stdp_ray.workflow import prepare_run
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+N = 10
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+def stats_rows(n: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [{"sample": i, "image": int(rng.integers(60_000)), "label": int(i % 10),
+             "total_spikes": int(rng.integers(0, 40)), "intensity": float(2 + (i % 3)),
+             "presentations": int(1 + (i % 3)), "failed": bool(i == 3),
+             "w_mean": 0.1 + 1e-4 * i, "w_std": 0.05 + 1e-4 * i,
+             "theta_mean_mV": 20.0 + 0.01 * i, "theta_std_mV": 0.5 + 0.001 * i,
+             "seconds": 0.3} for i in range(n)]
+
+
+def confusion(n_per_class: int = 10, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), n_per_class)
+    predicted = np.where(rng.random(labels.size) < 0.8, labels, rng.integers(0, 10, labels.size))
+    cm = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(cm, (labels, predicted), 1)
+    return cm
+
+
+def make_run(run_dir, *, stats: bool = True, metrics: bool = True, network: bool = True,
+             assignments: bool = True):
+    """A run directory written by hand: config, network, stats part, metrics."""
+    cfg = Config(n_neurons=N)
+    prepare_run(run_dir, cfg, seed=1)
+    if network:
+        state.save_network(run_dir / tables.NETWORK_DIR, cfg, random_network(cfg),
+                           prov={"seed": 1, "training_samples": 20, "training_seconds": 6.5})
+        if assignments:
+            state.save_assignments(run_dir / tables.NETWORK_DIR, cfg, np.arange(N) % 10,
+                                   np.random.default_rng(0).random((10, N)))
+    if stats:
+        tables.write_table(run_dir / tables.STATS_DIR / "part-000000000.parquet",
+                           pa.Table.from_pylist(stats_rows(20), schema=tables.TRAIN_STATS_SCHEMA))
+    if metrics:
+        cm = confusion()
+        state.atomic_write_json(run_dir / tables.METRICS_FILE, {
+            "accuracy": float(np.trace(cm) / cm.sum()), "confusion_matrix": cm.tolist(),
+            "n_samples": int(cm.sum()), "n_failed": 2, "mean_presentations": 1.2,
+            "mean_spikes": 14.5, "wall_seconds": 75.0, "chunks": 2, "chunks_computed": 2,
+            "chunk_size": 50, "workers": 2, "nodes": 1, "backend": "runtime", "seed": 1,
+            "network": "0123456789abcdef", "n_neurons": N, "training_samples": 20,
+            "provenance": {"versions": {"stdp_ray": "0.1.0", "numpy": np.__version__},
+                           "host": "testhost", "created": "2025-01-01T00:00:00+00:00",
+                           "commit": "deadbeef"}})
+    return cfg
+
+
+def check_png(path, min_w: int = 200, min_h: int = 200) -> np.ndarray:
+    assert path.is_file()
+    data = path.read_bytes()
+    assert len(data) > 1000
+    assert data.startswith(PNG_SIGNATURE)
+    img = mpimg.imread(path)
+    h, w = img.shape[:2]
+    assert min_w <= w <= 5000 and min_h <= h <= 5000, (w, h)
+    assert img.std() > 0.01  # not a blank canvas
+    return img
+
+
+# --------------------------------------------------------------------------
+# Pure figures
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("n, grid", [(1, (1, 1)), (10, (3, 4)), (400, (20, 20)),
+                                     (401, (20, 21)), (6400, (80, 80))])
+def test_tile_grid_shape(n, grid):
+    assert plots.tile_grid_shape(n) == grid
+    rows, cols = grid
+    assert rows * cols >= n > (rows - 1) * cols
+
+
+@pytest.mark.parametrize("n", [1, 10, 400])
+def test_receptive_fields_grid(n):
+    rng = np.random.default_rng(n)
+    w = rng.random((784, n))
+    a = rng.integers(0, 10, n)
+    rows, cols = plots.tile_grid_shape(n)
+    side = 28 + 2 * 2  # border 2 up to LABEL_LIMIT neurons
+    img = plots.receptive_field_image(w, a)
+    assert img.shape == (rows * side, cols * side, 4) and img.dtype == np.uint8
+    # Tile j's interior is neuron j's weights as a 28x28 image (row-major pixels).
+    j = n - 1
+    r, c = divmod(j, cols)
+    tile = img[r * side + 2:(r + 1) * side - 2, c * side + 2:(c + 1) * side - 2]
+    expected_tile = colormaps["Greys"](w[:, j].reshape(28, 28) / w.max(), bytes=True)
+    np.testing.assert_array_equal(tile, expected_tile)
+    # The frame has the class colour.
+    expected = np.round(plots.CLASS_COLORS[a[j]] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(img[r * side, c * side, :3], expected)
+
+    fig = plots.receptive_fields_figure(w, a)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(ax.images) == 1  # one image, not n subplots
+    assert ax.images[0].get_array().shape[:2] == (rows * side, cols * side)
+    assert len(ax.texts) == n   # class digits up to LABEL_LIMIT
+
+
+def test_receptive_fields_large_grid_has_no_text_labels():
+    n = 1600
+    w = np.random.default_rng(0).random((784, n))
+    fig = plots.receptive_fields_figure(w, np.arange(n) % 10)
+    ax = fig.axes[0]
+    assert len(ax.texts) == 0
+    side = 28 + 2  # border 1 above LABEL_LIMIT
+    assert ax.images[0].get_array().shape[:2] == (40 * side, 40 * side)
+    assert "frame colour" in ax.get_title()
+
+
+def test_receptive_fields_without_assignments():
+    w = np.random.default_rng(0).random((784, 5))
+    fig = plots.receptive_fields_figure(w)
+    assert len(fig.axes[0].texts) == 0
+    assert "no label assignment" in fig.axes[0].get_title()
+
+
+@pytest.mark.parametrize("weights, assignments, exc, match", [
+    (np.zeros((100, 10)), None, ValueError, r"weights has shape \(100, 10\), must be \(784"),
+    (np.zeros(784), None, ValueError, "weights has shape"),
+    (np.zeros((784, 0)), None, ValueError, "n_neurons >= 1"),
+    (np.full((784, 2), np.nan), None, ValueError, "non-finite"),
+    (np.zeros((784, 10)), np.zeros(9, int), ValueError, r"assignments has shape \(9,\), must be \(10,\)"),
+    (np.zeros((784, 3)), np.array([0, 1, 10]), ValueError, "assignments must lie in 0..9"),
+    (np.zeros((784, 3)), np.array([0.0, 1.0, 2.0]), TypeError, "assignments has dtype"),
+    (np.full((784, 3), "x"), None, TypeError, "weights has dtype"),
+])
+def test_receptive_fields_bad_input(weights, assignments, exc, match):
+    with pytest.raises(exc, match=match):
+        plots.receptive_fields_figure(weights, assignments)
+
+
+def test_confusion_figure():
+    cm = confusion()
+    fig = plots.confusion_figure(cm)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Predicted label" and ax.get_ylabel() == "True label"
+    assert f"{100 * np.trace(cm) / cm.sum():.2f}%" in ax.get_title()
+    assert len(ax.texts) == np.count_nonzero(cm)
+    np.testing.assert_allclose(ax.images[0].get_array().sum(axis=1), 100.0)
+    assert len(fig.axes) == 2  # + colorbar
+
+
+def test_confusion_figure_empty_row():
+    cm = confusion()
+    cm[4] = 0
+    fig = plots.confusion_figure(cm)
+    assert "no samples of class 4" in fig.axes[0].get_title()
+
+
+@pytest.mark.parametrize("cm, exc, match", [
+    (np.zeros((9, 10), int), ValueError, r"shape \(9, 10\), must be \(10, 10\)"),
+    (np.ones(10, int), ValueError, "must be"),
+    (np.zeros((10, 10), int), ValueError, "all zeros"),
+    (-np.eye(10, dtype=int), ValueError, "negative"),
+    (np.full((10, 10), 0.5), TypeError, "non-integer"),
+    (np.full((10, 10), "a"), TypeError, "dtype"),
+])
+def test_confusion_figure_bad_input(cm, exc, match):
+    with pytest.raises(exc, match=match):
+        plots.confusion_figure(cm)
+
+
+@pytest.mark.parametrize("n", [1, 20, 5000])
+def test_training_curves_figure(n):
+    df = pd.DataFrame(stats_rows(n)).sample(frac=1.0, random_state=0)  # unsorted rows
+    fig = plots.training_curves_figure(df)
+    assert len(fig.axes) == 5  # 4 panels + the presentations twin axis
+    win = plots.rolling_window(n)
+    spikes_ax = fig.axes[0]
+    line = spikes_ax.lines[-1]
+    x = line.get_xdata()
+    assert np.all(np.diff(x) > 0)  # sorted by sample
+    expected = pd.Series([r["total_spikes"] for r in stats_rows(n)], dtype=float) \
+        .rolling(win, min_periods=1).mean().to_numpy()
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    assert f"{n} samples" in fig._suptitle.get_text()
+
+
+def test_rolling_window():
+    assert plots.rolling_window(1) == 1
+    assert plots.rolling_window(60) == 1
+    assert plots.rolling_window(5000) == 100
+    assert plots.rolling_window(10**7) == 1000
+
+
+def test_training_curves_bad_input():
+    with pytest.raises(TypeError, match="must be a pandas DataFrame"):
+        plots.training_curves_figure(np.zeros((3, 8)))
+    with pytest.raises(ValueError, match=r"lack columns \['theta_std_mV'\]"):
+        plots.training_curves_figure(pd.DataFrame(stats_rows(3)).drop(columns="theta_std_mV"))
+    with pytest.raises(ValueError, match="no rows"):
+        plots.training_curves_figure(pd.DataFrame(columns=list(plots.TRAIN_STATS_COLUMNS)))
+
+
+def test_ensemble_accuracy_figure():
+    fig = plots.ensemble_accuracy_figure([1, 2, 3], [0.80, 0.84, 0.86], [0.80, 0.83, 0.85],
+                                         [0.80, 0.79, 0.81])
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [80, 84, 86])
+    np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 1], [80, 79, 81])
+    assert "86.00% at K = 3" in ax.get_title()
+
+
+@pytest.mark.parametrize("args, match", [
+    (([1, 2], [0.8], [0.8, 0.9], [0.8]), "same length"),
+    (([], [], [], [0.8]), "non-empty"),
+    (([0, 1], [0.8, 0.9], [0.8, 0.9], [0.8]), ">= 1"),
+    (([1, 2], [0.8, 1.2], [0.8, 0.9], [0.8]), r"accuracy_sum must hold accuracies in \[0, 1\]"),
+    (([1], [0.8], [0.8], []), "members has shape"),
+])
+def test_ensemble_accuracy_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        plots.ensemble_accuracy_figure(*args)
+
+
+# --------------------------------------------------------------------------
+# Run reports
+# --------------------------------------------------------------------------
+def test_run_report(tmp_path):
+    run = tmp_path / "run"
+    make_run(run)
+    paths = report.write_run_report(run)
+    out = run / "report"
+    names = ["confusion.png", "receptive_fields.png", "training_curves.png"]
+    assert paths == [out / n for n in names] + [out / "report.md"]
+    for name in names:
+        check_png(out / name)
+    md = (out / "report.md").read_text()
+    for name in names:
+        assert f"]({name})" in md
+    assert "Not included" not in md
+    for text in ("| Test accuracy | ", "| Excitatory neurons | 10 |", "| Training samples | 20 |",
+                 "| Failed test samples", "| Failed training samples | 1 |",
+                 "| Test wall time | 1 min 15 s", "| Backend | runtime |", "| Seed | 1 |",
+                 "`deadbeef`", "numpy " + np.__version__, "0123456789abcdef"):
+        assert text in md, text
+    cm = confusion()
+    assert f"{100 * np.trace(cm) / cm.sum():.2f}% ({np.trace(cm)} / {cm.sum()})" in md
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
+    # Rewriting replaces the files in place.
+    assert report.write_run_report(run) == paths
+
+
+def test_run_report_observe_samples_from_manifest(tmp_path):
+    run = tmp_path / "run"
+    make_run(run)
+    state.atomic_write_json(run / "responses/phase=observe/_manifest.json",
+                            {"phase": "observe", "n_samples": 1234})
+    report.write_run_report(run)
+    assert "| Observe (label-assignment) samples | 1,234 |" in \
+        (run / "report/report.md").read_text()
+
+
+def test_run_report_skips_missing_data(tmp_path, caplog):
+    run = tmp_path / "run"
+    make_run(run, stats=False, metrics=False)
+    with caplog.at_level(logging.INFO, logger="stdp_ray.report"):
+        paths = report.write_run_report(run)
+    out = run / "report"
+    assert paths == [out / "receptive_fields.png", out / "report.md"]
+    assert not (out / "training_curves.png").exists()
+    assert not (out / "confusion.png").exists()
+    check_png(out / "receptive_fields.png")
+    md = (out / "report.md").read_text()
+    assert "](receptive_fields.png)" in md
+    assert "training_curves.png" in md.split("## Not included")[1]
+    assert "](training_curves.png)" not in md and "](confusion.png)" not in md
+    assert "| Test accuracy | n/a |" in md
+    assert "| Training samples | 20 |" in md  # from the network's provenance
+    assert "skipped training_curves.png" in caplog.text
+    assert "skipped confusion.png" in caplog.text
+
+
+def test_run_report_config_only(tmp_path):
+    run = tmp_path / "run"
+    make_run(run, stats=False, metrics=False, network=False)
+    paths = report.write_run_report(run)
+    assert paths == [run / "report/report.md"]
+    md = paths[0].read_text()
+    assert "| Excitatory neurons | 10 |" in md and "| Seed | 1 |" in md
+    assert md.count("\n- `") == 3
+
+
+def test_run_report_unassigned_network(tmp_path):
+    run = tmp_path / "run"
+    make_run(run, assignments=False)
+    report.write_run_report(run)
+    check_png(run / "report/receptive_fields.png")
+
+
+def test_run_report_empty_stats_part(tmp_path):
+    run = tmp_path / "run"
+    make_run(run, stats=False)
+    tables.write_table(run / tables.STATS_DIR / "part-000000000.parquet",
+                       tables.TRAIN_STATS_SCHEMA.empty_table())
+    paths = report.write_run_report(run)
+    assert run / "report/training_curves.png" not in paths
+    assert "no rows" in (run / "report/report.md").read_text()
+
+
+def test_run_report_not_a_run_directory(tmp_path):
+    with pytest.raises(ValueError, match=r"not a run directory \(no config.json\)"):
+        report.write_run_report(tmp_path)
+    with pytest.raises(ValueError, match="not a run directory"):
+        report.write_run_report(tmp_path / "missing")
+
+
+def test_run_report_bad_metrics(tmp_path):
+    run = tmp_path / "run"
+    make_run(run, metrics=False)
+    (run / "metrics.json").write_text(json.dumps({"accuracy": 0.5}))
+    with pytest.raises(ValueError, match=r"metrics.json: has no 'confusion_matrix'"):
+        report.write_run_report(run)
+    (run / "metrics.json").write_text(json.dumps({"confusion_matrix": [[1, 2], [3, 4]]}))
+    with pytest.raises(ValueError, match=r"metrics.json: confusion_matrix: .*shape \(2, 2\)"):
+        report.write_run_report(run)
+    (run / "metrics.json").write_text("{not json")
+    with pytest.raises(ValueError, match="metrics.json: not valid JSON"):
+        report.write_run_report(run)
+
+
+# --------------------------------------------------------------------------
+# Ensemble reports
+# --------------------------------------------------------------------------
+def test_ensemble_report(tmp_path, monkeypatch):
+    root = tmp_path / "ens"
+    make_run(root / "seed-1")
+    make_run(tmp_path / "elsewhere" / "seed-2", stats=False)
+    monkeypatch.chdir(tmp_path)
+    metrics = {"members": [
+        {"seed": 1, "accuracy": 0.81, "run_dir": "seed-1"},                  # relative to root
+        {"seed": 2, "accuracy": 0.79, "run_dir": "elsewhere/seed-2"},        # relative to cwd
+        {"seed": 3, "accuracy": 0.80, "run_dir": str(tmp_path / "gone")}],   # missing
+        "k": [1, 2, 3], "accuracy_sum": [0.81, 0.84, 0.86], "accuracy_vote": [0.81, 0.82, 0.85],
+        "mean_member_accuracy": 0.80}
+    state.atomic_write_json(root / "ensemble_metrics.json", metrics)
+    paths = report.write_ensemble_report("ens")
+    out = root / "report"
+    assert [p.resolve() for p in paths[-2:]] == [(out / "ensemble_accuracy.png").resolve(),
+                                                 (out / "report.md").resolve()]
+    check_png(out / "ensemble_accuracy.png")
+    resolved = [p.resolve() for p in paths]
+    assert (root / "seed-1/report/report.md").resolve() in resolved
+    assert (tmp_path / "elsewhere/seed-2/report/report.md").resolve() in resolved
+    assert (root / "seed-1/report/training_curves.png").is_file()
+    assert (tmp_path / "elsewhere/seed-2/report/confusion.png").is_file()
+    md = (out / "report.md").read_text()
+    assert "](ensemble_accuracy.png)" in md
+    assert "| Mean member accuracy | 80.00% |" in md
+    assert "| 3 | 86.00% | 85.00% |" in md
+    assert "86.00% at K = 3" in md
+    assert "[report](../seed-1/report/report.md)" in md
+    assert "[report](../../elsewhere/seed-2/report/report.md)" in md
+    assert md.count("| n/a |") == 1  # the missing member has no report link
+
+
+def test_ensemble_report_without_member_reports(tmp_path):
+    make_run(tmp_path / "seed-1")
+    state.atomic_write_json(tmp_path / "ensemble_metrics.json", {
+        "members": [{"seed": 1, "accuracy": 0.8, "run_dir": "seed-1"}],
+        "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]})
+    paths = report.write_ensemble_report(tmp_path, member_reports=False)
+    assert paths == [tmp_path / "report/ensemble_accuracy.png", tmp_path / "report/report.md"]
+    assert not (tmp_path / "seed-1/report").exists()
+    assert "| Mean member accuracy | 80.00% |" in paths[-1].read_text()
+
+
+@pytest.mark.parametrize("content, match", [
+    (None, r"not an ensemble directory \(no ensemble_metrics.json\)"),
+    ({"members": [], "k": [], "accuracy_sum": [], "accuracy_vote": []}, "non-empty list"),
+    ({"k": [1]}, r"missing keys \['members', 'accuracy_sum', 'accuracy_vote'\]"),
+    ({"members": [{"seed": 1}], "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]},
+     r"members\[0\] must be an object"),
+    ({"members": [{"seed": 1, "accuracy": 0.8, "run_dir": "x"}], "k": [1, 2],
+      "accuracy_sum": [0.8], "accuracy_vote": [0.8]}, "same length"),
+    ({"members": [{"seed": 1, "accuracy": 1.8, "run_dir": "x"}], "k": [1],
+      "accuracy_sum": [0.8], "accuracy_vote": [0.8]}, "ensemble_metrics.json: members must hold"),
+])
+def test_ensemble_report_bad_metrics(tmp_path, content, match):
+    if content is not None:
+        state.atomic_write_json(tmp_path / "ensemble_metrics.json", content)
+    with pytest.raises(ValueError, match=match):
+        report.write_ensemble_report(tmp_path)
