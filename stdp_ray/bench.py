@@ -15,7 +15,6 @@ import logging
 import os
 import platform
 import resource
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,25 +23,12 @@ import numpy as np
 
 from . import backends, data, evaluation, model
 from .config import Config
-from .state import atomic_write_json, load_network, provenance
+from .state import atomic_write_json, git_commit, load_network, provenance
 from .training import Trainer, initial_network
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["run_benchmark", "machine_info", "git_commit"]
-
-
-def git_commit() -> str | None:
-    """The checkout's commit (with ``-dirty`` if modified), or None outside git."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout
-        return rev + ("-dirty" if dirty.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def machine_info() -> dict:

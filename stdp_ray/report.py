@@ -418,8 +418,9 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
         mdir = _member_dir(root, str(mem["run_dir"]))
         link = NA
         if not member_reports:
-            pass
-        elif not mdir.is_dir():
+            member_links.append(link)
+            continue
+        if not mdir.is_dir():
             logger.info("%s: member run directory %s not found; no member report", root, mdir)
         elif not (mdir / tables.RUN_CONFIG_FILE).is_file():
             logger.warning("%s: member %s holds no %s; no member report", root, mdir,

@@ -153,6 +153,23 @@ def _unlink(path: str | os.PathLike) -> None:
         pass
 
 
+def git_commit() -> str | None:
+    """The checkout's commit (``-dirty`` if modified), or None outside a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout
+        return rev + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def provenance(**extra: Any) -> dict:
     """Package versions, host and time, plus ``extra`` (seed, samples seen...)."""
     import brian2
@@ -167,7 +184,7 @@ def provenance(**extra: Any) -> dict:
         versions["ray"] = ray.__version__
     except ImportError:  # pragma: no cover - ray is a dependency
         pass
-    info = {"versions": versions, "host": platform.node(),
+    info = {"versions": versions, "host": platform.node(), "commit": git_commit(),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     info.update(extra)
     return info

@@ -247,41 +247,78 @@ def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int
               step: int | None = None) -> tuple[FrozenNetwork, dict]:
     """Train ``samples`` samples in one Ray actor, resuming from its checkpoints.
 
-    The driver asks the actor to "train until N" in steps of ``step`` samples
-    (default: the checkpoint interval) to show progress; a step lost to a
-    crash is retried by Ray against the restarted actor, which resumes from
-    its newest checkpoint.
+    See :func:`train_many`; returns the trained arrays and a summary
+    (samples, seconds, resumed_from).
+    """
+    return train_many([(train_dir, seed)], cfg, samples, images, labels,
+                      checkpoint_every=checkpoint_every, progress=progress, step=step)[0]
+
+
+def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: int,
+               images: np.ndarray, labels: np.ndarray, *,
+               checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
+               step: int | None = None) -> list[tuple[FrozenNetwork, dict]]:
+    """Train one network per ``(train_dir, seed)`` job, one Ray actor each, concurrently.
+
+    The driver asks each actor to "train until N" in steps of ``step`` samples
+    (default: the checkpoint interval) and streams the replies with
+    ``ray.wait``, so progress shows for all of them; a step lost to a crash is
+    retried by Ray against the restarted actor, which resumes from its newest
+    checkpoint. Actors beyond the cluster's free CPUs wait for one; each actor
+    is ended as soon as its network is fetched.
 
     Returns
     -------
-    (FrozenNetwork, dict)
-        The trained arrays and a summary (samples, seconds, resumed_from).
+    list of (FrozenNetwork, dict)
+        Per job, in order: the trained arrays and a summary.
     """
     import ray
     from tqdm.auto import tqdm
 
     if samples < 1:
         raise ValueError(f"samples == {samples}, must be >= 1")
+    if not jobs:
+        raise ValueError("jobs is empty, must hold >= 1 (train_dir, seed)")
     step = int(step or checkpoint_every)
     t0 = time.perf_counter()
-    # The driver holds these references for the actor's lifetime: a restarted
+    # The driver holds these references for the actors' lifetime: a restarted
     # actor re-runs its constructor with them.
     images_ref, labels_ref = ray.put(images), ray.put(labels)
-    actor = _actor_class().remote(cfg, int(seed), str(train_dir), images_ref, labels_ref,
-                                  int(checkpoint_every))
+    cls = _actor_class()
+    actors = [cls.remote(cfg, int(seed), str(d), images_ref, labels_ref, int(checkpoint_every))
+              for d, seed in jobs]
+    done = [0] * len(jobs)
+    resumed = [None] * len(jobs)
+    results: list = [None] * len(jobs)
+    pending = {a.samples_done.remote(): (k, "start") for k, a in enumerate(actors)}
     try:
-        done = ray.get(actor.samples_done.remote())
-        resumed_from = done
-        with tqdm(total=samples, initial=min(done, samples), unit="sample", desc="train",
+        with tqdm(total=samples * len(jobs), unit="sample", desc="train",
                   disable=not progress, smoothing=0.05) as bar:
-            while done < samples:
-                target = min(samples, (done // step + 1) * step)
-                new = ray.get(actor.train_until.remote(target))
-                bar.update(new - done)
-                done = new
-        done = ray.get(actor.train_until.remote(samples))
-        arrays = ray.get(actor.network.remote())
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                k, what = pending.pop(ready[0])
+                value = ray.get(ready[0])
+                if what == "network":
+                    results[k] = value
+                    ray.kill(actors[k])
+                    continue
+                if resumed[k] is None:
+                    resumed[k] = value
+                    bar.update(min(value, samples))
+                else:
+                    bar.update(max(0, min(value, samples) - min(done[k], samples)))
+                done[k] = value
+                if done[k] < samples:
+                    target = min(samples, (done[k] // step + 1) * step)
+                    pending[actors[k].train_until.remote(target)] = (k, "train")
+                elif what != "final":
+                    # train_until(samples) also writes the final checkpoint.
+                    pending[actors[k].train_until.remote(samples)] = (k, "final")
+                else:
+                    pending[actors[k].network.remote()] = (k, "network")
     finally:
-        ray.kill(actor)
-    return arrays, {"samples": done, "resumed_from": resumed_from,
-                    "seconds": time.perf_counter() - t0}
+        for a in actors:
+            ray.kill(a)
+    seconds = time.perf_counter() - t0
+    return [(results[k], {"samples": done[k], "resumed_from": resumed[k], "seconds": seconds})
+            for k in range(len(jobs))]

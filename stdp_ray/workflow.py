@@ -109,13 +109,27 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
     arrays, summary = training.train_run(run_dir / tables.TRAIN_DIR, cfg, seed, samples, images,
                                          labels, checkpoint_every=checkpoint_every,
                                          progress=progress)
-    state.save_network(run_dir / tables.NETWORK_DIR, cfg, arrays, overwrite=True,
-                       dtype=network_dtype,
-                       prov={"seed": seed, "training_samples": summary["samples"],
-                             "training_seconds": summary["seconds"]})
+    save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
     summary["seconds"] = time.perf_counter() - t0
     logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])
     return summary
+
+
+def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, summary: dict,
+                 dtype: str = "float64") -> Path:
+    """Save a trained network into its run directory (replacing an older one)."""
+    net_dir = Path(run_dir) / tables.NETWORK_DIR
+    old = None
+    if (net_dir / state.ASSIGNMENTS_NPZ).exists():
+        old = state.load_network(net_dir)
+    path = state.save_network(net_dir, cfg, arrays, overwrite=True, dtype=dtype,
+                              prov={"seed": seed, "training_samples": summary["samples"],
+                                    "training_seconds": summary["seconds"]})
+    if old is not None and evaluation.network_fingerprint(old.arrays) == \
+            evaluation.network_fingerprint(state.load_network(net_dir).arrays):
+        # Same network (a rerun that trained nothing): keep its label assignment.
+        state.save_assignments(net_dir, cfg, old.assignments, old.class_rates)
+    return path
 
 
 def _load(run_dir: Path, backend: str | None) -> tuple[RunConfig, state.Network]:
@@ -128,6 +142,11 @@ def _load(run_dir: Path, backend: str | None) -> tuple[RunConfig, state.Network]
     if backend:
         cfg = cfg.replace(backend=backend)
     return RunConfig(resolve_backend(cfg), rc.seed), network
+
+
+def _observe_samples(run_dir: Path) -> int | None:
+    path = _phase_dir(run_dir, "observe") / evaluation.MANIFEST_FILE
+    return int(load_json(path)["n_samples"]) if path.exists() else None
 
 
 def _phase_dir(run_dir: Path, phase: str) -> Path:
@@ -204,6 +223,7 @@ def test(run_dir: str | os.PathLike, *, samples: int | None = None,
         "network": evaluation.network_fingerprint(network.arrays),
         "n_neurons": rc.config.n_neurons,
         "training_samples": network.provenance.get("training_samples"),
+        "observe_samples": _observe_samples(run_dir),
         "provenance": state.provenance(),
     }
     atomic_write_json(run_dir / tables.METRICS_FILE, metrics)

@@ -1,0 +1,171 @@
+"""Multi-seed ensembles: K networks trained at once, scored alone and combined.
+
+An ensemble root holds one ordinary run directory per seed (``seed-<s>/``)
+plus the combined tables::
+
+    ROOT/
+      ensemble.json                 Config, seeds, settings
+      seed-1/ seed-2/ ...           run directories (train, observe, test)
+      ensemble_predictions.parquet  per test sample: label, both ensemble predictions
+      ensemble_metrics.json         member accuracies, mean member, accuracy vs K
+
+Members are combined by summing their per-class scores (NaN, a class with no
+neuron, counts as 0) and by majority vote of their predictions; "K" takes the
+first K members in seed order. Rerunning resumes whatever is unfinished:
+training from checkpoints, evaluation from written chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import data, scoring, state, tables, training, workflow
+from .config import Config, config_from_dict, config_to_dict
+from .state import atomic_write_json, load_json
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE",
+           "member_dir", "combine_members", "run_ensemble", "parse_seeds"]
+
+ENSEMBLE_FILE = "ensemble.json"
+ENSEMBLE_METRICS_FILE = "ensemble_metrics.json"
+ENSEMBLE_PREDICTIONS_FILE = "ensemble_predictions.parquet"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1,2,3"`` -> ``[1, 2, 3]`` (distinct integers, at least one)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds == {text!r}, must be comma-separated integers") from None
+    if not seeds:
+        raise ValueError(f"--seeds == {text!r}, must name >= 1 seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds == {text!r}, seeds must be distinct")
+    return seeds
+
+
+def member_dir(root: str | os.PathLike, seed: int) -> Path:
+    """The run directory of the member trained with ``seed``."""
+    return Path(root) / f"seed-{seed}"
+
+
+def combine_members(labels: np.ndarray, member_scores: list[np.ndarray]) -> dict:
+    """Combine members' per-class scores; accuracy of each rule for K = 1..len(members).
+
+    Parameters
+    ----------
+    labels : ndarray, (n,)
+        True classes of the test samples (the same samples, same order, for all).
+    member_scores : list of ndarray, each (n, 10)
+        Per-class scores of each member, in member order.
+
+    Returns
+    -------
+    dict
+        ``members`` (accuracy of each), ``k``, ``accuracy_sum``, ``accuracy_vote``
+        (lists over K), ``predicted_sum`` and ``predicted_vote`` (arrays for all
+        members), ``scores_sum`` (n, 10).
+    """
+    if not member_scores:
+        raise ValueError("member_scores is empty, must hold >= 1 member")
+    labels = np.asarray(labels)
+    for k, s in enumerate(member_scores):
+        if np.shape(s) != (len(labels), scoring.NUM_CLASSES):
+            raise ValueError(f"member {k} scores have shape {np.shape(s)}, must be "
+                             f"({len(labels)}, {scoring.NUM_CLASSES})")
+    preds = [scoring.predict(s) for s in member_scores]
+    acc_sum, acc_vote = [], []
+    for k in range(1, len(member_scores) + 1):
+        acc_sum.append(scoring.accuracy(labels, scoring.predict(
+            scoring.combine_scores(member_scores[:k]))))
+        acc_vote.append(scoring.accuracy(labels, scoring.majority_vote(preds[:k])))
+    total = scoring.combine_scores(member_scores)
+    return {"members": [scoring.accuracy(labels, p) for p in preds],
+            "k": list(range(1, len(member_scores) + 1)),
+            "accuracy_sum": acc_sum, "accuracy_vote": acc_vote,
+            "predicted_sum": scoring.predict(total),
+            "predicted_vote": scoring.majority_vote(preds), "scores_sum": total}
+
+
+def _prepare_root(root: Path, cfg: Config, seeds: list[int], settings: dict) -> None:
+    path = root / ENSEMBLE_FILE
+    record = {"config": config_to_dict(cfg), "seeds": seeds, **settings}
+    if path.exists():
+        old = load_json(path)
+        old_cfg = config_from_dict(old.get("config"), source=str(path))
+        if old_cfg.model_dict() != cfg.model_dict() or old.get("seeds") != seeds:
+            raise workflow.RunError(f"{root}: holds an ensemble of another configuration or "
+                                    f"seeds ({old.get('seeds')}); use a new directory")
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, record)
+
+
+def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samples: int,
+                 observe_samples: int | None = 10_000, test_samples: int | None = None,
+                 data_dir=None, chunk_size: int = 50, workers: int | None = None,
+                 checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY,
+                 progress: bool = True) -> dict:
+    """Train every member at once, observe and test each, combine; returns the metrics."""
+    root = Path(root)
+    if samples < 1:
+        raise workflow.RunError(f"--samples == {samples}, must be >= 1")
+    images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
+    _prepare_root(root, cfg, seeds, {"samples": samples, "observe_samples": observe_samples,
+                                     "test_samples": test_samples})
+    for seed in seeds:
+        workflow.prepare_run(member_dir(root, seed), cfg, seed)
+    jobs = [(member_dir(root, s) / tables.TRAIN_DIR, s) for s in seeds]
+    trained = training.train_many(jobs, cfg, samples, images, labels,
+                                  checkpoint_every=checkpoint_every, progress=progress)
+    for seed, (arrays, summary) in zip(seeds, trained):
+        workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)
+    evaluate = dict(data_dir=data_dir, chunk_size=chunk_size, workers=workers,
+                    progress=progress)
+    member_metrics = []
+    for seed in seeds:
+        run = member_dir(root, seed)
+        logger.info("member seed %d: observe and test", seed)
+        workflow.observe(run, samples=observe_samples, **evaluate)
+        member_metrics.append(workflow.test(run, samples=test_samples, **evaluate))
+    frames = [pd.read_parquet(member_dir(root, s) / tables.PREDICTIONS_FILE) for s in seeds]
+    for s, f in zip(seeds[1:], frames[1:]):
+        if not np.array_equal(f["sample"].to_numpy(), frames[0]["sample"].to_numpy()):
+            raise workflow.RunError(f"{member_dir(root, s)}: tested other samples than "
+                                    f"{member_dir(root, seeds[0])}")
+    label = frames[0]["label"].to_numpy()
+    combined = combine_members(label, [np.stack(f["scores"].to_numpy()) for f in frames])
+    table = pa.table({
+        "sample": pa.array(frames[0]["sample"].to_numpy(), pa.int64()),
+        "label": pa.array(label, pa.int8()),
+        "predicted_sum": pa.array(combined["predicted_sum"], pa.int8()),
+        "predicted_vote": pa.array(combined["predicted_vote"], pa.int8()),
+        "scores_sum": pa.FixedSizeListArray.from_arrays(
+            pa.array(combined["scores_sum"].reshape(-1)), scoring.NUM_CLASSES),
+    })
+    tables.write_table(root / ENSEMBLE_PREDICTIONS_FILE, table)
+    metrics = {
+        "members": [{"seed": s, "accuracy": a, "run_dir": member_dir(root, s).name,
+                     "training_samples": m.get("training_samples")}
+                    for s, a, m in zip(seeds, combined["members"], member_metrics)],
+        "mean_member_accuracy": float(np.mean(combined["members"])),
+        "k": combined["k"], "accuracy_sum": combined["accuracy_sum"],
+        "accuracy_vote": combined["accuracy_vote"],
+        "ensemble_accuracy_sum": combined["accuracy_sum"][-1],
+        "ensemble_accuracy_vote": combined["accuracy_vote"][-1],
+        "n_samples": int(len(label)), "n_neurons": cfg.n_neurons, "samples": samples,
+        "observe_samples": observe_samples, "provenance": state.provenance(),
+    }
+    atomic_write_json(root / ENSEMBLE_METRICS_FILE, metrics)
+    logger.info("ensemble of %d: accuracy %.4f (sum), %.4f (vote); mean member %.4f",
+                len(seeds), metrics["ensemble_accuracy_sum"], metrics["ensemble_accuracy_vote"],
+                metrics["mean_member_accuracy"])
+    return metrics

@@ -1,0 +1,110 @@
+"""Ensembles: combination rules on hand-made tables, and an interrupted ensemble resumed."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from stdp_ray import ensemble, tables
+from stdp_ray.cli import main
+from stdp_ray.ensemble import combine_members, parse_seeds
+
+NAN = np.nan
+
+
+def _scores(rows):
+    out = np.zeros((len(rows), 10))
+    for i, row in enumerate(rows):
+        for cls, value in row.items():
+            out[i, cls] = value
+    return out
+
+
+def test_sum_of_scores_beats_each_member():
+    labels = np.array([0, 1, 2])
+    # Member A is wrong on sample 1, member B on sample 0; summed scores are right on all.
+    a = _scores([{0: 5, 1: 4}, {1: 3, 2: 4}, {2: 6}])
+    b = _scores([{0: 3, 1: 4}, {1: 6, 2: 2}, {2: 5, 0: 1}])
+    out = combine_members(labels, [a, b])
+    assert out["members"] == [pytest.approx(2 / 3), pytest.approx(2 / 3)]
+    assert out["accuracy_sum"] == [pytest.approx(2 / 3), 1.0]
+    np.testing.assert_array_equal(out["predicted_sum"], [0, 1, 2])
+    np.testing.assert_array_equal(out["scores_sum"][0, :2], [8, 8])  # tie -> lowest class wins
+
+
+def test_majority_vote_and_k_curve():
+    labels = np.array([3, 3])
+    members = [_scores([{3: 1}, {4: 1}]), _scores([{4: 1}, {3: 1}]), _scores([{3: 1}, {3: 1}])]
+    out = combine_members(labels, members)
+    assert out["k"] == [1, 2, 3]
+    # K=2: one vote each, tie -> lowest class (3): right on both samples.
+    assert out["accuracy_vote"] == [0.5, 1.0, 1.0]
+    np.testing.assert_array_equal(out["predicted_vote"], [3, 3])
+
+
+def test_nan_scores_count_as_zero():
+    labels = np.array([1])
+    a = _scores([{1: 2}])
+    a[0, 5] = NAN
+    b = _scores([{5: 1}])
+    out = combine_members(labels, [a, b])
+    np.testing.assert_array_equal(out["predicted_sum"], [1])
+
+
+@pytest.mark.parametrize("scores,match", [
+    ([], r"member_scores is empty"),
+    ([np.zeros((2, 10))], r"member 0 scores have shape \(2, 10\), must be \(1, 10\)"),
+])
+def test_combine_rejections(scores, match):
+    with pytest.raises(ValueError, match=match):
+        combine_members(np.array([0]), scores)
+
+
+@pytest.mark.parametrize("text,expected", [("1,2,3", [1, 2, 3]), ("7", [7]), ("4, 5", [4, 5])])
+def test_parse_seeds(text, expected):
+    assert parse_seeds(text) == expected
+
+
+@pytest.mark.parametrize("text,match", [
+    ("1,x", r"must be comma-separated integers"), ("", r"must name >= 1 seed"),
+    ("2,2", r"seeds must be distinct")])
+def test_parse_seeds_rejections(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_seeds(text)
+
+
+@pytest.mark.slow
+def test_interrupted_ensemble_resumes(ray_local, tmp_path, mnist_dir, caplog):
+    root = tmp_path / "ens"
+    common = ["--seeds", "1,2", "--neurons", "10", "--checkpoint-every", "3", "--chunk-size",
+              "10", "--data-dir", str(mnist_dir), "--no-progress", "--test-samples", "20"]
+    # First attempt: trains 3 samples per member, then stops at a bad observe request.
+    assert main(["ensemble", str(root), "--samples", "3", "--observe-samples", "999",
+                 *common]) == 2
+    assert "--samples == 999, but the training set has only 60 images" in caplog.text
+    assert not (root / ensemble.ENSEMBLE_METRICS_FILE).exists()
+    # Second attempt: training continues from sample 3 to 6, evaluation runs.
+    assert main(["ensemble", str(root), "--samples", "6", "--observe-samples", "40",
+                 *common]) == 0
+    for seed in (1, 2):
+        stats = pq.read_table(root / f"seed-{seed}" / tables.STATS_DIR).to_pandas()
+        assert stats["sample"].tolist() == list(range(6))
+    metrics = json.loads((root / ensemble.ENSEMBLE_METRICS_FILE).read_text())
+    assert [m["seed"] for m in metrics["members"]] == [1, 2]
+    assert metrics["k"] == [1, 2] and len(metrics["accuracy_sum"]) == 2
+    assert metrics["accuracy_sum"][0] == metrics["members"][0]["accuracy"]
+    preds = pd.read_parquet(root / ensemble.ENSEMBLE_PREDICTIONS_FILE)
+    assert len(preds) == 20
+    assert (preds["predicted_sum"] == preds["label"]).mean() == metrics["accuracy_sum"][-1]
+    # A third run recomputes nothing and gives the same numbers.
+    assert main(["ensemble", str(root), "--samples", "6", "--observe-samples", "40",
+                 *common]) == 0
+    again = json.loads((root / ensemble.ENSEMBLE_METRICS_FILE).read_text())
+    assert again["accuracy_sum"] == metrics["accuracy_sum"]
+    # And the report covers the ensemble and both members.
+    assert main(["report", str(root)]) == 0
+    for path in ("report/ensemble_accuracy.png", "report/report.md",
+                 "seed-1/report/confusion.png", "seed-2/report/receptive_fields.png"):
+        assert (root / path).stat().st_size > 0, path
