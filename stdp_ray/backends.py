@@ -333,6 +333,11 @@ def _set_prefs() -> None:
     brian2.prefs.codegen.cpp.extra_compile_args_msvc = ["/Ox", "/fp:precise"]
     brian2.prefs.logging.file_log = False
     brian2.prefs.logging.delete_log_on_exit = True
+    # A slot is not a whole number of 0.1 ms steps in float arithmetic; Brian2's
+    # TimedArray indexing rounds to the nearest 1/K of a slot, so this is benign.
+    from brian2.utils.logger import BrianLogger
+
+    BrianLogger.suppress_name("timedarray")
 
 
 def _activate_runtime() -> None:
