@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backends, data, evaluation, model
+from . import backends, data, evaluation, model, scoring
 from .config import Config
 from .state import atomic_write_json, git_commit, load_network, provenance
 from .training import Trainer, initial_network
@@ -88,13 +88,16 @@ def _time_eval(cfg: Config, arrays, images, ids, chunk: int) -> dict:
 
 def run_benchmark(*, neurons: int = 400, data_dir=None, network_dir=None, seed: int = 42,
                   ref_train: int = 10, fast_train: int = 50, ref_eval: int = 20,
-                  fast_eval: int = 200, chunk: int = 50, out_dir="results") -> dict:
+                  fast_eval: int = 200, chunk: int = 50, out_dir="results",
+                  train: bool = True, reference: bool = True) -> dict:
     """Run both paths on the same real samples; write and return the figures."""
     train_x, train_y = data.load_mnist(data_dir or data.default_data_dir(), "train")
-    test_x, _ = data.load_mnist(data_dir or data.default_data_dir(), "test")
+    test_x, test_y = data.load_mnist(data_dir or data.default_data_dir(), "test")
+    assignments = None
     if network_dir:
         net = load_network(network_dir)
         cfg, arrays, net_label = net.config, net.arrays, str(network_dir)
+        assignments = net.assignments
     else:
         cfg = Config(n_neurons=neurons)
         start = initial_network(cfg, seed)
@@ -104,6 +107,56 @@ def run_benchmark(*, neurons: int = 400, data_dir=None, network_dir=None, seed: 
     report = {"neurons": cfg.n_neurons, "network": net_label, "commit": git_commit(),
               "machine": machine_info(), "provenance": provenance(),
               "procedure": __doc__.strip().splitlines()[0]}
+    if train:
+        report["training"] = _compare_training(cfg, seed, train_x, train_y, ref_train,
+                                               fast_train)
+    ids = np.arange(max(ref_eval, fast_eval))
+    if not reference:
+        logger.info("evaluation: fast (standalone) only, %d samples", fast_eval)
+        fast_e = _time_eval(cfg.replace(backend="standalone"), arrays, test_x[:fast_eval],
+                            ids[:fast_eval], chunk)
+        report["evaluation"] = {"fast": {k: v for k, v in fast_e.items() if k != "responses"},
+                                "chunk_size": chunk,
+                                "test_set_minutes_fast_one_worker":
+                                    10000 * fast_e["ms_per_sample"] / 6e4}
+        return _finish(report, out_dir, cfg)
+    logger.info("evaluation: reference (runtime) %d samples", ref_eval)
+    ref_e = _time_eval(cfg.replace(backend="runtime"), arrays, test_x[:ref_eval], ids[:ref_eval],
+                       ref_eval)
+    logger.info("evaluation: fast (standalone) %d samples", fast_eval)
+    fast_e = _time_eval(cfg.replace(backend="standalone"), arrays, test_x[:fast_eval],
+                        ids[:fast_eval], chunk)
+    common = ref_e["responses"].counts
+    fast_common = fast_e["responses"].counts[:ref_eval]
+    report["evaluation"] = {
+        "reference": {k: v for k, v in ref_e.items() if k != "responses"},
+        "fast": {k: v for k, v in fast_e.items() if k != "responses"},
+        "speedup_per_core": ref_e["ms_per_sample"] / fast_e["ms_per_sample"],
+        "identical_responses_on_common_samples": bool(np.array_equal(common, fast_common)),
+        "mean_spikes_reference": float(common.sum(axis=1).mean()),
+        "mean_spikes_fast_common": float(fast_common.sum(axis=1).mean()),
+        "test_set_minutes_reference": 10000 * ref_e["ms_per_sample"] / 6e4,
+        "test_set_minutes_fast_one_worker": 10000 * fast_e["ms_per_sample"] / 6e4,
+        "chunk_size": chunk,
+    }
+    if assignments is not None:
+        y = test_y[:ref_eval]
+        for name, counts in (("reference", common), ("fast", fast_common)):
+            pred = scoring.predict(scoring.class_scores(counts, assignments))
+            report["evaluation"][f"accuracy_{name}_common"] = scoring.accuracy(y, pred)
+    return _finish(report, out_dir, cfg)
+
+
+def _finish(report: dict, out_dir, cfg: Config) -> dict:
+    report["peak_memory"] = _peak_mib()
+    path = Path(out_dir) / f"bench-n{cfg.n_neurons}.json"
+    atomic_write_json(path, report)
+    report["written_to"] = str(path)
+    return report
+
+
+def _compare_training(cfg: Config, seed: int, train_x, train_y, ref_train: int,
+                      fast_train: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         logger.info("training: reference (runtime) %d samples", ref_train)
         ref_t = _time_training(cfg.replace(backend="runtime"), seed, train_x, train_y, ref_train,
@@ -112,7 +165,7 @@ def run_benchmark(*, neurons: int = 400, data_dir=None, network_dir=None, seed: 
         fast_t = _time_training(cfg.replace(backend="standalone"), seed, train_x, train_y,
                                 fast_train, Path(tmp) / "fast")
     common = min(len(ref_t["rows"]), len(fast_t["rows"]))
-    report["training"] = {
+    return {
         "reference": {k: v for k, v in ref_t.items() if k != "rows"},
         "fast": {k: v for k, v in fast_t.items() if k != "rows"},
         "identical_on_common_samples": ref_t["rows"][:common] == fast_t["rows"][:common],
@@ -120,55 +173,41 @@ def run_benchmark(*, neurons: int = 400, data_dir=None, network_dir=None, seed: 
         "epoch_hours_reference": 60000 * ref_t["ms_per_sample"] / 3.6e6,
         "epoch_hours_fast": 60000 * fast_t["ms_per_sample"] / 3.6e6,
     }
-    ids = np.arange(max(ref_eval, fast_eval))
-    logger.info("evaluation: reference (runtime) %d samples", ref_eval)
-    ref_e = _time_eval(cfg.replace(backend="runtime"), arrays, test_x[:ref_eval], ids[:ref_eval],
-                       ref_eval)
-    logger.info("evaluation: fast (standalone) %d samples", fast_eval)
-    fast_e = _time_eval(cfg.replace(backend="standalone"), arrays, test_x[:fast_eval],
-                        ids[:fast_eval], chunk)
-    same = bool(np.array_equal(ref_e["responses"].counts,
-                               fast_e["responses"].counts[:ref_eval]))
-    report["evaluation"] = {
-        "reference": {k: v for k, v in ref_e.items() if k != "responses"},
-        "fast": {k: v for k, v in fast_e.items() if k != "responses"},
-        "speedup_per_core": ref_e["ms_per_sample"] / fast_e["ms_per_sample"],
-        "identical_responses_on_common_samples": same,
-        "test_set_minutes_reference": 10000 * ref_e["ms_per_sample"] / 6e4,
-        "test_set_minutes_fast_one_worker": 10000 * fast_e["ms_per_sample"] / 6e4,
-        "chunk_size": chunk,
-    }
-    report["peak_memory"] = _peak_mib()
-    out = Path(out_dir)
-    path = out / f"bench-n{cfg.n_neurons}.json"
-    atomic_write_json(path, report)
-    report["written_to"] = str(path)
-    return report
 
 
 def format_report(r: dict) -> str:
     """Human-readable summary of :func:`run_benchmark` output."""
-    t, e = r["training"], r["evaluation"]
-    lines = [
-        f"stdp-ray benchmark: {r['neurons']} neurons, {r['network']}",
-        f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores; commit {r['commit']}",
-        "",
-        f"{'':22}{'reference':>14}{'fast':>14}{'ratio':>9}",
-        f"{'train ms/sample':22}{t['reference']['ms_per_sample']:14.1f}"
-        f"{t['fast']['ms_per_sample']:14.1f}{t['speedup']:9.1f}x",
-        f"{'eval ms/sample':22}{e['reference']['ms_per_sample']:14.1f}"
-        f"{e['fast']['ms_per_sample']:14.1f}{e['speedup_per_core']:9.1f}x",
-        "",
-        f"one epoch (60,000): reference {t['epoch_hours_reference']:.1f} h, "
-        f"fast {t['epoch_hours_fast']:.2f} h",
-        f"test set (10,000), one worker: reference {e['test_set_minutes_reference']:.1f} min, "
-        f"fast {e['test_set_minutes_fast_one_worker']:.1f} min",
-        f"first sample (codegen/compile): train ref {t['reference']['first_sample_seconds']:.1f} s,"
-        f" fast {t['fast']['first_sample_seconds']:.1f} s; eval ref "
-        f"{e['reference']['first_pass_seconds']:.1f} s, fast {e['fast']['first_pass_seconds']:.1f} s",
-        f"identical on common samples: training {t['identical_on_common_samples']}, "
-        f"evaluation {e['identical_responses_on_common_samples']}",
-        f"peak memory: python {r['peak_memory']['python_process_mib']} MiB, "
-        f"largest simulator child {r['peak_memory']['largest_child_mib']} MiB",
-    ]
+    lines = [f"stdp-ray benchmark: {r['neurons']} neurons, {r['network']}",
+             f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores; "
+             f"commit {r['commit']}", "",
+             f"{'':22}{'reference':>14}{'fast':>14}{'ratio':>9}"]
+    t, e = r.get("training"), r["evaluation"]
+    if t:
+        lines.append(f"{'train ms/sample':22}{t['reference']['ms_per_sample']:14.1f}"
+                     f"{t['fast']['ms_per_sample']:14.1f}{t['speedup']:9.1f}x")
+    if "reference" in e:
+        lines.append(f"{'eval ms/sample':22}{e['reference']['ms_per_sample']:14.1f}"
+                     f"{e['fast']['ms_per_sample']:14.1f}{e['speedup_per_core']:9.1f}x")
+    else:
+        lines.append(f"{'eval ms/sample':22}{'-':>14}{e['fast']['ms_per_sample']:14.1f}")
+    lines.append("")
+    if t:
+        lines.append(f"one epoch (60,000): reference {t['epoch_hours_reference']:.1f} h, "
+                     f"fast {t['epoch_hours_fast']:.2f} h")
+        lines.append(f"training identical on common samples: {t['identical_on_common_samples']}")
+    if "reference" in e:
+        lines.append(f"test set (10,000), one worker: reference "
+                     f"{e['test_set_minutes_reference']:.1f} min, fast "
+                     f"{e['test_set_minutes_fast_one_worker']:.1f} min")
+        lines.append(f"evaluation identical on {e['reference']['samples']} common samples: "
+                     f"{e['identical_responses_on_common_samples']}; mean spikes "
+                     f"{e['mean_spikes_reference']:.2f} vs {e['mean_spikes_fast_common']:.2f}")
+        if "accuracy_reference_common" in e:
+            lines.append(f"accuracy on them: reference {e['accuracy_reference_common']:.4f}, "
+                         f"fast {e['accuracy_fast_common']:.4f}")
+    else:
+        lines.append(f"test set (10,000), one worker: fast "
+                     f"{e['test_set_minutes_fast_one_worker']:.1f} min")
+    lines.append(f"peak memory: python {r['peak_memory']['python_process_mib']} MiB, "
+                 f"largest simulator child {r['peak_memory']['largest_child_mib']} MiB")
     return "\n".join(lines)

@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fast-eval", type=_positive_int, default=200)
     b.add_argument("--chunk-size", type=_positive_int, default=50)
     b.add_argument("--out", default="results", help="directory for bench-n<N>.json")
+    b.add_argument("--no-train", action="store_true", help="skip the training comparison")
+    b.add_argument("--no-reference", action="store_true",
+                   help="fast path only (for networks too large for the runtime)")
     b.add_argument("--data-dir", default=None)
     b.add_argument("-v", "--verbose", action="store_true")
 
@@ -201,7 +204,8 @@ def _run(args) -> object:
                                network_dir=args.network, ref_train=args.ref_train,
                                fast_train=args.fast_train, ref_eval=args.ref_eval,
                                fast_eval=args.fast_eval, chunk=args.chunk_size,
-                               out_dir=args.out)
+                               out_dir=args.out, train=not args.no_train,
+                               reference=not args.no_reference)
         logger.info("benchmark written to %s\n%s", report["written_to"], format_report(report))
         return None
     init_ray(args.address, args.workers)

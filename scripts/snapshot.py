@@ -1,0 +1,41 @@
+#!/usr/bin/env python
+"""Copy the newest training checkpoint of a run into a new run directory as its network,
+so a network can be observed and tested while its training goes on.
+
+    python scripts/snapshot.py TRAIN_RUN_DIR NEW_RUN_DIR
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from stdp_ray import state, tables, training, workflow
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("train_run_dir")
+    p.add_argument("new_run_dir")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    src, dst = Path(args.train_run_dir), Path(args.new_run_dir)
+    rc = workflow.read_run_config(src)
+    ckpt = training.latest_checkpoint(src / tables.CHECKPOINTS_DIR)
+    if ckpt is None:
+        logging.error("%s: no checkpoint yet", src)
+        return 2
+    done = state.load_json(ckpt / training.CHECKPOINT_STATE)["samples_done"]
+    raw = state.load_npz(ckpt / training.CHECKPOINT_ARRAYS)
+    arrays = state.validate_arrays(
+        state.FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]), rc.config,
+        str(ckpt))
+    workflow.prepare_run(dst, rc.config, rc.seed)
+    state.save_network(dst / tables.NETWORK_DIR, rc.config, arrays,
+                       prov={"seed": rc.seed, "training_samples": done,
+                             "snapshot_of": str(src.resolve())})
+    logging.info("%s: network after %d training samples", dst, done)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
