@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -376,11 +377,42 @@ def _work_root() -> Path:
     return build_cache_dir() / "work"
 
 
+@functools.lru_cache(maxsize=1)
+def _toolchain_fingerprint() -> str:
+    """What else shapes a build: this package's model code, the compiler, the CPU."""
+    import platform
+    import subprocess
+
+    parts = [Path(model.__file__).read_bytes(), Path(__file__).read_bytes(),
+             platform.machine().encode()]
+    try:
+        parts.append(subprocess.run([os.environ.get("CXX", "g++"), "--version"],
+                                    capture_output=True, timeout=30).stdout)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        flags = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("flags")][:1]
+        parts.append("".join(flags).encode())
+    except OSError:
+        pass
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def _sweep_dead_projects(root: Path) -> None:
+    """Remove private project copies whose process is gone (killed before its exit handlers)."""
+    for d in root.glob("*.p*.*"):
+        pid = d.name.split(".")[1][1:]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def _build_key(cfg: Config, form: str, n_slots: int) -> str:
     import brian2
 
     blob = (f"{cfg.model_hash()}|{form}|{n_slots}|{cfg.frozen_slot_ms}|"
-            f"brian2={brian2.__version__}|"
+            f"brian2={brian2.__version__}|{_toolchain_fingerprint()}|"
             f"{' '.join(COMPILE_ARGS)}").encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -417,24 +449,32 @@ class StandaloneProject:
         cache.mkdir(parents=True, exist_ok=True)
         shared = cache / self.key
         t0 = time.perf_counter()
-        with open(cache / f"{self.key}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            fresh = not (shared / "main").exists()
-            if self.project_dir is None or not self.project_dir.exists():
-                root = _work_root()
-                root.mkdir(parents=True, exist_ok=True)
-                self.project_dir = Path(tempfile.mkdtemp(prefix=f"{self.key}.", dir=root))
-                atexit.register(shutil.rmtree, self.project_dir, True)
-                if not fresh:
-                    shutil.rmtree(self.project_dir)
-                    shutil.copytree(shared, self.project_dir, symlinks=True)
-            self._compile()
-            if fresh:  # publish the build for the other workers of this node
-                tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}.", dir=cache))
-                shutil.rmtree(tmp)
-                shutil.copytree(self.project_dir, tmp, symlinks=True,
-                                ignore=shutil.ignore_patterns("results*", "arg_*"))
-                os.replace(tmp, shared)
+        fresh = False
+        if self.project_dir is None or not self.project_dir.exists():
+            root = _work_root()
+            root.mkdir(parents=True, exist_ok=True)
+            _sweep_dead_projects(root)
+            self.project_dir = Path(tempfile.mkdtemp(prefix=f"{self.key}.p{os.getpid()}.",
+                                                     dir=root))
+            atexit.register(shutil.rmtree, self.project_dir, True)
+            if not (shared / "main").exists():
+                # Compile once per node: the first process builds and publishes.
+                with open(cache / f"{self.key}.lock", "w") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    if not (shared / "main").exists():
+                        self._compile()
+                        tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}.", dir=cache))
+                        shutil.rmtree(tmp)
+                        shutil.copytree(self.project_dir, tmp, symlinks=True,
+                                        ignore=shutil.ignore_patterns("results*", "arg_*"))
+                        os.replace(tmp, shared)
+                        fresh = True
+            if not fresh:
+                # A published build is complete and never changes: copy it without the lock.
+                shutil.rmtree(self.project_dir)
+                shutil.copytree(shared, self.project_dir, symlinks=True)
+        if not fresh:
+            self._compile()  # sources unchanged: code generation only, make finds nothing to do
         self._static = {}
         StandaloneProject._active = self
         logger.info("standalone %s build %s %s in %.1f s (%s)", self.form, self.key,

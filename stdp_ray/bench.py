@@ -10,7 +10,6 @@ bit-identical by construction).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform

@@ -32,6 +32,29 @@ def _positive_int(text: str) -> int:
     return value
 
 
+MAX_SEED = 2**31 - 1
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value}, must be in 0..{MAX_SEED}")
+    return value
+
+
+def _intensity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 2 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value}, must be in 2..1000")
+    return value
+
+
 def _add_ray(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("ray")
     g.add_argument("--address", default=None,
@@ -63,11 +86,12 @@ def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--samples", type=_positive_int, default=60_000,
                    help="training samples (default: one epoch, 60000)")
     if seed:
-        p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+        p.add_argument("--seed", type=_seed, default=42, help="random seed (default 42)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=1000,
                    help="samples between checkpoints (default 1000)")
-    p.add_argument("--max-intensity", type=float, default=32.0,
-                   help="highest input intensity tried before a sample is marked failed")
+    p.add_argument("--max-intensity", type=_intensity, default=32.0,
+                   help="highest input intensity tried before a sample is marked failed "
+                        "(2..1000, default 32)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--observe-samples", type=_positive_int, default=10_000)
     e.add_argument("--test-samples", type=_positive_int, default=None)
     e.add_argument("--chunk-size", type=_positive_int, default=50)
+    e.add_argument("--overwrite", action="store_true",
+                   help="recompute the members' observe/test responses")
     _add_common(e)
     _add_ray(e)
 
@@ -143,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--observe-samples", type=_positive_int, default=10_000)
     r.add_argument("--test-samples", type=_positive_int, default=None)
     r.add_argument("--chunk-size", type=_positive_int, default=50)
+    r.add_argument("--overwrite", action="store_true",
+                   help="recompute observe/test responses instead of resuming")
     _add_common(r)
     _add_ray(r)
     return parser
@@ -230,13 +258,15 @@ def _run(args) -> object:
                             observe_samples=args.observe_samples,
                             test_samples=args.test_samples, chunk_size=args.chunk_size,
                             workers=args.workers, checkpoint_every=args.checkpoint_every,
-                            **common)
+                            overwrite=args.overwrite, **common)
     if args.command == "run":
         cfg = workflow.resolve_backend(_config(args))
         workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
                        checkpoint_every=args.checkpoint_every, **common)
-        workflow.observe(run_dir, samples=args.observe_samples, **evaluate)
-        return workflow.test(run_dir, samples=args.test_samples, **evaluate)
+        workflow.observe(run_dir, samples=args.observe_samples, overwrite=args.overwrite,
+                         **evaluate)
+        return workflow.test(run_dir, samples=args.test_samples, overwrite=args.overwrite,
+                             **evaluate)
     raise AssertionError(args.command)  # pragma: no cover
 
 
@@ -244,19 +274,26 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stdp-ray`` console script; returns the exit status."""
     from .data import FetchError, MnistFormatError
     from .evaluation import PhaseError
+    from ray.exceptions import RayError
+
     from .state import ArtifactError
+    from .training import TrainingError
     from .workflow import RunError
 
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "verbose", False))
     try:
         result = _run(args)
-    except (RunError, PhaseError, ArtifactError, MnistFormatError, FileNotFoundError,
-            FileExistsError, NotADirectoryError) as exc:
+    except (RunError, PhaseError, ArtifactError, TrainingError, MnistFormatError,
+            FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
         logger.error("%s", exc)
         return EXIT_USAGE
     except FetchError as exc:
         logger.error("%s", exc)
+        return 1
+    except RayError as exc:
+        # A failure inside a worker, not the user's input.
+        logger.error("a Ray task or actor failed: %s", exc)
         return 1
     except ValueError as exc:
         logger.error("invalid value: %s", exc)

@@ -171,6 +171,9 @@ class Config:
                      "timer_min_ms", "min_spikes", "theta_plus_mV", "nu_pre", "nu_post"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} == {getattr(self, name)}, must be >= 0")
+        if self.max_intensity > 1000:
+            # presentations are stored as int16
+            raise ValueError(f"max_intensity == {self.max_intensity}, must be <= 1000")
         if self.max_intensity < self.intensity:
             raise ValueError(
                 f"max_intensity == {self.max_intensity}, must be >= intensity ({self.intensity})")

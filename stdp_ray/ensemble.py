@@ -45,6 +45,9 @@ def parse_seeds(text: str) -> list[int]:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise ValueError(f"--seeds == {text!r}, must be comma-separated integers") from None
+    bad = [s for s in seeds if not 0 <= s < 2**31]
+    if bad:
+        raise ValueError(f"--seeds == {text!r}, seeds must be in 0..{2**31 - 1}")
     if not seeds:
         raise ValueError(f"--seeds == {text!r}, must name >= 1 seed")
     if len(set(seeds)) != len(seeds):
@@ -113,7 +116,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
                  observe_samples: int | None = 10_000, test_samples: int | None = None,
                  data_dir=None, chunk_size: int = 50, workers: int | None = None,
                  checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY,
-                 progress: bool = True) -> dict:
+                 overwrite: bool = False, progress: bool = True) -> dict:
     """Train every member at once, observe and test each, combine; returns the metrics."""
     root = Path(root)
     if samples < 1:
@@ -123,6 +126,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
                                      "test_samples": test_samples})
     for seed in seeds:
         workflow.prepare_run(member_dir(root, seed), cfg, seed)
+        training.check_resumable(member_dir(root, seed) / tables.TRAIN_DIR, cfg, seed, samples)
     jobs = [(member_dir(root, s) / tables.TRAIN_DIR, s) for s in seeds]
     trained = training.train_many(jobs, cfg, samples, images, labels,
                                   checkpoint_every=checkpoint_every, progress=progress)
@@ -134,8 +138,9 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
     for seed in seeds:
         run = member_dir(root, seed)
         logger.info("member seed %d: observe and test", seed)
-        workflow.observe(run, samples=observe_samples, **evaluate)
-        member_metrics.append(workflow.test(run, samples=test_samples, **evaluate))
+        workflow.observe(run, samples=observe_samples, overwrite=overwrite, **evaluate)
+        member_metrics.append(workflow.test(run, samples=test_samples, overwrite=overwrite,
+                                            **evaluate))
     frames = [pd.read_parquet(member_dir(root, s) / tables.PREDICTIONS_FILE) for s in seeds]
     for s, f in zip(seeds[1:], frames[1:]):
         if not np.array_equal(f["sample"].to_numpy(), frames[0]["sample"].to_numpy()):

@@ -23,6 +23,7 @@ import pyarrow as pa
 from . import backends, model, scoring, tables
 from .backends import FrozenNetwork, PassInputs
 from .config import Config
+from .faults import maybe_crash
 from .state import atomic_write_json, load_json
 
 logger = logging.getLogger(__name__)
@@ -145,20 +146,6 @@ def evaluate_chunk(cfg: Config, arrays: FrozenNetwork, images: np.ndarray, label
                                   res.presentations, res.failed, chunk)
 
 
-def _maybe_inject_fault(chunk: int) -> None:
-    path = os.environ.get(FAULT_FILE_ENV)
-    if not path:
-        return
-    try:
-        text = Path(path).read_text().strip()
-    except OSError:
-        return
-    if text == f"chunk {chunk}":
-        os.unlink(path)
-        logger.warning("fault injection: killing worker %d in chunk %d", os.getpid(), chunk)
-        os._exit(1)
-
-
 def chunk_bounds(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
     """Half-open ``[start, stop)`` positions of each chunk, fixed by ``chunk_size`` alone."""
     if chunk_size < 1:
@@ -173,7 +160,7 @@ def _remote_evaluate():
     @ray.remote(num_cpus=1, max_retries=3)
     def evaluate_chunk_task(cfg, arrays, images, labels, sample_ids, seed, phase, chunk,
                             fingerprint, n_slots):
-        _maybe_inject_fault(chunk)
+        maybe_crash(FAULT_FILE_ENV, f"chunk {chunk}")
         table = evaluate_chunk(cfg, arrays, images, labels, sample_ids, seed=seed, phase=phase,
                                chunk=chunk, fingerprint=fingerprint, n_slots=n_slots)
         return table, {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
@@ -191,6 +178,9 @@ def _check_manifest(phase_dir: Path, manifest: dict) -> None:
                 f"{phase_dir}: existing parts were computed with other settings "
                 f"(stored vs now: {diff}); use a new run directory or --overwrite")
     else:
+        if any(phase_dir.glob("part-*.parquet")):
+            raise PhaseError(f"{phase_dir}: holds response parts but no {MANIFEST_FILE}, so "
+                             "what they were computed from is unknown; use --overwrite")
         atomic_write_json(path, manifest)
 
 

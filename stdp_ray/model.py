@@ -207,7 +207,7 @@ def input_uniform(seed, stream, sample, attempt, neuron, step) -> np.ndarray:
 
     Reference implementation of the hash compiled into the simulation (see
     :mod:`stdp_ray.backends`); all arguments are non-negative integers < 2**31
-    (seed < 2**55) and broadcast against each other.
+    and broadcast against each other.
     """
     u64 = np.uint64
     seed = np.asarray(seed, dtype=np.int64).astype(u64)

@@ -30,6 +30,7 @@ import pyarrow as pa
 from . import backends, model, tables
 from .backends import FrozenNetwork
 from .config import Config, config_to_dict
+from .faults import maybe_crash
 from .state import (ArtifactError, atomic_save_npz, atomic_write_json, load_json, load_npz,
                     publish_mode, validate_arrays)
 
@@ -66,6 +67,30 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
         if m and (p / CHECKPOINT_STATE).is_file():
             found.append((int(m.group(1)), p))
     return max(found)[1] if found else None
+
+
+class TrainingError(ValueError):
+    """Training cannot go on as asked (checkpoints of another run, fewer samples...)."""
+
+
+def check_resumable(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int) -> int:
+    """Check, in the driver, that ``train_dir``'s newest checkpoint can be continued to
+    ``samples``; returns the samples it holds (0 without one)."""
+    ckpt = latest_checkpoint(Path(train_dir) / "checkpoints")
+    if ckpt is None:
+        return 0
+    info = load_json(ckpt / CHECKPOINT_STATE)
+    if info.get("seed") != seed:
+        raise ArtifactError(f"{ckpt}: checkpoint of seed {info.get('seed')}, this run has "
+                            f"seed {seed}")
+    if info.get("model") != cfg.model_hash():
+        raise ArtifactError(f"{ckpt}: checkpoint of another model configuration")
+    load_npz(ckpt / CHECKPOINT_ARRAYS, ("weights", "theta_mV", "delays_ms"))
+    done = int(info.get("samples_done", 0))
+    if done > samples:
+        raise TrainingError(f"--samples == {samples}, but {Path(train_dir).parent} has already "
+                            f"trained {done} samples; use a new run directory for fewer")
+    return done
 
 
 class Trainer:
@@ -166,7 +191,7 @@ class Trainer:
     def train_one(self) -> dict:
         """Train on the next sample; returns its statistics row."""
         cfg, k = self.cfg, self.samples_done
-        _maybe_inject_fault(k)
+        maybe_crash(TRAIN_FAULT_FILE_ENV, f"sample {k}")
         t0 = time.perf_counter()
         image_index = k % len(self.images)
         image = self.images[image_index]
@@ -206,20 +231,6 @@ class Trainer:
         return self.samples_done
 
 
-def _maybe_inject_fault(sample: int) -> None:
-    path = os.environ.get(TRAIN_FAULT_FILE_ENV)
-    if not path:
-        return
-    try:
-        text = Path(path).read_text().strip()
-    except OSError:
-        return
-    if text == f"sample {sample}":
-        os.unlink(path)
-        logger.warning("fault injection: killing trainer %d before sample %d", os.getpid(), sample)
-        os._exit(1)
-
-
 def _actor_class():
     """The Ray actor: a thin shell over :class:`Trainer` (created lazily)."""
     import ray
@@ -239,6 +250,17 @@ def _actor_class():
             return self.trainer.network()
 
     return TrainerActor
+
+
+def _end_actor(actor, timeout: float = 30.0) -> None:
+    """End an actor gracefully (its process runs its exit handlers), else kill it."""
+    import ray
+
+    try:
+        ray.get(actor.__ray_terminate__.remote(), timeout=timeout)
+    except Exception:  # noqa: BLE001 - already dead, or stuck: kill it either way
+        pass
+    ray.kill(actor, no_restart=True)
 
 
 def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int,
@@ -300,7 +322,7 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
                 value = ray.get(ready[0])
                 if what == "network":
                     results[k] = value
-                    ray.kill(actors[k])
+                    _end_actor(actors[k])
                     continue
                 if resumed[k] is None:
                     resumed[k] = value
@@ -318,7 +340,7 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
                     pending[actors[k].network.remote()] = (k, "network")
     finally:
         for a in actors:
-            ray.kill(a)
+            _end_actor(a)
     seconds = time.perf_counter() - t0
     return [(results[k], {"samples": done[k], "resumed_from": resumed[k], "seconds": seconds})
             for k in range(len(jobs))]

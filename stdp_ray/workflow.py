@@ -18,7 +18,7 @@ import numpy as np
 
 from . import data, evaluation, scoring, state, tables, training
 from .config import Config, config_from_dict, config_to_dict
-from .state import ArtifactError, atomic_write_json, load_json
+from .state import atomic_write_json, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
         raise RunError(f"--samples == {samples}, must be >= 1")
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
     prepare_run(run_dir, cfg, seed)
+    training.check_resumable(run_dir / tables.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
     arrays, summary = training.train_run(run_dir / tables.TRAIN_DIR, cfg, seed, samples, images,
                                          labels, checkpoint_every=checkpoint_every,
@@ -115,20 +116,41 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
     return summary
 
 
+#: Files computed from a phase's responses (and so from the network).
+_DERIVED = {"observe": (tables.ASSIGNMENTS_FILE, tables.PREDICTIONS_FILE, tables.METRICS_FILE,
+                        f"{tables.NETWORK_DIR}/{state.ASSIGNMENTS_NPZ}"),
+            "test": (tables.PREDICTIONS_FILE, tables.METRICS_FILE)}
+
+
+def _discard(run_dir: Path, phase: str, responses: bool) -> None:
+    """Remove what a phase produced (its derived files; its responses too if asked)."""
+    for name in _DERIVED[phase]:
+        (run_dir / name).unlink(missing_ok=True)
+    if responses:
+        shutil.rmtree(_phase_dir(run_dir, phase), ignore_errors=True)
+
+
 def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, summary: dict,
                  dtype: str = "float64") -> Path:
     """Save a trained network into its run directory (replacing an older one)."""
-    net_dir = Path(run_dir) / tables.NETWORK_DIR
+    run_dir = Path(run_dir)
+    net_dir = run_dir / tables.NETWORK_DIR
     old = None
-    if (net_dir / state.ASSIGNMENTS_NPZ).exists():
-        old = state.load_network(net_dir)
+    try:
+        old = state.load_network(net_dir) if net_dir.exists() else None
+    except state.ArtifactError as exc:
+        logger.warning("replacing an unreadable network: %s", exc)
     path = state.save_network(net_dir, cfg, arrays, overwrite=True, dtype=dtype,
                               prov={"seed": seed, "training_samples": summary["samples"],
                                     "training_seconds": summary["seconds"]})
-    if old is not None and evaluation.network_fingerprint(old.arrays) == \
-            evaluation.network_fingerprint(state.load_network(net_dir).arrays):
-        # Same network (a rerun that trained nothing): keep its label assignment.
+    same = old is not None and evaluation.network_fingerprint(old.arrays) == \
+        evaluation.network_fingerprint(state.load_network(net_dir).arrays)
+    if same and old.assignments is not None:
+        # A rerun that trained nothing: keep its label assignment.
         state.save_assignments(net_dir, cfg, old.assignments, old.class_rates)
+    elif not same:
+        # Results of an older network must not pass for this one's.
+        _discard(run_dir, "observe", responses=False)
     return path
 
 
@@ -164,7 +186,7 @@ def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
     ids = _select(len(images), samples, "--samples", "training")
     phase_dir = _phase_dir(run_dir, "observe")
     if overwrite:
-        shutil.rmtree(phase_dir, ignore_errors=True)
+        _discard(run_dir, "observe", responses=True)
     info = evaluation.run_phase(phase_dir, rc.config, network.arrays, images[ids], labels[ids],
                                 ids, seed=rc.seed, phase="observe", chunk_size=chunk_size,
                                 workers=workers, progress=progress)
@@ -195,7 +217,7 @@ def test(run_dir: str | os.PathLike, *, samples: int | None = None,
     ids = _select(len(images), samples, "--samples", "test")
     phase_dir = _phase_dir(run_dir, "test")
     if overwrite:
-        shutil.rmtree(phase_dir, ignore_errors=True)
+        _discard(run_dir, "test", responses=True)
     t0 = time.perf_counter()
     info = evaluation.run_phase(phase_dir, rc.config, network.arrays, images[ids], labels[ids],
                                 ids, seed=rc.seed, phase="test", chunk_size=chunk_size,

@@ -117,8 +117,29 @@ def test_training_into_a_run_of_another_configuration_is_refused(run_dir, mnist_
     assert "holds a run of another configuration" in caplog.text
 
 
+def test_fewer_training_samples_than_done_is_refused(run_dir, mnist_dir, caplog):
+    status = main(["train", str(run_dir), "--samples", "4", "--data-dir", str(mnist_dir),
+                   *TINY_ARGS])
+    assert status == 2
+    assert "--samples == 4, but" in caplog.text and "already trained 8 samples" in caplog.text
+
+
+def test_overwrite_recomputes_and_drops_stale_results(run_dir, mnist_dir, tmp_path):
+    copy = _fresh_copy(run_dir, tmp_path)
+    before = json.loads((copy / tables.METRICS_FILE).read_text())
+    assert main(["test", str(copy), "--samples", "10", "--chunk-size", "5", "--overwrite",
+                 "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    after = json.loads((copy / tables.METRICS_FILE).read_text())
+    assert (before["n_samples"], after["n_samples"]) == (20, 10)
+    assert after["chunks_computed"] == 2
+    assert len(pd.read_parquet(copy / tables.PREDICTIONS_FILE)) == 10
+
+
 @pytest.mark.parametrize("argv,match", [
     (["train", "r", "--neurons", "0"], r"--neurons: invalid _positive_int value|must be >= 1"),
+    (["train", "r", "--seed", "-1"], r"must be in 0\.\.2147483647"),
+    (["train", "r", "--seed", "2147483648"], r"must be in 0\.\.2147483647"),
+    (["run", "r", "--max-intensity", "5000"], r"must be in 2\.\.1000"),
     (["test", "r", "--backend", "gpu"], r"invalid choice: 'gpu'"),
     (["test", "r", "--samples", "x"], r"is not an integer"),
 ])

@@ -69,7 +69,7 @@ def test_parse_seeds(text, expected):
 
 @pytest.mark.parametrize("text,match", [
     ("1,x", r"must be comma-separated integers"), ("", r"must name >= 1 seed"),
-    ("2,2", r"seeds must be distinct")])
+    ("2,2", r"seeds must be distinct"), ("1,-3", r"seeds must be in 0\.\.2147483647")])
 def test_parse_seeds_rejections(text, match):
     with pytest.raises(ValueError, match=match):
         parse_seeds(text)

@@ -1,7 +1,6 @@
 """Observe/test: the retry rule, chunking, and sharding over Ray."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -153,6 +152,16 @@ def test_rerun_with_other_settings_is_refused(fault_file, ray_local, tmp_path, t
     with pytest.raises(PhaseError, match=r"phase=test: existing parts were computed with other "
                                          r"settings .*chunk_size"):
         _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=6)
+
+
+def test_parts_without_a_manifest_are_refused(tmp_path, tiny_cfg, tiny_network, test_data):
+    path = tmp_path / "phase=test"
+    path.mkdir()
+    (path / tables.part_name(0)).write_bytes(b"not really parquet")
+    images, labels, ids = test_data
+    with pytest.raises(PhaseError, match=r"holds response parts but no _manifest.json"):
+        evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
+                             phase="test", progress=False)
 
 
 @pytest.mark.slow
