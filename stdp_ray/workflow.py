@@ -84,6 +84,29 @@ def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunConfig
     return RunConfig(cfg, seed)
 
 
+def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -> RunConfig:
+    """Start a run directory from a network artifact (e.g. one shipped in results/networks)."""
+    network_dir, run_dir = Path(network_dir), Path(run_dir)
+    net = state.load_network(network_dir)
+    seed = net.provenance.get("seed")
+    if not isinstance(seed, int):
+        raise RunError(f"{network_dir / state.NETWORK_JSON}: provenance has no integer seed")
+    target = run_dir / tables.NETWORK_DIR
+    if target.exists():
+        existing = state.load_network(target)
+        if evaluation.network_fingerprint(existing.arrays) != \
+                evaluation.network_fingerprint(net.arrays):
+            raise RunError(f"{run_dir}: already holds another network; use a new run directory")
+        return prepare_run(run_dir, net.config, seed)
+    rc = prepare_run(run_dir, net.config, seed)
+    tmp = run_dir / f".{tables.NETWORK_DIR}.import"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(network_dir, tmp)
+    os.replace(tmp, target)
+    logger.info("%s: network imported from %s", run_dir, network_dir)
+    return rc
+
+
 def _select(n_available: int, samples: int | None, option: str, split: str) -> np.ndarray:
     if samples is None:
         return np.arange(n_available)

@@ -148,3 +148,14 @@ def test_option_errors_exit_2(argv, match, capsys):
         build_parser().parse_args(argv)
     assert exc.value.code == 2
     assert __import__("re").search(match, capsys.readouterr().err)
+
+
+def test_import_a_network_and_score_it(run_dir, mnist_dir, tmp_path):
+    new = tmp_path / "imported"
+    assert main(["import", str(run_dir / "network"), str(new)]) == 0
+    assert main(["test", str(new), "--samples", "20", "--chunk-size", "10", "--data-dir",
+                 str(mnist_dir), "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(new / tables.PREDICTIONS_FILE),
+                                  pd.read_parquet(run_dir / tables.PREDICTIONS_FILE))
+    # Importing the same network again is harmless; another network is refused.
+    assert main(["import", str(run_dir / "network"), str(new)]) == 0
