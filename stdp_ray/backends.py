@@ -347,7 +347,6 @@ def _activate_runtime() -> None:
     if type(brian2.get_device()).__name__ != "RuntimeDevice":
         brian2.device.reinit()
         brian2.set_device("runtime")
-        StandaloneProject._active = None
     _set_prefs()
     brian2.prefs.codegen.target = "cython"
 
@@ -431,19 +430,25 @@ class StandaloneProject:
     recompile. Every run gets its own results directory, deleted after reading.
     """
 
-    _active: "StandaloneProject | None" = None  # the project this process's device holds
+    #: Seconds one binary run may take before it is killed.
+    RUN_TIMEOUT = 6 * 3600
 
     def __init__(self, cfg: Config, form: str, n_slots: int):
         self.cfg, self.form, self.n_slots = cfg, form, int(n_slots)
         self.key = _build_key(cfg, form, self.n_slots)
         self.project_dir: Path | None = None
-        self.objects: dict | None = None
+        self.results: dict[str, tuple[str, np.dtype]] | None = None
         self._runs = 0
         self._static: dict[str, str] = {}
 
     def attach(self) -> None:
-        """Make this build the process's active standalone project (compiling if needed)."""
-        if StandaloneProject._active is self:
+        """Compile (once per node) or adopt the build, in a project directory of this process.
+
+        Brian2's device is used only here, to generate and build the code; runs
+        then call the binary directly, so several builds serve one process.
+        """
+        if self.results is not None and self.project_dir is not None \
+                and (self.project_dir / "main").exists():
             return
         cache = build_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
@@ -476,7 +481,6 @@ class StandaloneProject:
         if not fresh:
             self._compile()  # sources unchanged: code generation only, make finds nothing to do
         self._static = {}
-        StandaloneProject._active = self
         logger.info("standalone %s build %s %s in %.1f s (%s)", self.form, self.key,
                     "compiled" if fresh else "reused", time.perf_counter() - t0, self.project_dir)
 
@@ -496,7 +500,19 @@ class StandaloneProject:
         net.run(self.n_slots * duration * ms, namespace={})
         brian2.device.build(directory=str(self.project_dir), compile=True, run=False,
                             with_output=False)
-        self.net, self.objects = net, objects
+        # Where the binary writes the arrays we read back, and their types.
+        dev = brian2.get_device()
+        wanted = {"spike_i": objects["mon"].variables["i"],
+                  "spike_t": objects["mon"].variables["t"]}
+        if self.form == "train":
+            wanted["w"] = objects["syn"].variables["w"]
+            wanted["theta"] = objects["exc"].variables["theta"]
+            for g, v in _CARRIED:
+                wanted[f"{g}_{v}"] = objects[g].variables[v]
+        self.results = {k: (dev.get_array_filename(var), np.dtype(var.dtype))
+                        for k, var in wanted.items()}
+        brian2.device.reinit()
+        brian2.set_device("runtime")
 
     def arg_file(self, name: str, values: np.ndarray, tag: str) -> str:
         """Write one run-time array into the project; returns its ``name=file`` argument."""
@@ -514,20 +530,26 @@ class StandaloneProject:
             self._static[key] = self.arg_file(name, values, "static")
         return self._static[key]
 
-    def run(self, args: list[str], read) -> object:
-        """Run the binary with ``args``; ``read()`` collects results before they are deleted."""
-        import brian2
+    def run(self, args: list[str]) -> dict[str, np.ndarray]:
+        """Run the binary with ``args`` (``name=value`` strings); returns its result arrays."""
+        import subprocess
 
         self.attach()
         self._runs += 1
-        tag = f"{os.getpid()}_{self._runs}"
-        results = f"results_{tag}"
+        results = self.project_dir / f"results_{os.getpid()}_{self._runs}"
+        results.mkdir()
         try:
-            brian2.get_device().run(directory=str(self.project_dir), results_directory=results,
-                                    with_output=False, run_args=args)
-            return read()
+            proc = subprocess.run([str(self.project_dir / "main"), "--results_dir",
+                                   str(results) + os.sep, *args], cwd=self.project_dir,
+                                  capture_output=True, timeout=self.RUN_TIMEOUT)
+            if proc.returncode != 0:
+                tail = (proc.stdout + proc.stderr).decode(errors="replace")[-2000:]
+                raise RuntimeError(f"standalone binary {self.project_dir / 'main'} exited with "
+                                   f"{proc.returncode}: {tail}")
+            return {k: np.fromfile(results / name, dtype=dtype)
+                    for k, (name, dtype) in self.results.items()}
         finally:
-            shutil.rmtree(self.project_dir / results, ignore_errors=True)
+            shutil.rmtree(results, ignore_errors=True)
 
     def remove_args(self, args: list[str]) -> None:
         for arg in args:
@@ -538,14 +560,19 @@ class StandaloneProject:
 
 
 class StandaloneFrozen:
-    """Frozen passes on a compiled C++ standalone binary, reused for every pass.
+    """Frozen passes on compiled C++ standalone binaries, reused for every pass.
 
-    Each pass runs the binary with the network's weights, theta and delays
-    (written once) and the pass's inputs as ``run_args``; passes with fewer
-    samples than the build's slots are padded with silent images.
+    Two builds serve a simulator: one of ``n_slots`` slots for full chunks and
+    a small one for the follow-up passes of quiet samples (a slot costs its
+    simulated time even when silent, so padding a few retries to a full chunk
+    would double the cost of a chunk). Each pass runs the build with the
+    network's weights, theta and delays (written once) and the pass's inputs
+    as ``run_args``.
     """
 
     backend = "standalone"
+    #: Slots of the build for follow-up passes.
+    RETRY_SLOTS = 8
 
     def __init__(self, cfg: Config, net_arrays: FrozenNetwork, n_slots: int):
         if n_slots < 1:
@@ -553,18 +580,24 @@ class StandaloneFrozen:
         self.cfg = cfg
         self.net_arrays = net_arrays
         self.n_slots = int(n_slots)
-        self.project = StandaloneProject(cfg, "frozen", self.n_slots)
+        sizes = sorted({min(self.RETRY_SLOTS, self.n_slots), self.n_slots})
+        self.projects = [StandaloneProject(cfg, "frozen", k) for k in sizes]
         self._fingerprint = hashlib.sha256(
             b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes()
                      for a in (net_arrays.weights, net_arrays.theta_mV, net_arrays.delays_ms))
         ).hexdigest()[:16]
+
+    def prepare(self) -> None:
+        """Compile or adopt every build now (else each happens at its first pass)."""
+        for p in self.projects:
+            p.attach()
 
     def run_pass(self, inputs: PassInputs) -> np.ndarray:
         """Simulate up to ``n_slots`` samples in one binary run; returns (n, n_neurons) counts."""
         n = len(inputs.images)
         if n > self.n_slots:
             raise ValueError(f"{n} samples, more than the build's n_slots == {self.n_slots}")
-        p = self.project
+        p = next(p for p in self.projects if p.n_slots >= n)
         p.attach()
         fp = self._fingerprint
         network_args = [
@@ -572,26 +605,20 @@ class StandaloneFrozen:
             p.static_arg("inp_exc.delay", self.net_arrays.delays_ms.reshape(-1) * 1e-3, fp),
             p.static_arg("exc.theta", self.net_arrays.theta_mV * 1e-3, fp),
         ]
-        sample_ids, attempts = inputs.padded_keys(self.n_slots)
+        sample_ids, attempts = inputs.padded_keys(p.n_slots)
         tag = f"{os.getpid()}_pass"
         pass_args = [
-            p.arg_file("slot_rates.values", inputs.slot_rates_hz(self.cfg, self.n_slots), tag),
+            p.arg_file("slot_rates.values", inputs.slot_rates_hz(self.cfg, p.n_slots), tag),
             p.arg_file("slot_sample.values", sample_ids.astype(np.float64), tag),
             p.arg_file("slot_attempt.values", attempts.astype(np.float64), tag),
         ]
         args = network_args + pass_args + [f"inp.seed={int(inputs.seed)}",
                                            f"inp.stream={int(inputs.stream)}"]
-
-        def read():
-            mon = p.objects["mon"]
-            return count_slot_spikes(np.asarray(mon.i[:]), np.asarray(mon.t_[:]), self.cfg,
-                                     self.n_slots)
-
         try:
-            counts = p.run(args, read)
+            out = p.run(args)
         finally:
             p.remove_args(pass_args)
-        return counts[:n]
+        return count_slot_spikes(out["spike_i"], out["spike_t"], self.cfg, p.n_slots)[:n]
 
 
 def make_frozen_simulator(cfg: Config, net_arrays: FrozenNetwork, n_slots: int):
@@ -736,19 +763,12 @@ class StandaloneTrainer(_TrainerBase):
             args.append(p.arg_file(f"{_BRIAN_NAMES[g]}.{v}", arr, tag))
         args += [f"inp.seed={int(seed)}", f"inp.stream={model.STREAMS['train']}",
                  f"inp.sample={int(sample)}", f"inp.attempt={int(attempt)}", "inp.start_step=0"]
-        o = p.objects
-
-        def read():
-            counts = self._counts(o["mon"].i[:], o["mon"].t_[:])
-            self.weights = np.array(o["syn"].w_[:], dtype=np.float64)
-            self.theta = np.array(o["exc"].theta_[:], dtype=np.float64)
-            for (g, v) in self.state:
-                name = v if v == "not_refractory" else v + "_"
-                self.state[(g, v)] = np.array(getattr(o[g], name)[:],
-                                              dtype=self.state[(g, v)].dtype)
-            return counts
-
-        counts = p.run(args, read)
+        out = p.run(args)
+        counts = self._counts(out["spike_i"], out["spike_t"])
+        self.weights = out["w"].astype(np.float64)
+        self.theta = out["theta"].astype(np.float64)
+        for (g, v) in self.state:
+            self.state[(g, v)] = out[f"{g}_{v}"].astype(self.state[(g, v)].dtype)
         self._after_sample()
         return counts
 

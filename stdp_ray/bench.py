@@ -75,6 +75,8 @@ def _time_eval(cfg: Config, arrays, images, ids, chunk: int) -> dict:
     sim = backends.make_frozen_simulator(cfg, arrays, chunk)
     # Warm-up: code generation / compilation and one pass of one chunk.
     t0 = time.perf_counter()
+    if hasattr(sim, "prepare"):
+        sim.prepare()
     evaluation.simulate_samples(sim, cfg, images[:1], ids[:1], seed=0, stream=3, n_slots=chunk)
     warmup = time.perf_counter() - t0
     t0 = time.perf_counter()

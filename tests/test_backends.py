@@ -86,7 +86,6 @@ def test_attempt_changes_the_input_draw(tiny_cfg, tiny_network, images, runtime_
 def test_standalone_build_is_reused_not_recompiled(tiny_cfg, tiny_network, images, caplog,
                                                    runtime_counts):
     cfg = tiny_cfg.replace(backend="standalone")
-    backends.StandaloneProject._active = None  # as in a fresh worker process
     sim = backends.StandaloneFrozen(cfg, tiny_network, 10)
     with caplog.at_level(logging.INFO, logger="stdp_ray.backends"):
         counts = sim.run_pass(_inputs(images, range(10)))
