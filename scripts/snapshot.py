@@ -6,6 +6,7 @@ so a network can be observed and tested while its training goes on.
 """
 import argparse
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,6 +31,12 @@ def main(argv=None) -> int:
         state.FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]), rc.config,
         str(ckpt))
     workflow.prepare_run(dst, rc.config, rc.seed)
+    # The training statistics up to the checkpoint (parts are written with checkpoints).
+    for part in sorted((src / tables.STATS_DIR).glob("part-*.parquet")):
+        if int(part.stem.split("-")[1]) < done:
+            target = dst / tables.STATS_DIR / part.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(part, target)
     state.save_network(dst / tables.NETWORK_DIR, rc.config, arrays,
                        prov={"seed": rc.seed, "training_samples": done,
                              "snapshot_of": str(src.resolve())})
