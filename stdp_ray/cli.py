@@ -94,6 +94,19 @@ def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
                         "(2..1000, default 32)")
 
 
+def _add_pipeline(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that train, observe and test in one go."""
+    p.add_argument("--observe-samples", type=_positive_int, default=10_000,
+                   help="training images to assign labels from (default 10000)")
+    p.add_argument("--test-samples", type=_positive_int, default=None,
+                   help="test images to score (default: all)")
+    p.add_argument("--chunk-size", type=_positive_int, default=50)
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute observe/test responses instead of resuming")
+    _add_common(p)
+    _add_ray(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (built on demand, never at import)."""
     parser = argparse.ArgumentParser(
@@ -135,13 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("root", help="ensemble directory (one run directory per seed inside)")
     e.add_argument("--seeds", required=True, help="comma-separated seeds, e.g. 1,2,3,4")
     _add_train(e, seed=False)
-    e.add_argument("--observe-samples", type=_positive_int, default=10_000)
-    e.add_argument("--test-samples", type=_positive_int, default=None)
-    e.add_argument("--chunk-size", type=_positive_int, default=50)
-    e.add_argument("--overwrite", action="store_true",
-                   help="recompute the members' observe/test responses")
-    _add_common(e)
-    _add_ray(e)
+    _add_pipeline(e)
 
     imp = sub.add_parser("import", help="start a run directory from a network directory")
     imp.add_argument("network_dir", help="a network artifact, e.g. results/networks/n400-seed42")
@@ -171,13 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train, observe and test")
     r.add_argument("run_dir")
     _add_train(r)
-    r.add_argument("--observe-samples", type=_positive_int, default=10_000)
-    r.add_argument("--test-samples", type=_positive_int, default=None)
-    r.add_argument("--chunk-size", type=_positive_int, default=50)
-    r.add_argument("--overwrite", action="store_true",
-                   help="recompute observe/test responses instead of resuming")
-    _add_common(r)
-    _add_ray(r)
+    _add_pipeline(r)
     return parser
 
 
