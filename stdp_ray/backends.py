@@ -115,6 +115,16 @@ class FrozenNetwork:
     delays_ms: np.ndarray
 
 
+def network_fingerprint(arrays: FrozenNetwork) -> str:
+    """Stable hash of a network's arrays (names simulators, run-time files and manifests)."""
+    h = hashlib.sha256()
+    for arr in (arrays.weights, arrays.theta_mV, arrays.delays_ms):
+        a = np.ascontiguousarray(arr, dtype=np.float64)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
 # --------------------------------------------------------------------------
 # Building the network (device-agnostic: whatever device is active)
 # --------------------------------------------------------------------------
@@ -582,10 +592,7 @@ class StandaloneFrozen:
         self.n_slots = int(n_slots)
         sizes = sorted({min(self.RETRY_SLOTS, self.n_slots), self.n_slots})
         self.projects = [StandaloneProject(cfg, "frozen", k) for k in sizes]
-        self._fingerprint = hashlib.sha256(
-            b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes()
-                     for a in (net_arrays.weights, net_arrays.theta_mV, net_arrays.delays_ms))
-        ).hexdigest()[:16]
+        self._fingerprint = network_fingerprint(net_arrays)
 
     def prepare(self) -> None:
         """Compile or adopt every build now (else each happens at its first pass)."""

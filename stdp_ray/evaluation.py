@@ -10,7 +10,6 @@ once.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -21,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import backends, model, scoring, tables
-from .backends import FrozenNetwork, PassInputs
+from .backends import FrozenNetwork, PassInputs, network_fingerprint
 from .config import Config
 from .faults import maybe_crash
 from .state import atomic_write_json, load_json
@@ -54,20 +53,6 @@ class SampleResponses:
     intensities: np.ndarray     # (n,) float, intensity of the final presentation
     presentations: np.ndarray   # (n,) int, presentations needed
     failed: np.ndarray          # (n,) bool, still < min_spikes at max intensity
-
-
-def network_fingerprint(arrays: FrozenNetwork) -> str:
-    """Stable hash of a network's arrays (names cached simulators and manifests)."""
-    h = hashlib.sha256()
-    for arr in (arrays.weights, arrays.theta_mV, arrays.delays_ms):
-        a = np.ascontiguousarray(arrays_as_f64(arr))
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
-
-
-def arrays_as_f64(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.float64)
 
 
 def simulate_samples(sim, cfg: Config, images: np.ndarray, sample_ids: np.ndarray, *,
