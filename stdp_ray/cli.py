@@ -227,9 +227,8 @@ def _run(args) -> object:
         return {"run_dir": str(args.run_dir), "seed": rc.seed, "neurons": rc.config.n_neurons}
     if args.command == "report":
         from . import report
-        from .ensemble import ENSEMBLE_METRICS_FILE
 
-        if (Path(args.run_dir) / ENSEMBLE_METRICS_FILE).exists():
+        if report.is_ensemble_root(args.run_dir):
             paths = report.write_ensemble_report(args.run_dir)
         else:
             paths = report.write_run_report(args.run_dir)

@@ -7,7 +7,7 @@ plus the combined tables::
       ensemble.json                 Config, seeds, settings
       seed-1/ seed-2/ ...           run directories (train, observe, test)
       ensemble_predictions.parquet  per test sample: label, both ensemble predictions
-      ensemble_metrics.json         member accuracies, mean member, accuracy vs K
+      metrics.json                  member accuracies, mean member, accuracy vs K
 
 Members are combined by summing their per-class scores (NaN, a class with no
 neuron, counts as 0) and by majority vote of their predictions; "K" takes the
@@ -34,9 +34,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE",
            "member_dir", "combine_members", "run_ensemble", "parse_seeds"]
 
-ENSEMBLE_FILE = "ensemble.json"
-ENSEMBLE_METRICS_FILE = "ensemble_metrics.json"
-ENSEMBLE_PREDICTIONS_FILE = "ensemble_predictions.parquet"
+ENSEMBLE_FILE = tables.ENSEMBLE_FILE
+ENSEMBLE_METRICS_FILE = tables.ENSEMBLE_METRICS_FILE
+ENSEMBLE_PREDICTIONS_FILE = tables.ENSEMBLE_PREDICTIONS_FILE
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -12,7 +12,7 @@ rewritten is never seen half-written::
       report.md              headline numbers, the figures, what was skipped and why
 
     ENSEMBLE_ROOT/report/
-      ensemble_accuracy.png  from ensemble_metrics.json
+      ensemble_accuracy.png  from metrics.json (written beside ensemble.json)
       report.md              member table, accuracy against K, links to member reports
 """
 
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["write_run_report", "write_ensemble_report", "save_figure", "REPORT_DIR",
            "REPORT_MD", "CONFUSION_PNG", "RECEPTIVE_FIELDS_PNG", "TRAINING_CURVES_PNG",
-           "ENSEMBLE_PNG", "ENSEMBLE_METRICS_FILE", "DEFAULT_DPI"]
+           "ENSEMBLE_PNG", "DEFAULT_DPI", "is_ensemble_root"]
 
 REPORT_DIR = "report"
 REPORT_MD = "report.md"
@@ -45,7 +45,6 @@ CONFUSION_PNG = "confusion.png"
 RECEPTIVE_FIELDS_PNG = "receptive_fields.png"
 TRAINING_CURVES_PNG = "training_curves.png"
 ENSEMBLE_PNG = "ensemble_accuracy.png"
-ENSEMBLE_METRICS_FILE = "ensemble_metrics.json"
 #: Resolution of the PNGs; the receptive-field grid gets more where it has
 #: more pixels than the figure would show at this resolution (up to 200 dpi).
 DEFAULT_DPI = 120
@@ -332,10 +331,18 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
 # --------------------------------------------------------------------------
 # Ensemble report
 # --------------------------------------------------------------------------
+def is_ensemble_root(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ensemble root (holds ``ensemble.json``), not a run directory."""
+    return (Path(path) / tables.ENSEMBLE_FILE).is_file()
+
+
 def _read_ensemble(root: Path) -> dict:
-    path = root / ENSEMBLE_METRICS_FILE
+    if not is_ensemble_root(root):
+        raise ValueError(f"{root}: not an ensemble directory (no {tables.ENSEMBLE_FILE})")
+    path = root / tables.ENSEMBLE_METRICS_FILE
     if not path.is_file():
-        raise ValueError(f"{root}: not an ensemble directory (no {ENSEMBLE_METRICS_FILE})")
+        raise ValueError(f"{root}: ensemble not finished (no {tables.ENSEMBLE_METRICS_FILE}); "
+                         "rerun `stdp-ray ensemble` on it to resume")
     raw = load_json(path)
     missing = [k for k in ("members", "k", "accuracy_sum", "accuracy_vote") if k not in raw]
     if missing:
@@ -372,7 +379,8 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
                           member_reports: bool = True) -> list[Path]:
     """Write ``ROOT/report/ensemble_accuracy.png`` and ``ROOT/report/report.md``.
 
-    ``ROOT/ensemble_metrics.json`` holds ``members`` (a list of ``{"seed",
+    ``ROOT/ensemble.json`` marks an ensemble; ``ROOT/metrics.json`` holds
+    ``members`` (a list of ``{"seed",
     "accuracy", "run_dir"}``), ``k``, ``accuracy_sum``, ``accuracy_vote``
     (lists of equal length) and ``mean_member_accuracy`` (recomputed from the
     members if absent). A member's ``run_dir`` is taken as given if absolute,
@@ -397,11 +405,12 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     Raises
     ------
     ValueError
-        If ``root`` holds no ``ensemble_metrics.json`` or it is malformed.
+        If ``root`` holds no ``ensemble.json``, no ``metrics.json``, or a
+        malformed one.
     """
     root = Path(root)
     raw = _read_ensemble(root)
-    path = root / ENSEMBLE_METRICS_FILE
+    path = root / tables.ENSEMBLE_METRICS_FILE
     out_dir = root / REPORT_DIR
     members = raw["members"]
     accs = [m["accuracy"] for m in members]

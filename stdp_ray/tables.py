@@ -29,7 +29,8 @@ from .state import atomic_write_bytes
 __all__ = ["RESPONSES_SCHEMA", "TRAIN_STATS_SCHEMA", "PREDICTIONS_SCHEMA", "ASSIGNMENTS_SCHEMA",
            "responses_table", "write_table", "read_table", "read_parts", "part_name",
            "RESPONSES_DIR", "TRAIN_DIR", "STATS_DIR", "CHECKPOINTS_DIR", "NETWORK_DIR",
-           "ASSIGNMENTS_FILE", "PREDICTIONS_FILE", "METRICS_FILE", "RUN_CONFIG_FILE"]
+           "ASSIGNMENTS_FILE", "PREDICTIONS_FILE", "METRICS_FILE", "RUN_CONFIG_FILE",
+           "ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE"]
 
 NETWORK_DIR = "network"
 TRAIN_DIR = "train"
@@ -40,6 +41,11 @@ ASSIGNMENTS_FILE = "assignments.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
 METRICS_FILE = "metrics.json"
 RUN_CONFIG_FILE = "config.json"
+#: An ensemble root (see :mod:`stdp_ray.ensemble`): its settings mark the directory
+#: as an ensemble; its metrics file has the run's name but the ensemble's keys.
+ENSEMBLE_FILE = "ensemble.json"
+ENSEMBLE_METRICS_FILE = METRICS_FILE
+ENSEMBLE_PREDICTIONS_FILE = "ensemble_predictions.parquet"
 
 #: One row per presented sample of observe or test.
 RESPONSES_SCHEMA = pa.schema([

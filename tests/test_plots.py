@@ -360,7 +360,8 @@ def test_ensemble_report(tmp_path, monkeypatch):
         {"seed": 3, "accuracy": 0.80, "run_dir": str(tmp_path / "gone")}],   # missing
         "k": [1, 2, 3], "accuracy_sum": [0.81, 0.84, 0.86], "accuracy_vote": [0.81, 0.82, 0.85],
         "mean_member_accuracy": 0.80}
-    state.atomic_write_json(root / "ensemble_metrics.json", metrics)
+    state.atomic_write_json(root / "ensemble.json", {"seeds": [1, 2, 3]})
+    state.atomic_write_json(root / "metrics.json", metrics)
     paths = report.write_ensemble_report("ens")
     out = root / "report"
     assert [p.resolve() for p in paths[-2:]] == [(out / "ensemble_accuracy.png").resolve(),
@@ -383,7 +384,8 @@ def test_ensemble_report(tmp_path, monkeypatch):
 
 def test_ensemble_report_without_member_reports(tmp_path):
     make_run(tmp_path / "seed-1")
-    state.atomic_write_json(tmp_path / "ensemble_metrics.json", {
+    state.atomic_write_json(tmp_path / "ensemble.json", {"seeds": [1]})
+    state.atomic_write_json(tmp_path / "metrics.json", {
         "members": [{"seed": 1, "accuracy": 0.8, "run_dir": "seed-1"}],
         "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]})
     paths = report.write_ensemble_report(tmp_path, member_reports=False)
@@ -393,7 +395,8 @@ def test_ensemble_report_without_member_reports(tmp_path):
 
 
 @pytest.mark.parametrize("content, match", [
-    (None, r"not an ensemble directory \(no ensemble_metrics.json\)"),
+    ("no-root", r"not an ensemble directory \(no ensemble.json\)"),
+    (None, r"ensemble not finished \(no metrics.json\); rerun `stdp-ray ensemble`"),
     ({"members": [], "k": [], "accuracy_sum": [], "accuracy_vote": []}, "non-empty list"),
     ({"k": [1]}, r"missing keys \['members', 'accuracy_sum', 'accuracy_vote'\]"),
     ({"members": [{"seed": 1}], "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]},
@@ -401,10 +404,12 @@ def test_ensemble_report_without_member_reports(tmp_path):
     ({"members": [{"seed": 1, "accuracy": 0.8, "run_dir": "x"}], "k": [1, 2],
       "accuracy_sum": [0.8], "accuracy_vote": [0.8]}, "same length"),
     ({"members": [{"seed": 1, "accuracy": 1.8, "run_dir": "x"}], "k": [1],
-      "accuracy_sum": [0.8], "accuracy_vote": [0.8]}, "ensemble_metrics.json: members must hold"),
+      "accuracy_sum": [0.8], "accuracy_vote": [0.8]}, r"[/\\]metrics.json: members must hold"),
 ])
 def test_ensemble_report_bad_metrics(tmp_path, content, match):
-    if content is not None:
-        state.atomic_write_json(tmp_path / "ensemble_metrics.json", content)
+    if content != "no-root":
+        state.atomic_write_json(tmp_path / "ensemble.json", {"seeds": [1]})
+    if isinstance(content, dict):
+        state.atomic_write_json(tmp_path / "metrics.json", content)
     with pytest.raises(ValueError, match=match):
         report.write_ensemble_report(tmp_path)
