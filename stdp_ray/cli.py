@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     from .evaluation import PhaseError
     from ray.exceptions import RayError
 
-    from .state import ArtifactError
+    from .state import ArtifactError, DirectoryBusyError
     from .training import TrainingError
     from .workflow import RunError
 
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
         logger.error("%s", exc)
         return EXIT_USAGE
-    except FetchError as exc:
+    except (FetchError, DirectoryBusyError) as exc:
         logger.error("%s", exc)
         return 1
     except RayError as exc:

@@ -17,6 +17,7 @@ training from checkpoints, evaluation from written chunks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -122,8 +123,26 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
     if samples < 1:
         raise workflow.RunError(f"--samples == {samples}, must be >= 1")
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
-    _prepare_root(root, cfg, seeds, {"samples": samples, "observe_samples": observe_samples,
-                                     "test_samples": test_samples})
+    if root.exists() and not root.is_dir():
+        raise workflow.RunError(f"{root}: exists and is not a directory")
+    # The root's lock, then every member's, held to the end: no other process
+    # trains or evaluates any of them meanwhile.
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(state.directory_lock(root))
+        state.sweep_temporaries(root, recursive=False)
+        _prepare_root(root, cfg, seeds, {"samples": samples, "observe_samples": observe_samples,
+                                         "test_samples": test_samples})
+        for seed in seeds:
+            locks.enter_context(workflow.run_lock(member_dir(root, seed), create=True))
+        return _run_ensemble(root, cfg, seeds, samples, images, labels, observe_samples,
+                             test_samples, data_dir, chunk_size, workers, checkpoint_every,
+                             overwrite, progress)
+
+
+def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, images: np.ndarray,
+                  labels: np.ndarray, observe_samples: int | None, test_samples: int | None,
+                  data_dir, chunk_size: int, workers: int | None, checkpoint_every: int,
+                  overwrite: bool, progress: bool) -> dict:
     for seed in seeds:
         workflow.prepare_run(member_dir(root, seed), cfg, seed)
         training.check_resumable(member_dir(root, seed) / tables.TRAIN_DIR, cfg, seed, samples)
@@ -133,7 +152,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
     for seed, (arrays, summary) in zip(seeds, trained):
         workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)
     evaluate = dict(data_dir=data_dir, chunk_size=chunk_size, workers=workers,
-                    progress=progress)
+                    progress=progress, lock=False)
     member_metrics = []
     for seed in seeds:
         run = member_dir(root, seed)

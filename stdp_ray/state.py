@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Network", "ArtifactError", "save_network", "load_network", "save_assignments",
            "load_assignments", "atomic_write_bytes", "atomic_write_json", "atomic_save_npz",
-           "load_npz", "provenance", "NETWORK_JSON", "ARRAYS_NPZ", "ASSIGNMENTS_NPZ"]
+           "load_npz", "provenance", "NETWORK_JSON", "ARRAYS_NPZ", "ASSIGNMENTS_NPZ",
+           "LOCK_FILE", "DirectoryBusyError", "directory_lock", "sweep_temporaries"]
 
 NETWORK_JSON = "network.json"
 ARRAYS_NPZ = "arrays.npz"
@@ -45,10 +46,16 @@ ASSIGNMENTS_NPZ = "assignments.npz"
 FORMAT = "stdp-ray-network"
 FORMAT_VERSION = 1
 NUM_CLASSES = 10
+#: Held (``flock``) by the one process working on a run or ensemble directory.
+LOCK_FILE = ".lock"
 
 
 class ArtifactError(ValueError):
     """A network directory or checkpoint is missing, malformed or incompatible."""
+
+
+class DirectoryBusyError(RuntimeError):
+    """Another process holds the directory's lock."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,71 @@ def atomic_file(path: str | os.PathLike):
     except BaseException:
         _unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | os.PathLike):
+    """Hold an exclusive lock on ``directory`` (created if missing) while the block runs.
+
+    The lock is an ``flock`` on ``directory/.lock``, which holds the owner's
+    pid and host for the error message. The kernel drops it when the process
+    ends, however it ends, so there are no stale locks. Locks are per open
+    file: taking the same directory's lock twice, even in one process, fails.
+    ``flock`` may not be honoured across machines on some network file
+    systems: run one driver per run directory there.
+
+    Raises
+    ------
+    DirectoryBusyError
+        If another process (or another ``directory_lock``) holds it.
+    """
+    import fcntl
+    import socket
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            raise DirectoryBusyError(
+                f"{directory}: in use by another stdp-ray process ({owner}); wait for it to "
+                "finish or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        yield directory
+    finally:
+        os.close(fd)  # releases the flock
+
+
+#: Temporary names left by an interrupted atomic write (see atomic_file,
+#: save_network, import and checkpoints), relative to a run directory.
+_TEMPORARY_GLOBS = (".network.*", "train/checkpoints/.ckpt.*", "**/.*.tmp")
+
+
+def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Remove what interrupted atomic writes left in ``run_dir``; returns what was removed.
+
+    Call only while holding :func:`directory_lock` on ``run_dir``: a concurrent
+    writer's temporary files would be removed too. ``recursive=False`` looks at
+    ``run_dir`` itself only (an ensemble root, whose members have their own locks).
+    """
+    run_dir = Path(run_dir)
+    removed = []
+    for pattern in _TEMPORARY_GLOBS if recursive else (".*.tmp",):
+        for path in sorted(run_dir.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                _unlink(path)
+            removed.append(path)
+    if removed:
+        logger.info("%s: removed %d temporary file(s) of an interrupted write", run_dir,
+                    len(removed))
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

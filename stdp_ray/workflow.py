@@ -3,10 +3,15 @@
 Each function validates its inputs once, then hands the work to
 :mod:`stdp_ray.training` and :mod:`stdp_ray.evaluation`. Every file is written
 atomically; nothing that could pass for a result is written when a step fails.
+While one works on a run directory it holds the directory's lock
+(:func:`stdp_ray.state.directory_lock`), so a second ``stdp-ray`` process on the
+same directory stops with a clear error instead of interleaving its writes; the
+holder first removes temporary files that an interrupted write left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -23,7 +28,7 @@ from .state import atomic_write_json, load_json
 logger = logging.getLogger(__name__)
 
 __all__ = ["RunError", "prepare_run", "train", "observe", "test", "read_run_config",
-           "resolve_backend"]
+           "resolve_backend", "run_lock", "import_network"]
 
 
 class RunError(ValueError):
@@ -47,6 +52,27 @@ def resolve_backend(cfg: Config) -> Config:
                        "build; falling back to the Cython runtime (much slower)")
         return cfg.replace(backend="runtime")
     return cfg
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike, *, lock: bool = True, create: bool = False):
+    """Hold ``run_dir``'s lock (unless ``lock`` is False: the caller holds it) and sweep it.
+
+    With ``create`` the directory is made if missing (training starts runs);
+    otherwise it must already be a run directory (RunError before anything is
+    written).
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir}: exists and is not a directory")
+    if not create:
+        read_run_config(run_dir)
+    if not lock:
+        yield run_dir
+        return
+    with state.directory_lock(run_dir):
+        state.sweep_temporaries(run_dir)
+        yield run_dir
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
@@ -91,6 +117,12 @@ def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -
     seed = net.provenance.get("seed")
     if not isinstance(seed, int):
         raise RunError(f"{network_dir / state.NETWORK_JSON}: provenance has no integer seed")
+    with run_lock(run_dir, create=True):
+        return _import_network(network_dir, run_dir, net, seed)
+
+
+def _import_network(network_dir: Path, run_dir: Path, net: state.Network,
+                    seed: int) -> RunConfig:
     target = run_dir / tables.NETWORK_DIR
     if target.exists():
         existing = state.load_network(target)
@@ -127,6 +159,14 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
     if samples < 1:
         raise RunError(f"--samples == {samples}, must be >= 1")
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
+    with run_lock(run_dir, create=True):
+        return _train(run_dir, cfg, seed, samples, images, labels, checkpoint_every, progress,
+                      network_dtype)
+
+
+def _train(run_dir: Path, cfg: Config, seed: int, samples: int, images: np.ndarray,
+           labels: np.ndarray, checkpoint_every: int, progress: bool,
+           network_dtype: str) -> dict:
     prepare_run(run_dir, cfg, seed)
     training.check_resumable(run_dir / tables.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
@@ -201,9 +241,19 @@ def _phase_dir(run_dir: Path, phase: str) -> Path:
 def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
             data_dir: str | os.PathLike | None = None, backend: str | None = None,
             chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
-            overwrite: bool = False, progress: bool = True) -> dict:
-    """Present training images to the frozen network and assign each neuron a class."""
+            overwrite: bool = False, progress: bool = True, lock: bool = True) -> dict:
+    """Present training images to the frozen network and assign each neuron a class.
+
+    ``lock=False`` only where the caller holds the run directory's lock.
+    """
     run_dir = Path(run_dir)
+    with run_lock(run_dir, lock=lock):
+        return _observe(run_dir, samples, data_dir, backend, chunk_size, workers, overwrite,
+                        progress)
+
+
+def _observe(run_dir: Path, samples: int | None, data_dir, backend: str | None,
+             chunk_size: int, workers: int | None, overwrite: bool, progress: bool) -> dict:
     rc, network = _load(run_dir, backend)
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
     ids = _select(len(images), samples, "--samples", "training")
@@ -227,11 +277,21 @@ def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
 def test(run_dir: str | os.PathLike, *, samples: int | None = None,
          data_dir: str | os.PathLike | None = None, backend: str | None = None,
          chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
-         overwrite: bool = False, progress: bool = True) -> dict:
-    """Score test images (all 10,000 by default, each once, in order); writes metrics.json."""
+         overwrite: bool = False, progress: bool = True, lock: bool = True) -> dict:
+    """Score test images (all 10,000 by default, each once, in order); writes metrics.json.
+
+    ``lock=False`` only where the caller holds the run directory's lock.
+    """
+    run_dir = Path(run_dir)
+    with run_lock(run_dir, lock=lock):
+        return _test(run_dir, samples, data_dir, backend, chunk_size, workers, overwrite,
+                     progress)
+
+
+def _test(run_dir: Path, samples: int | None, data_dir, backend: str | None,
+          chunk_size: int, workers: int | None, overwrite: bool, progress: bool) -> dict:
     import ray
 
-    run_dir = Path(run_dir)
     rc, network = _load(run_dir, backend)
     if network.assignments is None:
         raise RunError(f"{run_dir}: the network has no label assignment; run "
