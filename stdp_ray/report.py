@@ -9,6 +9,7 @@ rewritten is never seen half-written::
       confusion.png          from metrics.json (confusion matrix, accuracy)
       receptive_fields.png   from network/ (weights, assignments if observed)
       training_curves.png    from train/stats/part-*.parquet
+      training_summary.csv   the same statistics as means per block of 1,000 samples
       report.md              headline numbers, the figures, what was skipped and why
 
     ENSEMBLE_ROOT/report/
@@ -37,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["write_run_report", "write_ensemble_report", "save_figure", "REPORT_DIR",
            "REPORT_MD", "CONFUSION_PNG", "RECEPTIVE_FIELDS_PNG", "TRAINING_CURVES_PNG",
-           "ENSEMBLE_PNG", "DEFAULT_DPI", "is_ensemble_root"]
+           "ENSEMBLE_PNG", "TRAINING_SUMMARY_CSV", "DEFAULT_DPI", "is_ensemble_root",
+           "training_summary"]
 
 REPORT_DIR = "report"
 REPORT_MD = "report.md"
@@ -45,6 +47,9 @@ CONFUSION_PNG = "confusion.png"
 RECEPTIVE_FIELDS_PNG = "receptive_fields.png"
 TRAINING_CURVES_PNG = "training_curves.png"
 ENSEMBLE_PNG = "ensemble_accuracy.png"
+TRAINING_SUMMARY_CSV = "training_summary.csv"
+#: Training samples per row of ``training_summary.csv``.
+SUMMARY_EVERY = 1000
 #: Resolution of the PNGs; the receptive-field grid gets more where it has
 #: more pixels than the figure would show at this resolution (up to 200 dpi).
 DEFAULT_DPI = 120
@@ -123,6 +128,53 @@ def _first(*values: Any) -> Any:
         if v is not None:
             return v
     return None
+
+
+# --------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------
+_MEAN_COLUMNS = ("total_spikes", "intensity", "presentations", "w_mean", "w_std",
+                 "theta_mean_mV", "theta_std_mV")
+_SUM_COLUMNS = ("failed", "seconds")
+
+
+def training_summary(stats, every: int = SUMMARY_EVERY):
+    """Training statistics in blocks of ``every`` samples (by sample index).
+
+    Parameters
+    ----------
+    stats : pandas.DataFrame
+        Rows of ``train/stats`` (:data:`stdp_ray.tables.TRAIN_STATS_SCHEMA`).
+    every : int
+        Samples per block; block ``b`` holds samples ``b*every .. (b+1)*every - 1``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per block that has rows: ``first_sample``, ``last_sample``,
+        ``samples`` (rows in it), the mean of each of ``total_spikes``,
+        ``intensity``, ``presentations``, ``w_mean``, ``w_std``,
+        ``theta_mean_mV``, ``theta_std_mV``, and the sums of ``failed`` and
+        ``seconds``.
+    """
+    import pandas as pd
+
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)):
+        raise TypeError(f"every must be an int, got {type(every).__name__}")
+    if every < 1:
+        raise ValueError(f"every == {every}, must be >= 1")
+    missing = [c for c in ("sample", *_MEAN_COLUMNS, *_SUM_COLUMNS) if c not in stats.columns]
+    if missing:
+        raise ValueError(f"training statistics lack columns {missing}")
+    groups = stats.sort_values("sample").groupby(stats["sample"] // every, sort=True)
+    out = pd.DataFrame({"first_sample": groups["sample"].min(),
+                        "last_sample": groups["sample"].max(),
+                        "samples": groups["sample"].size()})
+    for col in _MEAN_COLUMNS:
+        out[col] = groups[col].mean()
+    for col in _SUM_COLUMNS:
+        out[col] = groups[col].sum().astype(np.int64 if col == "failed" else np.float64)
+    return out.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------
@@ -254,6 +306,9 @@ def _run_markdown(data: _RunData, written: dict[str, Path]) -> str:
     for name, heading, caption in sections:
         if name in written:
             lines += ["", f"## {heading}", "", caption, "", f"![{heading}]({name})"]
+    if TRAINING_CURVES_PNG in written:
+        lines += ["", f"The same statistics as means per {SUMMARY_EVERY:,} samples: "
+                      f"[{TRAINING_SUMMARY_CSV}]({TRAINING_SUMMARY_CSV})."]
     if data.skipped:
         lines += ["", "## Not included", ""]
         lines += [f"- `{name}`: {reason}" for name, reason in data.skipped.items()]
@@ -286,7 +341,8 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
     Returns
     -------
     list of Path
-        The files written: the PNGs, then ``report.md``.
+        The files written: the PNGs, ``training_summary.csv`` (with the
+        training curves), then ``report.md``.
 
     Raises
     ------
@@ -321,11 +377,14 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
     if data.stats is not None:
         fig = plots.training_curves_figure(data.stats, title=f"Training: {name}")
         written[TRAINING_CURVES_PNG] = save_figure(fig, out_dir / TRAINING_CURVES_PNG, dpi)
+        csv = training_summary(data.stats).to_csv(index=False, float_format="%.6g")
+        summary = _write_text(out_dir / TRAINING_SUMMARY_CSV, csv)
 
     for fig_name, reason in data.skipped.items():
         logger.info("%s: skipped %s: %s", run_dir, fig_name, reason)
     md = _write_text(out_dir / REPORT_MD, _run_markdown(data, written))
-    return [*written.values(), md]
+    tables_written = [summary] if data.stats is not None else []
+    return [*written.values(), *tables_written, md]
 
 
 # --------------------------------------------------------------------------

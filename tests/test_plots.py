@@ -249,11 +249,13 @@ def test_run_report(tmp_path):
     paths = report.write_run_report(run)
     out = run / "report"
     names = ["confusion.png", "receptive_fields.png", "training_curves.png"]
-    assert paths == [out / n for n in names] + [out / "report.md"]
+    assert paths == [out / n for n in names] + [out / "training_summary.csv", out / "report.md"]
     for name in names:
         check_png(out / name)
+    summary = pd.read_csv(out / "training_summary.csv")
+    assert summary[["first_sample", "last_sample", "samples"]].values.tolist() == [[0, 19, 20]]
     md = (out / "report.md").read_text()
-    for name in names:
+    for name in names + ["training_summary.csv"]:
         assert f"]({name})" in md
     assert "Not included" not in md
     for text in ("| Test accuracy | ", "| Excitatory neurons | 10 |", "| Training samples | 20 |",
@@ -413,3 +415,50 @@ def test_ensemble_report_bad_metrics(tmp_path, content, match):
         state.atomic_write_json(tmp_path / "metrics.json", content)
     with pytest.raises(ValueError, match=match):
         report.write_ensemble_report(tmp_path)
+
+
+# --------------------------------------------------------------------------
+# Training summary table
+# --------------------------------------------------------------------------
+def _stats_frame(samples):
+    samples = np.asarray(samples)
+    return pd.DataFrame({
+        "sample": samples, "image": samples, "label": samples % 10,
+        "total_spikes": samples * 2, "intensity": np.where(samples % 2 == 0, 2.0, 4.0),
+        "presentations": np.ones_like(samples), "failed": samples == 3,
+        "w_mean": samples / 10.0, "w_std": np.full(samples.shape, 0.5),
+        "theta_mean_mV": samples + 20.0, "theta_std_mV": np.zeros(samples.shape),
+        "seconds": np.full(samples.shape, 0.25)})
+
+
+def test_training_summary_known_blocks():
+    # Samples out of order and a block with a gap: blocks are by sample index.
+    got = report.training_summary(_stats_frame([5, 0, 1, 2, 3, 4, 8]), every=3)
+    assert got["first_sample"].tolist() == [0, 3, 8]
+    assert got["last_sample"].tolist() == [2, 5, 8]
+    assert got["samples"].tolist() == [3, 3, 1]
+    assert got["total_spikes"].tolist() == [2.0, 8.0, 16.0]     # mean of 2*sample
+    assert got["intensity"].tolist() == pytest.approx([8 / 3, 10 / 3, 2.0])
+    assert got["failed"].tolist() == [0, 1, 0]
+    assert got["seconds"].tolist() == [0.75, 0.75, 0.25]
+    assert got["theta_mean_mV"].tolist() == [21.0, 24.0, 28.0]
+
+
+def test_training_summary_one_block_for_a_short_run():
+    got = report.training_summary(_stats_frame(range(7)))
+    assert got["samples"].tolist() == [7] and got["last_sample"].tolist() == [6]
+
+
+@pytest.mark.parametrize("every, exc, match", [
+    (0, ValueError, r"every == 0, must be >= 1"),
+    (2.5, TypeError, r"every must be an int, got float"),
+    (True, TypeError, r"every must be an int, got bool"),
+])
+def test_training_summary_rejects_bad_every(every, exc, match):
+    with pytest.raises(exc, match=match):
+        report.training_summary(_stats_frame(range(3)), every=every)
+
+
+def test_training_summary_rejects_missing_columns():
+    with pytest.raises(ValueError, match=r"lack columns \['w_std'\]"):
+        report.training_summary(_stats_frame(range(3)).drop(columns="w_std"))
