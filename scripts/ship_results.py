@@ -1,0 +1,99 @@
+#!/usr/bin/env python
+"""Copy the small, shippable files of a run or ensemble directory into results/.
+
+    python scripts/ship_results.py RUN_OR_ENSEMBLE_DIR results/NAME [--overwrite]
+
+Run `stdp-ray report DIR` first. A run directory gives ``config.json``,
+``metrics.json``, ``predictions.parquet``, ``assignments.parquet`` and
+``report/`` (figures, ``training_summary.csv``, ``report.md``); an ensemble root
+gives ``ensemble.json``, ``metrics.json``, ``ensemble_predictions.parquet``,
+``report/`` and each member's files under ``seed-<s>/`` (so the ensemble
+report's links to member reports keep working). Responses, checkpoints and
+networks stay behind (networks are shipped with ``stdp-ray`` itself under
+``results/networks/`` when wanted). The destination is built under a temporary
+name and renamed into place; an existing one is replaced only with
+``--overwrite``.
+"""
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from stdp_ray import ensemble, report, state, tables
+
+logger = logging.getLogger("ship_results")
+
+RUN_FILES = (tables.RUN_CONFIG_FILE, tables.METRICS_FILE, tables.PREDICTIONS_FILE,
+             tables.ASSIGNMENTS_FILE)
+ENSEMBLE_FILES = (tables.ENSEMBLE_FILE, tables.ENSEMBLE_METRICS_FILE,
+                  tables.ENSEMBLE_PREDICTIONS_FILE)
+
+
+def _copy(src: Path, dst: Path, names, required) -> None:
+    for name in names:
+        if (src / name).is_file():
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / name, dst / name)
+        elif name in required:
+            raise FileNotFoundError(f"{src / name}: missing (is the run finished?)")
+    rep = src / report.REPORT_DIR
+    if not (rep / report.REPORT_MD).is_file():
+        raise FileNotFoundError(f"{rep / report.REPORT_MD}: missing; run `stdp-ray report "
+                                f"{src}` first")
+    shutil.copytree(rep, dst / report.REPORT_DIR,
+                    ignore=shutil.ignore_patterns(".*"))
+
+
+def ship(src: Path, dest: Path, overwrite: bool = False) -> Path:
+    """Copy ``src``'s shippable files to ``dest`` (atomically); returns ``dest``."""
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: no such directory")
+    if dest.exists() and not overwrite:
+        raise FileExistsError(f"{dest}: exists; pass --overwrite to replace it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        if report.is_ensemble_root(src):
+            _copy(src, tmp, ENSEMBLE_FILES, ENSEMBLE_FILES)
+            for seed in state.load_json(src / tables.ENSEMBLE_FILE)["seeds"]:
+                member = ensemble.member_dir(src, seed)
+                _copy(member, tmp / member.name, RUN_FILES, (tables.METRICS_FILE,))
+        else:
+            _copy(src, tmp, RUN_FILES, (tables.RUN_CONFIG_FILE, tables.METRICS_FILE))
+        state.publish_mode(tmp, directory=True)
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            dest.replace(old)
+            tmp.replace(dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.replace(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("src", type=Path, help="run directory or ensemble root")
+    p.add_argument("dest", type=Path, help="destination, e.g. results/NAME")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing destination")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        dest = ship(args.src, args.dest, args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    files = sorted(p for p in dest.rglob("*") if p.is_file())
+    logger.info("shipped %d files (%.1f MB) to %s", len(files),
+                sum(p.stat().st_size for p in files) / 1e6, dest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""scripts/ship_results.py: what it copies, what it refuses."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from stdp_ray import report, state
+from test_plots import make_run
+
+_SPEC = importlib.util.spec_from_file_location(
+    "ship_results", Path(__file__).resolve().parents[1] / "scripts" / "ship_results.py")
+ship_results = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(ship_results)
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+def test_ships_a_run(tmp_path):
+    run = tmp_path / "run"
+    make_run(run)
+    report.write_run_report(run)
+    assert ship_results.main([str(run), str(tmp_path / "results/r")]) == 0
+    assert _files(tmp_path / "results/r") == [
+        "config.json", "metrics.json", "report/confusion.png", "report/receptive_fields.png",
+        "report/report.md", "report/training_curves.png", "report/training_summary.csv"]
+    assert not list((tmp_path / "results").glob(".*"))  # no temporary left
+
+
+def test_ships_an_ensemble_with_its_members(tmp_path):
+    root = tmp_path / "ens"
+    for seed in (1, 2):
+        make_run(root / f"seed-{seed}")
+    state.atomic_write_json(root / "ensemble.json", {"seeds": [1, 2]})
+    state.atomic_write_json(root / "metrics.json", {
+        "members": [{"seed": s, "accuracy": 0.8, "run_dir": f"seed-{s}"} for s in (1, 2)],
+        "k": [1, 2], "accuracy_sum": [0.8, 0.85], "accuracy_vote": [0.8, 0.8]})
+    (root / "ensemble_predictions.parquet").write_bytes(b"table")
+    report.write_ensemble_report(root)
+    dest = tmp_path / "results/ens"
+    assert ship_results.main([str(root), str(dest)]) == 0
+    got = _files(dest)
+    for name in ("ensemble.json", "metrics.json", "ensemble_predictions.parquet",
+                 "report/ensemble_accuracy.png", "report/report.md",
+                 "seed-1/metrics.json", "seed-2/report/report.md",
+                 "seed-2/report/training_summary.csv"):
+        assert name in got, name
+    assert not any("network" in name or "responses" in name for name in got)
+    # The ensemble report's links to member reports resolve inside the copy.
+    assert "[report](../seed-1/report/report.md)" in (dest / "report/report.md").read_text()
+
+
+def test_refuses_to_overwrite_and_replaces_when_asked(tmp_path, caplog):
+    run = tmp_path / "run"
+    make_run(run)
+    report.write_run_report(run)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "old.txt").write_text("old")
+    assert ship_results.main([str(run), str(dest)]) == 2
+    assert "dest: exists; pass --overwrite" in caplog.text
+    assert (dest / "old.txt").exists()
+    assert ship_results.main([str(run), str(dest), "--overwrite"]) == 0
+    assert not (dest / "old.txt").exists() and (dest / "metrics.json").is_file()
+
+
+def test_refuses_a_run_without_report(tmp_path, caplog):
+    run = tmp_path / "run"
+    make_run(run)
+    assert ship_results.main([str(run), str(tmp_path / "dest")]) == 2
+    assert "report.md: missing; run `stdp-ray report" in caplog.text
+    assert not (tmp_path / "dest").exists()
+    assert not list(tmp_path.glob(".dest.*"))
