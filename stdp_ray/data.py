@@ -55,6 +55,7 @@ __all__ = [
     "MnistFormatError",
     "default_data_dir",
     "fetch_mnist",
+    "samples_fingerprint",
     "load_mnist",
     "read_idx",
     "verify_mnist",
@@ -505,6 +506,24 @@ def load_mnist(directory: str | os.PathLike[str], split: str) -> tuple[np.ndarra
     labels = np.ascontiguousarray(labels)
     logger.info("loaded MNIST %s split from %s: %d images", split, directory, n)
     return images, labels
+
+
+def samples_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
+    """Stable hash of the presented samples (pixels, labels, their shapes and order).
+
+    Observe and test record it in their manifest, so responses computed from
+    another copy or selection of the data are never mixed with these.
+
+    Returns
+    -------
+    str
+        16 hex digits of a SHA-256.
+    """
+    h = hashlib.sha256()
+    for arr in (np.ascontiguousarray(images), np.ascontiguousarray(labels)):
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()[:16]
 
 
 def default_data_dir() -> Path:

@@ -22,6 +22,7 @@ import pyarrow as pa
 from . import backends, model, scoring, tables
 from .backends import FrozenNetwork, PassInputs, network_fingerprint
 from .config import Config
+from .data import samples_fingerprint
 from .faults import maybe_crash
 from .state import atomic_write_json, load_json
 
@@ -157,6 +158,11 @@ def _check_manifest(phase_dir: Path, manifest: dict) -> None:
     path = phase_dir / MANIFEST_FILE
     if path.exists():
         old = load_json(path)
+        if "data" not in old:
+            # Written before manifests recorded the samples (stdp-ray <= 954b861).
+            logger.warning("%s: records no fingerprint of the samples; assuming the parts were "
+                           "computed from the same data", path)
+            old["data"] = manifest.get("data")
         diff = {k: (old.get(k), v) for k, v in manifest.items() if old.get(k) != v}
         if diff:
             raise PhaseError(
@@ -198,7 +204,8 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
     bounds = chunk_bounds(len(sample_ids), chunk_size)
     manifest = {"phase": phase, "seed": int(seed), "chunk_size": int(chunk_size),
                 "n_samples": int(len(sample_ids)), "first_sample": int(sample_ids[0]) if len(sample_ids) else 0,
-                "network": fingerprint, "model": cfg.model_hash()}
+                "network": fingerprint, "model": cfg.model_hash(),
+                "data": samples_fingerprint(images, labels)}
     _check_manifest(phase_dir, manifest)
     todo = [c for c in range(len(bounds)) if not (phase_dir / tables.part_name(c)).exists()]
     skipped = len(bounds) - len(todo)

