@@ -12,7 +12,8 @@ report's links to member reports keep working). Responses, checkpoints and
 networks stay behind (networks are shipped with ``stdp-ray`` itself under
 ``results/networks/`` when wanted). The destination is built under a temporary
 name and renamed into place; an existing one is replaced only with
-``--overwrite``.
+``--overwrite``. A source that a process is still working on (it holds the
+directory's lock) or whose report is older than its ``metrics.json`` is refused.
 """
 import argparse
 import logging
@@ -42,6 +43,10 @@ def _copy(src: Path, dst: Path, names, required) -> None:
     if not (rep / report.REPORT_MD).is_file():
         raise FileNotFoundError(f"{rep / report.REPORT_MD}: missing; run `stdp-ray report "
                                 f"{src}` first")
+    metrics = src / tables.METRICS_FILE
+    if metrics.is_file() and metrics.stat().st_mtime > (rep / report.REPORT_MD).stat().st_mtime:
+        raise ValueError(f"{rep / report.REPORT_MD}: older than {metrics}; rerun `stdp-ray "
+                         f"report` on {src}")
     shutil.copytree(rep, dst / report.REPORT_DIR,
                     ignore=shutil.ignore_patterns(".*"))
 
@@ -50,18 +55,25 @@ def ship(src: Path, dest: Path, overwrite: bool = False) -> Path:
     """Copy ``src``'s shippable files to ``dest`` (atomically); returns ``dest``."""
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: no such directory")
+    if dest.exists() and not dest.is_dir():
+        raise FileExistsError(f"{dest}: exists and is not a directory")
     if dest.exists() and not overwrite:
         raise FileExistsError(f"{dest}: exists; pass --overwrite to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        if report.is_ensemble_root(src):
-            _copy(src, tmp, ENSEMBLE_FILES, ENSEMBLE_FILES)
-            for seed in state.load_json(src / tables.ENSEMBLE_FILE)["seeds"]:
-                member = ensemble.member_dir(src, seed)
-                _copy(member, tmp / member.name, RUN_FILES, (tables.METRICS_FILE,))
-        else:
-            _copy(src, tmp, RUN_FILES, (tables.RUN_CONFIG_FILE, tables.METRICS_FILE))
+        # Hold the source's lock: a run or ensemble still being worked on is refused.
+        with state.directory_lock(src):
+            if report.is_ensemble_root(src):
+                seeds = state.load_json(src / tables.ENSEMBLE_FILE).get("seeds")
+                seeds = ensemble.check_seeds(seeds if isinstance(seeds, list) else "?",
+                                             shown=f"{seeds!r} in {src / tables.ENSEMBLE_FILE}")
+                _copy(src, tmp, ENSEMBLE_FILES, ENSEMBLE_FILES)
+                for seed in seeds:
+                    member = ensemble.member_dir(src, seed)
+                    _copy(member, tmp / member.name, RUN_FILES, (tables.METRICS_FILE,))
+            else:
+                _copy(src, tmp, RUN_FILES, (tables.RUN_CONFIG_FILE, tables.METRICS_FILE))
         state.publish_mode(tmp, directory=True)
         if dest.exists():
             old = dest.with_name(f".{dest.name}.old")
@@ -86,9 +98,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         dest = ship(args.src, args.dest, args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
         logger.error("%s", exc)
         return 2
+    except state.DirectoryBusyError as exc:
+        logger.error("%s", exc)
+        return 1
     files = sorted(p for p in dest.rglob("*") if p.is_file())
     logger.info("shipped %d files (%.1f MB) to %s", len(files),
                 sum(p.stat().st_size for p in files) / 1e6, dest)

@@ -269,12 +269,11 @@ def _run(args) -> object:
                             overwrite=args.overwrite, **common)
     if args.command == "run":
         cfg = workflow.resolve_backend(_config(args))
-        workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
-                       checkpoint_every=args.checkpoint_every, **common)
-        workflow.observe(run_dir, samples=args.observe_samples, overwrite=args.overwrite,
-                         **evaluate)
-        return workflow.test(run_dir, samples=args.test_samples, overwrite=args.overwrite,
-                             **evaluate)
+        return workflow.run(run_dir, cfg, seed=args.seed, samples=args.samples,
+                            observe_samples=args.observe_samples,
+                            test_samples=args.test_samples,
+                            checkpoint_every=args.checkpoint_every, overwrite=args.overwrite,
+                            **evaluate)
     raise AssertionError(args.command)  # pragma: no cover
 
 

@@ -33,7 +33,7 @@ from .state import atomic_write_json, load_json
 logger = logging.getLogger(__name__)
 
 __all__ = ["ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE",
-           "member_dir", "combine_members", "run_ensemble", "parse_seeds"]
+           "member_dir", "combine_members", "run_ensemble", "parse_seeds", "check_seeds"]
 
 ENSEMBLE_FILE = tables.ENSEMBLE_FILE
 ENSEMBLE_METRICS_FILE = tables.ENSEMBLE_METRICS_FILE
@@ -46,13 +46,22 @@ def parse_seeds(text: str) -> list[int]:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise ValueError(f"--seeds == {text!r}, must be comma-separated integers") from None
-    bad = [s for s in seeds if not 0 <= s < 2**31]
-    if bad:
-        raise ValueError(f"--seeds == {text!r}, seeds must be in 0..{2**31 - 1}")
+    return check_seeds(seeds, shown=repr(text))
+
+
+def check_seeds(seeds, shown: str | None = None) -> list[int]:
+    """``seeds`` as a list of distinct ints in 0..2**31-1 (at least one), else an error."""
+    shown = shown or repr(seeds)
+    if isinstance(seeds, (str, bytes)) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+        raise TypeError(f"seeds == {shown}, must be a sequence of ints")
+    seeds = [int(s) for s in seeds]
+    if any(not 0 <= s < 2**31 for s in seeds):
+        raise ValueError(f"--seeds == {shown}, seeds must be in 0..{2**31 - 1}")
     if not seeds:
-        raise ValueError(f"--seeds == {text!r}, must name >= 1 seed")
+        raise ValueError(f"--seeds == {shown}, must name >= 1 seed")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds == {text!r}, seeds must be distinct")
+        raise ValueError(f"--seeds == {shown}, seeds must be distinct")
     return seeds
 
 
@@ -122,6 +131,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
     root = Path(root)
     if samples < 1:
         raise workflow.RunError(f"--samples == {samples}, must be >= 1")
+    seeds = check_seeds(seeds)
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
     if root.exists() and not root.is_dir():
         raise workflow.RunError(f"{root}: exists and is not a directory")
@@ -129,7 +139,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
     # trains or evaluates any of them meanwhile.
     with contextlib.ExitStack() as locks:
         locks.enter_context(state.directory_lock(root))
-        state.sweep_temporaries(root, recursive=False)
+        workflow.sweep_temporaries(root, recursive=False)
         _prepare_root(root, cfg, seeds, {"samples": samples, "observe_samples": observe_samples,
                                          "test_samples": test_samples})
         for seed in seeds:

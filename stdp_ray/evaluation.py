@@ -161,8 +161,10 @@ def _check_manifest(phase_dir: Path, manifest: dict) -> None:
         if "data" not in old:
             # Written before manifests recorded the samples (stdp-ray <= 954b861).
             logger.warning("%s: records no fingerprint of the samples; assuming the parts were "
-                           "computed from the same data", path)
+                           "computed from these samples and recording theirs", path)
             old["data"] = manifest.get("data")
+            if old == manifest:
+                atomic_write_json(path, manifest)
         diff = {k: (old.get(k), v) for k, v in manifest.items() if old.get(k) != v}
         if diff:
             raise PhaseError(

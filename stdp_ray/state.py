@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Network", "ArtifactError", "save_network", "load_network", "save_assignments",
            "load_assignments", "atomic_write_bytes", "atomic_write_json", "atomic_save_npz",
            "load_npz", "provenance", "NETWORK_JSON", "ARRAYS_NPZ", "ASSIGNMENTS_NPZ",
-           "LOCK_FILE", "DirectoryBusyError", "directory_lock", "sweep_temporaries"]
+           "LOCK_FILE", "DirectoryBusyError", "directory_lock", "remove_path"]
 
 NETWORK_JSON = "network.json"
 ARRAYS_NPZ = "arrays.npz"
@@ -121,6 +121,9 @@ def directory_lock(directory: str | os.PathLike):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            if owner.startswith(f"pid {os.getpid()} on {socket.gethostname()}"):
+                raise DirectoryBusyError(f"{directory}: already locked by this process (a "
+                                         "nested lock of the same directory)") from None
             raise DirectoryBusyError(
                 f"{directory}: in use by another stdp-ray process ({owner}); wait for it to "
                 "finish or stop it") from None
@@ -129,33 +132,6 @@ def directory_lock(directory: str | os.PathLike):
         yield directory
     finally:
         os.close(fd)  # releases the flock
-
-
-#: Temporary names left by an interrupted atomic write (see atomic_file,
-#: save_network, import and checkpoints), relative to a run directory.
-_TEMPORARY_GLOBS = (".network.*", "train/checkpoints/.ckpt.*", "**/.*.tmp")
-
-
-def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
-    """Remove what interrupted atomic writes left in ``run_dir``; returns what was removed.
-
-    Call only while holding :func:`directory_lock` on ``run_dir``: a concurrent
-    writer's temporary files would be removed too. ``recursive=False`` looks at
-    ``run_dir`` itself only (an ensemble root, whose members have their own locks).
-    """
-    run_dir = Path(run_dir)
-    removed = []
-    for pattern in _TEMPORARY_GLOBS if recursive else (".*.tmp",):
-        for path in sorted(run_dir.glob(pattern)):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                _unlink(path)
-            removed.append(path)
-    if removed:
-        logger.info("%s: removed %d temporary file(s) of an interrupted write", run_dir,
-                    len(removed))
-    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -216,6 +192,15 @@ def _umask() -> int:
 def publish_mode(path: str | os.PathLike, directory: bool = False) -> None:
     """Give a temporary file/dir (created private) the usual permissions before its rename."""
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def remove_path(path: str | os.PathLike) -> None:
+    """Remove a file, link or directory tree; nothing if it does not exist."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        _unlink(path)
 
 
 def _unlink(path: str | os.PathLike) -> None:

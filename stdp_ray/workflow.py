@@ -27,8 +27,8 @@ from .state import atomic_write_json, load_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunError", "prepare_run", "train", "observe", "test", "read_run_config",
-           "resolve_backend", "run_lock", "import_network"]
+__all__ = ["RunError", "prepare_run", "train", "observe", "test", "run", "read_run_config",
+           "resolve_backend", "run_lock", "sweep_temporaries", "import_network"]
 
 
 class RunError(ValueError):
@@ -54,6 +54,40 @@ def resolve_backend(cfg: Config) -> Config:
     return cfg
 
 
+#: Temporaries of interrupted atomic writes (state.atomic_file, state.save_network,
+#: import, checkpoints) that a run's own steps leave, relative to the run directory.
+#: ``report/`` is left alone: reports are written without the lock.
+_TEMPORARY_GLOBS = (f".{tables.NETWORK_DIR}.*", ".*.tmp", f"{tables.NETWORK_DIR}/.*.tmp",
+                    f"{tables.TRAIN_DIR}/**/.*.tmp", f"{tables.CHECKPOINTS_DIR}/.ckpt.*",
+                    f"{tables.RESPONSES_DIR}/**/.*.tmp")
+
+
+def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Remove what interrupted writes left in ``run_dir``; returns what was removed.
+
+    Call only while holding the directory's lock (a concurrent writer's
+    temporaries would go too). A network replacement interrupted between its
+    two renames left ``.network.old`` and no ``network/``: the old network is
+    put back first. ``recursive=False`` looks at ``run_dir``'s own files only
+    (an ensemble root, whose members have their own locks).
+    """
+    run_dir = Path(run_dir)
+    net, old = run_dir / tables.NETWORK_DIR, run_dir / f".{tables.NETWORK_DIR}.old"
+    if recursive and old.is_dir() and not net.exists():
+        os.replace(old, net)
+        logger.warning("%s: restored %s from %s (a replacement was interrupted)", run_dir,
+                       net.name, old.name)
+    removed = []
+    for pattern in _TEMPORARY_GLOBS if recursive else (".*.tmp",):
+        for path in sorted(run_dir.glob(pattern)):
+            state.remove_path(path)
+            removed.append(path)
+    if removed:
+        logger.info("%s: removed %d temporary file(s) of interrupted writes", run_dir,
+                    len(removed))
+    return removed
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike, *, lock: bool = True, create: bool = False):
     """Hold ``run_dir``'s lock (unless ``lock`` is False: the caller holds it) and sweep it.
@@ -71,7 +105,7 @@ def run_lock(run_dir: str | os.PathLike, *, lock: bool = True, create: bool = Fa
         yield run_dir
         return
     with state.directory_lock(run_dir):
-        state.sweep_temporaries(run_dir)
+        sweep_temporaries(run_dir)
         yield run_dir
 
 
@@ -177,6 +211,31 @@ def _train(run_dir: Path, cfg: Config, seed: int, samples: int, images: np.ndarr
     summary["seconds"] = time.perf_counter() - t0
     logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])
     return summary
+
+
+def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
+        observe_samples: int | None = 10_000, test_samples: int | None = None,
+        data_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY, backend: str | None = None,
+        chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
+        overwrite: bool = False, progress: bool = True) -> dict:
+    """Train, observe and test in one go, holding the run directory's lock throughout.
+
+    Returns the test metrics (see :func:`test`).
+    """
+    run_dir = Path(run_dir)
+    if samples < 1:
+        raise RunError(f"--samples == {samples}, must be >= 1")
+    data_dir = data_dir or data.default_data_dir()
+    images, labels = data.load_mnist(data_dir, "train")
+    data.load_mnist(data_dir, "test")  # a missing test split fails before anything is written
+    evaluate = dict(data_dir=data_dir, backend=backend, chunk_size=chunk_size, workers=workers,
+                    overwrite=overwrite, progress=progress, lock=False)
+    with run_lock(run_dir, create=True):
+        _train(run_dir, cfg, seed, samples, images, labels, checkpoint_every, progress,
+               "float64")
+        observe(run_dir, samples=observe_samples, **evaluate)
+        return test(run_dir, samples=test_samples, **evaluate)
 
 
 #: Files computed from a phase's responses (and so from the network).

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -48,3 +52,20 @@ def ray_local():
              _node_ip_address="127.0.0.1")
     yield ray
     ray.shutdown()
+
+
+@contextlib.contextmanager
+def lock_in_child(directory):
+    """Hold ``directory``'s run lock in another process while the block runs."""
+    code = ("import sys, time; from stdp_ray import state\n"
+            "with state.directory_lock(sys.argv[1]):\n"
+            "    print('locked', flush=True); time.sleep(120)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(directory)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        yield child.pid
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()

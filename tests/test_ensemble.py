@@ -9,7 +9,8 @@ import pytest
 
 from stdp_ray import ensemble, tables
 from stdp_ray.cli import main
-from stdp_ray.ensemble import combine_members, parse_seeds
+from conftest import TINY
+from stdp_ray.ensemble import combine_members, parse_seeds, run_ensemble
 
 NAN = np.nan
 
@@ -73,6 +74,19 @@ def test_parse_seeds(text, expected):
 def test_parse_seeds_rejections(text, match):
     with pytest.raises(ValueError, match=match):
         parse_seeds(text)
+
+
+@pytest.mark.parametrize("seeds,exc,match", [
+    ([1, 1], ValueError, r"seeds == \[1, 1\], seeds must be distinct"),
+    ([], ValueError, r"must name >= 1 seed"),
+    ([2**31], ValueError, r"seeds must be in 0\.\.2147483647"),
+    ("12", TypeError, r"seeds == '12', must be a sequence of ints"),
+    ([1, 2.0], TypeError, r"must be a sequence of ints"),
+    ([True], TypeError, r"must be a sequence of ints")])
+def test_run_ensemble_checks_seeds_before_anything(tmp_path, seeds, exc, match):
+    with pytest.raises(exc, match=match):
+        run_ensemble(tmp_path / "ens", TINY, seeds, samples=2, progress=False)
+    assert not (tmp_path / "ens").exists()
 
 
 @pytest.mark.slow

@@ -198,6 +198,9 @@ def test_manifest_without_data_fingerprint_is_accepted(tmp_path, tiny_cfg, tiny_
                                 phase="test", progress=False)
     assert (info["computed"], info["skipped"]) == (0, 1)
     assert "records no fingerprint of the samples" in caplog.text
+    # The manifest now records them, so the next run checks them.
+    upgraded = __import__("json").loads((path / evaluation.MANIFEST_FILE).read_text())
+    assert upgraded == {**manifest, "data": data.samples_fingerprint(images, labels)}
 
 
 @pytest.mark.slow

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import pytest
 
+import os
+
+from conftest import lock_in_child
 from stdp_ray import report, state
 from test_plots import make_run
 
@@ -75,3 +77,26 @@ def test_refuses_a_run_without_report(tmp_path, caplog):
     assert "report.md: missing; run `stdp-ray report" in caplog.text
     assert not (tmp_path / "dest").exists()
     assert not list(tmp_path.glob(".dest.*"))
+
+
+def test_refuses_a_busy_or_stale_source(tmp_path, caplog):
+    run = tmp_path / "run"
+    make_run(run)
+    report.write_run_report(run)
+    with lock_in_child(run):
+        assert ship_results.main([str(run), str(tmp_path / "dest")]) == 1
+    assert "run: in use by another stdp-ray process" in caplog.text
+    later = (run / "report/report.md").stat().st_mtime + 10
+    os.utime(run / "metrics.json", (later, later))
+    assert ship_results.main([str(run), str(tmp_path / "dest")]) == 2
+    assert "report.md: older than" in caplog.text
+    assert not (tmp_path / "dest").exists()
+
+
+def test_refuses_a_malformed_ensemble_file(tmp_path, caplog):
+    state.atomic_write_json(tmp_path / "ens" / "ensemble.json", {"seeds": "1,2"})
+    assert ship_results.main([str(tmp_path / "ens"), str(tmp_path / "dest")]) == 2
+    assert "seeds == '1,2' in " in caplog.text and "must be a sequence of ints" in caplog.text
+    (tmp_path / "file").write_text("x")
+    assert ship_results.main([str(tmp_path / "ens"), str(tmp_path / "file")]) == 2
+    assert "file: exists and is not a directory" in caplog.text

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from conftest import TINY, random_network
+from conftest import TINY, lock_in_child, random_network
 from stdp_ray import ensemble, state, tables, workflow
 from stdp_ray.cli import main
 
@@ -16,7 +19,7 @@ def network_dir(tmp_path):
 
 def test_import_into_a_busy_directory_writes_nothing(tmp_path, network_dir):
     run = tmp_path / "run"
-    with state.directory_lock(run):
+    with lock_in_child(run):
         with pytest.raises(state.DirectoryBusyError, match=r"run: in use by another stdp-ray"):
             workflow.import_network(network_dir, run)
     assert sorted(p.name for p in run.iterdir()) == [state.LOCK_FILE]
@@ -24,7 +27,7 @@ def test_import_into_a_busy_directory_writes_nothing(tmp_path, network_dir):
 
 def test_cli_exits_1_on_a_busy_directory(tmp_path, network_dir, caplog):
     run = tmp_path / "run"
-    with state.directory_lock(run):
+    with lock_in_child(run):
         assert main(["import", str(network_dir), str(run)]) == 1
     assert "in use by another stdp-ray process" in caplog.text
     assert main(["import", str(network_dir), str(run)]) == 0  # free again
@@ -34,7 +37,7 @@ def test_cli_exits_1_on_a_busy_directory(tmp_path, network_dir, caplog):
 def test_evaluation_refuses_a_busy_run(tmp_path, network_dir, phase):
     run = tmp_path / "run"
     workflow.import_network(network_dir, run)
-    with state.directory_lock(run):
+    with lock_in_child(run):
         with pytest.raises(state.DirectoryBusyError, match="in use"):
             phase(run)
 
@@ -66,9 +69,72 @@ def test_taking_the_lock_sweeps_interrupted_writes(tmp_path, network_dir):
 
 def test_ensemble_refuses_while_a_member_is_busy(tmp_path, mnist_dir):
     root = tmp_path / "ens"
-    with state.directory_lock(ensemble.member_dir(root, 2)):
+    with lock_in_child(ensemble.member_dir(root, 2)):
         with pytest.raises(state.DirectoryBusyError, match=r"seed-2: in use"):
             ensemble.run_ensemble(root, TINY, [1, 2], samples=2, data_dir=mnist_dir,
                                   progress=False)
     # Nothing was trained: seed-1 holds its lock file only.
     assert sorted(p.name for p in ensemble.member_dir(root, 1).iterdir()) == [state.LOCK_FILE]
+
+
+def _leftovers(run: Path) -> list[Path]:
+    paths = [run / ".network.abc123", run / ".network.old", run / ".network.import",
+             run / "train/checkpoints/.ckpt.x1y2", run / ".metrics.json.k3j.tmp",
+             run / "train/stats/.part-00001.parquet.a1.tmp",
+             run / "responses/phase=test/.part-00002.parquet.b2.tmp"]
+    for p in paths:
+        if p.name.endswith(".tmp"):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"half")
+        else:
+            (p / "sub").mkdir(parents=True)
+            (p / "sub" / "f.npz").write_bytes(b"half")
+    return paths
+
+
+def test_sweep_removes_exactly_the_temporaries(tmp_path):
+    run = tmp_path / "run"
+    leftovers = _leftovers(run)
+    keep = [run / "network/arrays.npz", run / "train/checkpoints/ckpt-000000004/state.json",
+            run / "responses/phase=test/part-00000.parquet", run / "metrics.json",
+            run / state.LOCK_FILE, run / ".hidden-but-not-ours",
+            run / "report/.report.md.x1.tmp"]  # reports are written without the lock
+    for p in keep:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"keep")
+    removed = workflow.sweep_temporaries(run)
+    assert sorted(removed) == sorted(leftovers)
+    assert not any(p.exists() for p in leftovers)
+    assert all(p.read_bytes() == b"keep" for p in keep)
+    assert workflow.sweep_temporaries(run) == []
+
+
+def test_sweep_not_recursive_leaves_subdirectories(tmp_path):
+    root = tmp_path / "ens"
+    (root / "seed-1").mkdir(parents=True)
+    inner = root / "seed-1" / ".metrics.json.x.tmp"
+    inner.write_bytes(b"a member's write in progress")
+    top = root / ".metrics.json.y.tmp"
+    top.write_bytes(b"half")
+    assert workflow.sweep_temporaries(root, recursive=False) == [top]
+    assert inner.exists()
+
+
+@pytest.mark.parametrize("network_there", [False, True])
+def test_sweep_finishes_an_interrupted_network_replacement(tmp_path, network_dir,
+                                                           network_there):
+    run = tmp_path / "run"
+    workflow.import_network(network_dir, run)
+    # Killed between save_network's two renames: the old network is .network.old,
+    # the new one still under its temporary name (network_there: after both renames).
+    old = run / ".network.old"
+    if network_there:
+        shutil.copytree(run / "network", old)
+    else:
+        (run / "network").rename(old)
+    shutil.copytree(old, run / ".network.tmp123")
+    removed = workflow.sweep_temporaries(run)
+    assert sorted(p.name for p in removed) == (
+        [".network.old", ".network.tmp123"] if network_there else [".network.tmp123"])
+    assert sorted(p.name for p in run.iterdir()) == [state.LOCK_FILE, "config.json", "network"]
+    assert state.load_network(run / "network").provenance["seed"] == 3
