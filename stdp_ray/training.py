@@ -257,7 +257,8 @@ def _end_actor(actor, timeout: float = 30.0) -> None:
     import ray
 
     try:
-        ray.get(actor.__ray_terminate__.remote(), timeout=timeout)
+        # No retries: the actor's exit is the intended outcome, not a failure to retry.
+        ray.get(actor.__ray_terminate__.options(max_task_retries=0).remote(), timeout=timeout)
     except Exception:  # noqa: BLE001 - already dead, or stuck: kill it either way
         pass
     ray.kill(actor, no_restart=True)
@@ -292,7 +293,10 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
     Returns
     -------
     list of (FrozenNetwork, dict)
-        Per job, in order: the trained arrays and a summary.
+        Per job, in order: the trained arrays and a summary: ``samples``,
+        ``resumed_from`` (samples already done at the start) and ``seconds``,
+        the job's own wall time in this call, from its actor's first reply
+        (after any wait for a CPU) to its network being fetched.
     """
     import ray
     from tqdm.auto import tqdm
@@ -311,6 +315,7 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
               for d, seed in jobs]
     done = [0] * len(jobs)
     resumed = [None] * len(jobs)
+    started, finished = [t0] * len(jobs), [t0] * len(jobs)
     results: list = [None] * len(jobs)
     pending = {a.samples_done.remote(): (k, "start") for k, a in enumerate(actors)}
     try:
@@ -321,11 +326,11 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
                 k, what = pending.pop(ready[0])
                 value = ray.get(ready[0])
                 if what == "network":
-                    results[k] = value
+                    results[k], finished[k] = value, time.perf_counter()
                     _end_actor(actors[k])
                     continue
                 if resumed[k] is None:
-                    resumed[k] = value
+                    resumed[k], started[k] = value, time.perf_counter()
                     bar.update(min(value, samples))
                 else:
                     bar.update(max(0, min(value, samples) - min(done[k], samples)))
@@ -341,6 +346,7 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
     finally:
         for a in actors:
             _end_actor(a)
-    seconds = time.perf_counter() - t0
-    return [(results[k], {"samples": done[k], "resumed_from": resumed[k], "seconds": seconds})
+    logger.info("trained %d network(s) in %.1f s", len(jobs), time.perf_counter() - t0)
+    return [(results[k], {"samples": done[k], "resumed_from": resumed[k],
+                          "seconds": finished[k] - started[k]})
             for k in range(len(jobs))]

@@ -105,6 +105,8 @@ def test_interrupted_ensemble_resumes(ray_local, tmp_path, mnist_dir, caplog):
     for seed in (1, 2):
         stats = pq.read_table(root / f"seed-{seed}" / tables.STATS_DIR).to_pandas()
         assert stats["sample"].tolist() == list(range(6))
+        prov = json.loads((root / f"seed-{seed}/network/network.json").read_text())["provenance"]
+        assert prov["training_samples"] == 6 and prov["training_seconds"] > 0
     metrics = json.loads((root / ensemble.ENSEMBLE_METRICS_FILE).read_text())
     assert [m["seed"] for m in metrics["members"]] == [1, 2]
     assert metrics["k"] == [1, 2] and len(metrics["accuracy_sum"]) == 2
