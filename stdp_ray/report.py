@@ -258,8 +258,9 @@ def _headline(data: _RunData) -> list[tuple[str, str]]:
                            len(stats) if stats is not None else None)
     observe = _first(m.get("observe_samples"), (data.observe or {}).get("n_samples"))
     train_failed = int(stats["failed"].sum()) if stats is not None else None
-    train_seconds = _first(net_prov.get("training_seconds"),
-                           float(stats["seconds"].sum()) if stats is not None else None)
+    # Sum of the per-sample times (all sessions of a resumed training).
+    train_seconds = _first(float(stats["seconds"].sum()) if stats is not None else None,
+                           net_prov.get("training_seconds"))
     commit = _first(prov.get("commit"), prov.get("git_commit"), versions.get("commit"),
                     versions.get("git"))
     rows = [
@@ -271,7 +272,7 @@ def _headline(data: _RunData) -> list[tuple[str, str]]:
         ("Failed test samples (< min spikes at max intensity)", _fmt_int(m.get("n_failed"))),
         ("Failed training samples", _fmt_int(train_failed)),
         ("Test wall time", _fmt_seconds(m.get("wall_seconds"))),
-        ("Training wall time", _fmt_seconds(train_seconds)),
+        ("Training time (sum over samples)", _fmt_seconds(train_seconds)),
         ("Mean presentations / spikes (test)",
          f"{m['mean_presentations']:.3f} / {m['mean_spikes']:.1f}"
          if isinstance(m.get("mean_presentations"), (int, float))

@@ -254,7 +254,14 @@ def _discard(run_dir: Path, phase: str, responses: bool) -> None:
 
 def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, summary: dict,
                  dtype: str = "float64") -> Path:
-    """Save a trained network into its run directory (replacing an older one)."""
+    """Save a trained network into its run directory (replacing an older one).
+
+    A rerun that trained nothing finds the same network there and leaves it
+    (provenance and label assignment included). The provenance records
+    ``training_seconds``, the sum of the per-sample times in ``train/stats``
+    (all sessions of a resumed training), and ``training_call_seconds``, the
+    wall time of the call that finished it.
+    """
     run_dir = Path(run_dir)
     net_dir = run_dir / tables.NETWORK_DIR
     old = None
@@ -262,17 +269,21 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
         old = state.load_network(net_dir) if net_dir.exists() else None
     except state.ArtifactError as exc:
         logger.warning("replacing an unreadable network: %s", exc)
+    if old is not None and evaluation.network_fingerprint(old.arrays) == \
+            evaluation.network_fingerprint(arrays):
+        logger.info("%s: the trained network is already saved there; kept as it is", net_dir)
+        return net_dir
+    stats_dir = run_dir / tables.STATS_DIR
+    stats = tables.read_parts(stats_dir, tables.TRAIN_STATS_SCHEMA) if stats_dir.is_dir() \
+        else None
+    sample_seconds = float(np.sum(stats.column("seconds").to_numpy())) \
+        if stats is not None and stats.num_rows else summary["seconds"]
     path = state.save_network(net_dir, cfg, arrays, overwrite=True, dtype=dtype,
                               prov={"seed": seed, "training_samples": summary["samples"],
-                                    "training_seconds": summary["seconds"]})
-    same = old is not None and evaluation.network_fingerprint(old.arrays) == \
-        evaluation.network_fingerprint(state.load_network(net_dir).arrays)
-    if same and old.assignments is not None:
-        # A rerun that trained nothing: keep its label assignment.
-        state.save_assignments(net_dir, cfg, old.assignments, old.class_rates)
-    elif not same:
-        # Results of an older network must not pass for this one's.
-        _discard(run_dir, "observe", responses=False)
+                                    "training_seconds": sample_seconds,
+                                    "training_call_seconds": summary["seconds"]})
+    # Results of an older network must not pass for this one's.
+    _discard(run_dir, "observe", responses=False)
     return path
 
 

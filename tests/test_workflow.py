@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import TINY, lock_in_child, random_network
@@ -138,3 +139,32 @@ def test_sweep_finishes_an_interrupted_network_replacement(tmp_path, network_dir
         [".network.old", ".network.tmp123"] if network_there else [".network.tmp123"])
     assert sorted(p.name for p in run.iterdir()) == [state.LOCK_FILE, "config.json", "network"]
     assert state.load_network(run / "network").provenance["seed"] == 3
+
+
+def test_save_trained_records_sample_time_and_keeps_an_unchanged_network(tmp_path):
+    import pyarrow as pa
+
+    run = tmp_path / "run"
+    workflow.prepare_run(run, TINY, 3)
+    rows = [{"sample": i, "image": i, "label": i % 10, "total_spikes": 5, "intensity": 2.0,
+             "presentations": 1, "failed": False, "w_mean": 0.1, "w_std": 0.05,
+             "theta_mean_mV": 20.0, "theta_std_mV": 0.0, "seconds": 0.25} for i in range(4)]
+    tables.write_table(run / tables.STATS_DIR / "part-000000000.parquet",
+                       pa.Table.from_pylist(rows, schema=tables.TRAIN_STATS_SCHEMA))
+    arrays = random_network(TINY, seed=1)
+    workflow.save_trained(run, TINY, arrays, 3, {"samples": 4, "seconds": 9.0})
+    prov = state.load_network(run / "network").provenance
+    assert (prov["training_seconds"], prov["training_call_seconds"]) == (1.0, 9.0)
+    state.save_assignments(run / "network", TINY, np.arange(10) % 10, np.ones((10, 10)))
+    (run / tables.ASSIGNMENTS_FILE).write_bytes(b"observe result")
+    before = (run / "network" / state.NETWORK_JSON).read_bytes()
+    # A rerun that trained nothing: same arrays, network and assignment kept as they are.
+    workflow.save_trained(run, TINY, arrays, 3, {"samples": 4, "seconds": 0.5})
+    assert (run / "network" / state.NETWORK_JSON).read_bytes() == before
+    assert state.load_network(run / "network").assignments is not None
+    assert (run / tables.ASSIGNMENTS_FILE).exists()
+    # Another network replaces it and drops what was computed from the old one.
+    workflow.save_trained(run, TINY, random_network(TINY, seed=2), 3,
+                          {"samples": 4, "seconds": 0.5})
+    assert state.load_network(run / "network").assignments is None
+    assert not (run / tables.ASSIGNMENTS_FILE).exists()
