@@ -401,8 +401,33 @@ def _test(run_dir: Path, samples: int | None, data_dir, backend: str | None,
         "observe_samples": _observe_samples(run_dir),
         "provenance": state.provenance(),
     }
+    kept = _unchanged_metrics(run_dir / tables.METRICS_FILE, metrics) \
+        if info["computed"] == 0 else None
+    if kept is not None:
+        # Nothing was simulated: the metrics of the run that computed these
+        # responses (its wall time, placement, commit) stay the record.
+        logger.info("test accuracy %.4f on %d samples: nothing recomputed, %s kept",
+                    kept["accuracy"], len(y), tables.METRICS_FILE)
+        return {**kept, "chunks_computed": 0, "placement": {}}
     atomic_write_json(run_dir / tables.METRICS_FILE, metrics)
     logger.info("test accuracy %.4f on %d samples (%.1f s)", metrics["accuracy"], len(y),
                 metrics["wall_seconds"])
     metrics["placement"] = info["placement"]
     return metrics
+
+
+#: What must agree for a test that recomputed nothing to keep the earlier metrics.json.
+_SAME_RESULT_KEYS = ("accuracy", "confusion_matrix", "n_samples", "n_failed", "network",
+                     "chunk_size", "seed", "n_neurons", "observe_samples")
+
+
+def _unchanged_metrics(path: Path, metrics: dict) -> dict | None:
+    """The metrics.json at ``path`` if it describes the same result as ``metrics``."""
+    if not path.is_file():
+        return None
+    try:
+        old = load_json(path)
+    except state.ArtifactError:
+        return None
+    same = all(old.get(k) == metrics.get(k) for k in _SAME_RESULT_KEYS)
+    return old if same else None

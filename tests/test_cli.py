@@ -47,10 +47,14 @@ def test_tables_open_in_pandas_and_pyarrow(run_dir, relative, rows):
 
 def test_rerunning_test_recomputes_nothing(run_dir, mnist_dir, capsys):
     capsys.readouterr()
+    before = (run_dir / tables.METRICS_FILE).read_bytes()
     assert main(["test", str(run_dir), "--samples", "20", "--chunk-size", "10",
                  "--data-dir", str(mnist_dir), "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["chunks_computed"] == 0
+    # The metrics of the run that simulated the samples (wall time, commit) are kept.
+    assert (run_dir / tables.METRICS_FILE).read_bytes() == before
+    assert summary["wall_seconds"] == json.loads(before)["wall_seconds"]
 
 
 def test_runtime_backend_gives_the_same_predictions(run_dir, mnist_dir, tmp_path):
