@@ -19,7 +19,6 @@ import argparse
 import logging
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from stdp_ray import ensemble, report, state, tables
@@ -59,33 +58,18 @@ def ship(src: Path, dest: Path, overwrite: bool = False) -> Path:
         raise FileExistsError(f"{dest}: exists and is not a directory")
     if dest.exists() and not overwrite:
         raise FileExistsError(f"{dest}: exists; pass --overwrite to replace it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        # Hold the source's lock: a run or ensemble still being worked on is refused.
-        with state.directory_lock(src):
-            if report.is_ensemble_root(src):
-                seeds = state.load_json(src / tables.ENSEMBLE_FILE).get("seeds")
-                seeds = ensemble.check_seeds(seeds if isinstance(seeds, list) else "?",
-                                             shown=f"{seeds!r} in {src / tables.ENSEMBLE_FILE}")
-                _copy(src, tmp, ENSEMBLE_FILES, ENSEMBLE_FILES)
-                for seed in seeds:
-                    member = ensemble.member_dir(src, seed)
-                    _copy(member, tmp / member.name, RUN_FILES, (tables.METRICS_FILE,))
-            else:
-                _copy(src, tmp, RUN_FILES, (tables.RUN_CONFIG_FILE, tables.METRICS_FILE))
-        state.publish_mode(tmp, directory=True)
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            dest.replace(old)
-            tmp.replace(dest)
-            shutil.rmtree(old, ignore_errors=True)
+    # Hold the source's lock: a run or ensemble still being worked on is refused.
+    with state.directory_lock(src), state.atomic_directory(dest) as tmp:
+        if report.is_ensemble_root(src):
+            seeds = state.load_json(src / tables.ENSEMBLE_FILE).get("seeds")
+            seeds = ensemble.check_seeds(seeds if isinstance(seeds, list) else "?",
+                                         shown=f"{seeds!r} in {src / tables.ENSEMBLE_FILE}")
+            _copy(src, tmp, ENSEMBLE_FILES, ENSEMBLE_FILES)
+            for seed in seeds:
+                member = ensemble.member_dir(src, seed)
+                _copy(member, tmp / member.name, RUN_FILES, (tables.METRICS_FILE,))
         else:
-            tmp.replace(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            _copy(src, tmp, RUN_FILES, (tables.RUN_CONFIG_FILE, tables.METRICS_FILE))
     return dest
 
 

@@ -379,13 +379,12 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
         fig = plots.training_curves_figure(data.stats, title=f"Training: {name}")
         written[TRAINING_CURVES_PNG] = save_figure(fig, out_dir / TRAINING_CURVES_PNG, dpi)
         csv = training_summary(data.stats).to_csv(index=False, float_format="%.6g")
-        summary = _write_text(out_dir / TRAINING_SUMMARY_CSV, csv)
+        written[TRAINING_SUMMARY_CSV] = _write_text(out_dir / TRAINING_SUMMARY_CSV, csv)
 
     for fig_name, reason in data.skipped.items():
         logger.info("%s: skipped %s: %s", run_dir, fig_name, reason)
     md = _write_text(out_dir / REPORT_MD, _run_markdown(data, written))
-    tables_written = [summary] if data.stats is not None else []
-    return [*written.values(), *tables_written, md]
+    return [*written.values(), md]
 
 
 # --------------------------------------------------------------------------

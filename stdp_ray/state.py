@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["Network", "ArtifactError", "save_network", "load_network", "save_assignments",
            "load_assignments", "atomic_write_bytes", "atomic_write_json", "atomic_save_npz",
            "load_npz", "provenance", "NETWORK_JSON", "ARRAYS_NPZ", "ASSIGNMENTS_NPZ",
-           "LOCK_FILE", "DirectoryBusyError", "directory_lock", "remove_path"]
+           "LOCK_FILE", "DirectoryBusyError", "directory_lock", "remove_path",
+           "atomic_directory"]
 
 NETWORK_JSON = "network.json"
 ARRAYS_NPZ = "arrays.npz"
@@ -90,6 +91,34 @@ def atomic_file(path: str | os.PathLike):
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(directory: str | os.PathLike):
+    """Fill a temporary directory beside ``directory``; on success it replaces ``directory``.
+
+    The temporary is ``.<name>.<random>``; an existing ``directory`` is first
+    renamed to ``.<name>.old`` and removed after the swap (the window between
+    the two renames is what a run directory's sweep repairs). On any error the
+    temporary is removed and ``directory`` is left as it was.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        yield tmp
+        publish_mode(tmp, directory=True)
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            remove_path(old)
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            remove_path(old)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -320,27 +349,13 @@ def save_network(directory: str | os.PathLike, cfg: Config, arrays: FrozenNetwor
     arrays = validate_arrays(arrays, cfg, str(directory))
     if directory.exists() and not overwrite:
         raise FileExistsError(f"{directory}: a network already exists here (pass overwrite)")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_directory(directory) as tmp:
         atomic_save_npz(tmp / ARRAYS_NPZ, weights=_cast_below(arrays.weights, dtype, cfg.w_max),
                         theta_mV=arrays.theta_mV.astype(dtype),
                         delays_ms=_cast_below(arrays.delays_ms, dtype, cfg.delay_max_ms))
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "config": config_to_dict(cfg), "provenance": provenance(**dict(prov or {}))}
         atomic_write_json(tmp / NETWORK_JSON, meta)
-        publish_mode(tmp, directory=True)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("saved network %s (%d neurons)", directory, cfg.n_neurons)
     return directory
 

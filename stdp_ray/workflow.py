@@ -165,10 +165,8 @@ def _import_network(network_dir: Path, run_dir: Path, net: state.Network,
             raise RunError(f"{run_dir}: already holds another network; use a new run directory")
         return prepare_run(run_dir, net.config, seed)
     rc = prepare_run(run_dir, net.config, seed)
-    tmp = run_dir / f".{tables.NETWORK_DIR}.import"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(network_dir, tmp)
-    os.replace(tmp, target)
+    with state.atomic_directory(target) as tmp:
+        shutil.copytree(network_dir, tmp, dirs_exist_ok=True)
     logger.info("%s: network imported from %s", run_dir, network_dir)
     return rc
 
@@ -227,15 +225,15 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
     if samples < 1:
         raise RunError(f"--samples == {samples}, must be >= 1")
     data_dir = data_dir or data.default_data_dir()
-    images, labels = data.load_mnist(data_dir, "train")
-    data.load_mnist(data_dir, "test")  # a missing test split fails before anything is written
-    evaluate = dict(data_dir=data_dir, backend=backend, chunk_size=chunk_size, workers=workers,
-                    overwrite=overwrite, progress=progress, lock=False)
+    # Both splits are read before anything is written (a missing one fails first).
+    train_data = data.load_mnist(data_dir, "train")
+    test_data = data.load_mnist(data_dir, "test")
     with run_lock(run_dir, create=True):
-        _train(run_dir, cfg, seed, samples, images, labels, checkpoint_every, progress,
-               "float64")
-        observe(run_dir, samples=observe_samples, **evaluate)
-        return test(run_dir, samples=test_samples, **evaluate)
+        _train(run_dir, cfg, seed, samples, *train_data, checkpoint_every, progress, "float64")
+        _observe(run_dir, train_data, observe_samples, backend, chunk_size, workers, overwrite,
+                 progress)
+        return _test(run_dir, test_data, test_samples, backend, chunk_size, workers, overwrite,
+                     progress)
 
 
 #: Files computed from a phase's responses (and so from the network).
@@ -304,6 +302,13 @@ def _observe_samples(run_dir: Path) -> int | None:
     return int(load_json(path)["n_samples"]) if path.exists() else None
 
 
+def _split(loaded_or_dir, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Already loaded (images, labels), or read ``split`` from a directory (None: default)."""
+    if isinstance(loaded_or_dir, tuple):
+        return loaded_or_dir
+    return data.load_mnist(loaded_or_dir or data.default_data_dir(), split)
+
+
 def _phase_dir(run_dir: Path, phase: str) -> Path:
     return run_dir / tables.RESPONSES_DIR / f"phase={phase}"
 
@@ -318,14 +323,15 @@ def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
     """
     run_dir = Path(run_dir)
     with run_lock(run_dir, lock=lock):
-        return _observe(run_dir, samples, data_dir, backend, chunk_size, workers, overwrite,
+        return _observe(run_dir, data_dir, samples, backend, chunk_size, workers, overwrite,
                         progress)
 
 
-def _observe(run_dir: Path, samples: int | None, data_dir, backend: str | None,
+def _observe(run_dir: Path, train_data, samples: int | None, backend: str | None,
              chunk_size: int, workers: int | None, overwrite: bool, progress: bool) -> dict:
+    """``train_data``: the (images, labels) of the training split, or the directory to read."""
     rc, network = _load(run_dir, backend)
-    images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
+    images, labels = _split(train_data, "train")
     ids = _select(len(images), samples, "--samples", "training")
     phase_dir = _phase_dir(run_dir, "observe")
     if overwrite:
@@ -354,19 +360,20 @@ def test(run_dir: str | os.PathLike, *, samples: int | None = None,
     """
     run_dir = Path(run_dir)
     with run_lock(run_dir, lock=lock):
-        return _test(run_dir, samples, data_dir, backend, chunk_size, workers, overwrite,
+        return _test(run_dir, data_dir, samples, backend, chunk_size, workers, overwrite,
                      progress)
 
 
-def _test(run_dir: Path, samples: int | None, data_dir, backend: str | None,
+def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
           chunk_size: int, workers: int | None, overwrite: bool, progress: bool) -> dict:
+    """``test_data``: the (images, labels) of the test split, or the directory to read."""
     import ray
 
     rc, network = _load(run_dir, backend)
     if network.assignments is None:
         raise RunError(f"{run_dir}: the network has no label assignment; run "
                        "`stdp-ray observe` first")
-    images, labels = data.load_mnist(data_dir or data.default_data_dir(), "test")
+    images, labels = _split(test_data, "test")
     ids = _select(len(images), samples, "--samples", "test")
     phase_dir = _phase_dir(run_dir, "test")
     if overwrite:
