@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import state, tables, training, workflow
+from stdp_ray import network, state, tables, training, workflow
 
 
 def main(argv=None) -> int:
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     done = state.load_json(ckpt / training.CHECKPOINT_STATE)["samples_done"]
     raw = state.load_npz(ckpt / training.CHECKPOINT_ARRAYS)
     arrays = state.validate_arrays(
-        state.FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]), rc.config,
+        network.FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]), rc.config,
         str(ckpt))
     workflow.prepare_run(dst, rc.config, rc.seed)
     # The training statistics up to the checkpoint (parts are written with checkpoints).

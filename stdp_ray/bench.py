@@ -1,33 +1,48 @@
-"""Side-by-side benchmark: the reference path against the fast path, in one process.
+"""Side-by-side benchmark of the engines, and their identity on real data.
 
-Reference: Brian2's Cython runtime, one process, the seed's procedure (one
-persistent plastic network, one sample at a time; frozen evaluation as runtime
-passes). Fast: the compiled C++ standalone binary, reused for every sample or
-chunk. Both run the same samples of the real data in the same invocation; the
-fast path's results are checked against the reference's (they are
-bit-identical by construction).
+:func:`run_benchmark` runs every engine (native, standalone, runtime) on the
+same samples of the real data, in one process, one after another, for one or
+more network sizes: training from the same initial network (the Brian2
+engines on fewer samples: they are slow), then frozen evaluation of the same
+test images. It times each (build or compile cost apart, as the first sample
+or pass), checks that the engines agree bit for bit on the samples they share
+and writes a JSON record and a Markdown table with the command and commit.
+
+:func:`verify_identity` is the longer check on real data: the responses of a
+trained network to thousands of test images, and the weights and theta after
+hundreds of plastic samples, native against standalone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import platform
 import resource
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import backends, data, evaluation, model, scoring
+from . import data, engines, evaluation, model
 from .config import Config
-from .state import atomic_write_json, git_commit, load_network, provenance
+from .network import FrozenNetwork, network_fingerprint
+from .state import atomic_write_bytes, atomic_write_json, git_commit, load_network, provenance
 from .training import Trainer, initial_network
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_benchmark", "machine_info", "git_commit"]
+__all__ = ["run_benchmark", "verify_identity", "machine_info", "format_report", "git_commit",
+           "DEFAULT_TRAIN", "DEFAULT_EVAL"]
+
+#: Training samples timed per engine (after one warm-up sample).
+DEFAULT_TRAIN = {"native": 100, "standalone": 10, "runtime": 5}
+#: Test images evaluated per engine (after one warm-up pass).
+DEFAULT_EVAL = {"native": 500, "standalone": 100, "runtime": 20}
 
 
 def machine_info() -> dict:
@@ -55,162 +70,257 @@ def _peak_mib() -> dict:
     return {"python_process_mib": round(own, 1), "largest_child_mib": round(children, 1)}
 
 
-def _time_training(cfg: Config, seed: int, images, labels, n: int, workdir: Path) -> dict:
-    """Train ``n`` samples (plus one warm-up sample, compilation included) and time them."""
-    trainer = Trainer(cfg, seed, workdir, images, labels, checkpoint_every=10**9)
+def _state_digest(trainer: Trainer) -> str:
+    """Hash of a trainer's weights, theta and every dynamic variable (bit for bit)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(trainer.sim.get_weights()).tobytes())
+    h.update(np.ascontiguousarray(trainer.sim.get_theta_mV()).tobytes())
+    state = trainer.sim.dynamic_state()
+    for key in sorted(state):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(state[key]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _time_training(cfg: Config, seed: int, images, labels, n: int, common: int, workdir: Path,
+                   threads: int = 1) -> dict:
+    """One warm-up sample (build, compilation), then ``n`` timed samples.
+
+    The state after ``common`` samples (warm-up included) is hashed for the
+    identity check between engines.
+    """
     t0 = time.perf_counter()
-    trainer.train_one()  # code generation / compilation, first presentation
+    trainer = Trainer(cfg, seed, workdir, images, labels, checkpoint_every=10**9,
+                      threads=threads)
+    trainer.train_one()
     warmup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rows = [trainer.train_one() for _ in range(n)]
-    seconds = time.perf_counter() - t0
+    digest = _state_digest(trainer) if common == 1 else None
+    seconds = 0.0
+    for k in range(n):
+        t0 = time.perf_counter()
+        trainer.train_one()
+        seconds += time.perf_counter() - t0
+        if k + 2 == common:
+            digest = _state_digest(trainer)
+    rows = trainer._rows
     return {"samples": n, "seconds": seconds, "ms_per_sample": 1e3 * seconds / n,
-            "first_sample_seconds": warmup,
-            "presentations": int(sum(r["presentations"] for r in rows)),
+            "first_sample_seconds": warmup, "threads": threads,
+            "presentations": int(sum(r["presentations"] for r in rows[1:])),
             "rows": [(r["total_spikes"], r["presentations"], r["theta_mean_mV"], r["w_std"])
-                     for r in trainer._rows]}
+                     for r in rows], "digest": digest}
 
 
-def _time_eval(cfg: Config, arrays, images, ids, chunk: int) -> dict:
-    sim = backends.make_frozen_simulator(cfg, arrays, chunk)
-    # Warm-up: code generation / compilation and one pass of one chunk.
+def _time_eval(cfg: Config, arrays: FrozenNetwork, images, ids, chunk: int) -> dict:
+    """Build the simulator and run one pass (warm-up), then evaluate ``ids`` in chunks."""
     t0 = time.perf_counter()
-    if hasattr(sim, "prepare"):
-        sim.prepare()
-    evaluation.simulate_samples(sim, cfg, images[:1], ids[:1], seed=0, stream=3, n_slots=chunk)
+    sim = engines.make_frozen_simulator(cfg, arrays, chunk)
+    sim.prepare()
+    evaluation.simulate_samples(sim, cfg, images[:1], ids[:1], seed=0,
+                                stream=model.STREAMS["test"], n_slots=chunk)
     warmup = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = evaluation.simulate_samples(sim, cfg, images, ids, seed=0, stream=3, n_slots=chunk)
+    res = evaluation.simulate_samples(sim, cfg, images, ids, seed=0,
+                                      stream=model.STREAMS["test"], n_slots=chunk)
     seconds = time.perf_counter() - t0
     return {"samples": len(ids), "seconds": seconds, "ms_per_sample": 1e3 * seconds / len(ids),
             "first_pass_seconds": warmup, "presentations": int(res.presentations.sum()),
-            "mean_spikes": float(res.counts.sum(axis=1).mean()), "responses": res}
+            "mean_spikes": float(res.counts.sum(axis=1).mean()), "counts": res.counts}
 
 
-def run_benchmark(*, neurons: int = 400, data_dir=None, network_dir=None, seed: int = 42,
-                  ref_train: int = 10, fast_train: int = 50, ref_eval: int = 20,
-                  fast_eval: int = 200, chunk: int = 50, out_dir="results",
-                  train: bool = True, reference: bool = True) -> dict:
-    """Run both paths on the same real samples; write and return the figures."""
-    train_x, train_y = data.load_mnist(data_dir or data.default_data_dir(), "train")
-    test_x, test_y = data.load_mnist(data_dir or data.default_data_dir(), "test")
-    assignments = None
+def _network(cfg: Config, seed: int, network_dir) -> tuple[Config, FrozenNetwork, str]:
     if network_dir:
         net = load_network(network_dir)
-        cfg, arrays, net_label = net.config, net.arrays, str(network_dir)
-        assignments = net.assignments
-    else:
-        cfg = Config(n_neurons=neurons)
-        start = initial_network(cfg, seed)
-        arrays = backends.FrozenNetwork(model.normalize_weights(start.weights, cfg.weight_sum),
-                                        start.theta_mV, start.delays_ms)
-        net_label = f"untrained (seed {seed}, weights normalised)"
-    report = {"neurons": cfg.n_neurons, "network": net_label, "commit": git_commit(),
-              "machine": machine_info(), "provenance": provenance(),
-              "procedure": __doc__.strip().splitlines()[0]}
-    if train:
-        report["training"] = _compare_training(cfg, seed, train_x, train_y, ref_train,
-                                               fast_train)
-    ids = np.arange(max(ref_eval, fast_eval))
-    if not reference:
-        logger.info("evaluation: fast (standalone) only, %d samples", fast_eval)
-        fast_e = _time_eval(cfg.replace(backend="standalone"), arrays, test_x[:fast_eval],
-                            ids[:fast_eval], chunk)
-        report["evaluation"] = {"fast": {k: v for k, v in fast_e.items() if k != "responses"},
-                                "chunk_size": chunk,
-                                "test_set_minutes_fast_one_worker":
-                                    10000 * fast_e["ms_per_sample"] / 6e4}
-        return _finish(report, out_dir, cfg)
-    logger.info("evaluation: reference (runtime) %d samples", ref_eval)
-    # The seed's procedure: 350 ms + the full 150 ms rest per sample (the fast path
-    # stops each slot once every input spike is delivered: the same responses, tested).
-    ref_e = _time_eval(cfg.replace(backend="runtime", frozen_rest_ms=cfg.rest_ms), arrays,
-                       test_x[:ref_eval], ids[:ref_eval], ref_eval)
-    logger.info("evaluation: fast (standalone) %d samples", fast_eval)
-    fast_e = _time_eval(cfg.replace(backend="standalone"), arrays, test_x[:fast_eval],
-                        ids[:fast_eval], chunk)
-    common = ref_e["responses"].counts
-    fast_common = fast_e["responses"].counts[:ref_eval]
-    report["evaluation"] = {
-        "reference": {k: v for k, v in ref_e.items() if k != "responses"},
-        "fast": {k: v for k, v in fast_e.items() if k != "responses"},
-        "speedup_per_core": ref_e["ms_per_sample"] / fast_e["ms_per_sample"],
-        "identical_responses_on_common_samples": bool(np.array_equal(common, fast_common)),
-        "mean_spikes_reference": float(common.sum(axis=1).mean()),
-        "mean_spikes_fast_common": float(fast_common.sum(axis=1).mean()),
-        "test_set_minutes_reference": 10000 * ref_e["ms_per_sample"] / 6e4,
-        "test_set_minutes_fast_one_worker": 10000 * fast_e["ms_per_sample"] / 6e4,
-        "chunk_size": chunk,
-    }
-    if assignments is not None:
-        y = test_y[:ref_eval]
-        for name, counts in (("reference", common), ("fast", fast_common)):
-            pred = scoring.predict(scoring.class_scores(counts, assignments))
-            report["evaluation"][f"accuracy_{name}_common"] = scoring.accuracy(y, pred)
-    return _finish(report, out_dir, cfg)
+        if net.config.n_neurons != cfg.n_neurons:
+            raise ValueError(f"--network {network_dir} has {net.config.n_neurons} neurons, "
+                             f"--neurons asks for {cfg.n_neurons}")
+        return net.config.replace(backend=cfg.backend), net.arrays, str(network_dir)
+    start = initial_network(cfg, seed)
+    arrays = FrozenNetwork(model.normalize_weights(start.weights, cfg.weight_sum),
+                           start.theta_mV, start.delays_ms)
+    return cfg, arrays, f"untrained (seed {seed}, weights normalised)"
 
 
-def _finish(report: dict, out_dir, cfg: Config) -> dict:
+def _bench_size(neurons: int, engine_names, train: dict, evaluate: dict, threads: list[int],
+                train_data, test_data, seed: int, network_dir, chunk: int) -> dict:
+    cfg, arrays, label = _network(Config(n_neurons=neurons), seed, network_dir)
+    out: dict = {"neurons": neurons, "network": label, "training": {}, "evaluation": {}}
+    timed_train = [e for e in engine_names if train.get(e, 0) > 0]
+    if timed_train:
+        common = 1 + min(train[e] for e in timed_train)
+        runs = [(e, t) for e in timed_train for t in (threads if e == "native" else [1])]
+        with tempfile.TemporaryDirectory() as tmp:
+            for e, t in runs:
+                logger.info("n=%d training: %s, %d thread(s), %d samples", neurons, e, t, train[e])
+                out["training"][f"{e}" if t == 1 else f"{e}-{t}threads"] = _time_training(
+                    cfg.replace(backend=e), seed, *train_data, train[e], common,
+                    Path(tmp) / f"{e}-{t}", threads=t)
+        results = out["training"]
+        first = next(iter(results.values()))
+        out["training_identical"] = all(
+            r["rows"][:common] == first["rows"][:common] and r["digest"] == first["digest"]
+            for r in results.values())
+        out["training_common_samples"] = common
+        for r in results.values():
+            del r["rows"]
+    timed_eval = [e for e in engine_names if evaluate.get(e, 0) > 0]
+    if timed_eval:
+        test_x = test_data[0]
+        counts = {}
+        for e in timed_eval:
+            n = evaluate[e]
+            logger.info("n=%d evaluation: %s, %d test images", neurons, e, n)
+            r = _time_eval(cfg.replace(backend=e), arrays, test_x[:n], np.arange(n), chunk)
+            counts[e] = r.pop("counts")
+            out["evaluation"][e] = r
+        common = min(evaluate[e] for e in timed_eval)
+        ref = counts[timed_eval[0]][:common]
+        out["evaluation_identical"] = all(np.array_equal(c[:common], ref) for c in counts.values())
+        out["evaluation_common_samples"] = common
+    return out
+
+
+def run_benchmark(*, neurons=(400,), engine_names=engines.ENGINES, train: dict | None = None,
+                  evaluate: dict | None = None, threads=(1,), data_dir=None, network_dir=None,
+                  seed: int = 42, chunk: int = 50, out_dir="results",
+                  name: str | None = None) -> dict:
+    """Time every engine on the same real samples, for each network size; write the figures.
+
+    Parameters
+    ----------
+    neurons : sequence of int
+        Network sizes (excitatory neurons).
+    engine_names : sequence of str
+        Engines to run, the first is the one the others are compared with.
+    train, evaluate : dict, optional
+        Samples timed per engine (:data:`DEFAULT_TRAIN`, :data:`DEFAULT_EVAL`); 0 skips.
+    threads : sequence of int
+        Thread counts of the native engine's training.
+    network_dir : path, optional
+        A trained network to evaluate and train from (one size only).
+    out_dir : path
+        Where ``<name>.json`` and ``<name>.md`` are written (``name`` defaults to
+        ``bench-n<sizes>``).
+    """
+    unknown = sorted(set(engine_names) - set(engines.ENGINES))
+    if unknown:
+        raise ValueError(f"engines {unknown} unknown, must be among {engines.ENGINES}")
+    train = {**DEFAULT_TRAIN, **(train or {})}
+    evaluate = {**DEFAULT_EVAL, **(evaluate or {})}
+    data_dir = data_dir or data.default_data_dir()
+    train_data = data.load_mnist(data_dir, "train")
+    test_data = data.load_mnist(data_dir, "test")
+    report = {"command": "stdp-ray " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+              if Path(sys.argv[0]).name in ("stdp-ray", "bench.py") else None,
+              "commit": git_commit(), "machine": machine_info(), "provenance": provenance(),
+              "engines": list(engine_names), "train_samples": train, "eval_samples": evaluate,
+              "chunk_size": chunk, "sizes": []}
+    for n in neurons:
+        report["sizes"].append(_bench_size(int(n), list(engine_names), train, evaluate,
+                                           [int(t) for t in threads], train_data, test_data,
+                                           seed, network_dir, chunk))
     report["peak_memory"] = _peak_mib()
-    path = Path(out_dir) / f"bench-n{cfg.n_neurons}.json"
-    atomic_write_json(path, report)
-    report["written_to"] = str(path)
+    name = name or "bench-n" + "-".join(str(n) for n in neurons)
+    out_dir = Path(out_dir)
+    atomic_write_json(out_dir / f"{name}.json", report)
+    atomic_write_bytes(out_dir / f"{name}.md", (format_report(report) + "\n").encode())
+    report["written_to"] = str(out_dir / f"{name}.json")
     return report
 
 
-def _compare_training(cfg: Config, seed: int, train_x, train_y, ref_train: int,
-                      fast_train: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        logger.info("training: reference (runtime) %d samples", ref_train)
-        ref_t = _time_training(cfg.replace(backend="runtime"), seed, train_x, train_y, ref_train,
-                               Path(tmp) / "ref")
-        logger.info("training: fast (standalone) %d samples", fast_train)
-        fast_t = _time_training(cfg.replace(backend="standalone"), seed, train_x, train_y,
-                                fast_train, Path(tmp) / "fast")
-    common = min(len(ref_t["rows"]), len(fast_t["rows"]))
-    return {
-        "reference": {k: v for k, v in ref_t.items() if k != "rows"},
-        "fast": {k: v for k, v in fast_t.items() if k != "rows"},
-        "identical_on_common_samples": ref_t["rows"][:common] == fast_t["rows"][:common],
-        "speedup": ref_t["ms_per_sample"] / fast_t["ms_per_sample"],
-        "epoch_hours_reference": 60000 * ref_t["ms_per_sample"] / 3.6e6,
-        "epoch_hours_fast": 60000 * fast_t["ms_per_sample"] / 3.6e6,
-    }
-
-
 def format_report(r: dict) -> str:
-    """Human-readable summary of :func:`run_benchmark` output."""
-    lines = [f"stdp-ray benchmark: {r['neurons']} neurons, {r['network']}",
-             f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores; "
-             f"commit {r['commit']}", "",
-             f"{'':22}{'reference':>14}{'fast':>14}{'ratio':>9}"]
-    t, e = r.get("training"), r["evaluation"]
-    if t:
-        lines.append(f"{'train ms/sample':22}{t['reference']['ms_per_sample']:14.1f}"
-                     f"{t['fast']['ms_per_sample']:14.1f}{t['speedup']:9.1f}x")
-    if "reference" in e:
-        lines.append(f"{'eval ms/sample':22}{e['reference']['ms_per_sample']:14.1f}"
-                     f"{e['fast']['ms_per_sample']:14.1f}{e['speedup_per_core']:9.1f}x")
-    else:
-        lines.append(f"{'eval ms/sample':22}{'-':>14}{e['fast']['ms_per_sample']:14.1f}")
+    """The benchmark as a Markdown table (ms per sample; ratio to the native engine)."""
+    lines = [f"# stdp-ray benchmark (commit {r['commit']})", "",
+             f"Machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, "
+             f"{r['machine']['memory_gib']} GiB, Python {r['machine']['python']}. "
+             "One core per engine unless threads say otherwise; every engine on the same "
+             "samples of the real MNIST, one after another in one process.", ""]
+    if r.get("command"):
+        lines += [f"Command: `{r['command']}`", ""]
+    lines += ["| neurons | engine | train ms/sample | samples | eval ms/sample | images | "
+              "train vs native | eval vs native |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for size in r["sizes"]:
+        t, e = size["training"], size["evaluation"]
+        nt = t.get("native", {}).get("ms_per_sample")
+        ne = e.get("native", {}).get("ms_per_sample")
+        for key in list(dict.fromkeys([*t, *e])):
+            tr, ev = t.get(key, {}), e.get(key, {})
+            lines.append(
+                f"| {size['neurons']} | {key} | {_ms(tr)} | {tr.get('samples', '-')} | "
+                f"{_ms(ev)} | {ev.get('samples', '-')} | {_ratio(tr, nt)} | {_ratio(ev, ne)} |")
     lines.append("")
-    if t:
-        lines.append(f"one epoch (60,000): reference {t['epoch_hours_reference']:.1f} h, "
-                     f"fast {t['epoch_hours_fast']:.2f} h")
-        lines.append(f"training identical on common samples: {t['identical_on_common_samples']}")
-    if "reference" in e:
-        lines.append(f"test set (10,000), one worker: reference "
-                     f"{e['test_set_minutes_reference']:.1f} min, fast "
-                     f"{e['test_set_minutes_fast_one_worker']:.1f} min")
-        lines.append(f"evaluation identical on {e['reference']['samples']} common samples: "
-                     f"{e['identical_responses_on_common_samples']}; mean spikes "
-                     f"{e['mean_spikes_reference']:.2f} vs {e['mean_spikes_fast_common']:.2f}")
-        if "accuracy_reference_common" in e:
-            lines.append(f"accuracy on them: reference {e['accuracy_reference_common']:.4f}, "
-                         f"fast {e['accuracy_fast_common']:.4f}")
-    else:
-        lines.append(f"test set (10,000), one worker: fast "
-                     f"{e['test_set_minutes_fast_one_worker']:.1f} min")
-    lines.append(f"peak memory: python {r['peak_memory']['python_process_mib']} MiB, "
-                 f"largest simulator child {r['peak_memory']['largest_child_mib']} MiB")
+    for size in r["sizes"]:
+        parts = [f"n={size['neurons']} ({size['network']}):"]
+        if "training_identical" in size:
+            parts.append(f"training identical on the first {size['training_common_samples']} "
+                         f"samples (responses, weights, theta, state): "
+                         f"{size['training_identical']};")
+        if "evaluation_identical" in size:
+            parts.append(f"responses identical on the first {size['evaluation_common_samples']}"
+                         f" test images: {size['evaluation_identical']}.")
+        tr = size["training"].get("native")
+        if tr:
+            parts.append(f"Native: one epoch (60,000 samples) {60000 * tr['ms_per_sample'] / 6e4:.1f}"
+                         f" min; first sample (build) {tr['first_sample_seconds']:.2f} s.")
+        lines.append(" ".join(parts))
     return "\n".join(lines)
+
+
+def _ms(section: dict) -> str:
+    return f"{section['ms_per_sample']:.1f}" if section.get("ms_per_sample") else "-"
+
+
+def _ratio(section: dict, native_ms: float | None) -> str:
+    if not section.get("ms_per_sample") or not native_ms:
+        return "-"
+    return f"{section['ms_per_sample'] / native_ms:.1f}x"
+
+
+def verify_identity(*, network_dir, data_dir=None, eval_images: int = 2000,
+                    train_samples: int = 500, neurons: int = 400, seed: int = 42,
+                    chunk: int = 50, reference: str = "standalone", out_dir="results") -> dict:
+    """Native against a Brian2 engine on real data; writes ``identity-n<N>.json``.
+
+    Responses of the trained network in ``network_dir`` to the first
+    ``eval_images`` test images, and the complete state (weights, theta,
+    every dynamic variable) after ``train_samples`` plastic samples of a fresh
+    ``neurons`` network trained from the same initial state.
+    """
+    data_dir = data_dir or data.default_data_dir()
+    test_x, _ = data.load_mnist(data_dir, "test")
+    train_x, train_y = data.load_mnist(data_dir, "train")
+    net = load_network(network_dir)
+    ids = np.arange(eval_images)
+    out: dict = {"commit": git_commit(), "machine": machine_info(), "reference": reference,
+                 "network": str(network_dir), "network_hash": network_fingerprint(net.arrays)}
+    counts, times = {}, {}
+    for e in ("native", reference):
+        t0 = time.perf_counter()
+        sim = engines.make_frozen_simulator(net.config.replace(backend=e), net.arrays, chunk)
+        res = evaluation.simulate_samples(sim, net.config, test_x[:eval_images], ids, seed=0,
+                                          stream=model.STREAMS["test"], n_slots=chunk)
+        counts[e], times[e] = res.counts, time.perf_counter() - t0
+    out["evaluation"] = {"images": eval_images,
+                         "identical": bool(np.array_equal(counts["native"], counts[reference])),
+                         "mean_spikes": float(counts["native"].sum(axis=1).mean()),
+                         "seconds": times}
+    cfg = Config(n_neurons=neurons)
+    digests, rows, times = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for e in ("native", reference):
+            t0 = time.perf_counter()
+            trainer = Trainer(cfg.replace(backend=e), seed, Path(tmp) / e, train_x, train_y,
+                              checkpoint_every=10**9)
+            for _ in range(train_samples):
+                trainer.train_one()
+            digests[e] = _state_digest(trainer)
+            rows[e] = [(r["total_spikes"], r["presentations"]) for r in trainer._rows]
+            times[e] = time.perf_counter() - t0
+    out["training"] = {"samples": train_samples, "neurons": neurons, "seed": seed,
+                       "identical": digests["native"] == digests[reference]
+                       and rows["native"] == rows[reference],
+                       "state_digest": digests, "presentations": sum(p for _, p in rows["native"]),
+                       "seconds": times}
+    path = Path(out_dir) / f"identity-n{neurons}.json"
+    atomic_write_json(path, out)
+    out["written_to"] = str(path)
+    return out

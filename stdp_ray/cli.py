@@ -32,6 +32,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _int_list(text: str) -> list[int]:
+    """Comma-separated positive integers: "100,400"."""
+    return [_positive_int(part) for part in text.split(",")]
+
+
+def _engine_list(text: str) -> list[str]:
+    """Comma-separated engine names: "native,standalone"."""
+    names = [part.strip() for part in text.split(",")]
+    for name in names:
+        if name not in BACKENDS:
+            raise argparse.ArgumentTypeError(f"engine {name!r} unknown, must be one of {BACKENDS}")
+    return names
+
+
+def _engine_counts(text: str) -> dict[str, int]:
+    """Samples per engine: "native=200,standalone=10" (0 skips an engine)."""
+    counts = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or name.strip() not in BACKENDS:
+            raise argparse.ArgumentTypeError(f"{part!r}: must be ENGINE=COUNT with ENGINE one of "
+                                             f"{BACKENDS}")
+        try:
+            counts[name.strip()] = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: {value!r} is not an integer") from None
+        if counts[name.strip()] < 0:
+            raise argparse.ArgumentTypeError(f"{part!r}: must be >= 0")
+    return counts
+
+
 MAX_SEED = 2**31 - 1
 
 
@@ -74,8 +105,9 @@ def _add_eval(p: argparse.ArgumentParser, samples_default, samples_help: str) ->
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None,
                    help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
-    p.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="simulation engine (default: standalone where a C++ compiler works)")
+    p.add_argument("--backend", choices=BACKENDS, default="native",
+                   help="simulation engine, all bit-identical (default: native; falls back to "
+                        "standalone, then runtime, where its kernel cannot load)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -89,6 +121,9 @@ def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
         p.add_argument("--seed", type=_seed, default=42, help="random seed (default 42)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=1000,
                    help="samples between checkpoints (default 1000)")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="threads of each training actor, reserved as its CPUs (native engine; "
+                        "pays off from ~1600 neurons; results do not depend on it; default 1)")
     p.add_argument("--max-intensity", type=_intensity, default=32.0,
                    help="highest input intensity tried before a sample is marked failed "
                         "(2..1000, default 32)")
@@ -159,19 +194,32 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir")
     rep.add_argument("-v", "--verbose", action="store_true")
 
-    b = sub.add_parser("bench", help="reference vs fast path, side by side, on real MNIST")
-    b.add_argument("--neurons", type=_positive_int, default=400)
-    b.add_argument("--network", default=None, help="a network directory to evaluate "
+    b = sub.add_parser("bench", help="the engines side by side on real MNIST; their identity")
+    b.add_argument("--neurons", type=_int_list, default=[400],
+                   help="network sizes, comma-separated (default 400; the issue's table: "
+                        "100,400,1600,6400)")
+    b.add_argument("--engines", type=_engine_list, default=list(BACKENDS),
+                   help=f"engines, comma-separated (default {','.join(BACKENDS)})")
+    b.add_argument("--train", type=_engine_counts, default={},
+                   help="training samples per engine, e.g. native=200,standalone=10 "
+                        "(default native=100,standalone=10,runtime=5; 0 skips)")
+    b.add_argument("--eval", type=_engine_counts, default={},
+                   help="test images per engine (default native=500,standalone=100,"
+                        "runtime=20; 0 skips)")
+    b.add_argument("--threads", type=_int_list, default=[1],
+                   help="thread counts of native training, comma-separated (default 1)")
+    b.add_argument("--network", default=None, help="a network directory to evaluate and train "
                                                    "(default: an untrained network)")
-    b.add_argument("--ref-train", type=_positive_int, default=10)
-    b.add_argument("--fast-train", type=_positive_int, default=50)
-    b.add_argument("--ref-eval", type=_positive_int, default=20)
-    b.add_argument("--fast-eval", type=_positive_int, default=200)
-    b.add_argument("--chunk-size", type=_positive_int, default=50)
-    b.add_argument("--out", default="results", help="directory for bench-n<N>.json")
-    b.add_argument("--no-train", action="store_true", help="skip the training comparison")
-    b.add_argument("--no-reference", action="store_true",
-                   help="fast path only (for networks too large for the runtime)")
+    b.add_argument("--chunk-size", type=_positive_int, default=50, help="default 50")
+    b.add_argument("--out", default="results", help="directory of the figures (default results)")
+    b.add_argument("--name", default=None, help="file name of the figures without extension "
+                                                "(default bench-n<sizes>)")
+    b.add_argument("--identity", action="store_true",
+                   help="instead: native vs standalone on real data (--network's responses "
+                        "to --identity-images test images; the state after "
+                        "--identity-samples plastic samples)")
+    b.add_argument("--identity-images", type=_positive_int, default=2000, help="default 2000")
+    b.add_argument("--identity-samples", type=_positive_int, default=500, help="default 500")
     b.add_argument("--data-dir", default=None)
     b.add_argument("-v", "--verbose", action="store_true")
 
@@ -234,15 +282,27 @@ def _run(args) -> object:
             paths = report.write_run_report(args.run_dir)
         return {"written": [str(p) for p in paths]}
     if args.command == "bench":
-        from .bench import format_report, run_benchmark
+        from . import bench
 
-        report = run_benchmark(neurons=args.neurons, data_dir=args.data_dir,
-                               network_dir=args.network, ref_train=args.ref_train,
-                               fast_train=args.fast_train, ref_eval=args.ref_eval,
-                               fast_eval=args.fast_eval, chunk=args.chunk_size,
-                               out_dir=args.out, train=not args.no_train,
-                               reference=not args.no_reference)
-        logger.info("benchmark written to %s\n%s", report["written_to"], format_report(report))
+        if args.identity:
+            if not args.network:
+                from .workflow import RunError
+
+                raise RunError("--identity needs --network (a trained network directory)")
+            result = bench.verify_identity(network_dir=args.network, data_dir=args.data_dir,
+                                           eval_images=args.identity_images,
+                                           train_samples=args.identity_samples,
+                                           neurons=args.neurons[0], out_dir=args.out)
+            logger.info("identity written to %s: evaluation %s, training %s",
+                        result["written_to"], result["evaluation"]["identical"],
+                        result["training"]["identical"])
+            return None
+        report = bench.run_benchmark(neurons=args.neurons, engine_names=args.engines,
+                                     train=args.train, evaluate=args.eval, threads=args.threads,
+                                     data_dir=args.data_dir, network_dir=args.network,
+                                     chunk=args.chunk_size, out_dir=args.out, name=args.name)
+        logger.info("benchmark written to %s\n%s", report["written_to"],
+                    bench.format_report(report))
         return None
     init_ray(args.address, args.workers)
     run_dir = Path(args.root if args.command == "ensemble" else args.run_dir)
@@ -250,7 +310,8 @@ def _run(args) -> object:
     if args.command == "train":
         cfg = workflow.resolve_backend(_config(args))
         return workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
-                              checkpoint_every=args.checkpoint_every, **common)
+                              checkpoint_every=args.checkpoint_every, threads=args.threads,
+                              **common)
     evaluate = dict(backend=args.backend, chunk_size=args.chunk_size, workers=args.workers,
                     **common)
     if args.command == "observe":
@@ -266,6 +327,7 @@ def _run(args) -> object:
                             observe_samples=args.observe_samples,
                             test_samples=args.test_samples, chunk_size=args.chunk_size,
                             workers=args.workers, checkpoint_every=args.checkpoint_every,
+                            threads=args.threads,
                             overwrite=args.overwrite, **common)
     if args.command == "run":
         cfg = workflow.resolve_backend(_config(args))
@@ -273,6 +335,7 @@ def _run(args) -> object:
                             observe_samples=args.observe_samples,
                             test_samples=args.test_samples,
                             checkpoint_every=args.checkpoint_every, overwrite=args.overwrite,
+                            threads=args.threads,
                             **evaluate)
     raise AssertionError(args.command)  # pragma: no cover
 

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 
 __all__ = ["Config", "BACKENDS", "config_from_dict", "config_to_dict"]
 
-#: Simulation engines: Brian2's C++ standalone device and its Cython runtime.
-BACKENDS = ("standalone", "runtime")
+#: Simulation engines: the native C++ kernel, Brian2's C++ standalone device and its Cython runtime.
+BACKENDS = ("native", "standalone", "runtime")
 
 #: Schema version of the serialised configuration.
 CONFIG_VERSION = 1
@@ -91,8 +91,10 @@ class Config:
         A presentation with fewer excitatory spikes is repeated at
         intensity + 1 (5).
     backend : str
-        "standalone" (Brian2 C++ standalone, compiled once) or "runtime"
-        (Brian2 Cython runtime, the reference).
+        Simulation engine (not part of the model): "native" (the default,
+        this package's C++ kernel), "standalone" (Brian2's C++ standalone
+        device) or "runtime" (Brian2's Cython runtime, the reference). All
+        three give bit-identical results.
     frozen_rest_ms : float or None
         Silence simulated after each presentation in observe and test. The
         dynamic state is reset before every sample there, so any rest at least
@@ -140,7 +142,7 @@ class Config:
     intensity: float = 2.0
     max_intensity: float = 32.0
     min_spikes: int = 5
-    backend: str = "standalone"
+    backend: str = "native"
     frozen_rest_ms: float | None = None
 
     def __post_init__(self) -> None:

@@ -41,6 +41,8 @@ from typing import IO, BinaryIO
 import numpy as np
 from tqdm import tqdm
 
+from .network import NUM_CLASSES
+
 __all__ = [
     "DATA_DIR_ENV",
     "DEFAULT_MIRROR",
@@ -104,9 +106,6 @@ DEFAULT_MIRROR = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 
 #: Rows and columns of one MNIST image.
 IMAGE_SHAPE: tuple[int, int] = (28, 28)
-
-#: Number of label classes (digits 0-9).
-NUM_CLASSES = 10
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08

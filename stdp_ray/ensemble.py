@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from . import data, scoring, state, tables, training, workflow
 from .config import Config, config_from_dict, config_to_dict
+from .network import NUM_CLASSES
 from .state import atomic_write_json, load_json
 
 logger = logging.getLogger(__name__)
@@ -91,9 +92,9 @@ def combine_members(labels: np.ndarray, member_scores: list[np.ndarray]) -> dict
         raise ValueError("member_scores is empty, must hold >= 1 member")
     labels = np.asarray(labels)
     for k, s in enumerate(member_scores):
-        if np.shape(s) != (len(labels), scoring.NUM_CLASSES):
+        if np.shape(s) != (len(labels), NUM_CLASSES):
             raise ValueError(f"member {k} scores have shape {np.shape(s)}, must be "
-                             f"({len(labels)}, {scoring.NUM_CLASSES})")
+                             f"({len(labels)}, {NUM_CLASSES})")
     preds = [scoring.predict(s) for s in member_scores]
     acc_sum, acc_vote = [], []
     for k in range(1, len(member_scores) + 1):
@@ -126,7 +127,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
                  observe_samples: int | None = 10_000, test_samples: int | None = None,
                  data_dir=None, chunk_size: int = 50, workers: int | None = None,
                  checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY,
-                 overwrite: bool = False, progress: bool = True) -> dict:
+                 overwrite: bool = False, progress: bool = True, threads: int = 1) -> dict:
     """Train every member at once, observe and test each, combine; returns the metrics."""
     root = Path(root)
     if samples < 1:
@@ -146,19 +147,20 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
             locks.enter_context(workflow.run_lock(member_dir(root, seed), create=True))
         return _run_ensemble(root, cfg, seeds, samples, images, labels, observe_samples,
                              test_samples, data_dir, chunk_size, workers, checkpoint_every,
-                             overwrite, progress)
+                             overwrite, progress, threads)
 
 
 def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, images: np.ndarray,
                   labels: np.ndarray, observe_samples: int | None, test_samples: int | None,
                   data_dir, chunk_size: int, workers: int | None, checkpoint_every: int,
-                  overwrite: bool, progress: bool) -> dict:
+                  overwrite: bool, progress: bool, threads: int = 1) -> dict:
     for seed in seeds:
         workflow.prepare_run(member_dir(root, seed), cfg, seed)
         training.check_resumable(member_dir(root, seed) / tables.TRAIN_DIR, cfg, seed, samples)
     jobs = [(member_dir(root, s) / tables.TRAIN_DIR, s) for s in seeds]
     trained = training.train_many(jobs, cfg, samples, images, labels,
-                                  checkpoint_every=checkpoint_every, progress=progress)
+                                  checkpoint_every=checkpoint_every, progress=progress,
+                                  threads=threads)
     for seed, (arrays, summary) in zip(seeds, trained):
         workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)
     evaluate = dict(data_dir=data_dir, chunk_size=chunk_size, workers=workers,
@@ -183,7 +185,7 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, image
         "predicted_sum": pa.array(combined["predicted_sum"], pa.int8()),
         "predicted_vote": pa.array(combined["predicted_vote"], pa.int8()),
         "scores_sum": pa.FixedSizeListArray.from_arrays(
-            pa.array(combined["scores_sum"].reshape(-1)), scoring.NUM_CLASSES),
+            pa.array(combined["scores_sum"].reshape(-1)), NUM_CLASSES),
     })
     tables.write_table(root / ENSEMBLE_PREDICTIONS_FILE, table)
     metrics = {

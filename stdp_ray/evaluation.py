@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from . import backends, model, scoring, tables
-from .backends import FrozenNetwork, PassInputs, network_fingerprint
+from . import engines, model, scoring, tables
 from .config import Config
 from .data import samples_fingerprint
+from .engines import PassInputs
 from .faults import maybe_crash
+from .network import NUM_CLASSES, FrozenNetwork, network_fingerprint
 from .state import atomic_write_json, load_json
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def simulate_samples(sim, cfg: Config, images: np.ndarray, sample_ids: np.ndarra
     Parameters
     ----------
     sim : object with ``run_pass(PassInputs) -> counts``
-        A frozen simulator from :func:`stdp_ray.backends.make_frozen_simulator`.
+        A frozen simulator from :func:`stdp_ray.engines.make_frozen_simulator`.
     cfg : Config
     images : ndarray, (n, 784) uint8
     sample_ids : ndarray, (n,) int
@@ -112,7 +113,7 @@ def _simulator(cfg: Config, arrays: FrozenNetwork, fingerprint: str, n_slots: in
     sim = _SIMULATORS.get(key)
     if sim is None:
         _SIMULATORS.clear()  # one network per process at a time (Brian2's device is global)
-        sim = backends.make_frozen_simulator(cfg, arrays, n_slots)
+        sim = engines.make_frozen_simulator(cfg, arrays, n_slots)
         _SIMULATORS[key] = sim
     return sim
 
@@ -274,7 +275,7 @@ def predictions_table(samples, labels, predicted, scores) -> pa.Table:
         pa.array(np.asarray(labels, dtype=np.int8)),
         pa.array(np.asarray(predicted, dtype=np.int8)),
         pa.array(np.asarray(labels) == np.asarray(predicted)),
-        pa.FixedSizeListArray.from_arrays(flat, scoring.NUM_CLASSES),
+        pa.FixedSizeListArray.from_arrays(flat, NUM_CLASSES),
     ], schema=tables.PREDICTIONS_SCHEMA)
 
 
@@ -285,5 +286,5 @@ def assignments_table(assignments: np.ndarray, class_rates: np.ndarray) -> pa.Ta
     return pa.Table.from_arrays([
         pa.array(np.arange(n, dtype=np.int32)),
         pa.array(np.asarray(assignments, dtype=np.int8)),
-        pa.FixedSizeListArray.from_arrays(flat, scoring.NUM_CLASSES),
+        pa.FixedSizeListArray.from_arrays(flat, NUM_CLASSES),
     ], schema=tables.ASSIGNMENTS_SCHEMA)

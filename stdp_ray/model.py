@@ -24,7 +24,8 @@ __all__ = [
     "EXC_EQS", "INH_EQS", "THETA_PLASTIC_EQS", "THETA_FROZEN_EQS", "INPUT_EQS",
     "INPUT_THRESHOLD", "EXC_THRESHOLD", "STDP_MODEL", "STDP_ON_PRE", "STDP_ON_POST",
     "STREAMS", "namespace", "initial_weights", "initial_delays", "normalize_weights",
-    "input_rates", "splitmix64", "input_uniform", "input_spikes",
+    "input_rates", "slot_input_rates", "slot_reset_values", "splitmix64", "input_uniform",
+    "input_spikes",
 ]
 
 #: Membrane, conductances and the excitatory "timer" (shared by both layers).
@@ -190,6 +191,59 @@ def input_rates(image: np.ndarray, cfg: Config, intensity: float) -> np.ndarray:
     return np.asarray(image, dtype=float) / cfg.input_rate_divisor * intensity
 
 
+def slot_input_rates(images: np.ndarray, cfg: Config, intensities: np.ndarray) -> np.ndarray:
+    """Input rates in Hz of several images, each at its own intensity.
+
+    Row ``k`` equals ``input_rates(images[k], cfg, intensities[k])`` bit for
+    bit: the same operations, ``pixel / 8 * intensity``, broadcast over rows.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, n_input)
+        Pixel values (uint8 or float).
+    cfg : Config
+    intensities : ndarray, shape (n,)
+        Intensity of each image.
+
+    Returns
+    -------
+    ndarray, shape (n, n_input), float64
+    """
+    return (np.asarray(images, dtype=float) / cfg.input_rate_divisor
+            * np.asarray(intensities)[:, None])
+
+
+def slot_reset_values(cfg: Config, layer: str) -> dict[str, tuple[float | bool, str]]:
+    """The state of a layer's neurons at the start of every frozen sample.
+
+    Potentials at rest, conductances zero, the excitatory timer past its
+    minimum, never spiked, not refractory. Every engine starts a frozen
+    sample from these values, so a sample's response does not depend on what
+    was simulated before it.
+
+    Parameters
+    ----------
+    cfg : Config
+    layer : {"exc", "inh"}
+
+    Returns
+    -------
+    dict
+        Variable name -> ``(number, unit)``, in assignment order; the value is
+        ``number * unit`` with ``unit`` the name of a Brian2 unit (``"mV"``,
+        ``"ms"``, ``"second"``) or ``"1"`` for a plain number. Numbers and
+        units are kept as written, not converted to SI, so that every engine
+        computes the value with the same floating-point operation (``-65.0 *
+        mV`` is not bit-identical to the literal ``-0.065``).
+    """
+    if layer not in ("exc", "inh"):
+        raise ValueError(f"layer == {layer!r}, must be 'exc' or 'inh'")
+    rest = cfg.v_rest_exc_mV if layer == "exc" else cfg.v_rest_inh_mV
+    return {"v": (rest, "mV"), "ge": (0, "1"), "gi": (0, "1"), "timer": (cfg.rest_ms, "ms"),
+            "lastspike": (-1e4, "second"),  # Brian2's "never spiked"
+            "not_refractory": (True, "1")}
+
+
 _M64 = (1 << 64) - 1
 
 
@@ -205,9 +259,10 @@ def splitmix64(x: np.ndarray | int) -> np.ndarray:
 def input_uniform(seed, stream, sample, attempt, neuron, step) -> np.ndarray:
     """Uniform [0, 1) numbers keyed by (seed, stream, sample, attempt, neuron, step).
 
-    Reference implementation of the hash compiled into the simulation (see
-    :mod:`stdp_ray.backends`); all arguments are non-negative integers < 2**31
-    and broadcast against each other.
+    Reference implementation of the hash compiled into the simulation (the
+    C++ header ``stdp_ray/engines/input_hash.h`` and its Cython twin in
+    :mod:`stdp_ray.engines.brian`); all arguments are non-negative integers
+    < 2**31 and broadcast against each other.
     """
     u64 = np.uint64
     seed = np.asarray(seed, dtype=np.int64).astype(u64)

@@ -21,13 +21,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from .network import NUM_CLASSES
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["confusion_figure", "receptive_fields_figure", "receptive_field_image",
            "tile_grid_shape", "training_curves_figure", "ensemble_accuracy_figure",
            "rolling_window", "CLASS_COLORS", "LABEL_LIMIT", "TRAIN_STATS_COLUMNS"]
 
-NUM_CLASSES = 10
 #: Side of an MNIST image; ``weights`` has ``IMAGE_SIDE ** 2`` rows.
 IMAGE_SIDE = 28
 #: Receptive-field grids of at most this many neurons label each tile with its

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .network import NUM_CLASSES
+
 __all__ = ["NUM_CLASSES", "assign_labels", "class_scores", "predict", "confusion_matrix",
            "accuracy", "combine_scores", "majority_vote"]
-
-NUM_CLASSES = 10
 
 
 def _check_counts(counts: np.ndarray, name: str = "counts") -> np.ndarray:

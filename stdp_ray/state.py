@@ -30,8 +30,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .backends import FrozenNetwork
 from .config import Config, config_from_dict, config_to_dict
+from .network import NUM_CLASSES, FrozenNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ ARRAYS_NPZ = "arrays.npz"
 ASSIGNMENTS_NPZ = "assignments.npz"
 FORMAT = "stdp-ray-network"
 FORMAT_VERSION = 1
-NUM_CLASSES = 10
 #: Held (``flock``) by the one process working on a run or ensemble directory.
 LOCK_FILE = ".lock"
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from . import backends, model, tables
-from .backends import FrozenNetwork
+from . import engines, model, tables
 from .config import Config, config_to_dict
 from .faults import maybe_crash
+from .network import FrozenNetwork
 from .state import (ArtifactError, atomic_save_npz, atomic_write_json, load_json, load_npz,
                     publish_mode, validate_arrays)
 
@@ -107,12 +107,17 @@ class Trainer:
         The training set, (n, 784) uint8 and (n,).
     checkpoint_every : int
         Samples between checkpoints.
+    threads : int
+        Threads of the simulation (native engine); results do not depend on it.
     """
 
     def __init__(self, cfg: Config, seed: int, train_dir: str | os.PathLike, images: np.ndarray,
-                 labels: np.ndarray, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY):
+                 labels: np.ndarray, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+                 threads: int = 1):
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every == {checkpoint_every}, must be >= 1")
+        if threads < 1:
+            raise ValueError(f"threads == {threads}, must be >= 1")
         self.cfg, self.seed = cfg, int(seed)
         self.train_dir = Path(train_dir)
         self.ckpt_dir = self.train_dir / "checkpoints"
@@ -128,7 +133,7 @@ class Trainer:
             logger.info("resuming training from %s (%d samples done)", ckpt, self.samples_done)
         self._drop_stats_after(self.samples_done)
         self.delays_ms = arrays.delays_ms
-        self.sim = backends.make_trainer(cfg, arrays)
+        self.sim = engines.make_trainer(cfg, arrays, threads=threads)
         if dynamic is not None:
             self.sim.set_dynamic_state(dynamic)
 
@@ -237,8 +242,9 @@ def _actor_class():
 
     @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
     class TrainerActor:
-        def __init__(self, cfg, seed, train_dir, images, labels, checkpoint_every):
-            self.trainer = Trainer(cfg, seed, train_dir, images, labels, checkpoint_every)
+        def __init__(self, cfg, seed, train_dir, images, labels, checkpoint_every, threads):
+            self.trainer = Trainer(cfg, seed, train_dir, images, labels, checkpoint_every,
+                                   threads)
 
         def train_until(self, target: int) -> int:
             return self.trainer.train_until(target)
@@ -267,27 +273,29 @@ def _end_actor(actor, timeout: float = 30.0) -> None:
 def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int,
               images: np.ndarray, labels: np.ndarray, *,
               checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
-              step: int | None = None) -> tuple[FrozenNetwork, dict]:
+              step: int | None = None, threads: int = 1) -> tuple[FrozenNetwork, dict]:
     """Train ``samples`` samples in one Ray actor, resuming from its checkpoints.
 
     See :func:`train_many`; returns the trained arrays and a summary
     (samples, seconds, resumed_from).
     """
     return train_many([(train_dir, seed)], cfg, samples, images, labels,
-                      checkpoint_every=checkpoint_every, progress=progress, step=step)[0]
+                      checkpoint_every=checkpoint_every, progress=progress, step=step,
+                      threads=threads)[0]
 
 
 def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: int,
                images: np.ndarray, labels: np.ndarray, *,
                checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
-               step: int | None = None) -> list[tuple[FrozenNetwork, dict]]:
+               step: int | None = None, threads: int = 1) -> list[tuple[FrozenNetwork, dict]]:
     """Train one network per ``(train_dir, seed)`` job, one Ray actor each, concurrently.
 
     The driver asks each actor to "train until N" in steps of ``step`` samples
     (default: the checkpoint interval) and streams the replies with
     ``ray.wait``, so progress shows for all of them; a step lost to a crash is
     retried by Ray against the restarted actor, which resumes from its newest
-    checkpoint. Actors beyond the cluster's free CPUs wait for one; each actor
+    checkpoint. Each actor reserves ``threads`` CPUs (its simulation's
+    threads); actors beyond the cluster's free CPUs wait for them; each actor
     is ended as soon as its network is fetched.
 
     Returns
@@ -305,13 +313,16 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
         raise ValueError(f"samples == {samples}, must be >= 1")
     if not jobs:
         raise ValueError("jobs is empty, must hold >= 1 (train_dir, seed)")
+    if threads < 1:
+        raise ValueError(f"threads == {threads}, must be >= 1")
     step = int(step or checkpoint_every)
     t0 = time.perf_counter()
     # The driver holds these references for the actors' lifetime: a restarted
     # actor re-runs its constructor with them.
     images_ref, labels_ref = ray.put(images), ray.put(labels)
-    cls = _actor_class()
-    actors = [cls.remote(cfg, int(seed), str(d), images_ref, labels_ref, int(checkpoint_every))
+    cls = _actor_class().options(num_cpus=int(threads))
+    actors = [cls.remote(cfg, int(seed), str(d), images_ref, labels_ref, int(checkpoint_every),
+                         int(threads))
               for d, seed in jobs]
     done = [0] * len(jobs)
     resumed = [None] * len(jobs)

@@ -44,9 +44,21 @@ class RunConfig:
 
 
 def resolve_backend(cfg: Config) -> Config:
-    """Fall back from standalone to runtime, with a clear message, where no compiler works."""
-    from .backends import compiler_available
+    """The engine that works here: ``cfg.backend``, else the next one, with a clear message.
 
+    native -> standalone (its kernel neither installed nor compilable) ->
+    runtime (no C++ compiler for Brian2's standalone device).
+    """
+    from .engines import compiler_available
+
+    if cfg.backend == "native":
+        from .engines import native
+
+        problem = native.unavailable()
+        if problem is None:
+            return cfg
+        logger.warning("%s; falling back to Brian2's standalone backend (slower)", problem)
+        cfg = cfg.replace(backend="standalone")
     if cfg.backend == "standalone" and not compiler_available():
         logger.warning("no C++ compiler found (g++/c++): Brian2's standalone backend cannot "
                        "build; falling back to the Cython runtime (much slower)")
@@ -185,7 +197,7 @@ def _select(n_available: int, samples: int | None, option: str, split: str) -> n
 def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
           data_dir: str | os.PathLike | None = None,
           checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
-          network_dtype: str = "float64") -> dict:
+          network_dtype: str = "float64", threads: int = 1) -> dict:
     """Train (or resume training) the run's network to ``samples`` samples and save it."""
     run_dir = Path(run_dir)
     if samples < 1:
@@ -193,18 +205,18 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
     with run_lock(run_dir, create=True):
         return _train(run_dir, cfg, seed, samples, images, labels, checkpoint_every, progress,
-                      network_dtype)
+                      network_dtype, threads)
 
 
 def _train(run_dir: Path, cfg: Config, seed: int, samples: int, images: np.ndarray,
            labels: np.ndarray, checkpoint_every: int, progress: bool,
-           network_dtype: str) -> dict:
+           network_dtype: str, threads: int = 1) -> dict:
     prepare_run(run_dir, cfg, seed)
     training.check_resumable(run_dir / tables.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
     arrays, summary = training.train_run(run_dir / tables.TRAIN_DIR, cfg, seed, samples, images,
                                          labels, checkpoint_every=checkpoint_every,
-                                         progress=progress)
+                                         progress=progress, threads=threads)
     save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
     summary["seconds"] = time.perf_counter() - t0
     logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])
@@ -216,7 +228,7 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
         data_dir: str | os.PathLike | None = None,
         checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY, backend: str | None = None,
         chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
-        overwrite: bool = False, progress: bool = True) -> dict:
+        overwrite: bool = False, progress: bool = True, threads: int = 1) -> dict:
     """Train, observe and test in one go, holding the run directory's lock throughout.
 
     Returns the test metrics (see :func:`test`).
@@ -229,7 +241,8 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
     train_data = data.load_mnist(data_dir, "train")
     test_data = data.load_mnist(data_dir, "test")
     with run_lock(run_dir, create=True):
-        _train(run_dir, cfg, seed, samples, *train_data, checkpoint_every, progress, "float64")
+        _train(run_dir, cfg, seed, samples, *train_data, checkpoint_every, progress, "float64",
+               threads)
         _observe(run_dir, train_data, observe_samples, backend, chunk_size, workers, overwrite,
                  progress)
         return _test(run_dir, test_data, test_samples, backend, chunk_size, workers, overwrite,

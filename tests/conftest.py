@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from idx_helpers import make_synthetic_mnist
-from stdp_ray.backends import FrozenNetwork
 from stdp_ray.config import Config
+from stdp_ray.network import FrozenNetwork
 from stdp_ray import model
 
 #: Tiny networks keep the suite fast; intensity starts higher than the seed's

@@ -1,33 +1,71 @@
-"""The side-by-side benchmark on a tiny network and synthetic data."""
+"""The side-by-side benchmark and the identity check on a tiny network and synthetic data."""
 
 import json
 
 import pytest
 
-from stdp_ray.bench import format_report, run_benchmark
+from stdp_ray.bench import format_report, run_benchmark, verify_identity
+from stdp_ray.cli import build_parser
 
 pytestmark = pytest.mark.slow
 
 
-def test_benchmark_compares_both_paths_and_writes_its_figures(mnist_dir, tmp_path):
-    report = run_benchmark(neurons=10, data_dir=mnist_dir, ref_train=1, fast_train=2,
-                           ref_eval=3, fast_eval=4, chunk=2, out_dir=tmp_path)
-    stored = json.loads((tmp_path / "bench-n10.json").read_text())
-    assert stored["neurons"] == 10 and stored["machine"]["cores"] >= 1
-    t, e = stored["training"], stored["evaluation"]
-    assert t["identical_on_common_samples"] is True
-    assert e["identical_responses_on_common_samples"] is True
-    assert t["reference"]["samples"] == 1 and t["fast"]["samples"] == 2
-    assert e["reference"]["samples"] == 3 and e["fast"]["samples"] == 4
-    for section in (t, e):
-        for path in ("reference", "fast"):
-            assert section[path]["ms_per_sample"] > 0
-    text = format_report(report)
-    assert "train ms/sample" in text and "eval ms/sample" in text
+def test_benchmark_runs_every_engine_on_the_same_samples_and_writes_its_figures(
+        mnist_dir, tmp_path):
+    report = run_benchmark(neurons=[10], data_dir=mnist_dir,
+                           train={"native": 3, "standalone": 1, "runtime": 1},
+                           evaluate={"native": 4, "standalone": 3, "runtime": 2},
+                           threads=[1, 2], chunk=2, out_dir=tmp_path, name="b")
+    stored = json.loads((tmp_path / "b.json").read_text())
+    assert stored["machine"]["cores"] >= 1 and stored["engines"] == ["native", "standalone",
+                                                                     "runtime"]
+    size = stored["sizes"][0]
+    assert size["neurons"] == 10
+    assert size["training_identical"] is True and size["training_common_samples"] == 2
+    assert size["evaluation_identical"] is True and size["evaluation_common_samples"] == 2
+    assert set(size["training"]) == {"native", "native-2threads", "standalone", "runtime"}
+    assert size["training"]["native"]["samples"] == 3
+    assert size["evaluation"]["standalone"]["samples"] == 3
+    for section in (*size["training"].values(), *size["evaluation"].values()):
+        assert section["ms_per_sample"] > 0
+    table = (tmp_path / "b.md").read_text()
+    assert table == format_report(report) + "\n"
+    assert "| 10 | native-2threads |" in table and "train vs native" in table
 
 
-def test_fast_only_mode(mnist_dir, tmp_path):
-    report = run_benchmark(neurons=10, data_dir=mnist_dir, fast_eval=2, chunk=2,
-                           out_dir=tmp_path, train=False, reference=False)
-    assert "reference" not in report["evaluation"] and "training" not in report
-    assert "eval ms/sample" in format_report(report)
+def test_benchmark_can_skip_engines_and_training(mnist_dir, tmp_path):
+    report = run_benchmark(neurons=[10], data_dir=mnist_dir, engine_names=["native"],
+                           train={"native": 0}, evaluate={"native": 2}, chunk=2,
+                           out_dir=tmp_path)
+    size = report["sizes"][0]
+    assert size["training"] == {} and list(size["evaluation"]) == ["native"]
+    assert (tmp_path / "bench-n10.json").exists()
+
+
+def test_benchmark_rejects_unknown_engines(mnist_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"engines \['brian3'\] unknown"):
+        run_benchmark(neurons=[10], data_dir=mnist_dir, engine_names=["brian3"],
+                      out_dir=tmp_path)
+
+
+def test_identity_check_compares_native_with_standalone(mnist_dir, tmp_path, tiny_cfg,
+                                                        tiny_network):
+    from stdp_ray.state import save_network
+
+    save_network(tmp_path / "net", tiny_cfg, tiny_network)
+    result = verify_identity(network_dir=tmp_path / "net", data_dir=mnist_dir, eval_images=4,
+                             train_samples=3, neurons=10, chunk=2, out_dir=tmp_path)
+    assert result["evaluation"]["identical"] and result["training"]["identical"]
+    assert json.loads((tmp_path / "identity-n10.json").read_text())["training"]["samples"] == 3
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--train", "native=x", "'native=x': 'x' is not an integer"),
+    ("--train", "brian=3", "must be ENGINE=COUNT"),
+    ("--engines", "native,brian", "engine 'brian' unknown"),
+    ("--neurons", "400,0", "0, must be >= 1"),
+])
+def test_bench_options_are_checked(option, value, message, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", option, value])
+    assert message in capsys.readouterr().err

@@ -63,3 +63,36 @@ def test_initial_weights_and_delays_ranges():
     d = model.initial_delays(cfg, rng)
     assert d.min() >= 0 and d.max() <= 10.0
     np.testing.assert_allclose(d / cfg.dt_ms, np.round(d / cfg.dt_ms), atol=1e-9)
+
+
+def test_slot_input_rates_match_the_per_image_formula():
+    cfg = Config()
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (5, 784)).astype(np.uint8)
+    intensities = np.array([2.0, 3.0, 4.5, 17.0, 1.0 / 3.0])
+    rates = model.slot_input_rates(images, cfg, intensities)
+    assert rates.shape == (5, 784) and rates.dtype == np.float64
+    for k in range(5):
+        # Bit for bit: the same operations as the per-image formula.
+        np.testing.assert_array_equal(rates[k], model.input_rates(images[k], cfg,
+                                                                  intensities[k]))
+        np.testing.assert_array_equal(
+            rates[k], images[k].astype(float) / cfg.input_rate_divisor * intensities[k])
+    assert model.slot_input_rates(images[:0], cfg, intensities[:0]).shape == (0, 784)
+
+
+@pytest.mark.parametrize("layer, rest", [("exc", -65.0), ("inh", -60.0)])
+def test_slot_reset_values_rest_each_layer_and_clear_its_history(layer, rest):
+    cfg = Config()
+    values = model.slot_reset_values(cfg, layer)
+    assert list(values) == ["v", "ge", "gi", "timer", "lastspike", "not_refractory"]
+    assert values["v"] == (rest, "mV")
+    assert values["ge"] == values["gi"] == (0, "1")
+    assert values["timer"] == (cfg.rest_ms, "ms")  # past timer_min: free to fire
+    assert values["lastspike"] == (-1e4, "second")
+    assert values["not_refractory"] == (True, "1")
+
+
+def test_slot_reset_values_reject_an_unknown_layer():
+    with pytest.raises(ValueError, match=r"layer == 'inp', must be 'exc' or 'inh'"):
+        model.slot_reset_values(Config(), "inp")

@@ -13,7 +13,7 @@ import pytest
 import stdp_ray
 from conftest import TINY, lock_in_child, random_network
 from stdp_ray import state
-from stdp_ray.backends import FrozenNetwork
+from stdp_ray.network import FrozenNetwork
 from stdp_ray.state import (ARRAYS_NPZ, ASSIGNMENTS_NPZ, NETWORK_JSON, ArtifactError,
                             atomic_save_npz, atomic_write_bytes, load_assignments, load_network,
                             save_assignments, save_network)

@@ -1,0 +1,227 @@
+"""Simulation engines behind one small interface.
+
+An *engine* simulates the network of :mod:`stdp_ray.model` in one of two
+forms: frozen (weights and theta constant; observe and test) through a
+:class:`FrozenSimulator`, and plastic (training) through a
+:class:`PlasticSimulator`. ``cfg.backend`` names the engine, and
+:func:`make_frozen_simulator` and :func:`make_trainer` return it; the rest of
+the package uses nothing else. Engines agree bit for bit: same input spikes
+(keyed by sample, see :func:`stdp_ray.model.input_uniform`), same state reset
+per frozen sample (:func:`stdp_ray.model.slot_reset_values`), same arithmetic.
+
+=============  ==========================================================
+``runtime``    Brian2's Cython runtime, one sample per run: the reference
+               (:mod:`.runtime`).
+``standalone`` Brian2's C++ standalone device, compiled once per node and
+               re-run with new inputs (:mod:`.standalone`).
+``native``     A hand-written C++ kernel (:mod:`.native`).
+=============  ==========================================================
+
+Modules: :mod:`.base` (engine-independent: pass inputs, spike counting,
+plastic state, build cache; no Brian2), :mod:`.brian` (what both Brian2
+engines share), one module per engine. Importing this package imports no
+simulator; an engine's module is imported when it is made.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..config import BACKENDS
+from .base import (CACHE_ENV, PassInputs, PlasticState, build_cache_dir, compiler_available,
+                   count_slot_spikes)
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..network import FrozenNetwork
+
+__all__ = ["ENGINES", "FrozenSimulator", "PlasticSimulator", "make_frozen_simulator",
+           "make_trainer", "PassInputs", "PlasticState", "count_slot_spikes",
+           "compiler_available", "build_cache_dir", "CACHE_ENV"]
+
+logger = logging.getLogger(__name__)
+
+#: Engine names, the values of ``Config.backend`` that the factories dispatch on.
+ENGINES = BACKENDS
+
+
+@runtime_checkable
+class FrozenSimulator(Protocol):
+    """A frozen network (constant weights and theta) that simulates passes of samples.
+
+    Every sample of a pass starts from the same state
+    (:func:`stdp_ray.model.slot_reset_values`) and draws its input spikes
+    from its own key, so a sample's response does not depend on the pass it
+    is in nor on what ran before.
+
+    Attributes
+    ----------
+    backend : str
+        The engine's name, one of :data:`ENGINES`.
+    """
+
+    backend: str
+
+    def prepare(self) -> float:
+        """Build, compile or adopt what the simulator needs now, not at its first pass.
+
+        Idempotent; bench timings call it so the first pass is not charged
+        with compilation.
+
+        Returns
+        -------
+        float
+            Seconds spent (close to 0 once prepared).
+        """
+        ...
+
+    def run_pass(self, inputs: PassInputs) -> np.ndarray:
+        """Simulate the samples of ``inputs``, each for one presentation and its rest.
+
+        Parameters
+        ----------
+        inputs : PassInputs
+            At most the simulator's ``n_slots`` samples.
+
+        Returns
+        -------
+        ndarray, shape (n, n_neurons), int32
+            Excitatory spikes of each sample during its presentation window.
+        """
+        ...
+
+
+@runtime_checkable
+class PlasticSimulator(Protocol):
+    """A plastic network (STDP weights, adaptive theta) shown one sample at a time.
+
+    The dynamic state carries over from sample to sample, as in the seed;
+    :meth:`dynamic_state` and :meth:`set_dynamic_state` let a checkpoint
+    continue exactly, on any engine.
+
+    Attributes
+    ----------
+    backend : str
+        The engine's name, one of :data:`ENGINES`.
+    """
+
+    backend: str
+
+    def prepare(self) -> float:
+        """Build, compile or adopt what the engine needs now; returns the seconds spent."""
+        ...
+
+    def present(self, image: np.ndarray, *, sample: int, attempt: int, intensity: float,
+                seed: int) -> np.ndarray:
+        """Show one image for present + rest, learning as it goes.
+
+        Parameters
+        ----------
+        image : ndarray, shape (n_input,)
+            Pixel values.
+        sample : int
+            Training step, part of the input spikes' key.
+        attempt : int
+            0 for the first presentation of this step, +1 per repeat.
+        intensity : float
+            Input rates are ``pixel / 8 * intensity`` Hz.
+        seed : int
+            The run's seed, part of the input spikes' key.
+
+        Returns
+        -------
+        ndarray, shape (n_neurons,), int32
+            Excitatory spikes during the presentation window.
+        """
+        ...
+
+    def get_weights(self) -> np.ndarray:
+        """The input weights, (n_input, n_neurons)."""
+        ...
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Replace the input weights, (n_input, n_neurons), for the next sample."""
+        ...
+
+    def get_theta_mV(self) -> np.ndarray:
+        """The adaptive thresholds in mV, (n_neurons,)."""
+        ...
+
+    def dynamic_state(self) -> dict[str, np.ndarray]:
+        """Everything besides weights and delays needed to continue exactly (SI units)."""
+        ...
+
+    def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from ``state``, a :meth:`dynamic_state`."""
+        ...
+
+
+def _unknown(backend: str) -> ValueError:
+    return ValueError(f"backend == {backend!r}, must be one of {ENGINES}")
+
+
+def make_frozen_simulator(cfg: Config, arrays: FrozenNetwork, n_slots: int) -> FrozenSimulator:
+    """The frozen-pass simulator of engine ``cfg.backend``.
+
+    Parameters
+    ----------
+    cfg : Config
+    arrays : FrozenNetwork
+        Weights, theta and delays.
+    n_slots : int
+        Most samples one pass will hold.
+
+    Returns
+    -------
+    FrozenSimulator
+    """
+    if cfg.backend == "runtime":
+        from .runtime import RuntimeFrozen
+
+        return RuntimeFrozen(cfg, arrays)
+    if cfg.backend == "standalone":
+        from .standalone import StandaloneFrozen
+
+        return StandaloneFrozen(cfg, arrays, n_slots)
+    if cfg.backend == "native":
+        from . import native
+
+        return native.NativeFrozen(cfg, arrays, n_slots)
+    raise _unknown(cfg.backend)
+
+
+def make_trainer(cfg: Config, arrays: FrozenNetwork, threads: int = 1) -> PlasticSimulator:
+    """The training engine of ``cfg.backend``.
+
+    Parameters
+    ----------
+    cfg : Config
+    arrays : FrozenNetwork
+        Starting weights, theta and delays.
+    threads : int
+        Threads that share each presentation (native engine; the Brian2
+        engines use one). Results do not depend on it.
+
+    Returns
+    -------
+    PlasticSimulator
+    """
+    if threads > 1 and cfg.backend != "native":
+        logger.warning("threads == %d: only the native engine uses threads; %s runs on one",
+                       threads, cfg.backend)
+    if cfg.backend == "runtime":
+        from .runtime import RuntimeTrainer
+
+        return RuntimeTrainer(cfg, arrays)
+    if cfg.backend == "standalone":
+        from .standalone import StandaloneTrainer
+
+        return StandaloneTrainer(cfg, arrays)
+    if cfg.backend == "native":
+        from . import native
+
+        return native.NativeTrainer(cfg, arrays, threads=threads)
+    raise _unknown(cfg.backend)

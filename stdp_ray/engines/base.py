@@ -1,0 +1,186 @@
+"""What every engine shares without a simulator: inputs, counting, plastic state, caches.
+
+This module owns the engine-independent half of simulation: the samples of
+a frozen pass (:class:`PassInputs`), how spikes become per-sample counts
+(:func:`count_slot_spikes`), the state a plastic network carries from sample
+to sample (:class:`PlasticState`), and where compiled builds are cached. It
+imports neither Brian2 nor Ray, so engines that do not use Brian2 build on it
+too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import model
+from ..config import Config
+from ..network import FrozenNetwork
+
+__all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available",
+           "build_cache_dir", "CACHE_ENV"]
+
+#: Environment variable overriding where compiled standalone builds are cached.
+CACHE_ENV = "STDP_RAY_CACHE"
+
+
+def compiler_available() -> bool:
+    """Whether a C++ compiler that Brian2's standalone device can use is on PATH."""
+    return shutil.which(os.environ.get("CXX", "g++")) is not None or shutil.which("c++") is not None
+
+
+def build_cache_dir() -> Path:
+    """Node-local directory of compiled standalone builds (``$STDP_RAY_CACHE`` overrides)."""
+    root = os.environ.get(CACHE_ENV)
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "stdp_ray" / "standalone"
+
+
+# --------------------------------------------------------------------------
+# Frozen passes
+# --------------------------------------------------------------------------
+def count_slot_spikes(spike_i: np.ndarray, spike_t_s: np.ndarray, cfg: Config,
+                      n_slots: int) -> np.ndarray:
+    """Spikes per (slot, neuron) during each slot's presentation window.
+
+    Parameters
+    ----------
+    spike_i : ndarray of int
+        Neuron index of each spike.
+    spike_t_s : ndarray of float
+        Spike times in seconds from the start of the run.
+    cfg : Config
+    n_slots : int
+
+    Returns
+    -------
+    ndarray, shape (n_slots, n_neurons), int32
+    """
+    steps = np.round(np.asarray(spike_t_s) / (cfg.dt_ms * 1e-3)).astype(np.int64)
+    slot, within = np.divmod(steps, cfg.frozen_slot_steps)
+    keep = (within < cfg.present_steps) & (slot < n_slots)
+    counts = np.zeros((n_slots, cfg.n_neurons), dtype=np.int32)
+    np.add.at(counts, (slot[keep], np.asarray(spike_i)[keep]), 1)
+    return counts
+
+
+@dataclass
+class PassInputs:
+    """The samples of one frozen pass (one slot each).
+
+    Attributes
+    ----------
+    images : ndarray, (n, 784) uint8
+    sample_ids : ndarray, (n,) int   -- index of the sample in its split
+    intensities : ndarray, (n,) float
+    attempts : ndarray, (n,) int     -- 0 for the first presentation
+    seed : int
+    stream : int                     -- see :data:`stdp_ray.model.STREAMS`
+    """
+
+    images: np.ndarray
+    sample_ids: np.ndarray
+    intensities: np.ndarray
+    attempts: np.ndarray
+    seed: int
+    stream: int
+
+    def padded_keys(self, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sample ids and attempts as int32 arrays padded with zeros to ``n_slots``."""
+        ids = np.zeros(n_slots, dtype=np.int32)
+        attempts = np.zeros(n_slots, dtype=np.int32)
+        ids[:len(self.sample_ids)] = self.sample_ids
+        attempts[:len(self.attempts)] = self.attempts
+        return ids, attempts
+
+    def slot_rates_hz(self, cfg: Config, n_slots: int) -> np.ndarray:
+        """Input rates in Hz, (n_slots, n_input): one row per sample, zero rows after them."""
+        rates = np.zeros((n_slots, cfg.n_input))
+        rates[:len(self.images)] = model.slot_input_rates(self.images, cfg, self.intensities)
+        return rates
+
+
+# --------------------------------------------------------------------------
+# Training: one sample per run, the state carried from sample to sample
+# --------------------------------------------------------------------------
+#: Dynamic variables carried between training samples: (object, variable).
+_CARRIED = [("exc", v) for v in ("v", "ge", "gi", "timer", "lastspike", "not_refractory")] + \
+           [("inh", v) for v in ("v", "ge", "gi", "timer", "lastspike", "not_refractory")] + \
+           [("syn", v) for v in ("pre", "post1", "post2", "post2before", "lastupdate")]
+#: Variables holding absolute times: every sample starts at t = 0, so these are
+#: shifted back by one sample's length between samples (in every engine alike).
+_TIMES = {("exc", "lastspike"), ("inh", "lastspike"), ("syn", "lastupdate")}
+
+
+class PlasticState:
+    """State handling shared by the training engines (state kept in SI units).
+
+    Holds the weights (flat, pixel-major), theta (volt) and delays of a
+    plastic network, and the dynamic variables of :data:`_CARRIED` keyed by
+    ``(object, variable)``; an engine's ``present`` reads them in, simulates
+    one sample and writes them back, then calls :meth:`_after_sample`.
+
+    Parameters
+    ----------
+    cfg : Config
+    net_arrays : FrozenNetwork
+        The starting weights, theta and delays.
+    """
+
+    def __init__(self, cfg: Config, net_arrays: FrozenNetwork):
+        self.cfg = cfg
+        self.weights = np.array(net_arrays.weights, dtype=np.float64).reshape(-1)
+        self.theta = np.asarray(net_arrays.theta_mV, dtype=np.float64) * 1e-3
+        self.delays_ms = np.array(net_arrays.delays_ms, dtype=np.float64)
+        n, n_syn = cfg.n_neurons, cfg.n_input * cfg.n_neurons
+        self.state = {}
+        for group, var in _CARRIED:
+            size = n_syn if group == "syn" else n
+            if var == "v":
+                value = (cfg.v_rest_exc_mV if group == "exc" else cfg.v_rest_inh_mV) * 1e-3
+            elif var == "lastspike":
+                value = -1e4  # Brian2's "never spiked"
+            else:
+                value = 0.0
+            dtype = bool if var == "not_refractory" else np.float64
+            self.state[(group, var)] = np.full(size, True if dtype is bool else value, dtype=dtype)
+
+    def get_weights(self) -> np.ndarray:
+        """The input weights as (n_input, n_neurons) (a view of the engine's array)."""
+        return self.weights.reshape(self.cfg.n_input, self.cfg.n_neurons)
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Replace the input weights, (n_input, n_neurons), for the next sample."""
+        self.weights = np.array(weights, dtype=np.float64).reshape(-1)
+
+    def get_theta_mV(self) -> np.ndarray:
+        """The adaptive thresholds in mV, (n_neurons,)."""
+        return self.theta * 1e3
+
+    def dynamic_state(self) -> dict[str, np.ndarray]:
+        """Everything besides weights/delays needed to continue exactly (SI units)."""
+        out = {f"{g}_{v}": a.copy() for (g, v), a in self.state.items()}
+        out["exc_theta_volt"] = self.theta.copy()
+        return out
+
+    def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from ``state``, a :meth:`dynamic_state` (of any engine)."""
+        for (g, v) in self.state:
+            self.state[(g, v)] = np.array(state[f"{g}_{v}"], dtype=self.state[(g, v)].dtype)
+        self.theta = np.array(state["exc_theta_volt"], dtype=np.float64)
+
+    def _after_sample(self) -> None:
+        for key in _TIMES:
+            self.state[key] = self.state[key] - self.cfg.sample_ms * 1e-3
+
+    def _counts(self, spike_i, spike_t) -> np.ndarray:
+        steps = np.round(np.asarray(spike_t) / (self.cfg.dt_ms * 1e-3)).astype(np.int64)
+        keep = steps < self.cfg.present_steps
+        return np.bincount(np.asarray(spike_i)[keep],
+                           minlength=self.cfg.n_neurons).astype(np.int32)

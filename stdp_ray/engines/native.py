@@ -1,0 +1,515 @@
+"""The native engine: a hand-written C++ kernel of exactly this network.
+
+The kernel (``native_kernel.cpp``) mirrors the code Brian2 generates for the
+network of :mod:`stdp_ray.model` step by step and operation by operation, so
+it reproduces the standalone and runtime engines bit for bit (tested), while
+the state stays in memory from sample to sample: no process per sample, no
+file I/O, no per-step interpreter. This module computes the constants Brian2
+folds into its generated code, groups the input synapses by delay in the
+order of Brian2's spike queue, and calls the kernel through ``ctypes``.
+
+The kernel is compiled when the package is installed (``setup.py``, a plain
+shared library without Python bindings). Where that build is missing (a
+source checkout used without installing), it is compiled once per node into
+the build cache (:func:`stdp_ray.engines.base.build_cache_dir`) under a file
+lock, keyed by the sources, the compiler and its flags.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import functools
+import hashlib
+import importlib.util
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import model
+from ..config import Config
+from ..network import FrozenNetwork
+from .base import _TIMES, PassInputs, PlasticState, build_cache_dir
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["NativeFrozen", "NativeTrainer", "kernel_library", "kernel_constants", "unavailable",
+           "delay_groups", "NativeUnavailable", "KERNEL_FLAGS"]
+
+#: The installed kernel (built by setup.py as an extension without Python bindings).
+_INSTALLED = "stdp_ray.engines._native_kernel"
+_HERE = Path(__file__).resolve().parent
+_SOURCES = (_HERE / "native_kernel.cpp", _HERE / "input_hash.h")
+#: Flags of both builds. No fast-math and no FMA contraction: the kernel must
+#: round exactly as Brian2's generated code (also built with these).
+KERNEL_FLAGS = ["-O3", "-march=native", "-std=c++17", "-fno-fast-math", "-ffp-contract=off", "-fopenmp",
+                "-fPIC", "-shared"]
+#: Version of the kernel's C interface this module speaks.
+_ABI = 1
+
+
+class NativeUnavailable(RuntimeError):
+    """The native kernel is neither installed nor can it be compiled here."""
+
+
+# --------------------------------------------------------------------------
+# ctypes mirror of the kernel's structs
+# --------------------------------------------------------------------------
+_dp = ctypes.POINTER(ctypes.c_double)
+_u8p = ctypes.POINTER(ctypes.c_uint8)
+_i32p = ctypes.POINTER(ctypes.c_int32)
+_i64p = ctypes.POINTER(ctypes.c_int64)
+
+
+class _Layer(ctypes.Structure):
+    _fields_ = [("c_ge", ctypes.c_double), ("c_gi", ctypes.c_double), ("c_v", ctypes.c_double),
+                ("a", ctypes.c_double), ("k", ctypes.c_double), ("e_inh", ctypes.c_double),
+                ("v_reset", ctypes.c_double), ("v_thresh", ctypes.c_double),
+                ("ref_steps", ctypes.c_int64)]
+
+
+class _Model(ctypes.Structure):
+    _fields_ = [("n_in", ctypes.c_int64), ("n", ctypes.c_int64),
+                ("present_steps", ctypes.c_int64), ("steps", ctypes.c_int64),
+                ("max_delay", ctypes.c_int64), ("dt", ctypes.c_double),
+                ("exc", _Layer), ("inh", _Layer),
+                ("c_theta", ctypes.c_double), ("timer_min", ctypes.c_double),
+                ("theta_plus", ctypes.c_double), ("w_exc_inh", ctypes.c_double),
+                ("w_inh_exc", ctypes.c_double), ("inv_tau_pre", ctypes.c_double),
+                ("inv_tau_post1", ctypes.c_double), ("inv_tau_post2", ctypes.c_double),
+                ("nu_pre", ctypes.c_double), ("nu_post", ctypes.c_double),
+                ("w_max", ctypes.c_double),
+                ("grp_syn", _i32p), ("grp_post", _i32p), ("post_pos", _i32p),
+                ("n_threads", ctypes.c_int64), ("grp_split", _i32p)]
+
+
+class _Neurons(ctypes.Structure):
+    _fields_ = [("v", _dp), ("ge", _dp), ("gi", _dp), ("timer", _dp), ("lastspike", _dp),
+                ("not_refractory", _u8p)]
+
+
+class _Synapses(ctypes.Structure):
+    _fields_ = [("rec", _dp), ("post2before", _dp), ("w", _dp)]
+
+
+class _PlasticIO(ctypes.Structure):
+    _fields_ = [("weights", _dp), ("time_shift", ctypes.c_double)]
+
+
+#: Columns of the kernel's synapse records (``SynapseRecord``), in order.
+RECORD = ("w", "lastupdate", "post1", "post2", "pre")
+
+
+def _ptr(array: np.ndarray, ctype):
+    """A ctypes pointer to a contiguous array of the kernel's element type."""
+    if not array.flags.c_contiguous:
+        raise ValueError("kernel arrays must be C-contiguous")
+    return array.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+# --------------------------------------------------------------------------
+# The library
+# --------------------------------------------------------------------------
+def _compiler() -> str:
+    return os.environ.get("CXX", "g++")
+
+
+@functools.lru_cache(maxsize=1)
+def _source_key() -> str:
+    parts = [p.read_bytes() for p in _SOURCES] + [" ".join(KERNEL_FLAGS).encode()]
+    try:
+        parts.append(subprocess.run([_compiler(), "--version"], capture_output=True,
+                                    timeout=30).stdout)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def _compile_into_cache() -> Path:
+    """Compile the kernel once per node into the build cache; returns the library's path."""
+    cache = build_cache_dir().parent / "native"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"kernel-{_source_key()}.so"
+    if target.exists():
+        return target
+    with open(cache / f"kernel-{_source_key()}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        fd, tmp = tempfile.mkstemp(prefix=".kernel.", suffix=".so", dir=cache)
+        os.close(fd)
+        cmd = [_compiler(), *KERNEL_FLAGS, f"-I{_HERE}", str(_SOURCES[0]), "-o", tmp]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=600)
+        except OSError as exc:
+            os.unlink(tmp)
+            raise NativeUnavailable(f"native kernel: cannot run the compiler {_compiler()!r} "
+                                    f"({exc}); reinstall stdp-ray where a C++ compiler "
+                                    "works, or use --backend standalone") from exc
+        if proc.returncode != 0:
+            os.unlink(tmp)
+            raise NativeUnavailable("native kernel: compilation failed: "
+                                    + proc.stderr.decode(errors="replace")[-2000:])
+        os.replace(tmp, target)
+        logger.info("native kernel compiled into %s", target)
+    return target
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_library() -> ctypes.CDLL:
+    """The loaded kernel: the installed build, else one compiled once per node."""
+    spec = importlib.util.find_spec(_INSTALLED)
+    path = Path(spec.origin) if spec is not None and spec.origin else None
+    if path is None or not path.is_file() or _stale(path):
+        path = _compile_into_cache()
+    lib = ctypes.CDLL(str(path))
+    lib.stdp_native_abi.restype = ctypes.c_int64
+    if lib.stdp_native_abi() != _ABI:
+        raise NativeUnavailable(f"{path}: native kernel interface {lib.stdp_native_abi()}, "
+                                f"this stdp-ray needs {_ABI}; reinstall stdp-ray")
+    lib.stdp_native_train_present.restype = ctypes.c_int64
+    lib.stdp_native_train_present.argtypes = [
+        ctypes.POINTER(_Model), _Neurons, _dp, _Neurons, _Synapses, ctypes.POINTER(_PlasticIO),
+        _dp,
+        ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _i32p]
+    lib.stdp_native_frozen.restype = ctypes.c_int64
+    lib.stdp_native_frozen.argtypes = [
+        ctypes.POINTER(_Model), _Neurons, _dp, _Neurons, _dp, ctypes.c_int64, _dp, _i64p, _i64p,
+        ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_double, ctypes.c_double,
+        ctypes.c_double, _i32p]
+    logger.debug("native kernel %s", path)
+    return lib
+
+
+def unavailable() -> str | None:
+    """Why the native kernel cannot be used here, or None when it loads."""
+    try:
+        kernel_library()
+    except (NativeUnavailable, OSError) as exc:
+        return f"native engine unavailable: {exc}"
+    return None
+
+
+def _stale(path: Path) -> bool:
+    """An installed build older than its sources (an editable checkout after an edit)."""
+    try:
+        return any(src.stat().st_mtime > path.stat().st_mtime for src in _SOURCES)
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------
+# Constants and synapse groups
+# --------------------------------------------------------------------------
+def _sympy_float(x: float) -> float:
+    """A number as Brian2's generated code spells a constant that sympy folded (15 digits)."""
+    return float(f"{x:.15g}")
+
+
+def _timestep(t: float, dt: float) -> int:
+    """Brian2's ``_timestep``: the step of time ``t`` (with its 1e-3 dt tolerance)."""
+    return int((t + 1e-3 * dt) / dt)
+
+
+def kernel_constants(cfg: Config, max_delay: int, steps: int) -> _Model:
+    """The constants of :mod:`stdp_ray.model`'s equations as Brian2's generated code holds them.
+
+    Brian2 turns ``dv/dt = (v_rest - v + ge*-v + gi*(e_inh - v)) / tau_mem``
+    (forward Euler) into
+    ``v + dt/ms * ((a + ((-k)*(ge*v) + k*(gi*(e_inh - v)))) - k*v)`` with
+    ``k = 1/tau_mem`` in 1/ms and ``a = 0.0 - (k * -v_rest)*mV``. Brian2
+    folds these in two rounds, each printing its numbers with 15 significant
+    digits: first ``k``, then ``k * -v_rest`` from that printed ``k`` (so
+    ``-61.7 mV`` over ``9 ms`` is ``0.111111111111111 * 61.7 =
+    6.85555555555555``, not the ``...556`` of ``61.7 / 9``); the decays as
+    ``x + (-dt/tau)*x``; event-driven traces as
+    ``trace * exp((1.0/tau) * (-(t - lastupdate)))``. The other constants are
+    the namespace's (:func:`stdp_ray.model.namespace`) in SI units.
+    """
+    dt = cfg.dt_ms * 1e-3
+    ms, mV = 1e-3, 1e-3
+
+    def layer(tau_ms, rest_mV, e_inh_mV, reset_mV, thresh_mV, refractory_ms):
+        k = _sympy_float(1.0 / tau_ms)
+        return _Layer(c_ge=(-dt) / (cfg.tau_ge_ms * ms), c_gi=(-dt) / (cfg.tau_gi_ms * ms),
+                      c_v=dt / ms, a=0.0 - (_sympy_float(k * -rest_mV) * mV),
+                      k=k, e_inh=_sympy_float(e_inh_mV) * mV,
+                      v_reset=reset_mV * mV, v_thresh=thresh_mV * mV,
+                      ref_steps=_timestep(refractory_ms * ms, dt))
+
+    return _Model(
+        n_in=cfg.n_input, n=cfg.n_neurons, present_steps=cfg.present_steps, steps=steps,
+        max_delay=max_delay, dt=dt,
+        exc=layer(cfg.tau_exc_ms, cfg.v_rest_exc_mV, cfg.e_inh_exc_mV, cfg.v_reset_exc_mV,
+                  cfg.v_thresh_exc_mV, cfg.refractory_exc_ms),
+        inh=layer(cfg.tau_inh_ms, cfg.v_rest_inh_mV, cfg.e_inh_inh_mV, cfg.v_reset_inh_mV,
+                  cfg.v_thresh_inh_mV, cfg.refractory_inh_ms),
+        c_theta=(-dt) / (cfg.tau_theta_ms * ms), timer_min=cfg.timer_min_ms * ms,
+        theta_plus=cfg.theta_plus_mV * mV, w_exc_inh=cfg.w_exc_inh, w_inh_exc=cfg.w_inh_exc,
+        inv_tau_pre=1.0 / (cfg.tau_pre_ms * ms), inv_tau_post1=1.0 / (cfg.tau_post1_ms * ms),
+        inv_tau_post2=1.0 / (cfg.tau_post2_ms * ms), nu_pre=cfg.nu_pre, nu_post=cfg.nu_post,
+        w_max=cfg.w_max)
+
+
+def delay_steps(delays_ms: np.ndarray, cfg: Config) -> np.ndarray:
+    """Each synapse's delay in steps, rounded as Brian2's spike queue rounds it."""
+    return (np.asarray(delays_ms, dtype=np.float64).reshape(-1) * 1e-3 / (cfg.dt_ms * 1e-3)
+            + 0.5).astype(np.int64)
+
+
+def delay_groups(delays_ms: np.ndarray, cfg: Config):
+    """Input synapses grouped by (input neuron, delay), targets ascending.
+
+    Returns
+    -------
+    start : ndarray of int64, (n_input * (max_delay + 1) + 1,)
+        Group ``i * (max_delay + 1) + d`` is ``syn[start[g]:start[g + 1]]``.
+    syn, post : ndarray of int32
+        Synapse index ``i * n + j`` and target ``j`` of each entry.
+    max_delay : int
+    """
+    n_in, n = cfg.n_input, cfg.n_neurons
+    d = delay_steps(delays_ms, cfg)
+    if d.size != n_in * n:
+        raise ValueError(f"delays hold {d.size} values, must hold {n_in * n}")
+    max_delay = int(d.max()) if d.size else 0
+    k = np.arange(n_in * n, dtype=np.int64)
+    i, j = np.divmod(k, n)
+    order = np.lexsort((j, d, i))
+    groups = i * (max_delay + 1) + d
+    start = np.zeros(n_in * (max_delay + 1) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(groups, minlength=n_in * (max_delay + 1)), out=start[1:])
+    return (start, k[order].astype(np.int32), j[order].astype(np.int32), max_delay)
+
+
+def thread_splits(start: np.ndarray, post: np.ndarray, n: int, threads: int) -> np.ndarray:
+    """Where each thread's entries of each delay group start.
+
+    Thread ``t`` owns the neurons ``[t*n//threads, (t+1)*n//threads)``; within
+    a group (targets ascending) its entries are consecutive. Returns an int32
+    array of ``(n_groups + 1) * threads``: ``[g*threads + t]`` is where thread
+    ``t``'s entries of group ``g`` start; each ends where the next one starts
+    (the last row is a sentinel). With one thread, the groups' starts.
+    """
+    n_groups = start.size - 1
+    owner = np.searchsorted((np.arange(1, threads) * n) // threads, np.arange(n), side="right")
+    group_of = np.repeat(np.arange(n_groups), np.diff(start))
+    per = np.bincount(group_of * threads + owner[post], minlength=n_groups * threads)
+    split = np.empty((n_groups + 1, threads), dtype=np.int64)
+    split[:-1, 0] = start[:-1]
+    split[:-1, 1:] = start[:-1, None] + np.cumsum(per.reshape(n_groups, threads), axis=1)[:, :-1]
+    split[-1] = start[-1]
+    if start[-1] >= 2**31:
+        raise ValueError(f"{start[-1]} synapses, the native kernel holds at most 2**31 - 1")
+    return np.ascontiguousarray(split.reshape(-1), dtype=np.int32)
+
+
+class _Kernel:
+    """A model bound to its synapse groups (keeps the arrays the struct points to alive).
+
+    Attributes
+    ----------
+    syn : ndarray of int32
+        Group order: position ``e`` holds synapse ``syn[e]`` (pixel-major index).
+    inverse : ndarray of int64
+        Pixel-major synapse ``k`` sits at position ``inverse[k]``.
+    """
+
+    def __init__(self, cfg: Config, delays_ms: np.ndarray, steps: int, threads: int = 1):
+        self.start, self.syn, self.post, max_delay = delay_groups(delays_ms, cfg)
+        self.inverse = np.empty(self.syn.size, dtype=np.int64)
+        self.inverse[self.syn] = np.arange(self.syn.size)
+        # Each exc neuron's input synapses, ascending in memory (on_post visits them all).
+        self.post_pos = np.ascontiguousarray(np.sort(
+            self.inverse.reshape(cfg.n_input, cfg.n_neurons).T, axis=1), dtype=np.int32)
+        self.split = thread_splits(self.start, self.post, cfg.n_neurons, threads)
+        self.model = kernel_constants(cfg, max_delay, steps)
+        self.model.n_threads = threads
+        self.model.grp_syn = _ptr(self.syn, ctypes.c_int32)
+        self.model.grp_post = _ptr(self.post, ctypes.c_int32)
+        self.model.post_pos = _ptr(self.post_pos, ctypes.c_int32)
+        self.model.grp_split = _ptr(self.split, ctypes.c_int32)
+
+    def to_groups(self, values: np.ndarray) -> np.ndarray:
+        """A pixel-major synapse array in group order (a new contiguous array)."""
+        return np.ascontiguousarray(np.asarray(values).reshape(-1)[self.syn])
+
+    def from_groups(self, values: np.ndarray) -> np.ndarray:
+        """A group-order synapse array back in pixel-major order."""
+        return values[self.inverse]
+
+
+#: Brian2's units of :func:`stdp_ray.model.slot_reset_values` as plain factors.
+_UNITS = {"mV": 1e-3, "ms": 1e-3, "second": 1.0, "1": 1.0}
+
+
+def _reset_si(cfg: Config, layer: str) -> dict[str, float]:
+    """The slot-start values of a layer in SI units, each ``number * unit`` as Brian2 computes it."""
+    return {name: float(number * _UNITS[unit])
+            for name, (number, unit) in model.slot_reset_values(cfg, layer).items()}
+
+
+_NEURON_VARS = ("v", "ge", "gi", "timer", "lastspike", "not_refractory")
+
+
+def _neurons(arrays: dict[str, np.ndarray]) -> _Neurons:
+    return _Neurons(*(_ptr(arrays[v], ctypes.c_double)
+                      for v in ("v", "ge", "gi", "timer", "lastspike")),
+                    _ptr(arrays["not_refractory"].view(np.uint8), ctypes.c_uint8))
+
+
+def _scratch_neurons(n: int) -> dict[str, np.ndarray]:
+    out = {v: np.zeros(n) for v in ("v", "ge", "gi", "timer", "lastspike")}
+    out["not_refractory"] = np.ones(n, dtype=bool)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Engines
+# --------------------------------------------------------------------------
+class NativeFrozen:
+    """Frozen passes on the native kernel: every sample from the slot-start state.
+
+    Parameters
+    ----------
+    cfg : Config
+    net_arrays : FrozenNetwork
+    n_slots : int
+        Most samples per pass (kept for the interface; the kernel has no build
+        per size).
+    """
+
+    backend = "native"
+
+    def __init__(self, cfg: Config, net_arrays: FrozenNetwork, n_slots: int = 1):
+        if n_slots < 1:
+            raise ValueError(f"n_slots == {n_slots}, must be >= 1")
+        self.cfg, self.net_arrays, self.n_slots = cfg, net_arrays, int(n_slots)
+        self._kernel: _Kernel | None = None
+
+    def prepare(self) -> float:
+        """Load (or compile once per node) the kernel and group the synapses; returns seconds."""
+        t0 = time.perf_counter()
+        if self._kernel is None:
+            self._lib = kernel_library()
+            cfg = self.cfg
+            self._kernel = _Kernel(cfg, self.net_arrays.delays_ms, cfg.frozen_slot_steps)
+            # The kernel reads frozen weights in the order of the delay groups.
+            w = np.ascontiguousarray(self.net_arrays.weights, dtype=np.float64).reshape(-1)
+            self._w = self._kernel.to_groups(w)
+            self._theta = np.ascontiguousarray(self.net_arrays.theta_mV, dtype=np.float64) * 1e-3
+            self._exc, self._inh = _scratch_neurons(cfg.n_neurons), _scratch_neurons(cfg.n_neurons)
+        return time.perf_counter() - t0
+
+    def run_pass(self, inputs: PassInputs) -> np.ndarray:
+        """Simulate the samples of ``inputs``; returns (n, n_neurons) int32 spike counts."""
+        self.prepare()
+        cfg = self.cfg
+        n = len(inputs.images)
+        rates = np.ascontiguousarray(model.slot_input_rates(inputs.images, cfg,
+                                                            inputs.intensities), dtype=np.float64)
+        ids = np.ascontiguousarray(inputs.sample_ids, dtype=np.int64)
+        attempts = np.ascontiguousarray(inputs.attempts, dtype=np.int64)
+        counts = np.zeros((n, cfg.n_neurons), dtype=np.int32)
+        if n == 0:
+            return counts
+        exc_reset, inh_reset = _reset_si(cfg, "exc"), _reset_si(cfg, "inh")
+        self._lib.stdp_native_frozen(
+            ctypes.byref(self._kernel.model), _neurons(self._exc), _ptr(self._theta, ctypes.c_double),
+            _neurons(self._inh), _ptr(self._w, ctypes.c_double), n,
+            _ptr(rates, ctypes.c_double), _ptr(ids, ctypes.c_int64),
+            _ptr(attempts, ctypes.c_int64), int(inputs.seed), int(inputs.stream),
+            exc_reset["v"], inh_reset["v"], exc_reset["timer"], exc_reset["lastspike"],
+            _ptr(counts, ctypes.c_int32))
+        return counts
+
+
+class NativeTrainer(PlasticState):
+    """A plastic network on the native kernel; the state stays in this process's memory.
+
+    ``threads`` threads share each presentation, each owning a range of
+    neurons with their synapses; the result is the same for any number.
+
+    The weights stay pixel-major (``self.weights``, as in every engine); the
+    other synapse variables live in the kernel's layout: one record per
+    synapse (:data:`RECORD`: weight, lastupdate, post1, post2, pre) in group
+    order, and ``post2before`` (written on post spikes only) beside them. The
+    kernel loads the weights into the records before a presentation and
+    writes them back after it.
+    """
+
+    backend = "native"
+    _SYN_VARS = ("pre", "post1", "post2", "post2before", "lastupdate")
+
+    def __init__(self, cfg: Config, net_arrays: FrozenNetwork, threads: int = 1):
+        if threads < 1:
+            raise ValueError(f"threads == {threads}, must be >= 1")
+        super().__init__(cfg, net_arrays)
+        self.threads = min(int(threads), cfg.n_neurons)
+        self._lib = kernel_library()
+        self._kernel = _Kernel(cfg, self.delays_ms, cfg.sample_steps, self.threads)
+        self._records = np.zeros((cfg.n_input * cfg.n_neurons, len(RECORD)))
+        self._post2before = np.empty(cfg.n_input * cfg.n_neurons)
+        self._load_synapses({v: self.state.pop(("syn", v)) for v in self._SYN_VARS})
+
+    def _load_synapses(self, syn: dict[str, np.ndarray]) -> None:
+        """Pixel-major synapse variables into the kernel's layout."""
+        k = self._kernel
+        for col, name in enumerate(RECORD[1:], start=1):
+            self._records[:, col] = k.to_groups(syn[name])
+        self._post2before[:] = k.to_groups(syn["post2before"])
+        for key, arr in self.state.items():
+            self.state[key] = np.ascontiguousarray(arr)
+        self.theta = np.ascontiguousarray(self.theta, dtype=np.float64)
+
+    def prepare(self) -> float:
+        """Nothing left to do: the kernel is loaded and the synapses grouped at construction."""
+        return 0.0
+
+    def dynamic_state(self) -> dict[str, np.ndarray]:
+        out = super().dynamic_state()
+        k = self._kernel
+        for col, name in enumerate(RECORD[1:], start=1):
+            out[f"syn_{name}"] = k.from_groups(self._records[:, col])
+        out["syn_post2before"] = k.from_groups(self._post2before)
+        return out
+
+    def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
+        for (g, v) in self.state:
+            self.state[(g, v)] = np.array(state[f"{g}_{v}"], dtype=self.state[(g, v)].dtype)
+        self.theta = np.array(state["exc_theta_volt"], dtype=np.float64)
+        self._load_synapses({v: np.asarray(state[f"syn_{v}"], dtype=np.float64)
+                             for v in self._SYN_VARS})
+
+    def _after_sample(self) -> None:
+        # The kernel shifted every lastupdate; the neurons' lastspike here, in
+        # place, with the same arithmetic as PlasticState's.
+        for key in _TIMES:
+            if key[0] != "syn":
+                np.subtract(self.state[key], self.cfg.sample_ms * 1e-3, out=self.state[key])
+
+    def present(self, image: np.ndarray, *, sample: int, attempt: int, intensity: float,
+                seed: int) -> np.ndarray:
+        """Show one image for present+rest; returns its (n_neurons,) response counts."""
+        cfg = self.cfg
+        rates = np.ascontiguousarray(model.input_rates(image, cfg, intensity), dtype=np.float64)
+        self.weights = np.ascontiguousarray(self.weights, dtype=np.float64)
+        st = self.state
+        syn = _Synapses(_ptr(self._records, ctypes.c_double),
+                        _ptr(self._post2before, ctypes.c_double), None)
+        io = _PlasticIO(_ptr(self.weights, ctypes.c_double), cfg.sample_ms * 1e-3)
+        counts = np.zeros(cfg.n_neurons, dtype=np.int32)
+        self._lib.stdp_native_train_present(
+            ctypes.byref(self._kernel.model),
+            _neurons({v: st[("exc", v)] for v in _NEURON_VARS}),
+            _ptr(self.theta, ctypes.c_double),
+            _neurons({v: st[("inh", v)] for v in _NEURON_VARS}), syn, ctypes.byref(io),
+            _ptr(rates, ctypes.c_double), int(seed), model.STREAMS["train"], int(sample),
+            int(attempt), _ptr(counts, ctypes.c_int32))
+        self._after_sample()
+        return counts
