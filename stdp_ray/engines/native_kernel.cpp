@@ -140,15 +140,20 @@ inline double clip(double value, double a_min, double a_max) {
 struct DecayCache {
     double inv_tau, arg = 1.0, value = 0.0;
     explicit DecayCache(double inv_tau_) : inv_tau(inv_tau_) {}
-    inline double operator()(double trace, double elapsed_neg) {
-        if (trace == 0.0) return trace * 1.0;
+    /* exp(inv_tau * elapsed_neg), exactly +0 below EXP_ZERO_BELOW. */
+    inline double factor(double elapsed_neg) {
         const double a = inv_tau * elapsed_neg;
-        if (a < EXP_ZERO_BELOW) return trace * 0.0;
+        if (a < EXP_ZERO_BELOW) return 0.0;
         if (a != arg) {
             arg = a;
             value = exp(a);
         }
-        return trace * value;
+        return value;
+    }
+    inline double operator()(double trace, double elapsed_neg) {
+        /* 0 * exp(...) is 0 (the factor is finite): no exp needed */
+        if (trace == 0.0) return trace * 1.0;
+        return trace * factor(elapsed_neg);
     }
 };
 
@@ -383,6 +388,32 @@ int64_t present_share(const Model &m, Neurons exc_all, double *theta_all, Neuron
             }
             if (!Plastic) {
                 for (int64_t e = e_lo; e < e_hi; ++e) exc_all.ge[m.grp_post[e]] += syn.w[e];
+                continue;
+            }
+            /* Usually every synapse of the group was last updated by the same
+             * event (the previous spike of its input neuron): then one factor
+             * per trace serves them all, and the loop has no branches. */
+            const double lu0 = syn.rec[e_lo].lastupdate;
+            bool uniform = true, any1 = false, any2 = false;
+            for (int64_t e = e_lo; e < e_hi; ++e) {
+                uniform &= syn.rec[e].lastupdate == lu0;
+                any1 |= syn.rec[e].post1 != 0.0;
+                any2 |= syn.rec[e].post2 != 0.0;
+            }
+            if (uniform) {
+                const double elapsed_neg = -(t - lu0);
+                const double f1 = any1 ? post1_decay.factor(elapsed_neg) : 0.0;
+                const double f2 = any2 ? post2_decay.factor(elapsed_neg) : 0.0;
+                for (int64_t e = e_lo; e < e_hi; ++e) {
+                    SynapseRecord &y = syn.rec[e];
+                    exc_all.ge[m.grp_post[e]] += y.w;
+                    const double post1 = y.post1 * f1;
+                    y.post2 = y.post2 * f2;
+                    y.post1 = post1;
+                    y.pre = 1.0;
+                    y.w = clip(y.w - (m.nu_pre * post1), 0, m.w_max);
+                    y.lastupdate = t;
+                }
                 continue;
             }
             for (int64_t e = e_lo; e < e_hi; ++e) {
