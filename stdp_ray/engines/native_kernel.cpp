@@ -185,17 +185,18 @@ inline void update_refractory(const Layer &L, double dt, double t, int64_t n, Ne
     held.resize(kept);
 }
 
-/* One Euler step of a layer and its threshold test, as Brian2's state updater
- * followed by its thresholder: flag[j] = 1 where neuron j crosses (exc:
- * v > v_thresh + theta and timer > timer_min; inh: v > v_thresh). Every neuron
- * is integrated here, branch-free so that the loop vectorises (plain restrict
- * pointers: GCC 12 vectorises this form only); the refractory ones get their
- * clamped potential back and no flag in update_layer. Returns whether any
- * neuron crossed. `theta` decays when DecayTheta (training). */
+/* One Euler step of a layer, as Brian2's state updater, and whether any
+ * neuron may have crossed its threshold (exc: v > v_thresh + theta and
+ * timer > timer_min; inh: v > v_thresh): collect_spikes then finds which.
+ * Every neuron is integrated here, branch-free so that the loop vectorises
+ * (plain restrict pointers: GCC 12 vectorises this form only); the
+ * refractory ones get their clamped potential back in update_layer. Nothing
+ * per neuron is stored beyond the state: the loop is bound by the cache's
+ * bandwidth. `theta` decays when DecayTheta (training). */
 template <bool Exc, bool DecayTheta>
 __attribute__((noinline)) bool euler_threshold(
         int64_t n, double *__restrict v_, double *__restrict ge_, double *__restrict gi_,
-        double *__restrict timer_, double *__restrict th_, int64_t *__restrict fl_, double dt,
+        double *__restrict timer_, double *__restrict th_, double dt,
         double c_ge, double c_gi, double c_v, double a, double k, double mk, double e_inh,
         double v_thresh, double c_theta, double timer_min) {
     int64_t any = 0;
@@ -219,7 +220,6 @@ __attribute__((noinline)) bool euler_threshold(
         } else {
             f = (int64_t)(v_new > v_thresh);
         }
-        fl_[j] = f;
         any |= f;
     }
     return any != 0;
@@ -228,14 +228,11 @@ __attribute__((noinline)) bool euler_threshold(
 template <bool Exc, bool DecayTheta>
 inline bool update_layer(const Layer &L, double dt, int64_t n, Neurons &g, double *theta,
                          double c_theta, double timer_min, const std::vector<int32_t> &pending,
-                         const std::vector<double> &held, int64_t *flag) {
+                         const std::vector<double> &held) {
     const bool any = euler_threshold<Exc, DecayTheta>(
-        n, g.v, g.ge, g.gi, g.timer, theta, flag, dt, L.c_ge, L.c_gi, L.c_v, L.a, L.k, -L.k,
+        n, g.v, g.ge, g.gi, g.timer, theta, dt, L.c_ge, L.c_gi, L.c_v, L.a, L.k, -L.k,
         L.e_inh, L.v_thresh, c_theta, timer_min);
-    for (size_t q = 0; q < pending.size(); ++q) {
-        g.v[pending[q]] = held[q];
-        flag[pending[q]] = 0;
-    }
+    for (size_t q = 0; q < pending.size(); ++q) g.v[pending[q]] = held[q];
     return any;
 }
 
@@ -291,12 +288,18 @@ struct Local {
     std::vector<double> exc_held, inh_held;         /* their clamped potentials */
 };
 
-/* Collect the flagged neurons of a thread's share as this step's spikes. */
-inline void collect_spikes(int64_t lo, int64_t len, const int64_t *flag, Neurons &g, double t,
+/* This step's spikes of a thread's share, as Brian2's thresholder finds them
+ * (refractory neurons cannot spike): exc v > v_thresh + theta and
+ * timer > timer_min, inh v > v_thresh. */
+template <bool Exc>
+inline void collect_spikes(const Layer &L, int64_t lo, int64_t len, Neurons &g,
+                           const double *theta, double timer_min, double t,
                            std::vector<int32_t> &spk, std::vector<int32_t> &pending) {
-    spk.clear();
     for (int64_t jj = 0; jj < len; ++jj) {
-        if (flag[jj]) {
+        if (!g.not_refractory[jj]) continue;
+        const bool crossed = Exc ? (g.v[jj] > (L.v_thresh + theta[jj])) && (g.timer[jj] > timer_min)
+                                 : g.v[jj] > L.v_thresh;
+        if (crossed) {
             spk.push_back((int32_t)(lo + jj));
             pending.push_back((int32_t)jj);
             g.not_refractory[jj] = 0;
@@ -315,15 +318,14 @@ inline void collect_spikes(int64_t lo, int64_t len, const int64_t *flag, Neurons
  * window are added to `counts`; returns their number. */
 template <bool Plastic>
 int64_t present_share(const Model &m, Neurons exc_all, double *theta_all, Neurons inh_all,
-                      Synapses syn, const Raster &r, int32_t *counts, int64_t *exc_flag_all,
-                      int64_t *inh_flag_all, int64_t *inh_spikes_per_thread, int64_t tid,
+                      Synapses syn, const Raster &r, int32_t *counts,
+                      int64_t *inh_spikes_per_thread, int64_t tid,
                       int64_t n_threads) {
     const int64_t n = m.n, D = m.max_delay;
     const int64_t lo = tid * n / n_threads, hi = (tid + 1) * n / n_threads, len = hi - lo;
     const double dt = m.dt;
     Neurons exc = offset(exc_all, lo), inh = offset(inh_all, lo);
     double *theta = theta_all + lo;
-    int64_t *exc_flag = exc_flag_all + lo, *inh_flag = inh_flag_all + lo;
     Local s;
     DecayCache post1_decay(m.inv_tau_post1), post2_decay(m.inv_tau_post2),
         pre_decay(m.inv_tau_pre);
@@ -333,15 +335,17 @@ int64_t present_share(const Model &m, Neurons exc_all, double *theta_all, Neuron
         /* state updates and thresholds */
         update_refractory(m.exc, dt, t, len, exc, s.exc_pending, s.exc_held, step == 0);
         const bool exc_any = update_layer<true, Plastic>(m.exc, dt, len, exc, theta, m.c_theta,
-                                                         m.timer_min, s.exc_pending, s.exc_held,
-                                                         exc_flag);
+                                                         m.timer_min, s.exc_pending, s.exc_held);
         update_refractory(m.inh, dt, t, len, inh, s.inh_pending, s.inh_held, step == 0);
         const bool inh_any = update_layer<false, false>(m.inh, dt, len, inh, nullptr, 0.0, 0.0,
-                                                        s.inh_pending, s.inh_held, inh_flag);
+                                                        s.inh_pending, s.inh_held);
         s.exc_spk.clear();
-        if (exc_any) collect_spikes(lo, len, exc_flag, exc, t, s.exc_spk, s.exc_pending);
+        if (exc_any)
+            collect_spikes<true>(m.exc, lo, len, exc, theta, m.timer_min, t, s.exc_spk,
+                                 s.exc_pending);
         s.inh_spk.clear();
-        if (inh_any) collect_spikes(lo, len, inh_flag, inh, t, s.inh_spk, s.inh_pending);
+        if (inh_any)
+            collect_spikes<false>(m.inh, lo, len, inh, nullptr, 0.0, t, s.inh_spk, s.inh_pending);
         if (step < m.present_steps) {
             for (int32_t j : s.exc_spk) counts[j] += 1;
             total += (int64_t)s.exc_spk.size();
@@ -360,7 +364,8 @@ int64_t present_share(const Model &m, Neurons exc_all, double *theta_all, Neuron
         }
         if (inh_spikes) {
             for (int64_t jj = 0; jj < len; ++jj) {
-                const int64_t adds = inh_spikes - (inh_flag[jj] != 0);
+                /* the partner's own spike (this step: lastspike == t) does not count */
+                const int64_t adds = inh_spikes - (inh.lastspike[jj] == t && !inh.not_refractory[jj]);
                 for (int64_t c = 0; c < adds; ++c) exc.gi[jj] += m.w_inh_exc;
             }
         }
@@ -391,37 +396,28 @@ int64_t present_share(const Model &m, Neurons exc_all, double *theta_all, Neuron
                 continue;
             }
             /* Usually every synapse of the group was last updated by the same
-             * event (the previous spike of its input neuron): then one factor
-             * per trace serves them all, and the loop has no branches. */
+             * event (the previous spike of its input neuron): one factor per
+             * trace, computed from the first synapse, then serves them all (a
+             * zero trace times any factor stays zero, as in Brian2). Others
+             * take their own factors. */
+            if (e_lo == e_hi) continue;
             const double lu0 = syn.rec[e_lo].lastupdate;
-            bool uniform = true, any1 = false, any2 = false;
-            for (int64_t e = e_lo; e < e_hi; ++e) {
-                uniform &= syn.rec[e].lastupdate == lu0;
-                any1 |= syn.rec[e].post1 != 0.0;
-                any2 |= syn.rec[e].post2 != 0.0;
-            }
-            if (uniform) {
-                const double elapsed_neg = -(t - lu0);
-                const double f1 = any1 ? post1_decay.factor(elapsed_neg) : 0.0;
-                const double f2 = any2 ? post2_decay.factor(elapsed_neg) : 0.0;
-                for (int64_t e = e_lo; e < e_hi; ++e) {
-                    SynapseRecord &y = syn.rec[e];
-                    exc_all.ge[m.grp_post[e]] += y.w;
-                    const double post1 = y.post1 * f1;
-                    y.post2 = y.post2 * f2;
-                    y.post1 = post1;
-                    y.pre = 1.0;
-                    y.w = clip(y.w - (m.nu_pre * post1), 0, m.w_max);
-                    y.lastupdate = t;
-                }
-                continue;
-            }
+            const double elapsed0 = -(t - lu0);
+            const double f1 = post1_decay.factor(elapsed0);
+            const double f2 = post2_decay.factor(elapsed0);
             for (int64_t e = e_lo; e < e_hi; ++e) {
                 SynapseRecord &y = syn.rec[e];
                 exc_all.ge[m.grp_post[e]] += y.w;
-                const double elapsed_neg = -(t - y.lastupdate);
-                const double post1 = post1_decay(y.post1, elapsed_neg);
-                y.post2 = post2_decay(y.post2, elapsed_neg);
+                double post1, post2;
+                if (__builtin_expect(y.lastupdate == lu0, 1)) {
+                    post1 = y.post1 * f1;
+                    post2 = y.post2 * f2;
+                } else {
+                    const double elapsed_neg = -(t - y.lastupdate);
+                    post1 = y.post1 * post1_decay.factor(elapsed_neg);
+                    post2 = y.post2 * post2_decay.factor(elapsed_neg);
+                }
+                y.post2 = post2;
                 y.post1 = post1;
                 y.pre = 1.0;
                 y.w = clip(y.w - (m.nu_pre * post1), 0, m.w_max);
@@ -465,12 +461,11 @@ int64_t present(const Model &m, Neurons exc, double *theta, Neurons inh, Synapse
                 const double *rates, int64_t seed, int64_t stream, int64_t sample,
                 int64_t attempt, int32_t *counts, Raster &r, std::vector<int64_t> &flags) {
     input_raster(m, rates, seed, stream, sample, attempt, r);
-    const int64_t n = m.n, T = m.n_threads > 1 ? m.n_threads : 1;
-    flags.assign(2 * n + 2 * T, 0);
-    int64_t *exc_flag = flags.data(), *inh_flag = exc_flag + n, *per_thread = inh_flag + n;
+    const int64_t T = m.n_threads > 1 ? m.n_threads : 1;
+    flags.assign(2 * T, 0);
+    int64_t *per_thread = flags.data();
     if (T == 1)
-        return present_share<Plastic>(m, exc, theta, inh, syn, r, counts, exc_flag, inh_flag,
-                                      per_thread, 0, 1);
+        return present_share<Plastic>(m, exc, theta, inh, syn, r, counts, per_thread, 0, 1);
     int64_t total = 0;
 #pragma omp parallel num_threads(T) reduction(+ : total)
     {
@@ -479,8 +474,7 @@ int64_t present(const Model &m, Neurons exc, double *theta, Neurons inh, Synapse
 #else
         const int64_t tid = 0;
 #endif
-        total += present_share<Plastic>(m, exc, theta, inh, syn, r, counts, exc_flag, inh_flag,
-                                        per_thread, tid, T);
+        total += present_share<Plastic>(m, exc, theta, inh, syn, r, counts, per_thread, tid, T);
     }
     return total;
 }
@@ -505,12 +499,15 @@ int64_t stdp_native_train_present(const Model *m, Neurons exc, double *theta, Ne
     SynapseRecord *__restrict rec = syn.rec;
     const int32_t *__restrict where = m->grp_syn;
     double *__restrict w = io->weights;
+    const int threads = m->n_threads > 1 ? (int)m->n_threads : 1;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t e = 0; e < n_syn; ++e) rec[e].w = w[where[e]];
     Raster r;
     std::vector<int64_t> flags;
     const int64_t total = present<true>(*m, exc, theta, inh, syn, rates, seed, stream, sample,
                                         attempt, counts, r, flags);
     const double shift = io->time_shift;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t e = 0; e < n_syn; ++e) {
         w[where[e]] = rec[e].w;
         rec[e].lastupdate = rec[e].lastupdate - shift;
