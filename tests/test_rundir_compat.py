@@ -1,0 +1,128 @@
+"""Run and ensemble directories written by an older stdp-ray (commit 12aa4be) are still read.
+
+The directories under ``tests/data/written-by-12aa4be/`` were written by the
+code of that commit (see the README there) and are never regenerated: these
+tests are what keeps later versions able to read them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from stdp_ray import evaluation, report, scoring, state, tables, workflow
+from stdp_ray.network import network_fingerprint
+
+OLD = Path(__file__).parent / "data" / "written-by-12aa4be"
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A writable copy of the old run directory."""
+    return Path(shutil.copytree(OLD / "run", tmp_path / "run"))
+
+
+@pytest.fixture
+def ensemble_root(tmp_path):
+    """A writable copy of the old (shipped) ensemble root."""
+    return Path(shutil.copytree(OLD / "ensemble", tmp_path / "ensemble"))
+
+
+def _metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_an_old_run_configuration_reads():
+    rc = workflow.read_run_config(OLD / "run")
+    assert rc.seed == 3 and rc.config.n_neurons == 10 and rc.config.backend == "native"
+
+
+def test_an_old_network_loads_with_its_label_assignment_and_fingerprint():
+    rc = workflow.read_run_config(OLD / "run")
+    net = state.load_network(OLD / "run" / "network", expect=rc.config)
+    assert net.arrays.weights.shape == (784, 10)
+    assert net.assignments.shape == (10,) and net.class_rates.shape == (10, 10)
+    assert net.provenance["training_samples"] == 4
+    assert network_fingerprint(net.arrays) == _metrics(OLD / "run")["network"]
+
+
+def test_old_predictions_agree_with_old_metrics_and_old_responses():
+    run_dir = OLD / "run"
+    preds = tables.read_table(run_dir / "predictions.parquet", tables.PREDICTIONS_SCHEMA)
+    metrics = _metrics(run_dir)
+    y = preds.column("label").to_numpy().astype(np.int64)
+    p = preds.column("predicted").to_numpy().astype(np.int64)
+    assert preds.num_rows == metrics["n_samples"] == 20
+    assert scoring.accuracy(y, p) == metrics["accuracy"] == 0.6
+    assert scoring.confusion_matrix(y, p).tolist() == metrics["confusion_matrix"]
+    # The responses and the label assignment give the same predictions again.
+    net = state.load_network(run_dir / "network")
+    again = evaluation.predictions_from_responses(
+        evaluation.responses(run_dir / "responses" / "phase=test"), net.assignments)
+    assert again.column("predicted").to_pylist() == preds.column("predicted").to_pylist()
+    assignments = tables.read_table(run_dir / "assignments.parquet", tables.ASSIGNMENTS_SCHEMA)
+    assert assignments.column("assigned_class").to_pylist() == net.assignments.tolist()
+
+
+def test_old_responses_and_manifests_read():
+    run_dir = OLD / "run"
+    observe = evaluation.responses(run_dir / "responses" / "phase=observe")
+    test = evaluation.responses(run_dir / "responses" / "phase=test")
+    assert observe.column("sample").to_pylist() == list(range(40))
+    assert test.column("sample").to_pylist() == list(range(20))
+    manifest = json.loads((run_dir / "responses/phase=test/_manifest.json").read_text())
+    assert manifest["n_samples"] == 20 and manifest["chunk_size"] == 10
+
+
+def test_old_training_statistics_with_nine_digit_part_names_read_in_sample_order():
+    stats = tables.read_parts(OLD / "run" / "train" / "stats", tables.TRAIN_STATS_SCHEMA)
+    assert stats.column("sample").to_pylist() == [0, 1, 2, 3]
+
+
+def test_an_old_run_directory_is_reported(run):
+    paths = report.write_run_report(run)
+    assert [p.name for p in paths] == ["confusion.png", "receptive_fields.png",
+                                      "training_curves.png", "training_summary.csv",
+                                      "report.md"]
+    md = (run / "report" / "report.md").read_text()
+    for text in ("| Test accuracy | 60.00% (12 / 20) |", "| Training samples | 4 |",
+                 "| Observe (label-assignment) samples | 40 |", "| Seed | 3 |",
+                 "| Backend | native |", "`2ee0fdac39401c4d`", "`12aa4bed3d0c"):
+        assert text in md, text
+    assert "Not included" not in md
+
+
+def test_an_old_ensemble_is_reported_with_its_members(ensemble_root):
+    paths = report.write_ensemble_report(ensemble_root)
+    md = (ensemble_root / "report" / "report.md").read_text()
+    assert "| Members | 2 |" in md and "| Mean member accuracy | 52.50% |" in md
+    assert "80.00% at K = 2" in md
+    assert "[report](../seed-1/report/report.md)" in md
+    assert ensemble_root / "seed-2" / "report" / "confusion.png" in paths
+
+
+def test_old_ensemble_predictions_read():
+    table = pq.read_table(OLD / "ensemble" / "ensemble_predictions.parquet")
+    metrics = json.loads((OLD / "ensemble" / "metrics.json").read_text())
+    labels = table.column("label").to_numpy()
+    assert table.num_rows == metrics["n_samples"] == 20
+    assert np.mean(table.column("predicted_sum").to_numpy() == labels) == \
+        metrics["ensemble_accuracy_sum"]
+    assert np.mean(table.column("predicted_vote").to_numpy() == labels) == \
+        metrics["ensemble_accuracy_vote"]
+
+
+@pytest.mark.slow
+def test_testing_an_old_run_again_recomputes_nothing_and_keeps_its_metrics(ray_local, run,
+                                                                          mnist_dir):
+    before = (run / "metrics.json").read_bytes()
+    result = workflow.test(run, samples=20, chunk_size=10, data_dir=mnist_dir, progress=False)
+    assert result["chunks_computed"] == 0 and result["accuracy"] == 0.6
+    assert (run / "metrics.json").read_bytes() == before
+    info = workflow.observe(run, samples=40, chunk_size=10, data_dir=mnist_dir, progress=False)
+    assert info["computed"] == 0
