@@ -232,6 +232,23 @@ class Config:
             d.pop(key)
         return d
 
+    def diff(self, other: "Config") -> dict[str, tuple[Any, Any]]:
+        """The model fields (:meth:`model_dict`) in which ``other`` differs from this one.
+
+        Parameters
+        ----------
+        other : Config
+
+        Returns
+        -------
+        dict
+            ``{field: (value here, value in other)}`` for each model field whose
+            values differ; empty when both define the same network. How the
+            network is simulated (``backend``, ``frozen_rest_ms``) is not compared.
+        """
+        mine, theirs = self.model_dict(), other.model_dict()
+        return {k: (v, theirs[k]) for k, v in mine.items() if theirs[k] != v}
+
     def model_hash(self) -> str:
         """Stable hash of :meth:`model_dict` (names compiled builds, checks artifacts)."""
         blob = json.dumps(self.model_dict(), sort_keys=True).encode()

@@ -115,7 +115,7 @@ def _prepare_root(root: Path, cfg: Config, seeds: list[int], settings: dict) -> 
     if path.exists():
         old = load_json(path)
         old_cfg = config_from_dict(old.get("config"), source=str(path))
-        if old_cfg.model_dict() != cfg.model_dict() or old.get("seeds") != seeds:
+        if old_cfg.diff(cfg) or old.get("seeds") != seeds:
             raise workflow.RunError(f"{root}: holds an ensemble of another configuration or "
                                     f"seeds ({old.get('seeds')}); use a new directory")
         return

@@ -396,9 +396,8 @@ def load_network(directory: str | os.PathLike, *, expect: Config | None = None) 
         cfg = config_from_dict(meta.get("config"), source=str(directory / NETWORK_JSON))
     except (TypeError, ValueError) as exc:
         raise ArtifactError(str(exc)) from exc
-    if expect is not None and expect.model_dict() != cfg.model_dict():
-        diff = {k: (v, expect.model_dict()[k]) for k, v in cfg.model_dict().items()
-                if expect.model_dict()[k] != v}
+    diff = cfg.diff(expect) if expect is not None else None
+    if diff:
         raise ArtifactError(f"{directory / NETWORK_JSON}: configuration does not match; "
                             f"stored vs expected: {diff}")
     raw = load_npz(directory / ARRAYS_NPZ, ("weights", "theta_mV", "delays_ms"))

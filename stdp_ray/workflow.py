@@ -141,9 +141,8 @@ def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunConfig
         raise RunError(f"{run_dir}: exists and is not a directory")
     if (run_dir / tables.RUN_CONFIG_FILE).exists():
         old = read_run_config(run_dir)
-        if old.config.model_dict() != cfg.model_dict() or old.seed != seed:
-            diff = {k: (v, cfg.model_dict()[k]) for k, v in old.config.model_dict().items()
-                    if cfg.model_dict()[k] != v}
+        diff = old.config.diff(cfg)
+        if diff or old.seed != seed:
             if old.seed != seed:
                 diff["seed"] = (old.seed, seed)
             raise RunError(f"{run_dir}: holds a run of another configuration "

@@ -72,3 +72,10 @@ def test_rejections(changes, exc, match):
 def test_from_dict_rejections(data, exc, match):
     with pytest.raises(exc, match=match):
         config_from_dict(data, source="src")
+
+
+def test_diff_lists_the_model_fields_that_differ_as_here_and_there():
+    a = Config(n_neurons=10)
+    assert a.diff(a.replace(backend="runtime", frozen_rest_ms=20.0)) == {}
+    assert a.diff(a.replace(n_neurons=20, nu_post=0.02)) == {"n_neurons": (10, 20),
+                                                              "nu_post": (0.01, 0.02)}
