@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from stdp_ray.localcluster import LocalCluster
+from stdp_ray.testing.localcluster import LocalCluster
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ from . import engines, model, scoring, tables
 from .config import Config
 from .data import samples_fingerprint
 from .engines import PassInputs
-from .faults import maybe_crash
+from .testing.faults import maybe_crash
 from .network import NUM_CLASSES, FrozenNetwork, network_fingerprint
 from .state import atomic_write_json, load_json
 

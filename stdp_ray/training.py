@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from . import engines, model, tables
 from .config import Config, config_to_dict
-from .faults import maybe_crash
+from .testing.faults import maybe_crash
 from .network import FrozenNetwork
 from .state import (ArtifactError, atomic_save_npz, atomic_write_json, load_json, load_npz,
                     publish_mode, validate_arrays)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import random_network
 from stdp_ray import data, evaluation, scoring, state, tables, workflow
-from stdp_ray.localcluster import LocalCluster
+from stdp_ray.testing.localcluster import LocalCluster
 
 pytestmark = pytest.mark.slow
 
