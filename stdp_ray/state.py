@@ -1,6 +1,15 @@
-"""The network artifact and training checkpoints: ``.npz`` (no pickle) + JSON.
+"""Storage primitives and the network artifact: ``.npz`` (no pickle) + JSON.
 
-A network is one directory::
+This module owns
+
+- the atomic write helpers that every writer of the package uses
+  (:func:`atomic_file`, :func:`atomic_write_bytes`, :func:`atomic_write_json`,
+  :func:`atomic_save_npz`, :func:`atomic_directory`) and the names of the
+  temporaries they leave when interrupted (:data:`TEMPORARY_FILE_GLOB`,
+  :func:`temporary_directory_glob`), so that sweeps match exactly what they write;
+- the directory lock (:func:`directory_lock`, its file :data:`LOCK_FILE`);
+- provenance records (:func:`provenance`);
+- the network artifact, one directory::
 
     network/
       network.json      configuration, provenance, format version
@@ -10,7 +19,8 @@ A network is one directory::
                         (once observed)
 
 Directories are written under a temporary name and renamed into place, files
-likewise, so a reader never sees half an artifact.
+likewise, so a reader never sees half an artifact. Where these files sit in a
+run directory is :mod:`stdp_ray.rundir`'s business.
 """
 
 from __future__ import annotations
@@ -39,7 +49,8 @@ __all__ = ["Network", "ArtifactError", "save_network", "load_network", "save_ass
            "load_assignments", "atomic_write_bytes", "atomic_write_json", "atomic_save_npz",
            "load_npz", "provenance", "NETWORK_JSON", "ARRAYS_NPZ", "ASSIGNMENTS_NPZ",
            "LOCK_FILE", "DirectoryBusyError", "directory_lock", "remove_path",
-           "atomic_directory"]
+           "atomic_file", "atomic_directory", "TEMPORARY_FILE_GLOB", "temporary_directory_glob",
+           "replaced_directory", "load_json"]
 
 NETWORK_JSON = "network.json"
 ARRAYS_NPZ = "arrays.npz"
@@ -72,11 +83,45 @@ class Network:
 # --------------------------------------------------------------------------
 # Atomic file primitives
 # --------------------------------------------------------------------------
+#: Glob of the temporary files :func:`atomic_file` leaves when a write is
+#: interrupted (``.<name>.<random>.tmp``), for the sweeps that remove them.
+TEMPORARY_FILE_GLOB = ".*.tmp"
+
+
+def temporary_directory_glob(name: str) -> str:
+    """Glob of what :func:`atomic_directory` leaves beside ``name`` when interrupted.
+
+    Its temporary (``.<name>.<random>``) and the replaced directory
+    (``.<name>.old``, see :func:`replaced_directory`); ``name`` may itself be
+    a glob.
+    """
+    return f".{name}.*"
+
+
+def replaced_directory(directory: str | os.PathLike) -> Path:
+    """Where :func:`atomic_directory` moves an existing ``directory`` during its swap."""
+    directory = Path(directory)
+    return directory.with_name(f".{directory.name}.old")
+
+
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike):
+def atomic_file(path: str | os.PathLike, *, mode: int | None = None, durable: bool = False):
     """Open a temporary binary file beside ``path``; on success it replaces ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    The temporary is ``.<name>.<random>.tmp`` (:data:`TEMPORARY_FILE_GLOB`),
+    fsynced before the rename. On any error it is removed and ``path`` is left
+    as it was.
+
+    Parameters
+    ----------
+    path : path
+        The file to write; its parent directories are created.
+    mode : int, optional
+        Permission bits of the file (default ``0o666`` less the umask, as
+        ``open`` gives).
+    durable : bool
+        Also fsync the directory after the rename (best effort), so that the
+        rename itself survives a power loss.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,11 +131,30 @@ def atomic_file(path: str | os.PathLike):
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        publish_mode(tmp)
+        if mode is None:
+            publish_mode(tmp)
+        else:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
         raise
+    if durable:
+        _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Best-effort fsync of a directory, so that a rename in it is durable."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -98,9 +162,10 @@ def atomic_directory(directory: str | os.PathLike):
     """Fill a temporary directory beside ``directory``; on success it replaces ``directory``.
 
     The temporary is ``.<name>.<random>``; an existing ``directory`` is first
-    renamed to ``.<name>.old`` and removed after the swap (the window between
-    the two renames is what a run directory's sweep repairs). On any error the
-    temporary is removed and ``directory`` is left as it was.
+    renamed to ``.<name>.old`` (:func:`replaced_directory`) and removed after
+    the swap (the window between the two renames is what a run directory's
+    sweep repairs); :func:`temporary_directory_glob` matches both. On any error
+    the temporary is removed and ``directory`` is left as it was.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +174,7 @@ def atomic_directory(directory: str | os.PathLike):
         yield tmp
         publish_mode(tmp, directory=True)
         if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
+            old = replaced_directory(directory)
             remove_path(old)
             os.replace(directory, old)
             os.replace(tmp, directory)
