@@ -236,8 +236,11 @@ def format_report(r: dict) -> str:
              "samples of the real MNIST, one after another in one process.", ""]
     if r.get("command"):
         lines += [f"Command: `{r['command']}`", ""]
-    lines += ["| neurons | engine | train ms/sample | samples | eval ms/sample | images | "
-              "train vs native | eval vs native |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["Ratios are each engine's time over the native engine's on one thread "
+              "(above 1: slower).", "",
+              "| neurons | engine | train ms/sample | samples | eval ms/sample | images | "
+              "train time / native | eval time / native |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for size in r["sizes"]:
         t, e = size["training"], size["evaluation"]
         nt = t.get("native", {}).get("ms_per_sample")
