@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from stdp_ray import rundir
 from stdp_ray.testing.localcluster import LocalCluster
 
 
@@ -36,13 +37,13 @@ def main(argv=None) -> int:
         status, logs = cluster.submit(" ".join(map(shlex.quote, cmd)))
         t2 = time.perf_counter()
     print(logs[-2000:])
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    nodes = sorted(set(metrics["chunk_nodes"].values()))
-    by_node = {n[:8]: sorted(int(c) for c, m in metrics["chunk_nodes"].items() if m == n)
+    metrics = rundir.read_metrics(run_dir)
+    nodes = sorted(set(metrics.chunk_nodes.values()))
+    by_node = {n[:8]: sorted(int(c) for c, m in metrics.chunk_nodes.items() if m == n)
                for n in nodes}
     print(json.dumps({"status": status, "cluster_start_s": round(t1 - t0, 1),
                       "job_s": round(t2 - t1, 1), "total_s": round(time.perf_counter() - t0, 1),
-                      "accuracy": metrics["accuracy"], "chunks_by_node": by_node}, indent=2))
+                      "accuracy": metrics.accuracy, "chunks_by_node": by_node}, indent=2))
     return 0 if status == "SUCCEEDED" else 1
 
 

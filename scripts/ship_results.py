@@ -21,14 +21,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import ensemble, report, state, tables
+from stdp_ray import ensemble, report, rundir, state
 
 logger = logging.getLogger("ship_results")
 
-RUN_FILES = (tables.RUN_CONFIG_FILE, tables.METRICS_FILE, tables.PREDICTIONS_FILE,
-             tables.ASSIGNMENTS_FILE)
-ENSEMBLE_FILES = (tables.ENSEMBLE_FILE, tables.ENSEMBLE_METRICS_FILE,
-                  tables.ENSEMBLE_PREDICTIONS_FILE)
+RUN_FILES = (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, rundir.PREDICTIONS_FILE,
+             rundir.ASSIGNMENTS_FILE)
+ENSEMBLE_FILES = (rundir.ENSEMBLE_FILE, rundir.ENSEMBLE_METRICS_FILE,
+                  rundir.ENSEMBLE_PREDICTIONS_FILE)
 
 
 def _copy(src: Path, dst: Path, names, required) -> None:
@@ -38,15 +38,15 @@ def _copy(src: Path, dst: Path, names, required) -> None:
             shutil.copy2(src / name, dst / name)
         elif name in required:
             raise FileNotFoundError(f"{src / name}: missing (is the run finished?)")
-    rep = src / report.REPORT_DIR
-    if not (rep / report.REPORT_MD).is_file():
-        raise FileNotFoundError(f"{rep / report.REPORT_MD}: missing; run `stdp-ray report "
+    rep = src / rundir.REPORT_DIR
+    if not (rep / rundir.REPORT_MD).is_file():
+        raise FileNotFoundError(f"{rep / rundir.REPORT_MD}: missing; run `stdp-ray report "
                                 f"{src}` first")
-    metrics = src / tables.METRICS_FILE
-    if metrics.is_file() and metrics.stat().st_mtime > (rep / report.REPORT_MD).stat().st_mtime:
-        raise ValueError(f"{rep / report.REPORT_MD}: older than {metrics}; rerun `stdp-ray "
+    metrics = src / rundir.METRICS_FILE
+    if metrics.is_file() and metrics.stat().st_mtime > (rep / rundir.REPORT_MD).stat().st_mtime:
+        raise ValueError(f"{rep / rundir.REPORT_MD}: older than {metrics}; rerun `stdp-ray "
                          f"report` on {src}")
-    shutil.copytree(rep, dst / report.REPORT_DIR,
+    shutil.copytree(rep, dst / rundir.REPORT_DIR,
                     ignore=shutil.ignore_patterns(".*"))
 
 
@@ -61,15 +61,15 @@ def ship(src: Path, dest: Path, overwrite: bool = False) -> Path:
     # Hold the source's lock: a run or ensemble still being worked on is refused.
     with state.directory_lock(src), state.atomic_directory(dest) as tmp:
         if report.is_ensemble_root(src):
-            seeds = state.load_json(src / tables.ENSEMBLE_FILE).get("seeds")
+            seeds = rundir.read_ensemble_settings(src).seeds
             seeds = ensemble.check_seeds(seeds if isinstance(seeds, list) else "?",
-                                         shown=f"{seeds!r} in {src / tables.ENSEMBLE_FILE}")
+                                         shown=f"{seeds!r} in {src / rundir.ENSEMBLE_FILE}")
             _copy(src, tmp, ENSEMBLE_FILES, ENSEMBLE_FILES)
             for seed in seeds:
-                member = ensemble.member_dir(src, seed)
-                _copy(member, tmp / member.name, RUN_FILES, (tables.METRICS_FILE,))
+                member = rundir.member_dir(src, seed)
+                _copy(member, tmp / member.name, RUN_FILES, (rundir.METRICS_FILE,))
         else:
-            _copy(src, tmp, RUN_FILES, (tables.RUN_CONFIG_FILE, tables.METRICS_FILE))
+            _copy(src, tmp, RUN_FILES, (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE))
     return dest
 
 

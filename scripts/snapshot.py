@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import network, state, tables, training, workflow
+from stdp_ray import rundir, state, training, workflow
 
 
 def main(argv=None) -> int:
@@ -21,23 +21,20 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     src, dst = Path(args.train_run_dir), Path(args.new_run_dir)
     rc = workflow.read_run_config(src)
-    ckpt = training.latest_checkpoint(src / tables.CHECKPOINTS_DIR)
+    ckpt = rundir.latest_checkpoint(src / rundir.CHECKPOINTS_DIR)
     if ckpt is None:
         logging.error("%s: no checkpoint yet", src)
         return 2
-    done = state.load_json(ckpt / training.CHECKPOINT_STATE)["samples_done"]
-    raw = state.load_npz(ckpt / training.CHECKPOINT_ARRAYS)
-    arrays = state.validate_arrays(
-        network.FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]), rc.config,
-        str(ckpt))
+    found = training.read_checkpoint(ckpt, rc.config, rc.seed, dynamic=False)
+    done, arrays = found.samples_done, found.arrays
     workflow.prepare_run(dst, rc.config, rc.seed)
     # The training statistics up to the checkpoint (parts are written with checkpoints).
-    for part in sorted((src / tables.STATS_DIR).glob("part-*.parquet")):
-        if int(part.stem.split("-")[1]) < done:
-            target = dst / tables.STATS_DIR / part.name
+    for part in rundir.part_paths(src / rundir.STATS_DIR):
+        if rundir.part_index(part) < done:
+            target = dst / rundir.STATS_DIR / part.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(part, target)
-    state.save_network(dst / tables.NETWORK_DIR, rc.config, arrays,
+    state.save_network(dst / rundir.NETWORK_DIR, rc.config, arrays,
                        prov={"seed": rc.seed, "training_samples": done,
                              "snapshot_of": str(src.resolve())})
     logging.info("%s: network after %d training samples", dst, done)

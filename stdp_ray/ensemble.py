@@ -1,13 +1,8 @@
 """Multi-seed ensembles: K networks trained at once, scored alone and combined.
 
-An ensemble root holds one ordinary run directory per seed (``seed-<s>/``)
-plus the combined tables::
-
-    ROOT/
-      ensemble.json                 Config, seeds, settings
-      seed-1/ seed-2/ ...           run directories (train, observe, test)
-      ensemble_predictions.parquet  per test sample: label, both ensemble predictions
-      metrics.json                  member accuracies, mean member, accuracy vs K
+An ensemble root holds one ordinary run directory per seed plus the settings,
+the combined predictions and the metrics (its layout and records:
+:mod:`stdp_ray.rundir`).
 
 Members are combined by summing their per-class scores (NaN, a class with no
 neuron, counts as 0) and by majority vote of their predictions; "K" takes the
@@ -24,21 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from . import data, scoring, state, tables, training, workflow
-from .config import Config, config_from_dict, config_to_dict
+from . import data, rundir, scoring, state, training, workflow
+from .config import Config
 from .network import NUM_CLASSES
-from .state import atomic_write_json, load_json
+from .rundir import EnsembleMember, EnsembleMetrics, EnsembleSettings, member_dir
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE",
-           "member_dir", "combine_members", "run_ensemble", "parse_seeds", "check_seeds"]
-
-ENSEMBLE_FILE = tables.ENSEMBLE_FILE
-ENSEMBLE_METRICS_FILE = tables.ENSEMBLE_METRICS_FILE
-ENSEMBLE_PREDICTIONS_FILE = tables.ENSEMBLE_PREDICTIONS_FILE
+__all__ = ["combine_members", "run_ensemble", "parse_seeds", "check_seeds"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -64,11 +53,6 @@ def check_seeds(seeds, shown: str | None = None) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds == {shown}, seeds must be distinct")
     return seeds
-
-
-def member_dir(root: str | os.PathLike, seed: int) -> Path:
-    """The run directory of the member trained with ``seed``."""
-    return Path(root) / f"seed-{seed}"
 
 
 def combine_members(labels: np.ndarray, member_scores: list[np.ndarray]) -> dict:
@@ -109,18 +93,15 @@ def combine_members(labels: np.ndarray, member_scores: list[np.ndarray]) -> dict
             "predicted_vote": scoring.majority_vote(preds), "scores_sum": total}
 
 
-def _prepare_root(root: Path, cfg: Config, seeds: list[int], settings: dict) -> None:
-    path = root / ENSEMBLE_FILE
-    record = {"config": config_to_dict(cfg), "seeds": seeds, **settings}
-    if path.exists():
-        old = load_json(path)
-        old_cfg = config_from_dict(old.get("config"), source=str(path))
-        if old_cfg.diff(cfg) or old.get("seeds") != seeds:
+def _prepare_root(root: Path, settings: EnsembleSettings) -> None:
+    if (root / rundir.ENSEMBLE_FILE).exists():
+        old = rundir.read_ensemble_settings(root)
+        if old.config is None or old.config.diff(settings.config) or old.seeds != settings.seeds:
             raise workflow.RunError(f"{root}: holds an ensemble of another configuration or "
-                                    f"seeds ({old.get('seeds')}); use a new directory")
+                                    f"seeds ({old.seeds}); use a new directory")
         return
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, record)
+    rundir.write_ensemble_settings(root, settings)
 
 
 def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samples: int,
@@ -140,9 +121,10 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
     # trains or evaluates any of them meanwhile.
     with contextlib.ExitStack() as locks:
         locks.enter_context(state.directory_lock(root))
-        workflow.sweep_temporaries(root, recursive=False)
-        _prepare_root(root, cfg, seeds, {"samples": samples, "observe_samples": observe_samples,
-                                         "test_samples": test_samples})
+        rundir.sweep_temporaries(root, recursive=False)
+        _prepare_root(root, EnsembleSettings(cfg, seeds, samples=samples,
+                                             observe_samples=observe_samples,
+                                             test_samples=test_samples))
         for seed in seeds:
             locks.enter_context(workflow.run_lock(member_dir(root, seed), create=True))
         return _run_ensemble(root, cfg, seeds, samples, images, labels, observe_samples,
@@ -156,8 +138,8 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, image
                   overwrite: bool, progress: bool, threads: int = 1) -> dict:
     for seed in seeds:
         workflow.prepare_run(member_dir(root, seed), cfg, seed)
-        training.check_resumable(member_dir(root, seed) / tables.TRAIN_DIR, cfg, seed, samples)
-    jobs = [(member_dir(root, s) / tables.TRAIN_DIR, s) for s in seeds]
+        training.check_resumable(member_dir(root, seed) / rundir.TRAIN_DIR, cfg, seed, samples)
+    jobs = [(member_dir(root, s) / rundir.TRAIN_DIR, s) for s in seeds]
     trained = training.train_many(jobs, cfg, samples, images, labels,
                                   checkpoint_every=checkpoint_every, progress=progress,
                                   threads=threads)
@@ -172,36 +154,31 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, image
         workflow.observe(run, samples=observe_samples, overwrite=overwrite, **evaluate)
         member_metrics.append(workflow.test(run, samples=test_samples, overwrite=overwrite,
                                             **evaluate))
-    frames = [pd.read_parquet(member_dir(root, s) / tables.PREDICTIONS_FILE) for s in seeds]
+    frames = [pd.read_parquet(member_dir(root, s) / rundir.PREDICTIONS_FILE) for s in seeds]
     for s, f in zip(seeds[1:], frames[1:]):
         if not np.array_equal(f["sample"].to_numpy(), frames[0]["sample"].to_numpy()):
             raise workflow.RunError(f"{member_dir(root, s)}: tested other samples than "
                                     f"{member_dir(root, seeds[0])}")
     label = frames[0]["label"].to_numpy()
     combined = combine_members(label, [np.stack(f["scores"].to_numpy()) for f in frames])
-    table = pa.table({
-        "sample": pa.array(frames[0]["sample"].to_numpy(), pa.int64()),
-        "label": pa.array(label, pa.int8()),
-        "predicted_sum": pa.array(combined["predicted_sum"], pa.int8()),
-        "predicted_vote": pa.array(combined["predicted_vote"], pa.int8()),
-        "scores_sum": pa.FixedSizeListArray.from_arrays(
-            pa.array(combined["scores_sum"].reshape(-1)), NUM_CLASSES),
-    })
-    tables.write_table(root / ENSEMBLE_PREDICTIONS_FILE, table)
-    metrics = {
-        "members": [{"seed": s, "accuracy": a, "run_dir": member_dir(root, s).name,
-                     "training_samples": m.get("training_samples")}
-                    for s, a, m in zip(seeds, combined["members"], member_metrics)],
-        "mean_member_accuracy": float(np.mean(combined["members"])),
-        "k": combined["k"], "accuracy_sum": combined["accuracy_sum"],
-        "accuracy_vote": combined["accuracy_vote"],
-        "ensemble_accuracy_sum": combined["accuracy_sum"][-1],
-        "ensemble_accuracy_vote": combined["accuracy_vote"][-1],
-        "n_samples": int(len(label)), "n_neurons": cfg.n_neurons, "samples": samples,
-        "observe_samples": observe_samples, "provenance": state.provenance(),
-    }
-    atomic_write_json(root / ENSEMBLE_METRICS_FILE, metrics)
+    table = rundir.ensemble_predictions_table(
+        frames[0]["sample"].to_numpy(), label, combined["predicted_sum"],
+        combined["predicted_vote"], combined["scores_sum"])
+    rundir.write_table(root / rundir.ENSEMBLE_PREDICTIONS_FILE, table)
+    metrics = EnsembleMetrics(
+        members=[EnsembleMember(seed=s, accuracy=a, run_dir=member_dir(root, s).name,
+                                training_samples=m.get("training_samples"))
+                 for s, a, m in zip(seeds, combined["members"], member_metrics)],
+        mean_member_accuracy=float(np.mean(combined["members"])),
+        k=combined["k"], accuracy_sum=combined["accuracy_sum"],
+        accuracy_vote=combined["accuracy_vote"],
+        ensemble_accuracy_sum=combined["accuracy_sum"][-1],
+        ensemble_accuracy_vote=combined["accuracy_vote"][-1],
+        n_samples=int(len(label)), n_neurons=cfg.n_neurons, samples=samples,
+        observe_samples=observe_samples, provenance=state.provenance(),
+    )
+    rundir.write_ensemble_metrics(root, metrics)
     logger.info("ensemble of %d: accuracy %.4f (sum), %.4f (vote); mean member %.4f",
-                len(seeds), metrics["ensemble_accuracy_sum"], metrics["ensemble_accuracy_vote"],
-                metrics["mean_member_accuracy"])
-    return metrics
+                len(seeds), metrics.ensemble_accuracy_sum, metrics.ensemble_accuracy_vote,
+                metrics.mean_member_accuracy)
+    return metrics.to_dict()

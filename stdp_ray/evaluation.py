@@ -10,6 +10,7 @@ once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -19,24 +20,22 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from . import engines, model, scoring, tables
+from . import engines, model, rundir, scoring
 from .config import Config
 from .data import samples_fingerprint
 from .engines import PassInputs
+from .network import FrozenNetwork, network_fingerprint
+from .rundir import PhaseManifest
 from .testing.faults import maybe_crash
-from .network import NUM_CLASSES, FrozenNetwork, network_fingerprint
-from .state import atomic_write_json, load_json
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SampleResponses", "simulate_samples", "evaluate_chunk", "chunk_bounds",
-           "network_fingerprint", "run_phase", "PhaseError", "FAULT_FILE_ENV",
-           "DEFAULT_CHUNK_SIZE", "MANIFEST_FILE"]
+           "run_phase", "PhaseError", "FAULT_FILE_ENV", "DEFAULT_CHUNK_SIZE", "responses",
+           "assignment_from_responses", "predictions_from_responses"]
 
 #: Samples per chunk (one task, one standalone binary run per pass).
 DEFAULT_CHUNK_SIZE = 50
-#: Per-phase record of what the parts were computed from.
-MANIFEST_FILE = "_manifest.json"
 #: Test hook: a file holding "chunk N"; the task for chunk N deletes it and
 #: kills its own worker process, to prove that Ray's retry writes N once.
 FAULT_FILE_ENV = "STDP_RAY_FAULT_FILE"
@@ -121,7 +120,13 @@ def _simulator(cfg: Config, arrays: FrozenNetwork, fingerprint: str, n_slots: in
 def evaluate_chunk(cfg: Config, arrays: FrozenNetwork, images: np.ndarray, labels: np.ndarray,
                    sample_ids: np.ndarray, *, seed: int, phase: str, chunk: int,
                    fingerprint: str | None = None, n_slots: int | None = None) -> pa.Table:
-    """Simulate one chunk of samples; returns its :data:`~stdp_ray.tables.RESPONSES_SCHEMA` table."""
+    """Simulate one chunk of samples; returns its table of responses.
+
+    Returns
+    -------
+    pyarrow.Table
+        :data:`stdp_ray.rundir.RESPONSES_SCHEMA`, one row per sample.
+    """
     if phase not in ("observe", "test"):
         raise ValueError(f"phase == {phase!r}, must be 'observe' or 'test'")
     fingerprint = fingerprint or network_fingerprint(arrays)
@@ -129,7 +134,7 @@ def evaluate_chunk(cfg: Config, arrays: FrozenNetwork, images: np.ndarray, label
     sim = _simulator(cfg, arrays, fingerprint, n_slots)
     res = simulate_samples(sim, cfg, images, sample_ids, seed=seed,
                            stream=model.STREAMS[phase], n_slots=n_slots)
-    return tables.responses_table(res.sample_ids, labels, res.counts, res.intensities,
+    return rundir.responses_table(res.sample_ids, labels, res.counts, res.intensities,
                                   res.presentations, res.failed, chunk)
 
 
@@ -155,27 +160,27 @@ def _remote_evaluate():
     return evaluate_chunk_task
 
 
-def _check_manifest(phase_dir: Path, manifest: dict) -> None:
-    path = phase_dir / MANIFEST_FILE
-    if path.exists():
-        old = load_json(path)
-        if "data" not in old:
+def _check_manifest(phase_dir: Path, manifest: PhaseManifest) -> None:
+    old = rundir.read_manifest(phase_dir)
+    if old is not None:
+        if old.data is None:
             # Written before manifests recorded the samples (stdp-ray <= 954b861).
             logger.warning("%s: records no fingerprint of the samples; assuming the parts were "
-                           "computed from these samples and recording theirs", path)
-            old["data"] = manifest.get("data")
+                           "computed from these samples and recording theirs",
+                           phase_dir / rundir.MANIFEST_FILE)
+            old = dataclasses.replace(old, data=manifest.data)
             if old == manifest:
-                atomic_write_json(path, manifest)
-        diff = {k: (old.get(k), v) for k, v in manifest.items() if old.get(k) != v}
+                rundir.write_manifest(phase_dir, manifest)
+        diff = old.diff(manifest)
         if diff:
             raise PhaseError(
                 f"{phase_dir}: existing parts were computed with other settings "
                 f"(stored vs now: {diff}); use a new run directory or --overwrite")
     else:
-        if any(phase_dir.glob("part-*.parquet")):
-            raise PhaseError(f"{phase_dir}: holds response parts but no {MANIFEST_FILE}, so "
-                             "what they were computed from is unknown; use --overwrite")
-        atomic_write_json(path, manifest)
+        if rundir.part_paths(phase_dir):
+            raise PhaseError(f"{phase_dir}: holds response parts but no {rundir.MANIFEST_FILE}, "
+                             "so what they were computed from is unknown; use --overwrite")
+        rundir.write_manifest(phase_dir, manifest)
 
 
 def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
@@ -205,12 +210,14 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
     phase_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = network_fingerprint(arrays)
     bounds = chunk_bounds(len(sample_ids), chunk_size)
-    manifest = {"phase": phase, "seed": int(seed), "chunk_size": int(chunk_size),
-                "n_samples": int(len(sample_ids)), "first_sample": int(sample_ids[0]) if len(sample_ids) else 0,
-                "network": fingerprint, "model": cfg.model_hash(),
-                "data": samples_fingerprint(images, labels)}
+    manifest = PhaseManifest(phase=phase, seed=int(seed), chunk_size=int(chunk_size),
+                             n_samples=int(len(sample_ids)),
+                             first_sample=int(sample_ids[0]) if len(sample_ids) else 0,
+                             network=fingerprint, model=cfg.model_hash(),
+                             data=samples_fingerprint(images, labels))
     _check_manifest(phase_dir, manifest)
-    todo = [c for c in range(len(bounds)) if not (phase_dir / tables.part_name(c)).exists()]
+    written = {rundir.part_index(p) for p in rundir.part_paths(phase_dir)}
+    todo = [c for c in range(len(bounds)) if c not in written]
     skipped = len(bounds) - len(todo)
     if skipped:
         logger.info("%s: %d of %d chunks already written, skipping them", phase, skipped,
@@ -236,7 +243,7 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                 for ref in done:
                     c = pending.pop(ref)
                     table, where = ray.get(ref)
-                    tables.write_table(phase_dir / tables.part_name(c), table)
+                    rundir.write_table(phase_dir / rundir.part_name(c), table)
                     placement[c] = where
                     bar.update(table.num_rows)
     seconds = time.perf_counter() - t0
@@ -246,45 +253,22 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
 
 def responses(phase_dir: str | os.PathLike) -> pa.Table:
     """All parts of a phase, sorted by sample."""
-    table = tables.read_parts(phase_dir, tables.RESPONSES_SCHEMA)
+    table = rundir.read_parts(phase_dir, rundir.RESPONSES_SCHEMA)
     return table.sort_by("sample")
 
 
 def assignment_from_responses(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Label assignment from an observe-phase responses table."""
-    counts = tables.counts_matrix(table)
+    counts = rundir.counts_matrix(table)
     labels = table.column("label").to_numpy()
     return scoring.assign_labels(counts, labels)
 
 
 def predictions_from_responses(table: pa.Table, assignments: np.ndarray) -> pa.Table:
-    """The :data:`~stdp_ray.tables.PREDICTIONS_SCHEMA` table of a test-phase responses table."""
-    counts = tables.counts_matrix(table)
+    """The :data:`~stdp_ray.rundir.PREDICTIONS_SCHEMA` table of a test-phase responses table."""
+    counts = rundir.counts_matrix(table)
     labels = table.column("label").to_numpy().astype(np.int64)
     scores = scoring.class_scores(counts, assignments)
     predicted = scoring.predict(scores)
-    return predictions_table(table.column("sample").to_numpy(), labels, predicted, scores)
+    return rundir.predictions_table(table.column("sample").to_numpy(), labels, predicted, scores)
 
-
-def predictions_table(samples, labels, predicted, scores) -> pa.Table:
-    """Build a predictions table from arrays."""
-    scores = np.asarray(scores, dtype=np.float64)
-    flat = pa.array(scores.reshape(-1))
-    return pa.Table.from_arrays([
-        pa.array(np.asarray(samples, dtype=np.int64)),
-        pa.array(np.asarray(labels, dtype=np.int8)),
-        pa.array(np.asarray(predicted, dtype=np.int8)),
-        pa.array(np.asarray(labels) == np.asarray(predicted)),
-        pa.FixedSizeListArray.from_arrays(flat, NUM_CLASSES),
-    ], schema=tables.PREDICTIONS_SCHEMA)
-
-
-def assignments_table(assignments: np.ndarray, class_rates: np.ndarray) -> pa.Table:
-    """Build the assignments table (one row per neuron)."""
-    n = len(assignments)
-    flat = pa.array(np.asarray(class_rates, dtype=np.float64).T.reshape(-1))
-    return pa.Table.from_arrays([
-        pa.array(np.arange(n, dtype=np.int32)),
-        pa.array(np.asarray(assignments, dtype=np.int8)),
-        pa.FixedSizeListArray.from_arrays(flat, NUM_CLASSES),
-    ], schema=tables.ASSIGNMENTS_SCHEMA)

@@ -36,7 +36,8 @@ IMAGE_SIDE = 28
 LABEL_LIMIT = 400
 #: RGBA (0..1) colour of each class: matplotlib's ``tab10``.
 CLASS_COLORS = np.asarray(colormaps["tab10"].colors[:NUM_CLASSES], dtype=float)
-#: Columns that :func:`training_curves_figure` needs (see ``tables.TRAIN_STATS_SCHEMA``).
+#: Columns that :func:`training_curves_figure` needs (see
+#: :data:`stdp_ray.rundir.TRAIN_STATS_SCHEMA`).
 TRAIN_STATS_COLUMNS = ("sample", "total_spikes", "intensity", "presentations", "w_mean",
                        "w_std", "theta_mean_mV", "theta_std_mV")
 _SEPARATOR_RGBA = np.array([205, 205, 205, 255], dtype=np.uint8)  # tile border, no class

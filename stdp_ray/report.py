@@ -1,7 +1,8 @@
 """Reports of run and ensemble directories: PNG figures and a Markdown summary.
 
-This module only reads what a run left on disk and writes files under
-``<dir>/report/``; the figures themselves come from :mod:`stdp_ray.plots`.
+This module only reads what a run left on disk (through the readers of
+:mod:`stdp_ray.rundir`, which also names every file below) and writes files
+under ``<dir>/report/``; the figures themselves come from :mod:`stdp_ray.plots`.
 Every file is written atomically (temporary file + rename), so a report being
 rewritten is never seen half-written::
 
@@ -31,30 +32,23 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import plots, tables
-from .state import ArtifactError, atomic_write_bytes, load_json, load_network
+from . import plots, rundir
+from .rundir import (CONFUSION_PNG, ENSEMBLE_PNG, RECEPTIVE_FIELDS_PNG, REPORT_DIR, REPORT_MD,
+                     TRAINING_CURVES_PNG, TRAINING_SUMMARY_CSV, PhaseManifest, RunMetrics,
+                     RunRecord)
+from .state import ArtifactError, atomic_write_bytes, load_network
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_run_report", "write_ensemble_report", "save_figure", "REPORT_DIR",
-           "REPORT_MD", "CONFUSION_PNG", "RECEPTIVE_FIELDS_PNG", "TRAINING_CURVES_PNG",
-           "ENSEMBLE_PNG", "TRAINING_SUMMARY_CSV", "DEFAULT_DPI", "is_ensemble_root",
-           "training_summary"]
+__all__ = ["write_run_report", "write_ensemble_report", "save_figure", "DEFAULT_DPI",
+           "is_ensemble_root", "training_summary", "SUMMARY_EVERY"]
 
-REPORT_DIR = "report"
-REPORT_MD = "report.md"
-CONFUSION_PNG = "confusion.png"
-RECEPTIVE_FIELDS_PNG = "receptive_fields.png"
-TRAINING_CURVES_PNG = "training_curves.png"
-ENSEMBLE_PNG = "ensemble_accuracy.png"
-TRAINING_SUMMARY_CSV = "training_summary.csv"
-#: Training samples per row of ``training_summary.csv``.
+#: Training samples per row of the training summary (CSV).
 SUMMARY_EVERY = 1000
 #: Resolution of the PNGs; the receptive-field grid gets more where it has
 #: more pixels than the figure would show at this resolution (up to 200 dpi).
 DEFAULT_DPI = 120
 _MAX_RF_DPI = 200
-_OBSERVE_MANIFEST = Path(tables.RESPONSES_DIR) / "phase=observe" / "_manifest.json"
 NA = "n/a"
 
 
@@ -144,7 +138,7 @@ def training_summary(stats, every: int = SUMMARY_EVERY):
     Parameters
     ----------
     stats : pandas.DataFrame
-        Rows of ``train/stats`` (:data:`stdp_ray.tables.TRAIN_STATS_SCHEMA`).
+        Rows of the training statistics (:data:`stdp_ray.rundir.TRAIN_STATS_SCHEMA`).
     every : int
         Samples per block; block ``b`` holds samples ``b*every .. (b+1)*every - 1``.
 
@@ -183,52 +177,45 @@ def training_summary(stats, every: int = SUMMARY_EVERY):
 @dataclass
 class _RunData:
     run_dir: Path
-    config: dict
-    metrics: dict | None = None
+    record: RunRecord
+    metrics: RunMetrics | None = None
     network: Any = None            # state.Network
     stats: Any = None              # pandas.DataFrame
-    observe: dict | None = None    # observe manifest
+    observe: PhaseManifest | None = None
     skipped: dict[str, str] = field(default_factory=dict)   # figure -> reason
 
 
 def _read_run(run_dir: Path) -> _RunData:
-    config_path = run_dir / tables.RUN_CONFIG_FILE
     if not run_dir.is_dir():
         raise ValueError(f"{run_dir}: not a run directory (no such directory)")
-    if not config_path.is_file():
-        raise ValueError(f"{run_dir}: not a run directory (no {tables.RUN_CONFIG_FILE})")
-    data = _RunData(run_dir, load_json(config_path))
+    if not (run_dir / rundir.RUN_CONFIG_FILE).is_file():
+        raise ValueError(f"{run_dir}: not a run directory (no {rundir.RUN_CONFIG_FILE})")
+    data = _RunData(run_dir, rundir.read_run_record(run_dir))
 
-    metrics_path = run_dir / tables.METRICS_FILE
-    if metrics_path.is_file():
-        data.metrics = load_json(metrics_path)
-        if "confusion_matrix" not in data.metrics:
-            raise ValueError(f"{metrics_path}: has no 'confusion_matrix'")
-    else:
-        data.skipped[CONFUSION_PNG] = f"no {tables.METRICS_FILE} (run `stdp-ray test`)"
+    data.metrics = rundir.read_metrics(run_dir)
+    if data.metrics is None:
+        data.skipped[CONFUSION_PNG] = f"no {rundir.METRICS_FILE} (run `stdp-ray test`)"
 
-    net_dir = run_dir / tables.NETWORK_DIR
+    net_dir = run_dir / rundir.NETWORK_DIR
     if net_dir.is_dir():
         data.network = load_network(net_dir)
     else:
-        data.skipped[RECEPTIVE_FIELDS_PNG] = f"no {tables.NETWORK_DIR}/ (run `stdp-ray train`)"
+        data.skipped[RECEPTIVE_FIELDS_PNG] = f"no {rundir.NETWORK_DIR}/ (run `stdp-ray train`)"
 
-    stats_dir = run_dir / tables.STATS_DIR
-    stats = tables.read_parts(stats_dir, tables.TRAIN_STATS_SCHEMA) if stats_dir.is_dir() \
+    stats_dir = run_dir / rundir.STATS_DIR
+    stats = rundir.read_parts(stats_dir, rundir.TRAIN_STATS_SCHEMA) if stats_dir.is_dir() \
         else None
     if stats is not None and stats.num_rows:
         data.stats = stats.to_pandas()
     else:
-        data.skipped[TRAINING_CURVES_PNG] = (f"no rows in {tables.STATS_DIR}/part-*.parquet"
+        data.skipped[TRAINING_CURVES_PNG] = (f"no rows in {rundir.STATS_DIR}/{rundir.PART_GLOB}"
                                              if stats is not None
-                                             else f"no {tables.STATS_DIR}/")
+                                             else f"no {rundir.STATS_DIR}/")
 
-    manifest = run_dir / _OBSERVE_MANIFEST
-    if manifest.is_file():
-        try:
-            data.observe = load_json(manifest)
-        except ArtifactError as exc:
-            logger.warning("observe sample count unknown: %s", exc)
+    try:
+        data.observe = rundir.read_manifest(rundir.phase_dir(run_dir, "observe"))
+    except ArtifactError as exc:
+        logger.warning("observe sample count unknown: %s", exc)
     return data
 
 
@@ -240,49 +227,49 @@ def _rf_dpi(fig: Figure, n: int, dpi: float) -> float:
 
 
 def _headline(data: _RunData) -> list[tuple[str, str]]:
-    m = data.metrics or {}
-    cfg = data.config.get("config") or {}
+    m = data.metrics if data.metrics is not None else RunMetrics(confusion_matrix=None)
+    cfg = data.record.config
     net_prov = data.network.provenance if data.network is not None else {}
-    prov = m.get("provenance") or data.config.get("provenance") or {}
+    prov = m.provenance or data.record.provenance or {}
     versions = prov.get("versions") or {}
     stats = data.stats
 
-    cm = m.get("confusion_matrix")
-    acc = _fmt_pct(m.get("accuracy"))
+    cm = m.confusion_matrix
+    acc = _fmt_pct(m.accuracy)
     if cm is not None and acc != NA:
         cm_arr = np.asarray(cm)
         acc += f" ({int(np.trace(cm_arr)):,} / {int(cm_arr.sum()):,})"
-    n_neurons = _first(m.get("n_neurons"), cfg.get("n_neurons"),
+    n_neurons = _first(m.n_neurons, cfg.n_neurons,
                        data.network.config.n_neurons if data.network is not None else None)
-    train_samples = _first(m.get("training_samples"), net_prov.get("training_samples"),
+    train_samples = _first(m.training_samples, net_prov.get("training_samples"),
                            len(stats) if stats is not None else None)
-    observe = _first(m.get("observe_samples"), (data.observe or {}).get("n_samples"))
+    observe = _first(m.observe_samples,
+                     data.observe.n_samples if data.observe is not None else None)
     train_failed = int(stats["failed"].sum()) if stats is not None else None
     # Sum of the per-sample times (all sessions of a resumed training).
     train_seconds = _first(float(stats["seconds"].sum()) if stats is not None else None,
                            net_prov.get("training_seconds"))
-    commit = _first(prov.get("commit"), prov.get("git_commit"), versions.get("commit"),
-                    versions.get("git"))
+    commit = rundir.provenance_commit(prov)
     rows = [
         ("Test accuracy", acc),
-        ("Test samples", _fmt_int(m.get("n_samples"))),
+        ("Test samples", _fmt_int(m.n_samples)),
         ("Excitatory neurons", _fmt_int(n_neurons)),
         ("Training samples", _fmt_int(train_samples)),
         ("Observe (label-assignment) samples", _fmt_int(observe)),
-        ("Failed test samples (< min spikes at max intensity)", _fmt_int(m.get("n_failed"))),
+        ("Failed test samples (< min spikes at max intensity)", _fmt_int(m.n_failed)),
         ("Failed training samples", _fmt_int(train_failed)),
-        ("Test wall time", _fmt_seconds(m.get("wall_seconds"))),
+        ("Test wall time", _fmt_seconds(m.wall_seconds)),
         ("Training time (sum over samples)", _fmt_seconds(train_seconds)),
         ("Mean presentations / spikes (test)",
-         f"{m['mean_presentations']:.3f} / {m['mean_spikes']:.1f}"
-         if isinstance(m.get("mean_presentations"), (int, float))
-         and isinstance(m.get("mean_spikes"), (int, float)) else NA),
+         f"{m.mean_presentations:.3f} / {m.mean_spikes:.1f}"
+         if isinstance(m.mean_presentations, (int, float))
+         and isinstance(m.mean_spikes, (int, float)) else NA),
         ("Workers / nodes / chunks",
-         " / ".join(_fmt_int(m.get(k)) for k in ("workers", "nodes", "chunks"))
-         if m else NA),
-        ("Backend", _md(_first(m.get("backend"), cfg.get("backend"), NA))),
-        ("Seed", _md(_first(m.get("seed"), data.config.get("seed"), NA))),
-        ("Network hash", f"`{m['network']}`" if m.get("network") else NA),
+         " / ".join(_fmt_int(v) for v in (m.workers, m.nodes, m.chunks))
+         if data.metrics is not None else NA),
+        ("Backend", _md(_first(m.backend, cfg.backend, NA))),
+        ("Seed", _md(_first(m.seed, data.record.seed, NA))),
+        ("Network hash", f"`{m.network}`" if m.network else NA),
         ("Commit", f"`{_md(commit)}`" if commit else "not recorded"),
         ("Versions", _md(", ".join(f"{k} {v}" for k, v in versions.items())) or NA),
         ("Host / time", _md(f"{prov.get('host', NA)} / {prov.get('created', NA)}")),
@@ -358,11 +345,11 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
     name = run_dir.resolve().name
 
     if data.metrics is not None:
-        cm = data.metrics["confusion_matrix"]
+        cm = data.metrics.confusion_matrix
         try:
             fig = plots.confusion_figure(cm, title=f"Confusion matrix: {name}")
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{run_dir / tables.METRICS_FILE}: confusion_matrix: {exc}") from exc
+            raise ValueError(f"{run_dir / rundir.METRICS_FILE}: confusion_matrix: {exc}") from exc
         written[CONFUSION_PNG] = save_figure(fig, out_dir / CONFUSION_PNG, dpi)
 
     if data.network is not None:
@@ -392,35 +379,17 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
 # --------------------------------------------------------------------------
 def is_ensemble_root(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an ensemble root (holds ``ensemble.json``), not a run directory."""
-    return (Path(path) / tables.ENSEMBLE_FILE).is_file()
+    return (Path(path) / rundir.ENSEMBLE_FILE).is_file()
 
 
-def _read_ensemble(root: Path) -> dict:
+def _read_ensemble(root: Path) -> rundir.EnsembleMetrics:
     if not is_ensemble_root(root):
-        raise ValueError(f"{root}: not an ensemble directory (no {tables.ENSEMBLE_FILE})")
-    path = root / tables.ENSEMBLE_METRICS_FILE
-    if not path.is_file():
-        raise ValueError(f"{root}: ensemble not finished (no {tables.ENSEMBLE_METRICS_FILE}); "
+        raise ValueError(f"{root}: not an ensemble directory (no {rundir.ENSEMBLE_FILE})")
+    metrics = rundir.read_ensemble_metrics(root)
+    if metrics is None:
+        raise ValueError(f"{root}: ensemble not finished (no {rundir.ENSEMBLE_METRICS_FILE}); "
                          "rerun `stdp-ray ensemble` on it to resume")
-    raw = load_json(path)
-    missing = [k for k in ("members", "k", "accuracy_sum", "accuracy_vote") if k not in raw]
-    if missing:
-        raise ValueError(f"{path}: missing keys {missing}")
-    members = raw["members"]
-    if not isinstance(members, list) or not members:
-        raise ValueError(f"{path}: 'members' must be a non-empty list")
-    for i, mem in enumerate(members):
-        if not isinstance(mem, dict) or not {"seed", "accuracy", "run_dir"} <= set(mem):
-            raise ValueError(f"{path}: members[{i}] must be an object with 'seed', "
-                             "'accuracy' and 'run_dir'")
-    for key in ("k", "accuracy_sum", "accuracy_vote"):
-        if not isinstance(raw[key], list):
-            raise ValueError(f"{path}: '{key}' must be a list")
-    if not len(raw["k"]) == len(raw["accuracy_sum"]) == len(raw["accuracy_vote"]):
-        raise ValueError(f"{path}: 'k', 'accuracy_sum' and 'accuracy_vote' must have the same "
-                         f"length, got {len(raw['k'])}, {len(raw['accuracy_sum'])}, "
-                         f"{len(raw['accuracy_vote'])}")
-    return raw
+    return metrics
 
 
 def _member_dir(root: Path, run_dir: str) -> Path:
@@ -469,12 +438,12 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     """
     root = Path(root)
     raw = _read_ensemble(root)
-    path = root / tables.ENSEMBLE_METRICS_FILE
+    path = root / rundir.ENSEMBLE_METRICS_FILE
     out_dir = root / REPORT_DIR
-    members = raw["members"]
-    accs = [m["accuracy"] for m in members]
+    members = raw.members
+    accs = [m.accuracy for m in members]
     try:
-        fig = plots.ensemble_accuracy_figure(raw["k"], raw["accuracy_sum"], raw["accuracy_vote"],
+        fig = plots.ensemble_accuracy_figure(raw.k, raw.accuracy_sum, raw.accuracy_vote,
                                              accs, title=f"Ensemble accuracy: "
                                                          f"{root.resolve().name}")
     except (TypeError, ValueError) as exc:
@@ -483,16 +452,16 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     written: list[Path] = []
     member_links: list[str] = []
     for mem in members:
-        mdir = _member_dir(root, str(mem["run_dir"]))
+        mdir = _member_dir(root, str(mem.run_dir))
         link = NA
         if not member_reports:
             member_links.append(link)
             continue
         if not mdir.is_dir():
             logger.info("%s: member run directory %s not found; no member report", root, mdir)
-        elif not (mdir / tables.RUN_CONFIG_FILE).is_file():
+        elif not (mdir / rundir.RUN_CONFIG_FILE).is_file():
             logger.warning("%s: member %s holds no %s; no member report", root, mdir,
-                           tables.RUN_CONFIG_FILE)
+                           rundir.RUN_CONFIG_FILE)
         else:
             files = write_run_report(mdir, dpi=dpi)
             written += files
@@ -500,10 +469,10 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
         member_links.append(link)
 
     png = save_figure(fig, out_dir / ENSEMBLE_PNG, dpi)
-    mean = raw.get("mean_member_accuracy")
+    mean = raw.mean_member_accuracy
     if not isinstance(mean, (int, float)) or isinstance(mean, bool):
         mean = float(np.mean(accs))
-    best = int(np.argmax(raw["accuracy_sum"])) if raw["accuracy_sum"] else None
+    best = int(np.argmax(raw.accuracy_sum)) if raw.accuracy_sum else None
     lines = [f"# Ensemble report: {root.resolve().name}", "",
              f"Ensemble directory: `{root.resolve()}`  ",
              f"Report written {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
@@ -513,19 +482,19 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
              f"| Best member accuracy | {_fmt_pct(max(accs))} |"]
     if best is not None:
         lines += [f"| Best ensemble accuracy (sum of scores) | "
-                  f"{_fmt_pct(raw['accuracy_sum'][best])} at K = {raw['k'][best]} |"]
-    if raw["accuracy_vote"]:
-        vbest = int(np.argmax(raw["accuracy_vote"]))
+                  f"{_fmt_pct(raw.accuracy_sum[best])} at K = {raw.k[best]} |"]
+    if raw.accuracy_vote:
+        vbest = int(np.argmax(raw.accuracy_vote))
         lines += [f"| Best ensemble accuracy (majority vote) | "
-                  f"{_fmt_pct(raw['accuracy_vote'][vbest])} at K = {raw['k'][vbest]} |"]
+                  f"{_fmt_pct(raw.accuracy_vote[vbest])} at K = {raw.k[vbest]} |"]
     lines += ["", "## Accuracy against ensemble size", "",
               f"![Ensemble accuracy]({ENSEMBLE_PNG})", "",
               "| K | sum of class scores | majority vote |", "|---:|---:|---:|"]
     lines += [f"| {_md(k)} | {_fmt_pct(s)} | {_fmt_pct(v)} |"
-              for k, s, v in zip(raw["k"], raw["accuracy_sum"], raw["accuracy_vote"])]
+              for k, s, v in zip(raw.k, raw.accuracy_sum, raw.accuracy_vote)]
     lines += ["", "## Members", "", "| seed | accuracy | run directory | report |",
               "|---:|---:|---|---|"]
-    lines += [f"| {_md(m['seed'])} | {_fmt_pct(m['accuracy'])} | `{_md(m['run_dir'])}` | {link} |"
+    lines += [f"| {_md(m.seed)} | {_fmt_pct(m.accuracy)} | `{_md(m.run_dir)}` | {link} |"
               for m, link in zip(members, member_links)]
     md = _write_text(out_dir / REPORT_MD, "\n".join(lines) + "\n")
     return [*written, png, md]

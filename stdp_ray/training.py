@@ -18,32 +18,27 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
-from . import engines, model, tables
+from . import engines, model, rundir
 from .config import Config, config_to_dict
-from .testing.faults import maybe_crash
 from .network import FrozenNetwork
-from .state import (ArtifactError, atomic_save_npz, atomic_write_json, load_json, load_npz,
-                    publish_mode, validate_arrays)
+from .rundir import CheckpointState
+from .state import ArtifactError, atomic_directory, atomic_save_npz, load_npz, validate_arrays
+from .testing.faults import maybe_crash
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["initial_network", "Trainer", "train_run", "TRAIN_FAULT_FILE_ENV",
-           "latest_checkpoint", "DEFAULT_CHECKPOINT_EVERY"]
+__all__ = ["initial_network", "Trainer", "train_run", "train_many", "TRAIN_FAULT_FILE_ENV",
+           "DEFAULT_CHECKPOINT_EVERY", "Checkpoint", "read_checkpoint", "check_resumable",
+           "TrainingError"]
 
 DEFAULT_CHECKPOINT_EVERY = 1000
-CHECKPOINT_PREFIX = "ckpt-"
-CHECKPOINT_STATE = "state.json"
-CHECKPOINT_ARRAYS = "arrays.npz"
-CHECKPOINT_DYNAMIC = "dynamic.npz"
 KEEP_CHECKPOINTS = 2
 #: Test hook: a file holding "sample N"; the trainer deletes it and kills its
 #: own process just before training sample N.
@@ -58,35 +53,80 @@ def initial_network(cfg: Config, seed: int) -> FrozenNetwork:
                          delays_ms=model.initial_delays(cfg, d_rng))
 
 
-def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint directory, or None."""
-    checkpoint_dir = Path(checkpoint_dir)
-    found = []
-    for p in checkpoint_dir.glob(f"{CHECKPOINT_PREFIX}*"):
-        m = re.fullmatch(rf"{CHECKPOINT_PREFIX}(\d+)", p.name)
-        if m and (p / CHECKPOINT_STATE).is_file():
-            found.append((int(m.group(1)), p))
-    return max(found)[1] if found else None
-
-
 class TrainingError(ValueError):
     """Training cannot go on as asked (checkpoints of another run, fewer samples...)."""
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A training checkpoint read back: enough to continue exactly.
+
+    Attributes
+    ----------
+    path : Path
+        Its directory.
+    samples_done : int
+        Training samples done when it was taken.
+    arrays : FrozenNetwork
+        Weights, theta (mV) and delays (ms), checked against the configuration.
+    dynamic : dict of str to ndarray or None
+        The simulator's dynamic state (potentials, conductances, traces,
+        network time); None where only the checkpoint's validity was asked.
+    """
+
+    path: Path
+    samples_done: int
+    arrays: FrozenNetwork
+    dynamic: dict | None
+
+
+def read_checkpoint(ckpt: str | os.PathLike, cfg: Config, seed: int, *,
+                    dynamic: bool = True) -> Checkpoint:
+    """Read a checkpoint and check that this run (``cfg``, ``seed``) can continue from it.
+
+    The one check of a checkpoint, made by the driver before it starts
+    training (:func:`check_resumable`) and by the trainer that resumes.
+
+    Parameters
+    ----------
+    ckpt : path
+        A checkpoint directory (see :func:`stdp_ray.rundir.latest_checkpoint`).
+    cfg : Config
+    seed : int
+    dynamic : bool
+        Also read the simulator's dynamic state.
+
+    Raises
+    ------
+    ArtifactError
+        If it belongs to another seed or model configuration, or a file is
+        missing or malformed.
+    """
+    ckpt = Path(ckpt)
+    info = rundir.read_checkpoint_state(ckpt)
+    if info.seed != seed:
+        raise ArtifactError(f"{ckpt}: checkpoint of seed {info.seed}, this run has seed {seed}")
+    if info.model != cfg.model_hash():
+        raise ArtifactError(f"{ckpt}: checkpoint of another model configuration "
+                            f"({info.model} != {cfg.model_hash()})")
+    path = ckpt / rundir.CHECKPOINT_ARRAYS
+    raw = load_npz(path, ("weights", "theta_mV", "delays_ms"))
+    arrays = validate_arrays(FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]),
+                             cfg, str(path))
+    state = load_npz(ckpt / rundir.CHECKPOINT_DYNAMIC) if dynamic else None
+    return Checkpoint(ckpt, info.samples_done, arrays, state)
+
+
 def check_resumable(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int) -> int:
     """Check, in the driver, that ``train_dir``'s newest checkpoint can be continued to
-    ``samples``; returns the samples it holds (0 without one)."""
-    ckpt = latest_checkpoint(Path(train_dir) / "checkpoints")
+    ``samples``; returns the samples it holds (0 without one).
+
+    ``train_dir`` is ``RUN_DIR/train`` (:data:`stdp_ray.rundir.TRAIN_DIR`).
+    """
+    ckpt = rundir.latest_checkpoint(rundir.checkpoints_dir(train_dir))
     if ckpt is None:
         return 0
-    info = load_json(ckpt / CHECKPOINT_STATE)
-    if info.get("seed") != seed:
-        raise ArtifactError(f"{ckpt}: checkpoint of seed {info.get('seed')}, this run has "
-                            f"seed {seed}")
-    if info.get("model") != cfg.model_hash():
-        raise ArtifactError(f"{ckpt}: checkpoint of another model configuration")
-    load_npz(ckpt / CHECKPOINT_ARRAYS, ("weights", "theta_mV", "delays_ms"))
-    done = int(info.get("samples_done", 0))
+    done = read_checkpoint(ckpt, cfg, seed, dynamic=False).samples_done
     if done > samples:
         raise TrainingError(f"--samples == {samples}, but {Path(train_dir).parent} has already "
                             f"trained {done} samples; use a new run directory for fewer")
@@ -102,7 +142,8 @@ class Trainer:
     seed : int
         Seeds the initial weights and delays and every input spike train.
     train_dir : path
-        ``RUN_DIR/train``: ``checkpoints/`` and ``stats/`` live here.
+        ``RUN_DIR/train`` (:data:`stdp_ray.rundir.TRAIN_DIR`): its checkpoints
+        and statistics live below it.
     images, labels : ndarray
         The training set, (n, 784) uint8 and (n,).
     checkpoint_every : int
@@ -120,16 +161,17 @@ class Trainer:
             raise ValueError(f"threads == {threads}, must be >= 1")
         self.cfg, self.seed = cfg, int(seed)
         self.train_dir = Path(train_dir)
-        self.ckpt_dir = self.train_dir / "checkpoints"
-        self.stats_dir = self.train_dir / "stats"
+        self.ckpt_dir = rundir.checkpoints_dir(self.train_dir)
+        self.stats_dir = rundir.stats_dir(self.train_dir)
         self.images, self.labels = images, labels
         self.checkpoint_every = int(checkpoint_every)
         self._rows: list[dict] = []
-        ckpt = latest_checkpoint(self.ckpt_dir)
+        ckpt = rundir.latest_checkpoint(self.ckpt_dir)
         if ckpt is None:
             arrays, dynamic, self.samples_done = initial_network(cfg, self.seed), None, 0
         else:
-            arrays, dynamic, self.samples_done = self._read_checkpoint(ckpt)
+            found = read_checkpoint(ckpt, cfg, self.seed)
+            arrays, dynamic, self.samples_done = found.arrays, found.dynamic, found.samples_done
             logger.info("resuming training from %s (%d samples done)", ckpt, self.samples_done)
         self._drop_stats_after(self.samples_done)
         self.delays_ms = arrays.delays_ms
@@ -138,52 +180,32 @@ class Trainer:
             self.sim.set_dynamic_state(dynamic)
 
     # -- checkpoints ----------------------------------------------------------
-    def _read_checkpoint(self, ckpt: Path):
-        state = load_json(ckpt / CHECKPOINT_STATE)
-        if state.get("seed") != self.seed:
-            raise ArtifactError(f"{ckpt}: checkpoint of seed {state.get('seed')}, "
-                                f"this run has seed {self.seed}")
-        if state.get("model") != self.cfg.model_hash():
-            raise ArtifactError(f"{ckpt}: checkpoint of another model configuration "
-                                f"({state.get('model')} != {self.cfg.model_hash()})")
-        raw = load_npz(ckpt / CHECKPOINT_ARRAYS, ("weights", "theta_mV", "delays_ms"))
-        arrays = validate_arrays(FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]),
-                                 self.cfg, str(ckpt / CHECKPOINT_ARRAYS))
-        dynamic = load_npz(ckpt / CHECKPOINT_DYNAMIC)
-        return arrays, dynamic, int(state["samples_done"])
-
     def _drop_stats_after(self, samples_done: int) -> None:
         """Remove stats parts written after the checkpoint we resume from."""
-        for p in self.stats_dir.glob("part-*.parquet"):
-            if int(p.stem.split("-")[1]) >= samples_done:
+        for p in rundir.part_paths(self.stats_dir):
+            index = rundir.part_index(p)
+            if index is not None and index >= samples_done:
                 p.unlink()
 
     def checkpoint(self) -> Path:
         """Write the statistics since the last checkpoint, then a new checkpoint."""
         if self._rows:
             first = self._rows[0]["sample"]
-            table = pa.Table.from_pylist(self._rows, schema=tables.TRAIN_STATS_SCHEMA)
-            tables.write_table(self.stats_dir / f"part-{first:09d}.parquet", table)
+            rundir.write_table(self.stats_dir / rundir.part_name(first),
+                               rundir.train_stats_table(self._rows))
             self._rows = []
-        final = self.ckpt_dir / f"{CHECKPOINT_PREFIX}{self.samples_done:09d}"
+        final = self.ckpt_dir / rundir.checkpoint_name(self.samples_done)
         if final.exists():
             return final
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".ckpt.", dir=self.ckpt_dir))
-        try:
+        with atomic_directory(final) as tmp:
             net = self.network()
-            atomic_save_npz(tmp / CHECKPOINT_ARRAYS, weights=net.weights, theta_mV=net.theta_mV,
-                            delays_ms=net.delays_ms)
-            atomic_save_npz(tmp / CHECKPOINT_DYNAMIC, **self.sim.dynamic_state())
-            atomic_write_json(tmp / CHECKPOINT_STATE, {
-                "samples_done": self.samples_done, "seed": self.seed,
-                "model": self.cfg.model_hash(), "config": config_to_dict(self.cfg)})
-            publish_mode(tmp, directory=True)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        for old in sorted(self.ckpt_dir.glob(f"{CHECKPOINT_PREFIX}*"))[:-KEEP_CHECKPOINTS]:
+            atomic_save_npz(tmp / rundir.CHECKPOINT_ARRAYS, weights=net.weights,
+                            theta_mV=net.theta_mV, delays_ms=net.delays_ms)
+            atomic_save_npz(tmp / rundir.CHECKPOINT_DYNAMIC, **self.sim.dynamic_state())
+            rundir.write_checkpoint_state(tmp, CheckpointState(
+                samples_done=self.samples_done, seed=self.seed, model=self.cfg.model_hash(),
+                config=config_to_dict(self.cfg)))
+        for old in rundir.checkpoint_dirs(self.ckpt_dir, complete=False)[:-KEEP_CHECKPOINTS]:
             shutil.rmtree(old, ignore_errors=True)
         return final
 

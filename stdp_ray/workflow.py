@@ -6,7 +6,9 @@ atomically; nothing that could pass for a result is written when a step fails.
 While one works on a run directory it holds the directory's lock
 (:func:`stdp_ray.state.directory_lock`), so a second ``stdp-ray`` process on the
 same directory stops with a clear error instead of interleaving its writes; the
-holder first removes temporary files that an interrupted write left behind.
+holder first removes temporary files that an interrupted write left behind
+(:func:`stdp_ray.rundir.sweep_temporaries`). Where each file of a run directory
+sits, and the records written there, are :mod:`stdp_ray.rundir`'s.
 """
 
 from __future__ import annotations
@@ -16,31 +18,23 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import data, evaluation, scoring, state, tables, training
-from .config import Config, config_from_dict, config_to_dict
-from .state import atomic_write_json, load_json
+from . import data, evaluation, rundir, scoring, state, training
+from .config import Config
+from .network import network_fingerprint
+from .rundir import RunMetrics, RunRecord
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RunError", "prepare_run", "train", "observe", "test", "run", "read_run_config",
-           "resolve_backend", "run_lock", "sweep_temporaries", "import_network"]
+           "resolve_backend", "run_lock", "import_network", "save_trained"]
 
 
 class RunError(ValueError):
     """A run directory cannot be used as asked."""
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What a run directory was created with: the model configuration and the seed."""
-
-    config: Config
-    seed: int
 
 
 def resolve_backend(cfg: Config) -> Config:
@@ -66,40 +60,6 @@ def resolve_backend(cfg: Config) -> Config:
     return cfg
 
 
-#: Temporaries of interrupted atomic writes (state.atomic_file, state.save_network,
-#: import, checkpoints) that a run's own steps leave, relative to the run directory.
-#: ``report/`` is left alone: reports are written without the lock.
-_TEMPORARY_GLOBS = (f".{tables.NETWORK_DIR}.*", ".*.tmp", f"{tables.NETWORK_DIR}/.*.tmp",
-                    f"{tables.TRAIN_DIR}/**/.*.tmp", f"{tables.CHECKPOINTS_DIR}/.ckpt.*",
-                    f"{tables.RESPONSES_DIR}/**/.*.tmp")
-
-
-def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
-    """Remove what interrupted writes left in ``run_dir``; returns what was removed.
-
-    Call only while holding the directory's lock (a concurrent writer's
-    temporaries would go too). A network replacement interrupted between its
-    two renames left ``.network.old`` and no ``network/``: the old network is
-    put back first. ``recursive=False`` looks at ``run_dir``'s own files only
-    (an ensemble root, whose members have their own locks).
-    """
-    run_dir = Path(run_dir)
-    net, old = run_dir / tables.NETWORK_DIR, run_dir / f".{tables.NETWORK_DIR}.old"
-    if recursive and old.is_dir() and not net.exists():
-        os.replace(old, net)
-        logger.warning("%s: restored %s from %s (a replacement was interrupted)", run_dir,
-                       net.name, old.name)
-    removed = []
-    for pattern in _TEMPORARY_GLOBS if recursive else (".*.tmp",):
-        for path in sorted(run_dir.glob(pattern)):
-            state.remove_path(path)
-            removed.append(path)
-    if removed:
-        logger.info("%s: removed %d temporary file(s) of interrupted writes", run_dir,
-                    len(removed))
-    return removed
-
-
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike, *, lock: bool = True, create: bool = False):
     """Hold ``run_dir``'s lock (unless ``lock`` is False: the caller holds it) and sweep it.
@@ -117,29 +77,28 @@ def run_lock(run_dir: str | os.PathLike, *, lock: bool = True, create: bool = Fa
         yield run_dir
         return
     with state.directory_lock(run_dir):
-        sweep_temporaries(run_dir)
+        rundir.sweep_temporaries(run_dir)
         yield run_dir
 
 
-def read_run_config(run_dir: Path) -> RunConfig:
+def read_run_config(run_dir: Path) -> RunRecord:
     """The run's ``config.json``; RunError if the directory holds no run."""
-    path = Path(run_dir) / tables.RUN_CONFIG_FILE
+    path = Path(run_dir) / rundir.RUN_CONFIG_FILE
     if not path.exists():
-        raise RunError(f"{run_dir}: not a run directory (no {tables.RUN_CONFIG_FILE}); "
+        raise RunError(f"{run_dir}: not a run directory (no {rundir.RUN_CONFIG_FILE}); "
                        "create one with `stdp-ray train`")
-    raw = load_json(path)
     try:
-        return RunConfig(config_from_dict(raw.get("config"), source=str(path)), int(raw["seed"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RunError(f"{path}: invalid run configuration ({exc})") from exc
+        return rundir.read_run_record(run_dir)
+    except state.ArtifactError as exc:
+        raise RunError(str(exc)) from exc
 
 
-def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunConfig:
+def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunRecord:
     """Create a run directory, or check that an existing one was made with the same model and seed."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir}: exists and is not a directory")
-    if (run_dir / tables.RUN_CONFIG_FILE).exists():
+    if (run_dir / rundir.RUN_CONFIG_FILE).exists():
         old = read_run_config(run_dir)
         diff = old.config.diff(cfg)
         if diff or old.seed != seed:
@@ -147,15 +106,14 @@ def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunConfig
                 diff["seed"] = (old.seed, seed)
             raise RunError(f"{run_dir}: holds a run of another configuration "
                            f"(stored vs requested: {diff}); use a new run directory")
-        return RunConfig(cfg, seed)
+        return RunRecord(cfg, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / tables.RUN_CONFIG_FILE,
-                      {"config": config_to_dict(cfg), "seed": int(seed),
-                       "provenance": state.provenance()})
-    return RunConfig(cfg, seed)
+    record = RunRecord(cfg, int(seed), state.provenance())
+    rundir.write_run_record(run_dir, record)
+    return record
 
 
-def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -> RunConfig:
+def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -> RunRecord:
     """Start a run directory from a network artifact (e.g. one shipped in results/networks)."""
     network_dir, run_dir = Path(network_dir), Path(run_dir)
     net = state.load_network(network_dir)
@@ -167,12 +125,11 @@ def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -
 
 
 def _import_network(network_dir: Path, run_dir: Path, net: state.Network,
-                    seed: int) -> RunConfig:
-    target = run_dir / tables.NETWORK_DIR
+                    seed: int) -> RunRecord:
+    target = run_dir / rundir.NETWORK_DIR
     if target.exists():
         existing = state.load_network(target)
-        if evaluation.network_fingerprint(existing.arrays) != \
-                evaluation.network_fingerprint(net.arrays):
+        if network_fingerprint(existing.arrays) != network_fingerprint(net.arrays):
             raise RunError(f"{run_dir}: already holds another network; use a new run directory")
         return prepare_run(run_dir, net.config, seed)
     rc = prepare_run(run_dir, net.config, seed)
@@ -211,9 +168,9 @@ def _train(run_dir: Path, cfg: Config, seed: int, samples: int, images: np.ndarr
            labels: np.ndarray, checkpoint_every: int, progress: bool,
            network_dtype: str, threads: int = 1) -> dict:
     prepare_run(run_dir, cfg, seed)
-    training.check_resumable(run_dir / tables.TRAIN_DIR, cfg, seed, samples)
+    training.check_resumable(run_dir / rundir.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
-    arrays, summary = training.train_run(run_dir / tables.TRAIN_DIR, cfg, seed, samples, images,
+    arrays, summary = training.train_run(run_dir / rundir.TRAIN_DIR, cfg, seed, samples, images,
                                          labels, checkpoint_every=checkpoint_every,
                                          progress=progress, threads=threads)
     save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
@@ -248,18 +205,12 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
                      progress)
 
 
-#: Files computed from a phase's responses (and so from the network).
-_DERIVED = {"observe": (tables.ASSIGNMENTS_FILE, tables.PREDICTIONS_FILE, tables.METRICS_FILE,
-                        f"{tables.NETWORK_DIR}/{state.ASSIGNMENTS_NPZ}"),
-            "test": (tables.PREDICTIONS_FILE, tables.METRICS_FILE)}
-
-
 def _discard(run_dir: Path, phase: str, responses: bool) -> None:
     """Remove what a phase produced (its derived files; its responses too if asked)."""
-    for name in _DERIVED[phase]:
-        (run_dir / name).unlink(missing_ok=True)
+    for path in rundir.derived_files(run_dir, phase):
+        path.unlink(missing_ok=True)
     if responses:
-        shutil.rmtree(_phase_dir(run_dir, phase), ignore_errors=True)
+        shutil.rmtree(rundir.phase_dir(run_dir, phase), ignore_errors=True)
 
 
 def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, summary: dict,
@@ -273,18 +224,17 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
     wall time of the call that finished it.
     """
     run_dir = Path(run_dir)
-    net_dir = run_dir / tables.NETWORK_DIR
+    net_dir = run_dir / rundir.NETWORK_DIR
     old = None
     try:
         old = state.load_network(net_dir) if net_dir.exists() else None
     except state.ArtifactError as exc:
         logger.warning("replacing an unreadable network: %s", exc)
-    if old is not None and evaluation.network_fingerprint(old.arrays) == \
-            evaluation.network_fingerprint(arrays):
+    if old is not None and network_fingerprint(old.arrays) == network_fingerprint(arrays):
         logger.info("%s: the trained network is already saved there; kept as it is", net_dir)
         return net_dir
-    stats_dir = run_dir / tables.STATS_DIR
-    stats = tables.read_parts(stats_dir, tables.TRAIN_STATS_SCHEMA) if stats_dir.is_dir() \
+    stats_dir = run_dir / rundir.STATS_DIR
+    stats = rundir.read_parts(stats_dir, rundir.TRAIN_STATS_SCHEMA) if stats_dir.is_dir() \
         else None
     sample_seconds = float(np.sum(stats.column("seconds").to_numpy())) \
         if stats is not None and stats.num_rows else summary["seconds"]
@@ -297,21 +247,21 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
     return path
 
 
-def _load(run_dir: Path, backend: str | None) -> tuple[RunConfig, state.Network]:
+def _load(run_dir: Path, backend: str | None) -> tuple[RunRecord, state.Network]:
     rc = read_run_config(run_dir)
-    net_dir = run_dir / tables.NETWORK_DIR
+    net_dir = run_dir / rundir.NETWORK_DIR
     if not net_dir.exists():
         raise RunError(f"{run_dir}: no trained network in {net_dir}; run `stdp-ray train` first")
     network = state.load_network(net_dir, expect=rc.config)
     cfg = network.config
     if backend:
         cfg = cfg.replace(backend=backend)
-    return RunConfig(resolve_backend(cfg), rc.seed), network
+    return RunRecord(resolve_backend(cfg), rc.seed, rc.provenance), network
 
 
 def _observe_samples(run_dir: Path) -> int | None:
-    path = _phase_dir(run_dir, "observe") / evaluation.MANIFEST_FILE
-    return int(load_json(path)["n_samples"]) if path.exists() else None
+    manifest = rundir.read_manifest(rundir.phase_dir(run_dir, "observe"))
+    return int(manifest.n_samples) if manifest is not None else None
 
 
 def _split(loaded_or_dir, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -319,10 +269,6 @@ def _split(loaded_or_dir, split: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(loaded_or_dir, tuple):
         return loaded_or_dir
     return data.load_mnist(loaded_or_dir or data.default_data_dir(), split)
-
-
-def _phase_dir(run_dir: Path, phase: str) -> Path:
-    return run_dir / tables.RESPONSES_DIR / f"phase={phase}"
 
 
 def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
@@ -345,7 +291,7 @@ def _observe(run_dir: Path, train_data, samples: int | None, backend: str | None
     rc, network = _load(run_dir, backend)
     images, labels = _split(train_data, "train")
     ids = _select(len(images), samples, "--samples", "training")
-    phase_dir = _phase_dir(run_dir, "observe")
+    phase_dir = rundir.phase_dir(run_dir, "observe")
     if overwrite:
         _discard(run_dir, "observe", responses=True)
     info = evaluation.run_phase(phase_dir, rc.config, network.arrays, images[ids], labels[ids],
@@ -353,9 +299,9 @@ def _observe(run_dir: Path, train_data, samples: int | None, backend: str | None
                                 workers=workers, progress=progress)
     responses = evaluation.responses(phase_dir)
     assignments, rates = evaluation.assignment_from_responses(responses)
-    tables.write_table(run_dir / tables.ASSIGNMENTS_FILE,
-                       evaluation.assignments_table(assignments, rates))
-    state.save_assignments(run_dir / tables.NETWORK_DIR, rc.config, assignments, rates)
+    rundir.write_table(run_dir / rundir.ASSIGNMENTS_FILE,
+                       rundir.assignments_table(assignments, rates))
+    state.save_assignments(run_dir / rundir.NETWORK_DIR, rc.config, assignments, rates)
     info["classes_covered"] = int(len(np.unique(assignments)))
     logger.info("observed %d samples in %.1f s; neurons cover %d classes", len(ids),
                 info["seconds"], info["classes_covered"])
@@ -387,7 +333,7 @@ def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
                        "`stdp-ray observe` first")
     images, labels = _split(test_data, "test")
     ids = _select(len(images), samples, "--samples", "test")
-    phase_dir = _phase_dir(run_dir, "test")
+    phase_dir = rundir.phase_dir(run_dir, "test")
     if overwrite:
         _discard(run_dir, "test", responses=True)
     t0 = time.perf_counter()
@@ -396,57 +342,55 @@ def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
                                 workers=workers, progress=progress)
     responses = evaluation.responses(phase_dir)
     preds = evaluation.predictions_from_responses(responses, network.assignments)
-    tables.write_table(run_dir / tables.PREDICTIONS_FILE, preds)
+    rundir.write_table(run_dir / rundir.PREDICTIONS_FILE, preds)
     y = preds.column("label").to_numpy().astype(np.int64)
     p = preds.column("predicted").to_numpy().astype(np.int64)
-    metrics = {
-        "accuracy": scoring.accuracy(y, p),
-        "confusion_matrix": scoring.confusion_matrix(y, p).tolist(),
-        "n_samples": int(len(y)),
-        "n_failed": int(np.sum(responses.column("failed").to_numpy())),
-        "mean_presentations": float(np.mean(responses.column("presentations").to_numpy())),
-        "mean_spikes": float(np.mean(responses.column("total_spikes").to_numpy())),
-        "wall_seconds": time.perf_counter() - t0,
-        "simulate_seconds": info["seconds"],
-        "chunks": info["chunks"], "chunks_computed": info["computed"],
-        "chunk_size": chunk_size,
-        "workers": workers or int(ray.cluster_resources().get("CPU", 1)),
-        "nodes": len({v["node"] for v in info["placement"].values()}),
-        "chunk_nodes": {str(c): v["node"] for c, v in sorted(info["placement"].items())},
-        "backend": rc.config.backend, "seed": rc.seed,
-        "network": evaluation.network_fingerprint(network.arrays),
-        "n_neurons": rc.config.n_neurons,
-        "training_samples": network.provenance.get("training_samples"),
-        "observe_samples": _observe_samples(run_dir),
-        "provenance": state.provenance(),
-    }
-    kept = _unchanged_metrics(run_dir / tables.METRICS_FILE, metrics) \
-        if info["computed"] == 0 else None
+    metrics = RunMetrics(
+        accuracy=scoring.accuracy(y, p),
+        confusion_matrix=scoring.confusion_matrix(y, p).tolist(),
+        n_samples=int(len(y)),
+        n_failed=int(np.sum(responses.column("failed").to_numpy())),
+        mean_presentations=float(np.mean(responses.column("presentations").to_numpy())),
+        mean_spikes=float(np.mean(responses.column("total_spikes").to_numpy())),
+        wall_seconds=time.perf_counter() - t0,
+        simulate_seconds=info["seconds"],
+        chunks=info["chunks"], chunks_computed=info["computed"],
+        chunk_size=chunk_size,
+        workers=workers or int(ray.cluster_resources().get("CPU", 1)),
+        nodes=len({v["node"] for v in info["placement"].values()}),
+        chunk_nodes={str(c): v["node"] for c, v in sorted(info["placement"].items())},
+        backend=rc.config.backend, seed=rc.seed,
+        network=network_fingerprint(network.arrays),
+        n_neurons=rc.config.n_neurons,
+        training_samples=network.provenance.get("training_samples"),
+        observe_samples=_observe_samples(run_dir),
+        provenance=state.provenance(),
+    )
+    kept = _unchanged_metrics(run_dir, metrics) if info["computed"] == 0 else None
     if kept is not None:
         # Nothing was simulated: the metrics of the run that computed these
         # responses (its wall time, placement, commit) stay the record.
         logger.info("test accuracy %.4f on %d samples: nothing recomputed, %s kept",
-                    kept["accuracy"], len(y), tables.METRICS_FILE)
-        return {**kept, "chunks_computed": 0, "placement": {}}
-    atomic_write_json(run_dir / tables.METRICS_FILE, metrics)
-    logger.info("test accuracy %.4f on %d samples (%.1f s)", metrics["accuracy"], len(y),
-                metrics["wall_seconds"])
-    metrics["placement"] = info["placement"]
-    return metrics
+                    kept.accuracy, len(y), rundir.METRICS_FILE)
+        return {**kept.to_dict(), "chunks_computed": 0, "placement": {}}
+    rundir.write_metrics(run_dir, metrics)
+    logger.info("test accuracy %.4f on %d samples (%.1f s)", metrics.accuracy, len(y),
+                metrics.wall_seconds)
+    return {**metrics.to_dict(), "placement": info["placement"]}
 
 
 #: What must agree for a test that recomputed nothing to keep the earlier metrics.json.
-_SAME_RESULT_KEYS = ("accuracy", "confusion_matrix", "n_samples", "n_failed", "network",
-                     "chunk_size", "seed", "n_neurons", "observe_samples")
+_SAME_RESULT_FIELDS = ("accuracy", "confusion_matrix", "n_samples", "n_failed", "network",
+                       "chunk_size", "seed", "n_neurons", "observe_samples")
 
 
-def _unchanged_metrics(path: Path, metrics: dict) -> dict | None:
-    """The metrics.json at ``path`` if it describes the same result as ``metrics``."""
-    if not path.is_file():
-        return None
+def _unchanged_metrics(run_dir: Path, metrics: RunMetrics) -> RunMetrics | None:
+    """The run's metrics.json if it describes the same result as ``metrics``."""
     try:
-        old = load_json(path)
+        old = rundir.read_metrics(run_dir)
     except state.ArtifactError:
         return None
-    same = all(old.get(k) == metrics.get(k) for k in _SAME_RESULT_KEYS)
+    if old is None:
+        return None
+    same = all(getattr(old, k) == getattr(metrics, k) for k in _SAME_RESULT_FIELDS)
     return old if same else None

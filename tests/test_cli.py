@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import tables
+from stdp_ray import rundir
 from stdp_ray.cli import build_parser, main
 
 pytestmark = pytest.mark.slow
@@ -26,11 +26,11 @@ def run_dir(ray_local, tmp_path_factory, mnist_dir):
 
 
 def test_run_writes_every_table(run_dir):
-    for name in (tables.RUN_CONFIG_FILE, tables.ASSIGNMENTS_FILE, tables.PREDICTIONS_FILE,
-                 tables.METRICS_FILE, "network/network.json", "network/arrays.npz",
+    for name in (rundir.RUN_CONFIG_FILE, rundir.ASSIGNMENTS_FILE, rundir.PREDICTIONS_FILE,
+                 rundir.METRICS_FILE, "network/network.json", "network/arrays.npz",
                  "network/assignments.npz"):
         assert (run_dir / name).is_file(), name
-    metrics = json.loads((run_dir / tables.METRICS_FILE).read_text())
+    metrics = json.loads((run_dir / rundir.METRICS_FILE).read_text())
     assert metrics["n_samples"] == 20
     assert sum(map(sum, metrics["confusion_matrix"])) == 20
     assert 0 <= metrics["accuracy"] <= 1
@@ -38,8 +38,8 @@ def test_run_writes_every_table(run_dir):
 
 
 @pytest.mark.parametrize("relative,rows", [
-    ("responses", 60), ("responses/phase=test", 20), (tables.ASSIGNMENTS_FILE, 10),
-    (tables.PREDICTIONS_FILE, 20), (tables.STATS_DIR, 8)])
+    ("responses", 60), ("responses/phase=test", 20), (rundir.ASSIGNMENTS_FILE, 10),
+    (rundir.PREDICTIONS_FILE, 20), (rundir.STATS_DIR, 8)])
 def test_tables_open_in_pandas_and_pyarrow(run_dir, relative, rows):
     assert len(pd.read_parquet(run_dir / relative)) == rows
     assert pq.read_table(run_dir / relative).num_rows == rows
@@ -47,13 +47,13 @@ def test_tables_open_in_pandas_and_pyarrow(run_dir, relative, rows):
 
 def test_rerunning_test_recomputes_nothing(run_dir, mnist_dir, capsys):
     capsys.readouterr()
-    before = (run_dir / tables.METRICS_FILE).read_bytes()
+    before = (run_dir / rundir.METRICS_FILE).read_bytes()
     assert main(["test", str(run_dir), "--samples", "20", "--chunk-size", "10",
                  "--data-dir", str(mnist_dir), "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["chunks_computed"] == 0
     # The metrics of the run that simulated the samples (wall time, commit) are kept.
-    assert (run_dir / tables.METRICS_FILE).read_bytes() == before
+    assert (run_dir / rundir.METRICS_FILE).read_bytes() == before
     assert summary["wall_seconds"] == json.loads(before)["wall_seconds"]
 
 
@@ -64,8 +64,8 @@ def test_runtime_backend_gives_the_same_predictions(run_dir, mnist_dir, tmp_path
     assert main(["test", str(copy), "--samples", "20", "--chunk-size", "10", "--backend",
                  "runtime", "--data-dir", str(mnist_dir), "--no-progress"]) == 0
     # Scores hold NaN for classes without neurons: compare through pandas (NaN == NaN).
-    pd.testing.assert_frame_equal(pd.read_parquet(copy / tables.PREDICTIONS_FILE),
-                                  pd.read_parquet(run_dir / tables.PREDICTIONS_FILE))
+    pd.testing.assert_frame_equal(pd.read_parquet(copy / rundir.PREDICTIONS_FILE),
+                                  pd.read_parquet(run_dir / rundir.PREDICTIONS_FILE))
     pd.testing.assert_frame_equal(pd.read_parquet(copy / "responses"),
                                   pd.read_parquet(run_dir / "responses"))
 
@@ -106,12 +106,12 @@ def test_bad_input_exits_2_and_writes_no_result(run_dir, mnist_dir, tmp_path, ca
         (copy / "network" / "arrays.npz").unlink()
     elif case == "other_settings":
         args[-1] = "7"
-    for name in (tables.METRICS_FILE, tables.PREDICTIONS_FILE):
+    for name in (rundir.METRICS_FILE, rundir.PREDICTIONS_FILE):
         (copy / name).unlink(missing_ok=True)
     assert main(args) == 2
     assert __import__("re").search(message, caplog.text), caplog.text
-    assert not (copy / tables.METRICS_FILE).exists()
-    assert not (copy / tables.PREDICTIONS_FILE).exists()
+    assert not (copy / rundir.METRICS_FILE).exists()
+    assert not (copy / rundir.PREDICTIONS_FILE).exists()
 
 
 def test_training_into_a_run_of_another_configuration_is_refused(run_dir, mnist_dir, caplog):
@@ -130,13 +130,13 @@ def test_fewer_training_samples_than_done_is_refused(run_dir, mnist_dir, caplog)
 
 def test_overwrite_recomputes_and_drops_stale_results(run_dir, mnist_dir, tmp_path):
     copy = _fresh_copy(run_dir, tmp_path)
-    before = json.loads((copy / tables.METRICS_FILE).read_text())
+    before = json.loads((copy / rundir.METRICS_FILE).read_text())
     assert main(["test", str(copy), "--samples", "10", "--chunk-size", "5", "--overwrite",
                  "--data-dir", str(mnist_dir), "--no-progress"]) == 0
-    after = json.loads((copy / tables.METRICS_FILE).read_text())
+    after = json.loads((copy / rundir.METRICS_FILE).read_text())
     assert (before["n_samples"], after["n_samples"]) == (20, 10)
     assert after["chunks_computed"] == 2
-    assert len(pd.read_parquet(copy / tables.PREDICTIONS_FILE)) == 10
+    assert len(pd.read_parquet(copy / rundir.PREDICTIONS_FILE)) == 10
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -159,7 +159,7 @@ def test_import_a_network_and_score_it(run_dir, mnist_dir, tmp_path):
     assert main(["import", str(run_dir / "network"), str(new)]) == 0
     assert main(["test", str(new), "--samples", "20", "--chunk-size", "10", "--data-dir",
                  str(mnist_dir), "--no-progress"]) == 0
-    pd.testing.assert_frame_equal(pd.read_parquet(new / tables.PREDICTIONS_FILE),
-                                  pd.read_parquet(run_dir / tables.PREDICTIONS_FILE))
+    pd.testing.assert_frame_equal(pd.read_parquet(new / rundir.PREDICTIONS_FILE),
+                                  pd.read_parquet(run_dir / rundir.PREDICTIONS_FILE))
     # Importing the same network again is harmless; another network is refused.
     assert main(["import", str(run_dir / "network"), str(new)]) == 0

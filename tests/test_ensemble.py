@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import ensemble, tables
+from stdp_ray import rundir
 from stdp_ray.cli import main
 from conftest import TINY
 from stdp_ray.ensemble import combine_members, parse_seeds, run_ensemble
@@ -98,26 +98,26 @@ def test_interrupted_ensemble_resumes(ray_local, tmp_path, mnist_dir, caplog):
     assert main(["ensemble", str(root), "--samples", "3", "--observe-samples", "999",
                  *common]) == 2
     assert "--samples == 999, but the training set has only 60 images" in caplog.text
-    assert not (root / ensemble.ENSEMBLE_METRICS_FILE).exists()
+    assert not (root / rundir.ENSEMBLE_METRICS_FILE).exists()
     # Second attempt: training continues from sample 3 to 6, evaluation runs.
     assert main(["ensemble", str(root), "--samples", "6", "--observe-samples", "40",
                  *common]) == 0
     for seed in (1, 2):
-        stats = pq.read_table(root / f"seed-{seed}" / tables.STATS_DIR).to_pandas()
+        stats = pq.read_table(root / f"seed-{seed}" / rundir.STATS_DIR).to_pandas()
         assert stats["sample"].tolist() == list(range(6))
         prov = json.loads((root / f"seed-{seed}/network/network.json").read_text())["provenance"]
         assert prov["training_samples"] == 6 and prov["training_seconds"] > 0
-    metrics = json.loads((root / ensemble.ENSEMBLE_METRICS_FILE).read_text())
+    metrics = json.loads((root / rundir.ENSEMBLE_METRICS_FILE).read_text())
     assert [m["seed"] for m in metrics["members"]] == [1, 2]
     assert metrics["k"] == [1, 2] and len(metrics["accuracy_sum"]) == 2
     assert metrics["accuracy_sum"][0] == metrics["members"][0]["accuracy"]
-    preds = pd.read_parquet(root / ensemble.ENSEMBLE_PREDICTIONS_FILE)
+    preds = pd.read_parquet(root / rundir.ENSEMBLE_PREDICTIONS_FILE)
     assert len(preds) == 20
     assert (preds["predicted_sum"] == preds["label"]).mean() == metrics["accuracy_sum"][-1]
     # A third run recomputes nothing and gives the same numbers.
     assert main(["ensemble", str(root), "--samples", "6", "--observe-samples", "40",
                  *common]) == 0
-    again = json.loads((root / ensemble.ENSEMBLE_METRICS_FILE).read_text())
+    again = json.loads((root / rundir.ENSEMBLE_METRICS_FILE).read_text())
     assert again["accuracy_sum"] == metrics["accuracy_sum"]
     # And the report covers the ensemble and both members.
     assert main(["report", str(root)]) == 0

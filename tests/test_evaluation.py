@@ -6,8 +6,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import data, evaluation, tables
+from stdp_ray import data, evaluation, rundir
 from stdp_ray.evaluation import PhaseError, chunk_bounds, simulate_samples
+from stdp_ray.network import network_fingerprint
 
 
 class FakeSimulator:
@@ -98,7 +99,7 @@ def reference(fault_file, ray_local, tmp_path_factory, tiny_cfg, tiny_network, t
 @pytest.mark.slow
 def test_reference_table_is_complete(reference):
     assert reference.column("sample").to_pylist() == list(range(N_TEST))
-    assert reference.schema.equals(tables.RESPONSES_SCHEMA)
+    assert reference.schema.equals(rundir.RESPONSES_SCHEMA)
     assert sum(reference.column("total_spikes").to_pylist()) > 0
 
 
@@ -137,7 +138,7 @@ def test_rerun_recomputes_nothing(fault_file, ray_local, tmp_path, tiny_cfg, tin
     assert {p: p.stat().st_mtime_ns for p in path.glob("part-*")} == mtimes
     assert table.num_rows == N_TEST
     # A partially written phase resumes with only the missing chunk.
-    (path / tables.part_name(1)).unlink()
+    (path / rundir.part_name(1)).unlink()
     third, again = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
     assert (third["computed"], third["skipped"]) == (1, 2)
     assert again.equals(table)
@@ -157,7 +158,7 @@ def test_rerun_with_other_settings_is_refused(fault_file, ray_local, tmp_path, t
 def test_parts_without_a_manifest_are_refused(tmp_path, tiny_cfg, tiny_network, test_data):
     path = tmp_path / "phase=test"
     path.mkdir()
-    (path / tables.part_name(0)).write_bytes(b"not really parquet")
+    (path / rundir.part_name(0)).write_bytes(b"not really parquet")
     images, labels, ids = test_data
     with pytest.raises(PhaseError, match=r"holds response parts but no _manifest.json"):
         evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
@@ -167,12 +168,12 @@ def test_parts_without_a_manifest_are_refused(tmp_path, tiny_cfg, tiny_network, 
 def _old_manifest(path, cfg, net, images, labels, ids, **change):
     """A manifest as an earlier run_phase call would have left it (chunk size 50, seed 5)."""
     manifest = {"phase": "test", "seed": 5, "chunk_size": 50, "n_samples": len(ids),
-                "first_sample": int(ids[0]), "network": evaluation.network_fingerprint(net),
+                "first_sample": int(ids[0]), "network": network_fingerprint(net),
                 "model": cfg.model_hash(), "data": data.samples_fingerprint(images, labels),
                 **change}
     path.mkdir()
-    (path / evaluation.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
-    (path / tables.part_name(0)).write_bytes(b"a part")
+    (path / rundir.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
+    (path / rundir.part_name(0)).write_bytes(b"a part")
 
 
 def test_parts_of_other_samples_are_refused(tmp_path, tiny_cfg, tiny_network, test_data):
@@ -191,22 +192,22 @@ def test_manifest_without_data_fingerprint_is_accepted(tmp_path, tiny_cfg, tiny_
     images, labels, ids = test_data
     path = tmp_path / "phase=test"
     _old_manifest(path, tiny_cfg, tiny_network, images, labels, ids, data=None)
-    manifest = __import__("json").loads((path / evaluation.MANIFEST_FILE).read_text())
+    manifest = __import__("json").loads((path / rundir.MANIFEST_FILE).read_text())
     del manifest["data"]
-    (path / evaluation.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
+    (path / rundir.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
     info = evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
                                 phase="test", progress=False)
     assert (info["computed"], info["skipped"]) == (0, 1)
     assert "records no fingerprint of the samples" in caplog.text
     # The manifest now records them, so the next run checks them.
-    upgraded = __import__("json").loads((path / evaluation.MANIFEST_FILE).read_text())
+    upgraded = __import__("json").loads((path / rundir.MANIFEST_FILE).read_text())
     assert upgraded == {**manifest, "data": data.samples_fingerprint(images, labels)}
 
 
 @pytest.mark.slow
 def test_parts_open_in_pandas_and_pyarrow(reference, tmp_path):
     path = tmp_path / "responses" / "phase=test"
-    tables.write_table(path / tables.part_name(0), reference)
+    rundir.write_table(path / rundir.part_name(0), reference)
     ds = pq.ParquetDataset(tmp_path / "responses")
     assert "phase" in ds.read().column_names
     import pandas as pd

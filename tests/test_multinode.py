@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import random_network
-from stdp_ray import data, evaluation, scoring, state, tables, workflow
+from stdp_ray import data, evaluation, rundir, scoring, state, workflow
 from stdp_ray.testing.localcluster import LocalCluster
 
 pytestmark = pytest.mark.slow
@@ -26,8 +26,8 @@ def run_dir(tmp_path_factory, tiny_cfg, mnist_dir):
     cfg = tiny_cfg.replace(backend="standalone", intensity=4.0)
     workflow.prepare_run(run, cfg, seed=11)
     net = random_network(cfg, seed=2)
-    state.save_network(run / tables.NETWORK_DIR, cfg, net)
-    state.save_assignments(run / tables.NETWORK_DIR, cfg, np.arange(10) % 10,
+    state.save_network(run / rundir.NETWORK_DIR, cfg, net)
+    state.save_assignments(run / rundir.NETWORK_DIR, cfg, np.arange(10) % 10,
                            np.zeros((10, 10)))
     return run
 
@@ -49,21 +49,21 @@ def test_job_succeeds(cluster_run):
 
 
 def test_chunks_ran_on_both_nodes(cluster_run, run_dir):
-    metrics = json.loads((run_dir / tables.METRICS_FILE).read_text())
+    metrics = json.loads((run_dir / rundir.METRICS_FILE).read_text())
     assert metrics["nodes"] == 2, metrics["chunk_nodes"]
     assert len(metrics["chunk_nodes"]) == N // CHUNK
     assert len(set(metrics["chunk_nodes"].values())) == 2
 
 
 def test_tables_equal_a_single_process_run(cluster_run, run_dir, mnist_dir):
-    net = state.load_network(run_dir / tables.NETWORK_DIR)
+    net = state.load_network(run_dir / rundir.NETWORK_DIR)
     images, labels = data.load_mnist(mnist_dir, "test")
     local = evaluation.evaluate_chunk(net.config, net.arrays, images[:N], labels[:N],
                                       np.arange(N), seed=11, phase="test", chunk=0)
-    remote = evaluation.responses(run_dir / tables.RESPONSES_DIR / "phase=test")
+    remote = evaluation.responses(run_dir / rundir.RESPONSES_DIR / "phase=test")
     assert remote.drop(["chunk"]).equals(local.drop(["chunk"]))
-    predictions = pd.read_parquet(run_dir / tables.PREDICTIONS_FILE)
-    expected = scoring.predict(scoring.class_scores(tables.counts_matrix(local),
+    predictions = pd.read_parquet(run_dir / rundir.PREDICTIONS_FILE)
+    expected = scoring.predict(scoring.class_scores(rundir.counts_matrix(local),
                                                     net.assignments))
     np.testing.assert_array_equal(predictions["predicted"], expected)
 

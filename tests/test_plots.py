@@ -14,7 +14,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from conftest import random_network
-from stdp_ray import plots, report, state, tables
+from stdp_ray import plots, report, rundir, state
 from stdp_ray.config import Config
 from stdp_ray.workflow import prepare_run
 
@@ -50,17 +50,17 @@ def make_run(run_dir, *, stats: bool = True, metrics: bool = True, network: bool
     cfg = Config(n_neurons=N)
     prepare_run(run_dir, cfg, seed=1)
     if network:
-        state.save_network(run_dir / tables.NETWORK_DIR, cfg, random_network(cfg),
+        state.save_network(run_dir / rundir.NETWORK_DIR, cfg, random_network(cfg),
                            prov={"seed": 1, "training_samples": 20, "training_seconds": 6.5})
         if assignments:
-            state.save_assignments(run_dir / tables.NETWORK_DIR, cfg, np.arange(N) % 10,
+            state.save_assignments(run_dir / rundir.NETWORK_DIR, cfg, np.arange(N) % 10,
                                    np.random.default_rng(0).random((10, N)))
     if stats:
-        tables.write_table(run_dir / tables.STATS_DIR / "part-000000000.parquet",
-                           pa.Table.from_pylist(stats_rows(20), schema=tables.TRAIN_STATS_SCHEMA))
+        rundir.write_table(run_dir / rundir.STATS_DIR / "part-000000000.parquet",
+                           pa.Table.from_pylist(stats_rows(20), schema=rundir.TRAIN_STATS_SCHEMA))
     if metrics:
         cm = confusion()
-        state.atomic_write_json(run_dir / tables.METRICS_FILE, {
+        state.atomic_write_json(run_dir / rundir.METRICS_FILE, {
             "accuracy": float(np.trace(cm) / cm.sum()), "confusion_matrix": cm.tolist(),
             "n_samples": int(cm.sum()), "n_failed": 2, "mean_presentations": 1.2,
             "mean_spikes": 14.5, "wall_seconds": 75.0, "chunks": 2, "chunks_computed": 2,
@@ -320,8 +320,8 @@ def test_run_report_unassigned_network(tmp_path):
 def test_run_report_empty_stats_part(tmp_path):
     run = tmp_path / "run"
     make_run(run, stats=False)
-    tables.write_table(run / tables.STATS_DIR / "part-000000000.parquet",
-                       tables.TRAIN_STATS_SCHEMA.empty_table())
+    rundir.write_table(run / rundir.STATS_DIR / "part-000000000.parquet",
+                       rundir.TRAIN_STATS_SCHEMA.empty_table())
     paths = report.write_run_report(run)
     assert run / "report/training_curves.png" not in paths
     assert "no rows" in (run / "report/report.md").read_text()

@@ -7,15 +7,15 @@ tests are what keeps later versions able to read them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import evaluation, report, scoring, state, tables, workflow
+from stdp_ray import evaluation, report, rundir, scoring, state, workflow
 from stdp_ray.network import network_fingerprint
 
 OLD = Path(__file__).parent / "data" / "written-by-12aa4be"
@@ -40,6 +40,7 @@ def _metrics(run_dir: Path) -> dict:
 def test_an_old_run_configuration_reads():
     rc = workflow.read_run_config(OLD / "run")
     assert rc.seed == 3 and rc.config.n_neurons == 10 and rc.config.backend == "native"
+    assert rundir.provenance_commit(rc.provenance).startswith("12aa4bed3d0c")
 
 
 def test_an_old_network_loads_with_its_label_assignment_and_fingerprint():
@@ -53,19 +54,21 @@ def test_an_old_network_loads_with_its_label_assignment_and_fingerprint():
 
 def test_old_predictions_agree_with_old_metrics_and_old_responses():
     run_dir = OLD / "run"
-    preds = tables.read_table(run_dir / "predictions.parquet", tables.PREDICTIONS_SCHEMA)
-    metrics = _metrics(run_dir)
+    preds = rundir.read_table(run_dir / "predictions.parquet", rundir.PREDICTIONS_SCHEMA)
+    metrics = rundir.read_metrics(run_dir)
+    assert metrics.to_dict() == _metrics(run_dir)  # every key of the old file is a field
     y = preds.column("label").to_numpy().astype(np.int64)
     p = preds.column("predicted").to_numpy().astype(np.int64)
-    assert preds.num_rows == metrics["n_samples"] == 20
-    assert scoring.accuracy(y, p) == metrics["accuracy"] == 0.6
-    assert scoring.confusion_matrix(y, p).tolist() == metrics["confusion_matrix"]
+    assert preds.num_rows == metrics.n_samples == 20
+    assert scoring.accuracy(y, p) == metrics.accuracy == 0.6
+    assert scoring.confusion_matrix(y, p).tolist() == metrics.confusion_matrix
+    assert (metrics.n_neurons, metrics.training_samples, metrics.observe_samples) == (10, 4, 40)
     # The responses and the label assignment give the same predictions again.
     net = state.load_network(run_dir / "network")
     again = evaluation.predictions_from_responses(
         evaluation.responses(run_dir / "responses" / "phase=test"), net.assignments)
     assert again.column("predicted").to_pylist() == preds.column("predicted").to_pylist()
-    assignments = tables.read_table(run_dir / "assignments.parquet", tables.ASSIGNMENTS_SCHEMA)
+    assignments = rundir.read_table(run_dir / "assignments.parquet", rundir.ASSIGNMENTS_SCHEMA)
     assert assignments.column("assigned_class").to_pylist() == net.assignments.tolist()
 
 
@@ -75,12 +78,18 @@ def test_old_responses_and_manifests_read():
     test = evaluation.responses(run_dir / "responses" / "phase=test")
     assert observe.column("sample").to_pylist() == list(range(40))
     assert test.column("sample").to_pylist() == list(range(20))
-    manifest = json.loads((run_dir / "responses/phase=test/_manifest.json").read_text())
-    assert manifest["n_samples"] == 20 and manifest["chunk_size"] == 10
+    raw = json.loads((run_dir / "responses/phase=test/_manifest.json").read_text())
+    manifest = rundir.read_manifest(rundir.phase_dir(run_dir, "test"))
+    assert dataclasses.asdict(manifest) == raw  # every key of the old file is a field
+    assert (manifest.phase, manifest.n_samples, manifest.chunk_size) == ("test", 20, 10)
+    assert rundir.read_manifest(rundir.phase_dir(run_dir, "observe")).n_samples == 40
 
 
 def test_old_training_statistics_with_nine_digit_part_names_read_in_sample_order():
-    stats = tables.read_parts(OLD / "run" / "train" / "stats", tables.TRAIN_STATS_SCHEMA)
+    stats_dir = OLD / "run" / "train" / "stats"
+    assert [p.name for p in rundir.part_paths(stats_dir)] == [
+        "part-000000000.parquet", "part-000000002.parquet"]
+    stats = rundir.read_parts(stats_dir, rundir.TRAIN_STATS_SCHEMA)
     assert stats.column("sample").to_pylist() == [0, 1, 2, 3]
 
 
@@ -106,15 +115,34 @@ def test_an_old_ensemble_is_reported_with_its_members(ensemble_root):
     assert ensemble_root / "seed-2" / "report" / "confusion.png" in paths
 
 
-def test_old_ensemble_predictions_read():
-    table = pq.read_table(OLD / "ensemble" / "ensemble_predictions.parquet")
-    metrics = json.loads((OLD / "ensemble" / "metrics.json").read_text())
+def test_old_ensemble_settings_and_metrics_read():
+    root = OLD / "ensemble"
+    settings = rundir.read_ensemble_settings(root)
+    assert settings.seeds == [1, 2] and settings.config.n_neurons == 10
+    assert (settings.samples, settings.observe_samples, settings.test_samples) == (4, 40, 20)
+    metrics = rundir.read_ensemble_metrics(root)
+    assert metrics.to_dict() == json.loads((root / "metrics.json").read_text())
+    assert [m.seed for m in metrics.members] == [1, 2]
+    assert [m.run_dir for m in metrics.members] == ["seed-1", "seed-2"]
+    assert metrics.k == [1, 2] and metrics.mean_member_accuracy == 0.525
+
+
+def test_old_ensemble_predictions_read_with_their_schema():
+    table = rundir.read_table(OLD / "ensemble" / "ensemble_predictions.parquet",
+                              rundir.ENSEMBLE_PREDICTIONS_SCHEMA)
+    metrics = rundir.read_ensemble_metrics(OLD / "ensemble")
     labels = table.column("label").to_numpy()
-    assert table.num_rows == metrics["n_samples"] == 20
+    assert table.num_rows == metrics.n_samples == 20
     assert np.mean(table.column("predicted_sum").to_numpy() == labels) == \
-        metrics["ensemble_accuracy_sum"]
+        metrics.ensemble_accuracy_sum
     assert np.mean(table.column("predicted_vote").to_numpy() == labels) == \
-        metrics["ensemble_accuracy_vote"]
+        metrics.ensemble_accuracy_vote
+    # The builder writes the same schema.
+    again = rundir.ensemble_predictions_table(
+        table.column("sample").to_numpy(), labels, table.column("predicted_sum").to_numpy(),
+        table.column("predicted_vote").to_numpy(),
+        np.stack(table.column("scores_sum").to_numpy(zero_copy_only=False)))
+    assert again.equals(table)
 
 
 @pytest.mark.slow

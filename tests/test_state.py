@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -484,6 +485,37 @@ def test_atomic_save_npz_leaves_no_temp_file(tmp_path, monkeypatch):
         atomic_save_npz(path, x=np.arange(3))
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_file_gives_the_mode_asked_for_else_the_umask_default(tmp_path):
+    import stat
+
+    mask = os.umask(0o077)
+    try:
+        with state.atomic_file(tmp_path / "private") as fh:
+            fh.write(b"x")
+        with state.atomic_file(tmp_path / "shared", mode=0o644, durable=True) as fh:
+            fh.write(b"y")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o644
+    assert (tmp_path / "shared").read_bytes() == b"y"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private", "shared"]
+
+
+def test_the_temporary_globs_match_what_interrupted_writes_leave(tmp_path):
+    d = tmp_path / "net"
+    with pytest.raises(RuntimeError):
+        with state.atomic_directory(d):
+            with state.atomic_file(tmp_path / "f.bin"):
+                left = sorted(p.name for p in tmp_path.iterdir())
+                raise RuntimeError("interrupted")
+    assert len(left) == 2 and list(tmp_path.iterdir()) == []
+    temp_dir, temp_file = sorted(left, key=lambda n: n.endswith(".tmp"))
+    assert fnmatch.fnmatch(temp_dir, state.temporary_directory_glob("net"))
+    assert fnmatch.fnmatch(temp_file, state.TEMPORARY_FILE_GLOB)
+    assert fnmatch.fnmatch(state.replaced_directory(d).name, state.temporary_directory_glob("net"))
 
 
 # --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Training: the seed's direction of change, the bounded retry, exact resume, the Ray actor."""
+"""Training: the original script's direction of change, the bounded retry, exact resume,
+the Ray actor."""
 
 import os
 
@@ -7,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from stdp_ray import data, training
-from stdp_ray.training import Trainer, latest_checkpoint
+from stdp_ray.rundir import latest_checkpoint
+from stdp_ray.training import Trainer
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY, lock_in_child, random_network
-from stdp_ray import ensemble, state, tables, workflow
+from stdp_ray import ensemble, rundir, state, workflow
 from stdp_ray.cli import main
 
 
@@ -65,17 +65,17 @@ def test_taking_the_lock_sweeps_interrupted_writes(tmp_path, network_dir):
         p.mkdir(parents=True) if not p.name.endswith(".tmp") else p.write_text("half")
     workflow.import_network(network_dir, run)  # same network again: harmless
     assert not any(p.exists() for p in stale)
-    assert (run / tables.NETWORK_DIR / state.ARRAYS_NPZ).is_file()
+    assert (run / rundir.NETWORK_DIR / state.ARRAYS_NPZ).is_file()
 
 
 def test_ensemble_refuses_while_a_member_is_busy(tmp_path, mnist_dir):
     root = tmp_path / "ens"
-    with lock_in_child(ensemble.member_dir(root, 2)):
+    with lock_in_child(rundir.member_dir(root, 2)):
         with pytest.raises(state.DirectoryBusyError, match=r"seed-2: in use"):
             ensemble.run_ensemble(root, TINY, [1, 2], samples=2, data_dir=mnist_dir,
                                   progress=False)
     # Nothing was trained: seed-1 holds its lock file only.
-    assert sorted(p.name for p in ensemble.member_dir(root, 1).iterdir()) == [state.LOCK_FILE]
+    assert sorted(p.name for p in rundir.member_dir(root, 1).iterdir()) == [state.LOCK_FILE]
 
 
 def _leftovers(run: Path) -> list[Path]:
@@ -103,11 +103,11 @@ def test_sweep_removes_exactly_the_temporaries(tmp_path):
     for p in keep:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"keep")
-    removed = workflow.sweep_temporaries(run)
+    removed = rundir.sweep_temporaries(run)
     assert sorted(removed) == sorted(leftovers)
     assert not any(p.exists() for p in leftovers)
     assert all(p.read_bytes() == b"keep" for p in keep)
-    assert workflow.sweep_temporaries(run) == []
+    assert rundir.sweep_temporaries(run) == []
 
 
 def test_sweep_not_recursive_leaves_subdirectories(tmp_path):
@@ -117,7 +117,7 @@ def test_sweep_not_recursive_leaves_subdirectories(tmp_path):
     inner.write_bytes(b"a member's write in progress")
     top = root / ".metrics.json.y.tmp"
     top.write_bytes(b"half")
-    assert workflow.sweep_temporaries(root, recursive=False) == [top]
+    assert rundir.sweep_temporaries(root, recursive=False) == [top]
     assert inner.exists()
 
 
@@ -134,7 +134,7 @@ def test_sweep_finishes_an_interrupted_network_replacement(tmp_path, network_dir
     else:
         (run / "network").rename(old)
     shutil.copytree(old, run / ".network.tmp123")
-    removed = workflow.sweep_temporaries(run)
+    removed = rundir.sweep_temporaries(run)
     assert sorted(p.name for p in removed) == (
         [".network.old", ".network.tmp123"] if network_there else [".network.tmp123"])
     assert sorted(p.name for p in run.iterdir()) == [state.LOCK_FILE, "config.json", "network"]
@@ -149,22 +149,22 @@ def test_save_trained_records_sample_time_and_keeps_an_unchanged_network(tmp_pat
     rows = [{"sample": i, "image": i, "label": i % 10, "total_spikes": 5, "intensity": 2.0,
              "presentations": 1, "failed": False, "w_mean": 0.1, "w_std": 0.05,
              "theta_mean_mV": 20.0, "theta_std_mV": 0.0, "seconds": 0.25} for i in range(4)]
-    tables.write_table(run / tables.STATS_DIR / "part-000000000.parquet",
-                       pa.Table.from_pylist(rows, schema=tables.TRAIN_STATS_SCHEMA))
+    rundir.write_table(run / rundir.STATS_DIR / "part-000000000.parquet",
+                       pa.Table.from_pylist(rows, schema=rundir.TRAIN_STATS_SCHEMA))
     arrays = random_network(TINY, seed=1)
     workflow.save_trained(run, TINY, arrays, 3, {"samples": 4, "seconds": 9.0})
     prov = state.load_network(run / "network").provenance
     assert (prov["training_seconds"], prov["training_call_seconds"]) == (1.0, 9.0)
     state.save_assignments(run / "network", TINY, np.arange(10) % 10, np.ones((10, 10)))
-    (run / tables.ASSIGNMENTS_FILE).write_bytes(b"observe result")
+    (run / rundir.ASSIGNMENTS_FILE).write_bytes(b"observe result")
     before = (run / "network" / state.NETWORK_JSON).read_bytes()
     # A rerun that trained nothing: same arrays, network and assignment kept as they are.
     workflow.save_trained(run, TINY, arrays, 3, {"samples": 4, "seconds": 0.5})
     assert (run / "network" / state.NETWORK_JSON).read_bytes() == before
     assert state.load_network(run / "network").assignments is not None
-    assert (run / tables.ASSIGNMENTS_FILE).exists()
+    assert (run / rundir.ASSIGNMENTS_FILE).exists()
     # Another network replaces it and drops what was computed from the old one.
     workflow.save_trained(run, TINY, random_network(TINY, seed=2), 3,
                           {"samples": 4, "seconds": 0.5})
     assert state.load_network(run / "network").assignments is None
-    assert not (run / tables.ASSIGNMENTS_FILE).exists()
+    assert not (run / rundir.ASSIGNMENTS_FILE).exists()

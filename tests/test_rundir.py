@@ -1,0 +1,257 @@
+"""The run directory's one owner: names, parts, records, checkpoints (no simulation)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TINY, random_network
+from stdp_ray import rundir, state, training
+from stdp_ray.config import config_to_dict
+from stdp_ray.rundir import (CheckpointState, EnsembleMember, EnsembleMetrics, EnsembleSettings,
+                             PhaseManifest, RunMetrics, RunRecord)
+from stdp_ray.state import ArtifactError
+
+
+def _stats_rows(samples):
+    return [{"sample": i, "image": i, "label": i % 10, "total_spikes": 5, "intensity": 2.0,
+             "presentations": 1, "failed": False, "w_mean": 0.1, "w_std": 0.05,
+             "theta_mean_mV": 20.0, "theta_std_mV": 0.0, "seconds": 0.25} for i in samples]
+
+
+# --------------------------------------------------------------------------
+# Names and parts
+# --------------------------------------------------------------------------
+def test_parts_are_named_with_six_digits_at_least():
+    assert rundir.part_name(3) == "part-000003.parquet"
+    assert rundir.part_name(1_234_567) == "part-1234567.parquet"
+
+
+@pytest.mark.parametrize("name, index", [("part-000003.parquet", 3),
+                                         ("part-000001000.parquet", 1000),
+                                         ("part-1234567.parquet", 1234567),
+                                         ("part-x.parquet", None), ("part-3.csv", None)])
+def test_a_part_index_is_read_from_names_of_any_width(name, index):
+    assert rundir.part_index(name) == index
+
+
+def test_parts_of_both_widths_are_read_in_index_order(tmp_path):
+    # Nine digits (training statistics before rundir owned part names) beside six.
+    for name, samples in (("part-000000004.parquet", [4, 5]), ("part-000000.parquet", [0, 1]),
+                          ("part-000002.parquet", [2, 3]), ("part-000010.parquet", [10])):
+        rundir.write_table(tmp_path / name, rundir.train_stats_table(_stats_rows(samples)))
+    assert [rundir.part_index(p) for p in rundir.part_paths(tmp_path)] == [0, 2, 4, 10]
+    stats = rundir.read_parts(tmp_path, rundir.TRAIN_STATS_SCHEMA)
+    assert stats.column("sample").to_pylist() == [0, 1, 2, 3, 4, 5, 10]
+
+
+def test_an_empty_or_missing_directory_reads_as_an_empty_table(tmp_path):
+    assert rundir.read_parts(tmp_path / "missing", rundir.RESPONSES_SCHEMA).num_rows == 0
+
+
+def test_phase_directories_are_hive_partitions_of_responses(tmp_path):
+    assert rundir.phase_dir(tmp_path, "test") == tmp_path / "responses" / "phase=test"
+    with pytest.raises(ValueError, match="phase == 'train'"):
+        rundir.phase_dir(tmp_path, "train")
+
+
+def test_what_a_phase_derives_is_listed_once(tmp_path):
+    assert [p.relative_to(tmp_path).as_posix() for p in rundir.derived_files(tmp_path, "test")] \
+        == ["predictions.parquet", "metrics.json"]
+    assert (tmp_path / "network" / state.ASSIGNMENTS_NPZ) in rundir.derived_files(tmp_path,
+                                                                                 "observe")
+
+
+def test_members_of_an_ensemble_are_named_by_seed(tmp_path):
+    assert rundir.member_dir(tmp_path, 7) == tmp_path / "seed-7"
+
+
+def test_checkpoints_are_listed_oldest_first_and_incomplete_ones_only_when_asked(tmp_path):
+    for n in (12, 3, 1000):
+        rundir.write_checkpoint_state(tmp_path / rundir.checkpoint_name(n),
+                                      CheckpointState(samples_done=n))
+    (tmp_path / rundir.checkpoint_name(2000)).mkdir()          # no state file: incomplete
+    (tmp_path / ".ckpt-000003000.abc").mkdir()                  # a temporary
+    assert [p.name for p in rundir.checkpoint_dirs(tmp_path)] == [
+        "ckpt-000000003", "ckpt-000000012", "ckpt-000001000"]
+    assert rundir.latest_checkpoint(tmp_path).name == "ckpt-000001000"
+    assert rundir.checkpoint_dirs(tmp_path, complete=False)[-1].name == "ckpt-000002000"
+    assert rundir.latest_checkpoint(tmp_path / "none") is None
+
+
+def test_temporaries_of_todays_checkpoint_writer_are_swept(tmp_path):
+    run = tmp_path / "run"
+    temporary = run / "train" / "checkpoints" / ".ckpt-000000008.k2j3"
+    (temporary / "sub").mkdir(parents=True)
+    kept = run / "train" / "checkpoints" / "ckpt-000000004" / "state.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}")
+    assert rundir.sweep_temporaries(run) == [temporary]
+    assert kept.exists()
+
+
+# --------------------------------------------------------------------------
+# Records: one writer, one reader each
+# --------------------------------------------------------------------------
+def test_a_run_record_round_trips_with_its_provenance(tmp_path):
+    record = RunRecord(TINY, 3, {"commit": "abc", "host": "h"})
+    rundir.write_run_record(tmp_path, record)
+    again = rundir.read_run_record(tmp_path)
+    assert again == record and again.provenance == record.provenance
+    assert json.loads((tmp_path / "config.json").read_text())["config"] == config_to_dict(TINY)
+
+
+@pytest.mark.parametrize("content, match", [
+    ({"config": config_to_dict(TINY)}, "invalid run configuration"),
+    ({"config": {"n_neurons": "ten"}, "seed": 1}, "invalid run configuration"),
+    ([1, 2], "expected a JSON object")])
+def test_a_malformed_run_record_names_its_file(tmp_path, content, match):
+    (tmp_path / "config.json").write_text(json.dumps(content))
+    with pytest.raises(ArtifactError, match=match):
+        rundir.read_run_record(tmp_path)
+
+
+def test_a_manifest_round_trips_and_compares_field_by_field(tmp_path):
+    manifest = PhaseManifest(phase="test", seed=5, chunk_size=50, n_samples=20, first_sample=0,
+                             network="n", model="m", data="d")
+    assert rundir.read_manifest(tmp_path) is None
+    rundir.write_manifest(tmp_path, manifest)
+    assert rundir.read_manifest(tmp_path) == manifest
+    assert json.loads((tmp_path / "_manifest.json").read_text()) == {
+        "phase": "test", "seed": 5, "chunk_size": 50, "n_samples": 20, "first_sample": 0,
+        "network": "n", "model": "m", "data": "d"}
+    other = PhaseManifest(phase="test", seed=5, chunk_size=10, n_samples=20, first_sample=0,
+                          network="n", model="m", data="d")
+    assert manifest.diff(other) == {"chunk_size": (50, 10)}
+
+
+def test_an_older_manifest_reads_its_missing_keys_as_none(tmp_path):
+    (tmp_path / "_manifest.json").write_text(json.dumps({"phase": "observe", "n_samples": 9,
+                                                         "unknown_later_key": 1}))
+    manifest = rundir.read_manifest(tmp_path)
+    assert (manifest.phase, manifest.n_samples, manifest.data, manifest.seed) == \
+        ("observe", 9, None, None)
+
+
+#: The keys of a run's metrics.json since stdp-ray wrote its first ones (kept as they are).
+RUN_METRICS_KEYS = {
+    "accuracy", "confusion_matrix", "n_samples", "n_failed", "mean_presentations",
+    "mean_spikes", "wall_seconds", "simulate_seconds", "chunks", "chunks_computed",
+    "chunk_size", "workers", "nodes", "chunk_nodes", "backend", "seed", "network", "n_neurons",
+    "training_samples", "observe_samples", "provenance"}
+
+
+def test_run_metrics_round_trip_with_the_keys_earlier_versions_wrote(tmp_path):
+    metrics = RunMetrics(confusion_matrix=np.eye(10, dtype=int).tolist(), accuracy=1.0,
+                         n_samples=10, chunk_nodes={"0": "node"}, provenance={"commit": "c"})
+    assert rundir.read_metrics(tmp_path) is None
+    rundir.write_metrics(tmp_path, metrics)
+    assert set(json.loads((tmp_path / "metrics.json").read_text())) == RUN_METRICS_KEYS
+    assert rundir.read_metrics(tmp_path) == metrics
+
+
+def test_run_metrics_without_a_confusion_matrix_are_refused(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({"accuracy": 0.5}))
+    with pytest.raises(ArtifactError, match=r"metrics.json: has no 'confusion_matrix'"):
+        rundir.read_metrics(tmp_path)
+
+
+@pytest.mark.parametrize("provenance, commit", [
+    ({"commit": "a"}, "a"), ({"git_commit": "b"}, "b"), ({"versions": {"commit": "c"}}, "c"),
+    ({"versions": {"git": "d"}}, "d"), ({"versions": {}}, None), (None, None)])
+def test_the_commit_is_read_under_its_current_and_older_keys(provenance, commit):
+    assert rundir.provenance_commit(provenance) == commit
+
+
+def test_ensemble_settings_round_trip(tmp_path):
+    settings = EnsembleSettings(TINY, [1, 2], samples=4, observe_samples=40, test_samples=None)
+    rundir.write_ensemble_settings(tmp_path, settings)
+    assert set(json.loads((tmp_path / "ensemble.json").read_text())) == {
+        "config", "seeds", "samples", "observe_samples", "test_samples"}
+    assert rundir.read_ensemble_settings(tmp_path) == settings
+
+
+def test_ensemble_settings_without_a_configuration_read(tmp_path):
+    (tmp_path / "ensemble.json").write_text(json.dumps({"seeds": [1, 2]}))
+    settings = rundir.read_ensemble_settings(tmp_path)
+    assert settings.config is None and settings.seeds == [1, 2]
+
+
+def test_ensemble_metrics_round_trip(tmp_path):
+    metrics = EnsembleMetrics(
+        members=[EnsembleMember(1, 0.8, "seed-1", 4), EnsembleMember(2, 0.7, "seed-2", 4)],
+        k=[1, 2], accuracy_sum=[0.8, 0.85], accuracy_vote=[0.8, 0.75],
+        mean_member_accuracy=0.75, ensemble_accuracy_sum=0.85, ensemble_accuracy_vote=0.75,
+        n_samples=20, n_neurons=10, samples=4, observe_samples=40, provenance={})
+    assert rundir.read_ensemble_metrics(tmp_path) is None
+    rundir.write_ensemble_metrics(tmp_path, metrics)
+    raw = json.loads((tmp_path / "metrics.json").read_text())
+    assert raw["members"][0] == {"seed": 1, "accuracy": 0.8, "run_dir": "seed-1",
+                                 "training_samples": 4}
+    assert rundir.read_ensemble_metrics(tmp_path) == metrics
+
+
+def test_older_ensemble_metrics_read_their_missing_keys_as_none(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({
+        "members": [{"seed": 1, "accuracy": 0.8, "run_dir": "seed-1"}],
+        "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]}))
+    metrics = rundir.read_ensemble_metrics(tmp_path)
+    assert metrics.members == [EnsembleMember(1, 0.8, "seed-1")]
+    assert metrics.mean_member_accuracy is None and metrics.n_samples is None
+
+
+# --------------------------------------------------------------------------
+# Checkpoints: one check
+# --------------------------------------------------------------------------
+def _checkpoint(train_dir, samples_done, seed=1, cfg=TINY):
+    ckpt = rundir.checkpoints_dir(train_dir) / rundir.checkpoint_name(samples_done)
+    net = random_network(cfg)
+    state.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=net.weights,
+                          theta_mV=net.theta_mV, delays_ms=net.delays_ms)
+    state.atomic_save_npz(ckpt / rundir.CHECKPOINT_DYNAMIC, exc_v=np.zeros(cfg.n_neurons))
+    rundir.write_checkpoint_state(ckpt, CheckpointState(
+        samples_done=samples_done, seed=seed, model=cfg.model_hash(),
+        config=config_to_dict(cfg)))
+    return ckpt
+
+
+def test_a_checkpoint_of_this_run_is_read_back_whole(tmp_path):
+    ckpt = _checkpoint(tmp_path, 6)
+    found = training.read_checkpoint(ckpt, TINY, 1)
+    assert found.samples_done == 6 and found.path == ckpt
+    np.testing.assert_array_equal(found.arrays.weights, random_network(TINY).weights)
+    assert set(found.dynamic) == {"exc_v"}
+    assert training.read_checkpoint(ckpt, TINY, 1, dynamic=False).dynamic is None
+
+
+def test_the_driver_and_the_trainer_refuse_the_same_checkpoints(tmp_path):
+    _checkpoint(tmp_path, 6, seed=2)
+    for check in (lambda: training.check_resumable(tmp_path, TINY, 1, 10),
+                  lambda: training.read_checkpoint(rundir.latest_checkpoint(
+                      rundir.checkpoints_dir(tmp_path)), TINY, 1)):
+        with pytest.raises(ArtifactError, match="checkpoint of seed 2, this run has seed 1"):
+            check()
+    with pytest.raises(ArtifactError, match="checkpoint of another model configuration"):
+        training.check_resumable(tmp_path, TINY.replace(nu_post=0.02), 2, 10)
+
+
+def test_check_resumable_returns_the_samples_done_and_refuses_fewer(tmp_path):
+    assert training.check_resumable(tmp_path, TINY, 1, 10) == 0
+    _checkpoint(tmp_path, 6)
+    assert training.check_resumable(tmp_path, TINY, 1, 10) == 6
+    with pytest.raises(training.TrainingError, match="has already trained 6 samples"):
+        training.check_resumable(tmp_path, TINY, 1, 5)
+
+
+def test_a_checkpoint_whose_arrays_do_not_fit_the_configuration_is_refused(tmp_path):
+    _checkpoint(tmp_path, 6, cfg=TINY.replace(n_neurons=11))
+    bigger = TINY.replace(n_neurons=11)
+    assert training.check_resumable(tmp_path, bigger, 1, 10) == 6
+    ckpt = rundir.latest_checkpoint(rundir.checkpoints_dir(tmp_path))
+    # Same model hash but other arrays: the arrays are checked too.
+    state.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=np.zeros((3, 3)),
+                          theta_mV=np.zeros(3), delays_ms=np.zeros((3, 3)))
+    with pytest.raises(ArtifactError, match="weights has shape"):
+        training.check_resumable(tmp_path, bigger, 1, 10)
