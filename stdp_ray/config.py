@@ -1,9 +1,9 @@
 """The one configuration record of a network and how it is simulated.
 
-Every constant of the Diehl & Cook (2015) model as the seed script has it lives
-here, in plain SI-free numbers whose unit is part of the field name
-(``_mV``, ``_ms``, ``_Hz``). Brian2 units are attached in
-:mod:`stdp_ray.model` only. The record is frozen and JSON-serialisable; it is
+Every constant of the Diehl & Cook (2015) model as the original script
+(Diehl & Cook's code) has it lives here, in plain SI-free numbers whose unit
+is part of the field name (``_mV``, ``_ms``, ``_Hz``). Brian2 units are
+attached in :mod:`stdp_ray.model` only. The record is frozen and JSON-serialisable; it is
 written beside every artifact, and loading an artifact checks it.
 """
 
@@ -26,7 +26,8 @@ CONFIG_VERSION = 1
 
 @dataclass(frozen=True)
 class Config:
-    """Model constants and simulation settings (the seed's values by default).
+    """Model constants and simulation settings (by default the values of the original
+    script, Diehl & Cook's code).
 
     Attributes
     ----------
@@ -34,7 +35,7 @@ class Config:
         Input (Poisson) neurons, one per pixel: 784.
     n_neurons : int
         Excitatory neurons, and as many inhibitory ones (paper: 100, 400,
-        1600, 6400; the seed: 400).
+        1600, 6400; the original script: 400).
     dt_ms : float
         Integration time step in ms (Brian2's default, 0.1 ms).
     v_rest_exc_mV, v_rest_inh_mV : float
@@ -86,7 +87,7 @@ class Config:
         First intensity tried for every sample (2).
     max_intensity : float
         Largest intensity tried; a sample still under ``min_spikes`` then is
-        recorded as failed (the seed retried forever).
+        recorded as failed (the original script retried forever).
     min_spikes : int
         A presentation with fewer excitatory spikes is repeated at
         intensity + 1 (5).
@@ -99,7 +100,7 @@ class Config:
         Silence simulated after each presentation in observe and test. The
         dynamic state is reset before every sample there, so any rest at least
         as long as the longest delay (all input spikes delivered) gives the
-        same responses as the seed's 150 ms; None (default) uses
+        same responses as the original script's 150 ms; None (default) uses
         ``delay_max_ms``. Not part of the model.
     """
 

@@ -63,7 +63,8 @@ def simulate_samples(sim, cfg: Config, images: np.ndarray, sample_ids: np.ndarra
     Every sample starts at ``cfg.intensity`` (attempt 0). After each pass, the
     samples with fewer than ``cfg.min_spikes`` response spikes go again at
     intensity + 1 with the next attempt number (so a new input draw), as the
-    seed's immediate re-presentation; a sample still quiet at
+    immediate re-presentation of the original script (Diehl & Cook's code); a
+    sample still quiet at
     ``cfg.max_intensity`` is marked failed and keeps its last response.
 
     Parameters

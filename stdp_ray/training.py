@@ -1,11 +1,11 @@
-"""Training: the seed's sequence, resumable from checkpoints, as one Ray actor.
+"""Training: the original script's sequence, resumable from checkpoints, as one Ray actor.
 
 :class:`Trainer` is plain Python (the tests drive it without Ray). Training
 step ``k`` shows training image ``k mod n_images``: the input weights of each
 excitatory neuron are rescaled to sum to 78, the image is shown for 350 ms then
 150 ms of silence, and while it draws fewer than 5 response spikes it is shown
 again at intensity + 1 (up to ``max_intensity``), the network's state carrying
-on throughout, as in the seed.
+on throughout, as in the original script (Diehl & Cook's code).
 
 A checkpoint holds everything needed to continue exactly: weights, theta,
 delays, the simulator's dynamic state (potentials, conductances, STDP traces,

@@ -14,7 +14,7 @@ from stdp_ray.config import Config
 from stdp_ray.network import FrozenNetwork
 from stdp_ray import model
 
-#: Tiny networks keep the suite fast; intensity starts higher than the seed's
+#: Tiny networks keep the suite fast; intensity starts higher than the original script's
 #: because ten untrained neurons need a stronger drive to reach 5 spikes.
 TINY = Config(n_neurons=10, backend="runtime")
 
@@ -31,7 +31,7 @@ def tiny_cfg():
 
 
 def random_network(cfg: Config, seed: int = 0) -> FrozenNetwork:
-    """A frozen network with the seed's initial weights, normalised, theta 20 mV."""
+    """A frozen network with the original script's initial weights, normalised, theta 20 mV."""
     rng = np.random.default_rng(seed)
     w = model.normalize_weights(model.initial_weights(cfg, rng), cfg.weight_sum)
     return FrozenNetwork(np.clip(w, 0, cfg.w_max), np.full(cfg.n_neurons, cfg.theta_init_mV),

@@ -4,8 +4,8 @@ import pytest
 
 from stdp_ray.config import Config, config_from_dict, config_to_dict
 
-# The seed's constants (shared/seed/README.md), field by field.
-SEED_VALUES = {
+# The constants of the original script (Diehl & Cook's code), field by field.
+ORIGINAL_VALUES = {
     "n_input": 784, "n_neurons": 400, "dt_ms": 0.1, "v_rest_exc_mV": -65.0,
     "v_rest_inh_mV": -60.0, "v_reset_exc_mV": -65.0, "v_reset_inh_mV": -45.0,
     "v_thresh_exc_mV": -72.0, "v_thresh_inh_mV": -40.0, "e_inh_exc_mV": -100.0,
@@ -19,8 +19,8 @@ SEED_VALUES = {
 }
 
 
-@pytest.mark.parametrize("name,value", sorted(SEED_VALUES.items()))
-def test_defaults_are_the_seeds_constants(name, value):
+@pytest.mark.parametrize("name,value", sorted(ORIGINAL_VALUES.items()))
+def test_defaults_are_the_original_scripts_constants(name, value):
     assert getattr(Config(), name) == value
 
 
@@ -28,7 +28,7 @@ def test_derived_steps():
     cfg = Config()
     assert cfg.present_steps == 3500
     assert cfg.sample_steps == 5000
-    # Highest input rate: 255 / 8 * 2 = 63.75 Hz, as in the seed.
+    # Highest input rate: 255 / 8 * 2 = 63.75 Hz, as in the original script.
     assert 255 / cfg.input_rate_divisor * cfg.intensity == 63.75
 
 

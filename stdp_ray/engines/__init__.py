@@ -98,7 +98,8 @@ class FrozenSimulator(Protocol):
 class PlasticSimulator(Protocol):
     """A plastic network (STDP weights, adaptive theta) shown one sample at a time.
 
-    The dynamic state carries over from sample to sample, as in the seed;
+    The dynamic state carries over from sample to sample, as in the original
+    script (Diehl & Cook's code);
     :meth:`dynamic_state` and :meth:`set_dynamic_state` let a checkpoint
     continue exactly, on any engine.
 

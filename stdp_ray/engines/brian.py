@@ -13,7 +13,8 @@ Two network *forms* exist:
     through ``run_args``).
 ``train``
     Plastic input weights and adaptive theta; one sample per run, its state
-    continuing from the previous sample as in the seed.
+    continuing from the previous sample as in the original script (Diehl &
+    Cook's code).
 
 Brian2's device is process-global, so every entry point sets the device
 itself, inside the process that simulates. Brian2 is imported inside the

@@ -1,7 +1,7 @@
 """The reference engine: Brian2's Cython runtime, one network per process, one sample per run.
 
-Slow but simple: the seed's procedure. The other engines are tested against
-it bit for bit.
+Slow but simple: the procedure of the original script (Diehl & Cook's code).
+The other engines are tested against it bit for bit.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["RuntimeFrozen", "RuntimeTrainer"]
 
 
 class RuntimeFrozen:
-    """Frozen samples on Brian2's Cython runtime: the seed's procedure, the reference.
+    """Frozen samples on Brian2's Cython runtime: the original script's procedure, the reference.
 
     One network is built and kept; each sample is one ``run`` of present + rest
     from t = 0, after Python sets its input and resets the dynamic state to
