@@ -239,9 +239,15 @@ def slot_reset_values(cfg: Config, layer: str) -> dict[str, tuple[float | bool, 
     if layer not in ("exc", "inh"):
         raise ValueError(f"layer == {layer!r}, must be 'exc' or 'inh'")
     rest = cfg.v_rest_exc_mV if layer == "exc" else cfg.v_rest_inh_mV
-    return {"v": (rest, "mV"), "ge": (0, "1"), "gi": (0, "1"), "timer": (cfg.rest_ms, "ms"),
-            "lastspike": (-1e4, "second"),  # Brian2's "never spiked"
-            "not_refractory": (True, "1")}
+    # not_refractory first: Brian2 guards an assignment to `v` (declared
+    # "unless refractory") by the neuron's not_refractory at that point of the
+    # code, so clearing it first resets every potential. Otherwise a neuron
+    # still refractory when the previous sample's slot ended (an inh neuron
+    # that spiked in its last 2 ms) would keep its reset potential, and its
+    # response would depend on the sample before it (on the sharding).
+    return {"not_refractory": (True, "1"), "v": (rest, "mV"), "ge": (0, "1"), "gi": (0, "1"),
+            "timer": (cfg.rest_ms, "ms"),
+            "lastspike": (-1e4, "second")}  # Brian2's "never spiked"
 
 
 _M64 = (1 << 64) - 1

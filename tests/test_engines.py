@@ -57,10 +57,11 @@ def test_pass_rates_are_each_images_input_rates_padded_with_silent_slots(tiny_cf
     assert not rates[3:].any()
 
 
-def test_slot_reset_code_assigns_the_models_reset_values(tiny_cfg):
+def test_slot_reset_code_clears_refractoriness_before_resetting_the_potential(tiny_cfg):
+    """Brian2 guards `v = ...` by not_refractory at that point of the code: it comes first."""
     code = brian._reset_code(model.slot_reset_values(tiny_cfg, "exc"))
-    assert code == ("v = -65.0*mV\nge = 0\ngi = 0\ntimer = 150.0*ms\n"
-                    "lastspike = -10000.0*second\nnot_refractory = True")
+    assert code == ("not_refractory = True\nv = -65.0*mV\nge = 0\ngi = 0\ntimer = 150.0*ms\n"
+                    "lastspike = -10000.0*second")
 
 
 def test_standalone_build_key_covers_the_input_hash_header(tmp_path, monkeypatch):
@@ -205,3 +206,4 @@ def test_short_frozen_rest_gives_the_seeds_responses(tiny_cfg, tiny_network, ima
     assert full.frozen_slot_ms == 500.0 and tiny_cfg.frozen_slot_ms == 360.0
     counts = runtime.RuntimeFrozen(full, tiny_network).run_pass(_inputs(images, range(10)))
     np.testing.assert_array_equal(counts, runtime_counts)
+
