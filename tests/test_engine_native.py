@@ -139,3 +139,46 @@ def test_kernel_compiles_once_into_the_cache_when_not_installed(tmp_path, monkey
     mtime = first.stat().st_mtime_ns
     assert first.parent == tmp_path / "native" and first.suffix == ".so"
     assert native._compile_into_cache() == first and first.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_native_training_does_not_depend_on_threads(tiny_cfg, images, threads):
+    cfg = tiny_cfg.replace(backend="native")
+    net = random_network(cfg, seed=4)
+    one, many = native.NativeTrainer(cfg, net), native.NativeTrainer(cfg, net, threads=threads)
+    for k in range(5):
+        counts = [e.present(images[k], sample=k, attempt=0, intensity=4.0, seed=1)
+                  for e in (one, many)]
+        np.testing.assert_array_equal(counts[0], counts[1])
+    assert sum(c.sum() for c in counts) > 0
+    np.testing.assert_array_equal(many.get_weights(), one.get_weights())
+    for key, value in one.dynamic_state().items():
+        np.testing.assert_array_equal(many.dynamic_state()[key], value, err_msg=key)
+
+
+def test_native_rejects_zero_threads(tiny_cfg, tiny_network):
+    with pytest.raises(ValueError, match=r"threads == 0, must be >= 1"):
+        native.NativeTrainer(tiny_cfg, tiny_network, threads=0)
+
+
+def test_thread_splits_give_each_thread_its_own_neurons(tiny_cfg, tiny_network):
+    start, syn, post, _ = native.delay_groups(tiny_network.delays_ms, tiny_cfg)
+    split = native.thread_splits(start, post, tiny_cfg.n_neurons, 3).reshape(-1, 3)
+    bounds = [0, 3, 6, 10]  # t * n // threads
+    for g in range(len(start) - 1):
+        ends = list(split[g, 1:]) + [split[g + 1, 0]]
+        for t in range(3):
+            owned = post[split[g, t]:ends[t]]
+            assert np.all((owned >= bounds[t]) & (owned < bounds[t + 1]))
+    np.testing.assert_array_equal(split[:-1, 0], start[:-1])
+    assert split[-1, 0] == 784 * tiny_cfg.n_neurons
+
+
+def test_commands_fall_back_to_standalone_where_the_kernel_cannot_load(tiny_cfg, monkeypatch,
+                                                                        caplog):
+    from stdp_ray import workflow
+
+    monkeypatch.setattr(native, "unavailable", lambda: "native engine unavailable: no kernel")
+    cfg = workflow.resolve_backend(tiny_cfg.replace(backend="native"))
+    assert cfg.backend in ("standalone", "runtime")
+    assert "falling back to Brian2's standalone backend" in caplog.text
