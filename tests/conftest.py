@@ -69,3 +69,19 @@ def lock_in_child(directory):
         child.kill()
         child.wait()
         child.stdout.close()
+
+
+def sparse_images(n: int, seed: int = 3) -> np.ndarray:
+    """``n`` synthetic images, (n, 784) uint8: a quarter of the pixels lit at 60-255."""
+    rng = np.random.default_rng(seed)
+    return ((rng.random((n, 784)) < 0.25) * rng.integers(60, 256, (n, 784))).astype(np.uint8)
+
+
+def pass_inputs(images, ids, intensity=4.0, attempt=0, seed=42, stream=3):
+    """The :class:`PassInputs` of ``images`` as samples ``ids``, all at one intensity."""
+    from stdp_ray.engines import PassInputs
+
+    n = len(ids)
+    return PassInputs(images, np.asarray(ids), np.full(n, float(intensity)),
+                      np.full(n, attempt), seed, stream)
+

@@ -3,24 +3,17 @@
 import numpy as np
 import pytest
 
-from conftest import random_network
+from conftest import pass_inputs, random_network, sparse_images
 from stdp_ray import engines, model
-from stdp_ray.engines import PassInputs, native
+from stdp_ray.engines import native
 from stdp_ray.training import Trainer
 
 pytestmark = pytest.mark.slow
 
 
-def _inputs(images, ids, intensity=4.0, attempt=0, seed=42, stream=3):
-    n = len(ids)
-    return PassInputs(images, np.asarray(ids), np.full(n, float(intensity)),
-                      np.full(n, attempt), seed, stream)
-
-
 @pytest.fixture(scope="module")
 def images():
-    rng = np.random.default_rng(3)
-    return ((rng.random((12, 784)) < 0.25) * rng.integers(60, 256, (12, 784))).astype(np.uint8)
+    return sparse_images(12)
 
 
 #: A configuration far from the paper's constants: every folded constant of
@@ -45,7 +38,7 @@ def test_delay_groups_follow_brian2s_spike_queue_order(tiny_cfg, tiny_network):
 
 @pytest.mark.parametrize("reference", ["runtime", "standalone"])
 def test_native_frozen_responses_equal_brian2s_exactly(tiny_cfg, tiny_network, images, reference):
-    inputs = _inputs(images[:10], range(10))
+    inputs = pass_inputs(images[:10], range(10))
     ref = engines.make_frozen_simulator(tiny_cfg.replace(backend=reference), tiny_network,
                                         10).run_pass(inputs)
     nat = engines.make_frozen_simulator(tiny_cfg.replace(backend="native"), tiny_network,
@@ -56,8 +49,8 @@ def test_native_frozen_responses_equal_brian2s_exactly(tiny_cfg, tiny_network, i
 
 def test_native_frozen_sample_does_not_depend_on_its_pass(tiny_cfg, tiny_network, images):
     sim = engines.make_frozen_simulator(tiny_cfg.replace(backend="native"), tiny_network, 10)
-    together = sim.run_pass(_inputs(images[:10], range(10)))
-    alone = np.vstack([sim.run_pass(_inputs(images[k:k + 1], [k])) for k in (7, 2, 9)])
+    together = sim.run_pass(pass_inputs(images[:10], range(10)))
+    alone = np.vstack([sim.run_pass(pass_inputs(images[k:k + 1], [k])) for k in (7, 2, 9)])
     np.testing.assert_array_equal(alone, together[[7, 2, 9]])
 
 
@@ -113,7 +106,7 @@ def test_native_training_resumes_from_any_engines_state(tiny_cfg, images):
 def test_native_equals_brian2_for_other_constants(tiny_cfg, images):
     cfg = tiny_cfg.replace(**VARIANT)
     net = random_network(cfg, seed=2)
-    inputs = _inputs(images[:6], range(6))
+    inputs = pass_inputs(images[:6], range(6))
     np.testing.assert_array_equal(
         engines.make_frozen_simulator(cfg.replace(backend="native"), net, 6).run_pass(inputs),
         engines.make_frozen_simulator(cfg, net, 6).run_pass(inputs))

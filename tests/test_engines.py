@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import pass_inputs, sparse_images
 from stdp_ray import engines, model
 from stdp_ray.config import Config
 from stdp_ray.engines import PassInputs, count_slot_spikes
@@ -15,16 +16,9 @@ from stdp_ray.engines import brian, runtime, standalone
 slow = pytest.mark.slow
 
 
-def _inputs(images, ids, intensity=4.0, attempt=0, seed=42, stream=3):
-    n = len(ids)
-    return PassInputs(images, np.asarray(ids), np.full(n, float(intensity)),
-                      np.full(n, attempt), seed, stream)
-
-
 @pytest.fixture(scope="module")
 def images():
-    rng = np.random.default_rng(3)
-    return ((rng.random((10, 784)) < 0.25) * rng.integers(60, 256, (10, 784))).astype(np.uint8)
+    return sparse_images(10)
 
 
 # --------------------------------------------------------------------------
@@ -99,7 +93,7 @@ def test_runtime_input_spikes_equal_the_numpy_reference(tiny_cfg, tiny_network, 
     from brian2 import SpikeMonitor, ms
 
     brian._activate_runtime()
-    inputs = _inputs(images[:1], [7], intensity=2.0)
+    inputs = pass_inputs(images[:1], [7], intensity=2.0)
     net, objects = brian._build(tiny_cfg, "frozen", 1, tiny_network, inputs)
     mon = SpikeMonitor(objects["inp"])
     net.add(mon)
@@ -115,7 +109,7 @@ def test_runtime_input_spikes_equal_the_numpy_reference(tiny_cfg, tiny_network, 
 
 @pytest.fixture(scope="module")
 def runtime_counts(tiny_cfg, tiny_network, images):
-    return runtime.RuntimeFrozen(tiny_cfg, tiny_network).run_pass(_inputs(images, range(10)))
+    return runtime.RuntimeFrozen(tiny_cfg, tiny_network).run_pass(pass_inputs(images, range(10)))
 
 
 @slow
@@ -127,7 +121,7 @@ def test_runtime_responses_are_nontrivial(runtime_counts):
 @slow
 def test_standalone_equals_runtime_exactly(tiny_cfg, tiny_network, images, runtime_counts):
     sim = standalone.StandaloneFrozen(tiny_cfg.replace(backend="standalone"), tiny_network, 10)
-    np.testing.assert_array_equal(sim.run_pass(_inputs(images, range(10))), runtime_counts)
+    np.testing.assert_array_equal(sim.run_pass(pass_inputs(images, range(10))), runtime_counts)
 
 
 @slow
@@ -139,14 +133,14 @@ def test_sample_response_independent_of_what_ran_before(tiny_cfg, tiny_network, 
     sim = engines.make_frozen_simulator(cfg, tiny_network, 10)
     assert isinstance(sim, engines.FrozenSimulator) and sim.backend == backend
     assert isinstance(sim.prepare(), float)
-    alone = sim.run_pass(_inputs(images[5:], range(5, 10)))
+    alone = sim.run_pass(pass_inputs(images[5:], range(5, 10)))
     np.testing.assert_array_equal(alone, runtime_counts[5:])
 
 
 @slow
 def test_attempt_changes_the_input_draw(tiny_cfg, tiny_network, images, runtime_counts):
     sim = runtime.RuntimeFrozen(tiny_cfg, tiny_network)
-    again = sim.run_pass(_inputs(images, range(10), attempt=1))
+    again = sim.run_pass(pass_inputs(images, range(10), attempt=1))
     assert not np.array_equal(again, runtime_counts)
 
 
@@ -156,7 +150,7 @@ def test_standalone_build_is_reused_not_recompiled(tiny_cfg, tiny_network, image
     cfg = tiny_cfg.replace(backend="standalone")
     sim = standalone.StandaloneFrozen(cfg, tiny_network, 10)
     with caplog.at_level(logging.INFO, logger="stdp_ray.engines.standalone"):
-        counts = sim.run_pass(_inputs(images, range(10)))
+        counts = sim.run_pass(pass_inputs(images, range(10)))
     assert "reused" in caplog.text and "compiled" not in caplog.text
     np.testing.assert_array_equal(counts, runtime_counts)
 
@@ -165,7 +159,7 @@ def test_standalone_build_is_reused_not_recompiled(tiny_cfg, tiny_network, image
 def test_standalone_rejects_more_samples_than_slots(tiny_cfg, tiny_network, images):
     sim = standalone.StandaloneFrozen(tiny_cfg.replace(backend="standalone"), tiny_network, 4)
     with pytest.raises(ValueError, match=r"5 samples, more than the build's n_slots == 4"):
-        sim.run_pass(_inputs(images[:5], range(5)))
+        sim.run_pass(pass_inputs(images[:5], range(5)))
 
 
 @slow
@@ -204,6 +198,6 @@ def test_short_frozen_rest_gives_the_seeds_responses(tiny_cfg, tiny_network, ima
     """With the state reset per sample, a 10 ms rest equals the seed's 150 ms rest."""
     full = tiny_cfg.replace(frozen_rest_ms=150.0)
     assert full.frozen_slot_ms == 500.0 and tiny_cfg.frozen_slot_ms == 360.0
-    counts = runtime.RuntimeFrozen(full, tiny_network).run_pass(_inputs(images, range(10)))
+    counts = runtime.RuntimeFrozen(full, tiny_network).run_pass(pass_inputs(images, range(10)))
     np.testing.assert_array_equal(counts, runtime_counts)
 
