@@ -33,6 +33,30 @@ def compiler_available() -> bool:
     return shutil.which(os.environ.get("CXX", "g++")) is not None or shutil.which("c++") is not None
 
 
+def toolchain_parts() -> list[bytes]:
+    """What shapes a compiled build besides its sources: the machine, the compiler, the CPU.
+
+    Builds use ``-march=native``, so a cache shared between different CPUs
+    (a home directory on NFS) must not hand one CPU's build to another.
+    """
+    import platform
+    import subprocess
+
+    parts = [platform.machine().encode()]
+    try:
+        parts.append(subprocess.run([os.environ.get("CXX", "g++"), "--version"],
+                                    capture_output=True, timeout=30).stdout)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        flags = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("flags")][:1]
+        parts.append("".join(flags).encode())
+    except OSError:
+        pass
+    return parts
+
+
 def build_cache_dir() -> Path:
     """Node-local directory of compiled standalone builds (``$STDP_RAY_CACHE`` overrides)."""
     root = os.environ.get(CACHE_ENV)

@@ -34,7 +34,7 @@ import numpy as np
 from .. import model
 from ..config import Config
 from ..network import FrozenNetwork
-from .base import _TIMES, PassInputs, PlasticState, build_cache_dir
+from .base import _TIMES, PassInputs, PlasticState, build_cache_dir, toolchain_parts
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +122,7 @@ def _compiler() -> str:
 @functools.lru_cache(maxsize=1)
 def _source_key() -> str:
     parts = [p.read_bytes() for p in _SOURCES] + [" ".join(KERNEL_FLAGS).encode()]
-    try:
-        parts.append(subprocess.run([_compiler(), "--version"], capture_output=True,
-                                    timeout=30).stdout)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+    return hashlib.sha256(b"\0".join(parts + toolchain_parts())).hexdigest()[:16]
 
 
 def _compile_into_cache() -> Path:

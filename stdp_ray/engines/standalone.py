@@ -28,7 +28,8 @@ from .. import model
 from ..config import Config
 from ..network import FrozenNetwork, network_fingerprint
 from . import brian
-from .base import _CARRIED, PassInputs, PlasticState, build_cache_dir, count_slot_spikes
+from .base import (_CARRIED, PassInputs, PlasticState, build_cache_dir, count_slot_spikes,
+                   toolchain_parts)
 from .brian import COMPILE_ARGS, _build, _set_prefs
 
 logger = logging.getLogger(__name__)
@@ -58,22 +59,8 @@ def _toolchain_fingerprint() -> str:
     (equations, reset values), :mod:`.brian` (the network), this module (the
     device calls) and the C++ input hash header.
     """
-    import platform
-    import subprocess
-
     sources = (model.__file__, brian.__file__, __file__, brian.INPUT_HASH_HEADER)
-    parts = [Path(f).read_bytes() for f in sources] + [platform.machine().encode()]
-    try:
-        parts.append(subprocess.run([os.environ.get("CXX", "g++"), "--version"],
-                                    capture_output=True, timeout=30).stdout)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        flags = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                 if ln.startswith("flags")][:1]
-        parts.append("".join(flags).encode())
-    except OSError:
-        pass
+    parts = [Path(f).read_bytes() for f in sources] + toolchain_parts()
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
