@@ -195,7 +195,7 @@ def test_training_engines_are_bitwise_identical(tiny_cfg, images):
 @slow
 def test_short_frozen_rest_gives_the_seeds_responses(tiny_cfg, tiny_network, images,
                                                      runtime_counts):
-    """With the state reset per sample, a 10 ms rest equals the seed's 150 ms rest."""
+    """With the state reset per sample, a 10 ms rest equals the original script's 150 ms rest."""
     full = tiny_cfg.replace(frozen_rest_ms=150.0)
     assert full.frozen_slot_ms == 500.0 and tiny_cfg.frozen_slot_ms == 360.0
     counts = runtime.RuntimeFrozen(full, tiny_network).run_pass(pass_inputs(images, range(10)))

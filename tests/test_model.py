@@ -85,7 +85,8 @@ def test_slot_input_rates_match_the_per_image_formula():
 def test_slot_reset_values_rest_each_layer_and_clear_its_history(layer, rest):
     cfg = Config()
     values = model.slot_reset_values(cfg, layer)
-    assert list(values) == ["v", "ge", "gi", "timer", "lastspike", "not_refractory"]
+    # not_refractory first, so that Brian2 resets v also of a refractory neuron
+    assert list(values) == ["not_refractory", "v", "ge", "gi", "timer", "lastspike"]
     assert values["v"] == (rest, "mV")
     assert values["ge"] == values["gi"] == (0, "1")
     assert values["timer"] == (cfg.rest_ms, "ms")  # past timer_min: free to fire
