@@ -150,7 +150,10 @@ def _remote_evaluate():
     """The Ray task: a thin shell over :func:`evaluate_chunk` (created lazily)."""
     import ray
 
-    @ray.remote(num_cpus=1, max_retries=3)
+    # SPREAD: chunks go round the nodes even when each takes milliseconds (the
+    # native engine), instead of piling on the driver's node while it has a
+    # free CPU; each node then loads the network once.
+    @ray.remote(num_cpus=1, max_retries=3, scheduling_strategy="SPREAD")
     def evaluate_chunk_task(cfg, arrays, images, labels, sample_ids, seed, phase, chunk,
                             fingerprint, n_slots):
         maybe_crash(FAULT_FILE_ENV, f"chunk {chunk}")

@@ -34,8 +34,12 @@ def run_dir(tmp_path_factory, tiny_cfg, mnist_dir):
 
 @pytest.fixture(scope="module")
 def cluster_run(run_dir, mnist_dir):
+    # Brian2's standalone engine: a chunk takes long enough (a worker process
+    # adopts the build first) that both nodes get chunks; the native engine
+    # can finish all of them on one node before the other starts its worker.
     cmd = [Path(sys.executable).parent / "stdp-ray", "test", run_dir, "--samples", N,
-           "--chunk-size", CHUNK, "--data-dir", mnist_dir, "--no-progress"]
+           "--chunk-size", CHUNK, "--data-dir", mnist_dir, "--no-progress",
+           "--backend", "standalone"]
     with LocalCluster(workers=1, cpus=1) as cluster:
         status, logs = cluster.submit(" ".join(shlex.quote(str(c)) for c in cmd))
         procs = list(cluster.procs)
