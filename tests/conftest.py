@@ -25,6 +25,20 @@ def mnist_dir(tmp_path_factory):
     return make_synthetic_mnist(tmp_path_factory.mktemp("mnist"), n_train=60, n_test=30, seed=0)
 
 
+@pytest.fixture
+def synthetic(tmp_path):
+    """Synthetic MNIST of 40 training and 20 test images, one per test (the data tests)."""
+    return make_synthetic_mnist(tmp_path / "synthetic", n_train=40, n_test=20, seed=1)
+
+
+@pytest.fixture
+def sums(synthetic) -> dict[str, str]:
+    """The MD5 of each file of ``synthetic``."""
+    from mnist_helpers import checksums_of
+
+    return checksums_of(synthetic)
+
+
 @pytest.fixture(scope="session")
 def tiny_cfg():
     return TINY

