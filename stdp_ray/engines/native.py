@@ -349,17 +349,17 @@ def _reset_si(cfg: Config, layer: str) -> dict[str, float]:
             for name, (number, unit) in model.slot_reset_values(cfg, layer).items()}
 
 
+#: The fields of the kernel's ``Neurons`` struct, in order (doubles, then the flag).
 _NEURON_VARS = ("v", "ge", "gi", "timer", "lastspike", "not_refractory")
 
 
 def _neurons(arrays: dict[str, np.ndarray]) -> _Neurons:
-    return _Neurons(*(_ptr(arrays[v], ctypes.c_double)
-                      for v in ("v", "ge", "gi", "timer", "lastspike")),
+    return _Neurons(*(_ptr(arrays[v], ctypes.c_double) for v in _NEURON_VARS[:-1]),
                     _ptr(arrays["not_refractory"].view(np.uint8), ctypes.c_uint8))
 
 
 def _scratch_neurons(n: int) -> dict[str, np.ndarray]:
-    out = {v: np.zeros(n) for v in ("v", "ge", "gi", "timer", "lastspike")}
+    out = {v: np.zeros(n) for v in _NEURON_VARS[:-1]}
     out["not_refractory"] = np.ones(n, dtype=bool)
     return out
 
@@ -475,9 +475,7 @@ class NativeTrainer(PlasticState):
         return out
 
     def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
-        for (g, v) in self.state:
-            self.state[(g, v)] = np.array(state[f"{g}_{v}"], dtype=self.state[(g, v)].dtype)
-        self.theta = np.array(state["exc_theta_volt"], dtype=np.float64)
+        super().set_dynamic_state(state)  # the neurons and theta (self.state holds no synapses)
         self._load_synapses({v: np.asarray(state[f"syn_{v}"], dtype=np.float64)
                              for v in self._SYN_VARS})
 

@@ -459,11 +459,12 @@ int64_t present_share(const Model &m, Neurons exc_all, double *theta_all, Neuron
 template <bool Plastic>
 int64_t present(const Model &m, Neurons exc, double *theta, Neurons inh, Synapses syn,
                 const double *rates, int64_t seed, int64_t stream, int64_t sample,
-                int64_t attempt, int32_t *counts, Raster &r, std::vector<int64_t> &flags) {
+                int64_t attempt, int32_t *counts, Raster &r,
+                std::vector<int64_t> &inh_counts) {
     input_raster(m, rates, seed, stream, sample, attempt, r);
     const int64_t T = m.n_threads > 1 ? m.n_threads : 1;
-    flags.assign(2 * T, 0);
-    int64_t *per_thread = flags.data();
+    inh_counts.assign(2 * T, 0);  /* inh spikes per thread, double-buffered by step */
+    int64_t *per_thread = inh_counts.data();
     if (T == 1)
         return present_share<Plastic>(m, exc, theta, inh, syn, r, counts, per_thread, 0, 1);
     int64_t total = 0;
@@ -503,9 +504,9 @@ int64_t stdp_native_train_present(const Model *m, Neurons exc, double *theta, Ne
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t e = 0; e < n_syn; ++e) rec[e].w = w[where[e]];
     Raster r;
-    std::vector<int64_t> flags;
+    std::vector<int64_t> inh_counts;
     const int64_t total = present<true>(*m, exc, theta, inh, syn, rates, seed, stream, sample,
-                                        attempt, counts, r, flags);
+                                        attempt, counts, r, inh_counts);
     const double shift = io->time_shift;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t e = 0; e < n_syn; ++e) {
@@ -526,7 +527,7 @@ int64_t stdp_native_frozen(const Model *m, Neurons exc, const double *theta, Neu
                            int64_t stream, double reset_v_exc, double reset_v_inh,
                            double reset_timer, double reset_lastspike, int32_t *counts) {
     Raster r;
-    std::vector<int64_t> flags;
+    std::vector<int64_t> inh_counts;
     Synapses syn = {nullptr, nullptr, w};
     const int64_t n = m->n;
     int64_t total = 0;
@@ -541,7 +542,7 @@ int64_t stdp_native_frozen(const Model *m, Neurons exc, const double *theta, Neu
         }
         total += present<false>(*m, exc, const_cast<double *>(theta), inh, syn,
                                 rates + q * m->n_in, seed, stream, sample_ids[q], attempts[q],
-                                counts + q * n, r, flags);
+                                counts + q * n, r, inh_counts);
     }
     return total;
 }
