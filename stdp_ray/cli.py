@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a network (resumes from checkpoints)")
     t.add_argument("run_dir")
     _add_train(t)
+    t.add_argument("--eval-every", type=_positive_int, default=None,
+                   help="keep the network every N samples and score each on the learning "
+                        "curve after training (see `stdp-ray curve`; default: none)")
     _add_common(t)
     _add_ray(t)
 
@@ -313,7 +316,7 @@ def _run(args) -> object:
         cfg = workflow.resolve_backend(_config(args))
         return workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
                               checkpoint_every=args.checkpoint_every, threads=args.threads,
-                              **common)
+                              eval_every=args.eval_every, **common)
     evaluate = dict(backend=args.backend, chunk_size=args.chunk_size, workers=args.workers,
                     **common)
     if args.command == "observe":

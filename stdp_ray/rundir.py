@@ -28,6 +28,10 @@ Layout of a run directory::
       network/                        the network artifact (see stdp_ray.state)
       train/stats/part-*.parquet      one row per training sample
       train/checkpoints/ckpt-*/       training checkpoints (state.json, arrays.npz, dynamic.npz)
+      train/snapshots/snap-*/         networks kept every --eval-every samples (never pruned)
+      curve/snap-*/phase=*/           responses of each snapshot (labels, then test)
+      curve/curve.parquet             the learning curve: one row per snapshot and label set
+      curve/learning_curve.png, curve/receptive_fields_over_training.png
       responses/phase=observe/part-*.parquet, _manifest.json
       responses/phase=test/part-*.parquet, _manifest.json
       assignments.parquet             one row per excitatory neuron
@@ -81,11 +85,12 @@ __all__ = [
     "REPORT_DIR", "REPORT_MD", "CONFUSION_PNG", "RECEPTIVE_FIELDS_PNG", "TRAINING_CURVES_PNG",
     "TRAINING_SUMMARY_CSV", "ENSEMBLE_PNG", "CHECKPOINT_STATE", "CHECKPOINT_ARRAYS",
     "CHECKPOINT_DYNAMIC", "ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE",
-    "PHASES",
+    "PHASES", "SNAPSHOTS_DIR", "CURVE_DIR", "CURVE_FILE", "CURVE_PNG", "SNAPSHOTS_PNG",
     # paths
     "PART_GLOB", "phase_dir", "member_dir", "part_name", "part_index", "part_paths", "stats_dir",
     "checkpoints_dir", "checkpoint_name",
-    "checkpoint_dirs", "latest_checkpoint", "derived_files",
+    "checkpoint_dirs", "latest_checkpoint", "derived_files", "snapshots_dir", "snapshot_name",
+    "snapshot_dirs",
     # temporaries
     "TEMPORARY_GLOBS", "sweep_temporaries",
     # tables
@@ -110,8 +115,16 @@ NETWORK_DIR = "network"
 TRAIN_DIR = "train"
 _STATS = "stats"
 _CHECKPOINTS = "checkpoints"
+_SNAPSHOTS = "snapshots"
 STATS_DIR = f"{TRAIN_DIR}/{_STATS}"
 CHECKPOINTS_DIR = f"{TRAIN_DIR}/{_CHECKPOINTS}"
+#: Networks kept at fixed points of training (``--eval-every``), never pruned.
+SNAPSHOTS_DIR = f"{TRAIN_DIR}/{_SNAPSHOTS}"
+#: The learning curve: one evaluation per snapshot (:mod:`stdp_ray.curve`).
+CURVE_DIR = "curve"
+CURVE_FILE = "curve.parquet"
+CURVE_PNG = "learning_curve.png"
+SNAPSHOTS_PNG = "receptive_fields_over_training.png"
 RESPONSES_DIR = "responses"
 #: Per-phase record of what the parts were computed from (:class:`PhaseManifest`).
 MANIFEST_FILE = "_manifest.json"
@@ -132,6 +145,9 @@ ENSEMBLE_PNG = "ensemble_accuracy.png"
 
 #: A checkpoint directory ``ckpt-<samples done>`` and its files.
 _CHECKPOINT_PREFIX = "ckpt-"
+#: A snapshot: a network directory (:func:`stdp_ray.state.save_network`)
+#: ``snap-<samples done>``.
+_SNAPSHOT_PREFIX = "snap-"
 CHECKPOINT_STATE = "state.json"
 CHECKPOINT_ARRAYS = "arrays.npz"
 CHECKPOINT_DYNAMIC = "dynamic.npz"
@@ -147,6 +163,7 @@ _MEMBER_PREFIX = "seed-"
 PART_GLOB = "part-*.parquet"
 _PART_RE = re.compile(r"part-(\d+)\.parquet")
 _CHECKPOINT_RE = re.compile(rf"{_CHECKPOINT_PREFIX}(\d+)")
+_SNAPSHOT_RE = re.compile(rf"{_SNAPSHOT_PREFIX}(\d+)")
 
 
 # --------------------------------------------------------------------------
@@ -221,6 +238,30 @@ def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
     """The newest complete checkpoint in ``directory`` (a checkpoints' directory), or None."""
     found = checkpoint_dirs(directory)
     return found[-1] if found else None
+
+
+def snapshots_dir(train_dir: str | os.PathLike) -> Path:
+    """The snapshots' directory below ``train_dir`` (``RUN_DIR/train``)."""
+    return Path(train_dir) / _SNAPSHOTS
+
+
+def snapshot_name(samples_done: int) -> str:
+    """Directory name of the network snapshot taken after ``samples_done`` samples."""
+    return f"{_SNAPSHOT_PREFIX}{samples_done:09d}"
+
+
+def snapshot_dirs(train_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(samples done, directory)`` of every complete snapshot below ``train_dir``, in order.
+
+    A snapshot is complete once it holds its ``network.json`` (written last,
+    in a directory renamed into place).
+    """
+    found = []
+    for p in snapshots_dir(train_dir).glob(f"{_SNAPSHOT_PREFIX}*"):
+        m = _SNAPSHOT_RE.fullmatch(p.name)
+        if m and not p.is_symlink() and (p / state.NETWORK_JSON).is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
 
 
 #: Files computed from a phase's responses (and so from the network).

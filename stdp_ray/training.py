@@ -29,7 +29,8 @@ from . import engines, model, rundir
 from .config import Config, config_to_dict
 from .network import FrozenNetwork
 from .rundir import CheckpointState
-from .state import ArtifactError, atomic_directory, atomic_save_npz, load_npz, validate_arrays
+from .state import (NETWORK_JSON, ArtifactError, atomic_directory, atomic_save_npz, load_npz,
+                    save_network, validate_arrays)
 from .testing.faults import maybe_crash
 
 logger = logging.getLogger(__name__)
@@ -150,13 +151,20 @@ class Trainer:
         Samples between checkpoints.
     threads : int
         Threads of the simulation (native engine); results do not depend on it.
+    snapshot_every : int or None
+        Keep the network after every multiple of this many samples as a
+        snapshot (``train/snapshots``, never pruned), for learning curves;
+        None keeps none. Snapshots do not change training.
     """
 
     def __init__(self, cfg: Config, seed: int, train_dir: str | os.PathLike, images: np.ndarray,
                  labels: np.ndarray, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-                 threads: int = 1):
+                 threads: int = 1, snapshot_every: int | None = None):
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every == {checkpoint_every}, must be >= 1")
+        if snapshot_every is not None and snapshot_every < 1:
+            raise ValueError(f"snapshot_every == {snapshot_every}, must be >= 1")
+        self.snapshot_every = snapshot_every
         if threads < 1:
             raise ValueError(f"threads == {threads}, must be >= 1")
         self.cfg, self.seed = cfg, int(seed)
@@ -209,6 +217,16 @@ class Trainer:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
+    def snapshot(self) -> Path:
+        """Keep the current network as the snapshot of ``samples_done`` (if not kept yet)."""
+        path = rundir.snapshots_dir(self.train_dir) / rundir.snapshot_name(self.samples_done)
+        if not (path / NETWORK_JSON).is_file():
+            if path.exists():  # an incomplete leftover: never a result
+                shutil.rmtree(path)
+            save_network(path, self.cfg, self.network(),
+                         prov={"seed": self.seed, "training_samples": self.samples_done})
+        return path
+
     # -- training ---------------------------------------------------------------
     def network(self) -> FrozenNetwork:
         """The current weights, theta and delays (copies)."""
@@ -244,6 +262,8 @@ class Trainer:
                "seconds": time.perf_counter() - t0}
         self._rows.append(row)
         self.samples_done += 1
+        if self.snapshot_every and self.samples_done % self.snapshot_every == 0:
+            self.snapshot()
         if self.samples_done % self.checkpoint_every == 0:
             self.checkpoint()
         return row
@@ -264,9 +284,10 @@ def _actor_class():
 
     @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
     class TrainerActor:
-        def __init__(self, cfg, seed, train_dir, images, labels, checkpoint_every, threads):
+        def __init__(self, cfg, seed, train_dir, images, labels, checkpoint_every, threads,
+                     snapshot_every):
             self.trainer = Trainer(cfg, seed, train_dir, images, labels, checkpoint_every,
-                                   threads)
+                                   threads, snapshot_every)
 
         def train_until(self, target: int) -> int:
             return self.trainer.train_until(target)
@@ -295,7 +316,8 @@ def _end_actor(actor, timeout: float = 30.0) -> None:
 def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int,
               images: np.ndarray, labels: np.ndarray, *,
               checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
-              step: int | None = None, threads: int = 1) -> tuple[FrozenNetwork, dict]:
+              step: int | None = None, threads: int = 1,
+              snapshot_every: int | None = None) -> tuple[FrozenNetwork, dict]:
     """Train ``samples`` samples in one Ray actor, resuming from its checkpoints.
 
     See :func:`train_many`; returns the trained arrays and a summary
@@ -303,13 +325,14 @@ def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int
     """
     return train_many([(train_dir, seed)], cfg, samples, images, labels,
                       checkpoint_every=checkpoint_every, progress=progress, step=step,
-                      threads=threads)[0]
+                      threads=threads, snapshot_every=snapshot_every)[0]
 
 
 def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: int,
                images: np.ndarray, labels: np.ndarray, *,
                checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
-               step: int | None = None, threads: int = 1) -> list[tuple[FrozenNetwork, dict]]:
+               step: int | None = None, threads: int = 1,
+               snapshot_every: int | None = None) -> list[tuple[FrozenNetwork, dict]]:
     """Train one network per ``(train_dir, seed)`` job, one Ray actor each, concurrently.
 
     The driver asks each actor to "train until N" in steps of ``step`` samples
@@ -318,7 +341,8 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
     retried by Ray against the restarted actor, which resumes from its newest
     checkpoint. Each actor reserves ``threads`` CPUs (its simulation's
     threads); actors beyond the cluster's free CPUs wait for them; each actor
-    is ended as soon as its network is fetched.
+    is ended as soon as its network is fetched. With ``snapshot_every`` each
+    actor keeps its network every that many samples (see :class:`Trainer`).
 
     Returns
     -------
@@ -343,8 +367,10 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
     # actor re-runs its constructor with them.
     images_ref, labels_ref = ray.put(images), ray.put(labels)
     cls = _actor_class().options(num_cpus=int(threads))
+    if snapshot_every is not None and snapshot_every < 1:
+        raise ValueError(f"snapshot_every == {snapshot_every}, must be >= 1")
     actors = [cls.remote(cfg, int(seed), str(d), images_ref, labels_ref, int(checkpoint_every),
-                         int(threads))
+                         int(threads), snapshot_every)
               for d, seed in jobs]
     done = [0] * len(jobs)
     resumed = [None] * len(jobs)

@@ -153,26 +153,35 @@ def _select(n_available: int, samples: int | None, option: str, split: str) -> n
 def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
           data_dir: str | os.PathLike | None = None,
           checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
-          network_dtype: str = "float64", threads: int = 1) -> dict:
-    """Train (or resume training) the run's network to ``samples`` samples and save it."""
+          network_dtype: str = "float64", threads: int = 1,
+          eval_every: int | None = None) -> dict:
+    """Train (or resume training) the run's network to ``samples`` samples and save it.
+
+    With ``eval_every`` the network is kept as a snapshot every that many
+    samples (``train/snapshots``); :func:`stdp_ray.curve.evaluate_curve` scores
+    them. Snapshots do not change training.
+    """
     run_dir = Path(run_dir)
     if samples < 1:
         raise RunError(f"--samples == {samples}, must be >= 1")
+    if eval_every is not None and eval_every < 1:
+        raise RunError(f"--eval-every == {eval_every}, must be >= 1")
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
     with run_lock(run_dir, create=True):
         return _train(run_dir, cfg, seed, samples, images, labels, checkpoint_every, progress,
-                      network_dtype, threads)
+                      network_dtype, threads, eval_every)
 
 
 def _train(run_dir: Path, cfg: Config, seed: int, samples: int, images: np.ndarray,
            labels: np.ndarray, checkpoint_every: int, progress: bool,
-           network_dtype: str, threads: int = 1) -> dict:
+           network_dtype: str, threads: int = 1, eval_every: int | None = None) -> dict:
     prepare_run(run_dir, cfg, seed)
     training.check_resumable(run_dir / rundir.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
     arrays, summary = training.train_run(run_dir / rundir.TRAIN_DIR, cfg, seed, samples, images,
                                          labels, checkpoint_every=checkpoint_every,
-                                         progress=progress, threads=threads)
+                                         progress=progress, threads=threads,
+                                         snapshot_every=eval_every)
     save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
     summary["seconds"] = time.perf_counter() - t0
     logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])

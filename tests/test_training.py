@@ -138,3 +138,28 @@ def test_rerunning_a_finished_training_trains_nothing(ray_local, tmp_path, tiny_
                                     progress=False)
     assert summary["resumed_from"] == 3
     assert len(pq.read_table(tmp_path / "stats")) == 3
+
+
+def test_snapshots_keep_the_network_every_n_samples_without_changing_training(
+        straight, tmp_path, tiny_cfg, train_data):
+    from stdp_ray import rundir, state
+
+    trainer = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3, snapshot_every=2)
+    trainer.train_until(4)
+    del trainer  # interrupted after 4: resumes from the checkpoint at 3, snapshot 4 exists
+    resumed = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3, snapshot_every=2)
+    resumed.train_until(6)
+    np.testing.assert_array_equal(resumed.network().weights, straight.network().weights)
+    snaps = rundir.snapshot_dirs(tmp_path)
+    assert [n for n, _ in snaps] == [2, 4, 6]
+    last = state.load_network(snaps[-1][1])
+    np.testing.assert_array_equal(last.arrays.weights, straight.network().weights)
+    assert last.provenance["training_samples"] == 6
+    # Checkpoints are pruned as before; snapshots are not.
+    assert len(rundir.checkpoint_dirs(rundir.checkpoints_dir(tmp_path))) == 2
+
+
+@pytest.mark.parametrize("every", [0, -2])
+def test_snapshot_every_rejected(tmp_path, tiny_cfg, train_data, every):
+    with pytest.raises(ValueError, match=f"snapshot_every == {every}, must be >= 1"):
+        Trainer(tiny_cfg, 1, tmp_path, *train_data, snapshot_every=every)
