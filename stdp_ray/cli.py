@@ -193,6 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("run_dir")
     imp.add_argument("-v", "--verbose", action="store_true")
 
+    c = sub.add_parser("curve", help="learning curve: label and score every training snapshot "
+                                     "(train with --eval-every)")
+    c.add_argument("run_dir")
+    c.add_argument("--label-samples", type=_int_list, default=[10_000],
+                   help="training images the labels come from, comma-separated; each gives "
+                        "one row per snapshot (default 10000; the paper: 60000)")
+    c.add_argument("--test-samples", type=_positive_int, default=None,
+                   help="test images to score (default: all)")
+    c.add_argument("--chunk-size", type=_positive_int, default=50,
+                   help="samples per task (default: 50)")
+    _add_common(c)
+    _add_ray(c)
+
     rep = sub.add_parser("report", help="plots and report.md of a run or ensemble directory")
     rep.add_argument("run_dir")
     rep.add_argument("-v", "--verbose", action="store_true")
@@ -314,9 +327,23 @@ def _run(args) -> object:
     common = dict(data_dir=args.data_dir, progress=progress)
     if args.command == "train":
         cfg = workflow.resolve_backend(_config(args))
-        return workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
-                              checkpoint_every=args.checkpoint_every, threads=args.threads,
-                              eval_every=args.eval_every, **common)
+        summary = workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
+                                 checkpoint_every=args.checkpoint_every, threads=args.threads,
+                                 eval_every=args.eval_every, **common)
+        if args.eval_every:
+            from . import curve
+
+            table = curve.evaluate_curve(run_dir, workers=args.workers, **common)
+            summary["curve"] = [round(a, 4) for a in table.column("accuracy").to_pylist()]
+        return summary
+    if args.command == "curve":
+        from . import curve
+
+        table = curve.evaluate_curve(run_dir, label_samples=args.label_samples,
+                                     test_samples=args.test_samples, backend=args.backend,
+                                     chunk_size=args.chunk_size, workers=args.workers, **common)
+        return {"curve": str(run_dir / rundir.CURVE_DIR),
+                "points": table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()}
     evaluate = dict(backend=args.backend, chunk_size=args.chunk_size, workers=args.workers,
                     **common)
     if args.command == "observe":
@@ -349,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stdp-ray`` console script; returns the exit status."""
     from .fetch import FetchError
     from .idx import MnistFormatError
+    from .curve import CurveError
     from .evaluation import PhaseError
     from ray.exceptions import RayError
 
@@ -360,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(getattr(args, "verbose", False))
     try:
         result = _run(args)
-    except (RunError, PhaseError, ArtifactError, TrainingError, MnistFormatError,
+    except (RunError, PhaseError, CurveError, ArtifactError, TrainingError, MnistFormatError,
             FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
         logger.error("%s", exc)
         return EXIT_USAGE

@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["confusion_figure", "receptive_fields_figure", "receptive_field_image",
            "tile_grid_shape", "training_curves_figure", "ensemble_accuracy_figure",
-           "rolling_window", "CLASS_COLORS", "LABEL_LIMIT", "TRAIN_STATS_COLUMNS"]
+           "rolling_window", "CLASS_COLORS", "LABEL_LIMIT", "TRAIN_STATS_COLUMNS",
+           "learning_curve_figure", "snapshots_figure", "size_vs_ensemble_figure",
+           "CURVE_COLUMNS"]
 
 #: Side of an MNIST image; ``weights`` has ``IMAGE_SIDE ** 2`` rows.
 IMAGE_SIDE = 28
@@ -479,4 +481,131 @@ def ensemble_accuracy_figure(k, accuracy_sum, accuracy_vote, members, *,
     best = int(np.argmax(acc_sum))
     ax.set_title(f"{title or 'Ensemble accuracy'}\nbest (sum) {100 * acc_sum[best]:.2f}% at "
                  f"K = {kk[best]}", fontsize=11)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Learning curves (stdp_ray.curve) and size vs ensembles
+# --------------------------------------------------------------------------
+#: Columns that :func:`learning_curve_figure` needs (see
+#: :data:`stdp_ray.rundir.CURVE_SCHEMA`).
+CURVE_COLUMNS = ("samples_seen", "label_samples", "accuracy")
+
+
+def learning_curve_figure(curve: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Test accuracy against training samples, one line per label set.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        One row per snapshot and label set, with at least :data:`CURVE_COLUMNS`.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(curve, pd.DataFrame):
+        raise TypeError(f"curve is a {type(curve).__name__}, must be a pandas DataFrame")
+    missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
+    if missing:
+        raise ValueError(f"curve lacks columns {missing} (have {list(curve.columns)})")
+    if len(curve) == 0:
+        raise ValueError("curve has no rows, need >= 1 evaluated snapshot")
+    _check_accuracies("accuracy", curve["accuracy"].to_numpy())
+    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    for k, (labels, group) in enumerate(curve.sort_values("samples_seen")
+                                        .groupby("label_samples", sort=True)):
+        ax.plot(group["samples_seen"], 100 * group["accuracy"], "o-", color=f"C{k}",
+                label=f"labels from {labels:,} training images")
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    ax.set_xlabel("training samples seen")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    best = curve.loc[curve["accuracy"].idxmax()]
+    ax.set_title(f"{title or 'Learning curve'}\nbest {100 * best['accuracy']:.2f}% after "
+                 f"{int(best['samples_seen']):,} samples", fontsize=11)
+    return fig
+
+
+def snapshots_figure(snapshots, *, neurons: int = 16, title: str | None = None) -> Figure:
+    """The receptive fields of the first ``neurons`` neurons at each snapshot, one row each.
+
+    Parameters
+    ----------
+    snapshots : sequence of (int, array_like)
+        ``(training samples seen, weights (784, n_neurons))``, in training order.
+    neurons : int
+        Neurons shown per snapshot (the first ones; at most ``n_neurons``).
+    title : str, optional
+    """
+    snapshots = list(snapshots)
+    if not snapshots:
+        raise ValueError("snapshots is empty, need >= 1 (samples, weights) pair")
+    if isinstance(neurons, bool) or not isinstance(neurons, (int, np.integer)) or neurons < 1:
+        raise ValueError(f"neurons == {neurons!r}, must be an integer >= 1")
+    rows = []
+    for seen, weights in snapshots:
+        w = _check_weights(weights)
+        shown = w[:, :min(int(neurons), w.shape[1])]
+        # One row of tiles: the grid of a single row is the neurons side by side.
+        side = IMAGE_SIDE + 2
+        img = receptive_field_image(shown, border=1)
+        grid_rows, cols = tile_grid_shape(shown.shape[1])
+        tiles = img.reshape(grid_rows, side, cols, side, 4).transpose(0, 2, 1, 3, 4)
+        tiles = tiles.reshape(grid_rows * cols, side, side, 4)[:shown.shape[1]]
+        rows.append((int(seen), np.concatenate(list(tiles), axis=1)))
+    width = max(r.shape[1] for _, r in rows)
+    fig = Figure(figsize=(min(16, 0.5 + width / 60), 0.6 + 0.55 * len(rows)),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(rows), 1, squeeze=False)[:, 0])
+    for ax, (seen, img) in zip(axes, rows):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"{seen:,}", rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{title or 'Receptive fields'}: first {rows[0][1].shape[1] // (IMAGE_SIDE + 2)}"
+                 " neurons after each number of training samples", fontsize=10)
+    return fig
+
+
+def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Accuracy against training compute (input synapses x training samples).
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        One row per network or ensemble: ``label`` (str), ``synapse_samples``
+        (float, input synapses of all members x training samples of each),
+        ``accuracy`` (0..1) and ``kind`` ("single" or "ensemble").
+    """
+    if not isinstance(points, pd.DataFrame):
+        raise TypeError(f"points is a {type(points).__name__}, must be a pandas DataFrame")
+    missing = [c for c in ("label", "synapse_samples", "accuracy", "kind")
+               if c not in points.columns]
+    if missing:
+        raise ValueError(f"points lack columns {missing}")
+    if len(points) == 0:
+        raise ValueError("points has no rows")
+    _check_accuracies("accuracy", points["accuracy"].to_numpy())
+    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    for kind, marker, color in (("single", "o", "C0"), ("ensemble", "s", "C3")):
+        sel = points[points["kind"] == kind]
+        if len(sel):
+            ax.scatter(sel["synapse_samples"], 100 * sel["accuracy"], marker=marker, s=40,
+                       color=color, label=f"{kind} network" + ("s" if kind == "ensemble" else ""),
+                       zorder=3)
+            for _, r in sel.iterrows():
+                ax.annotate(r["label"], (r["synapse_samples"], 100 * r["accuracy"]),
+                            textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    ax.set_xlabel("input synapses x training samples (all members)")
+    ax.set_ylabel("test accuracy (10,000 images)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or "Size against ensembles at equal training compute", fontsize=11)
     return fig

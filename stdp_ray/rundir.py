@@ -90,7 +90,7 @@ __all__ = [
     "PART_GLOB", "phase_dir", "member_dir", "part_name", "part_index", "part_paths", "stats_dir",
     "checkpoints_dir", "checkpoint_name",
     "checkpoint_dirs", "latest_checkpoint", "derived_files", "snapshots_dir", "snapshot_name",
-    "snapshot_dirs",
+    "snapshot_dirs", "curve_point_dir", "curve_phase_dir",
     # temporaries
     "TEMPORARY_GLOBS", "sweep_temporaries",
     # tables
@@ -102,7 +102,7 @@ __all__ = [
     "RunRecord", "write_run_record", "read_run_record", "PhaseManifest", "write_manifest",
     "read_manifest", "RunMetrics", "write_metrics", "read_metrics", "EnsembleSettings",
     "write_ensemble_settings", "read_ensemble_settings", "EnsembleMember", "EnsembleMetrics",
-    "write_ensemble_metrics", "read_ensemble_metrics", "CheckpointState",
+    "write_ensemble_metrics", "read_ensemble_metrics", "CURVE_SCHEMA", "curve_table", "CheckpointState",
     "write_checkpoint_state", "read_checkpoint_state", "provenance_commit",
 ]
 
@@ -378,6 +378,46 @@ ENSEMBLE_PREDICTIONS_SCHEMA = pa.schema([
     pa.field("predicted_vote", pa.int8()),                  # by majority vote
     pa.field("scores_sum", pa.list_(pa.float64(), NUM_CLASSES)),  # members' scores summed
 ])
+
+
+#: One row per (snapshot, label set) of a learning curve (:mod:`stdp_ray.curve`).
+CURVE_SCHEMA = pa.schema([
+    pa.field("samples_seen", pa.int64(), nullable=False),   # training samples of the snapshot
+    pa.field("epochs", pa.float64(), nullable=False),       # samples_seen / training images
+    pa.field("label_samples", pa.int64(), nullable=False),  # training images labels came from
+    pa.field("test_samples", pa.int64(), nullable=False),   # test images scored
+    pa.field("accuracy", pa.float64(), nullable=False),     # fraction correct (0..1)
+    pa.field("classes_covered", pa.int16(), nullable=False),  # classes assigned to >= 1 neuron
+    pa.field("n_failed", pa.int64(), nullable=False),       # test samples < min_spikes at max
+    pa.field("mean_spikes", pa.float64(), nullable=False),  # test response spikes per sample
+    pa.field("mean_presentations", pa.float64(), nullable=False),  # per test sample
+    pa.field("theta_mean_mV", pa.float64(), nullable=False),  # adaptive threshold, mean
+    pa.field("network", pa.string(), nullable=False),       # network fingerprint
+])
+
+
+def curve_point_dir(run_dir: str | os.PathLike, samples_seen: int) -> Path:
+    """``RUN_DIR/curve/snap-<samples>``: the responses of one snapshot's evaluation."""
+    return Path(run_dir) / CURVE_DIR / snapshot_name(samples_seen)
+
+
+def curve_phase_dir(run_dir: str | os.PathLike, samples_seen: int, phase: str,
+                    n_samples: int) -> Path:
+    """The responses of one snapshot to the first ``n_samples`` images of ``phase``'s split.
+
+    ``curve/snap-<samples>/phase=<phase>/n=<n_samples>``: each set of images
+    has its own directory, so asking for more label images later adds one
+    instead of clashing with the manifest of another.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"phase == {phase!r}, must be one of {PHASES}")
+    return curve_point_dir(run_dir, samples_seen) / f"phase={phase}" / f"n={int(n_samples)}"
+
+
+def curve_table(rows: list[Mapping[str, Any]]) -> pa.Table:
+    """Build a :data:`CURVE_SCHEMA` table from rows (dicts of its columns), in curve order."""
+    rows = sorted(rows, key=lambda r: (r["samples_seen"], r["label_samples"]))
+    return pa.Table.from_pylist(list(rows), schema=CURVE_SCHEMA)
 
 
 def responses_table(samples, labels, counts, intensities, presentations, failed,

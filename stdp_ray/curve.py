@@ -1,0 +1,185 @@
+"""Learning curves: every snapshot of a training labelled and scored, as the final network is.
+
+``stdp-ray train --eval-every N`` keeps the network every N samples
+(``train/snapshots``, :meth:`stdp_ray.training.Trainer.snapshot`); training is
+the same, bit for bit, with or without them. :func:`evaluate_curve` then
+evaluates each snapshot with the sharded evaluation of observe and test
+(:func:`stdp_ray.evaluation.run_phase`): neurons are labelled from the first
+``label_samples`` training images, and the first ``test_samples`` test images
+(all 10,000 by default, each once) are scored. Several label sets cost one
+observation: responses do not depend on how samples are chunked, so the
+responses to the first 10,000 of 60,000 images are those of 10,000 alone.
+
+Every snapshot's responses are written as Parquet parts below
+``RUN_DIR/curve/snap-<samples>/`` (a rerun or an interrupted call skips what is
+written), and the curve itself, one row per snapshot and label set
+(:data:`stdp_ray.rundir.CURVE_SCHEMA`), is rewritten from them each time, with
+its figures: accuracy against training samples, and the receptive fields of
+some neurons at each snapshot.
+
+The curve has its own lock (``RUN_DIR/curve/.lock``), not the run's, so it can
+be computed while the run is still training, from the snapshots written so
+far.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import data, evaluation, rundir, scoring, state
+from .network import network_fingerprint
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["evaluate_curve", "read_curve", "write_curve_figures", "DEFAULT_LABEL_SAMPLES",
+           "CurveError", "SNAPSHOT_NEURONS"]
+
+#: Training images that label the neurons of every snapshot (the default of observe).
+DEFAULT_LABEL_SAMPLES = (10_000,)
+#: Neurons whose receptive fields the snapshot figure shows (the first ones).
+SNAPSHOT_NEURONS = 16
+
+
+class CurveError(ValueError):
+    """A learning curve cannot be computed as asked."""
+
+
+def _check_counts(values, option: str, available: int, split: str) -> list[int]:
+    out = sorted({int(v) for v in values})
+    if not out:
+        raise CurveError(f"{option} is empty, must name >= 1 number of images")
+    for v in out:
+        if v < 1:
+            raise CurveError(f"{option} == {v}, must be >= 1")
+        if v > available:
+            raise CurveError(f"{option} == {v}, but the {split} set has only {available} images")
+    return out
+
+
+def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SAMPLES,
+                   test_samples: int | None = None, data_dir: str | os.PathLike | None = None,
+                   backend: str | None = None,
+                   chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
+                   progress: bool = True, figures: bool = True) -> pa.Table:
+    """Label and score every snapshot of ``run_dir``; write and return the curve.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory whose training kept snapshots (``--eval-every``).
+    label_samples : sequence of int
+        Sizes of the label sets: the first that many training images (default
+        10,000; the paper's labels come from all 60,000). The largest is
+        observed; each gives one row per snapshot.
+    test_samples : int, optional
+        Test images scored, from the first (default: all 10,000).
+    backend : str, optional
+        Engine of the evaluation (default: the run's).
+    figures : bool
+        Also write ``learning_curve.png`` and the receptive-field snapshots.
+
+    Returns
+    -------
+    pyarrow.Table
+        :data:`stdp_ray.rundir.CURVE_SCHEMA`, also written to
+        ``RUN_DIR/curve/curve.parquet``.
+    """
+    from .workflow import read_run_config, resolve_backend
+
+    run_dir = Path(run_dir)
+    rc = read_run_config(run_dir)
+    snaps = rundir.snapshot_dirs(run_dir / rundir.TRAIN_DIR)
+    if not snaps:
+        raise CurveError(f"{run_dir}: no training snapshots in {rundir.SNAPSHOTS_DIR}; train "
+                         "with `stdp-ray train --eval-every N`")
+    data_dir = data_dir or data.default_data_dir()
+    train_images, train_labels = data.load_mnist(data_dir, "train")
+    test_images, test_labels = data.load_mnist(data_dir, "test")
+    label_sets = _check_counts(label_samples, "--label-samples", len(train_images), "training")
+    n_test = _check_counts([len(test_images) if test_samples is None else test_samples],
+                           "--test-samples", len(test_images), "test")[0]
+    cfg = resolve_backend(rc.config.replace(backend=backend) if backend else rc.config)
+    curve_dir = run_dir / rundir.CURVE_DIR
+    curve_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with state.directory_lock(curve_dir):
+        for k, (seen, snap) in enumerate(snaps):
+            t0 = time.perf_counter()
+            net = state.load_network(snap, expect=rc.config)
+            n_obs = label_sets[-1]
+            ids = np.arange(n_obs)
+            evaluation.run_phase(rundir.curve_phase_dir(run_dir, seen, "observe", n_obs), cfg,
+                                 net.arrays, train_images[:n_obs], train_labels[:n_obs], ids,
+                                 seed=rc.seed, phase="observe", chunk_size=chunk_size,
+                                 workers=workers, progress=progress)
+            ids = np.arange(n_test)
+            evaluation.run_phase(rundir.curve_phase_dir(run_dir, seen, "test", n_test), cfg,
+                                 net.arrays, test_images[:n_test], test_labels[:n_test], ids,
+                                 seed=rc.seed, phase="test", chunk_size=chunk_size,
+                                 workers=workers, progress=progress)
+            observed = evaluation.responses(
+                rundir.curve_phase_dir(run_dir, seen, "observe", n_obs))
+            tested = evaluation.responses(rundir.curve_phase_dir(run_dir, seen, "test", n_test))
+            counts = rundir.counts_matrix(tested)
+            y = tested.column("label").to_numpy().astype(np.int64)
+            for n_labels in label_sets:
+                assignments, _ = evaluation.assignment_from_responses(observed.slice(0, n_labels))
+                predicted = scoring.predict(scoring.class_scores(counts, assignments))
+                rows.append({
+                    "samples_seen": seen, "epochs": seen / len(train_images),
+                    "label_samples": n_labels, "test_samples": n_test,
+                    "accuracy": scoring.accuracy(y, predicted),
+                    "classes_covered": int(len(np.unique(assignments))),
+                    "n_failed": int(np.sum(tested.column("failed").to_numpy())),
+                    "mean_spikes": float(np.mean(tested.column("total_spikes").to_numpy())),
+                    "mean_presentations": float(np.mean(
+                        tested.column("presentations").to_numpy())),
+                    "theta_mean_mV": float(np.mean(net.arrays.theta_mV)),
+                    "network": network_fingerprint(net.arrays),
+                })
+            logger.info("curve point %d/%d: %d samples seen, accuracy %s (%.1f s)", k + 1,
+                        len(snaps), seen,
+                        ", ".join(f"{r['accuracy']:.4f} (labels {r['label_samples']})"
+                                  for r in rows[-len(label_sets):]),
+                        time.perf_counter() - t0)
+        table = rundir.curve_table(rows)
+        rundir.write_table(curve_dir / rundir.CURVE_FILE, table)
+        if figures:
+            write_curve_figures(run_dir, table)
+    return table
+
+
+def read_curve(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The learning curve of ``run_dir`` as a DataFrame (CurveError if none was computed)."""
+    path = Path(run_dir) / rundir.CURVE_DIR / rundir.CURVE_FILE
+    if not path.is_file():
+        raise CurveError(f"{run_dir}: no learning curve ({path} missing); run `stdp-ray curve`")
+    return rundir.read_table(path, rundir.CURVE_SCHEMA).to_pandas()
+
+
+def write_curve_figures(run_dir: str | os.PathLike, table: pa.Table | None = None,
+                        neurons: int = SNAPSHOT_NEURONS) -> list[Path]:
+    """Write ``learning_curve.png`` and the receptive fields at each snapshot."""
+    from . import plots
+    from .report import save_figure
+
+    run_dir = Path(run_dir)
+    frame = table.to_pandas() if table is not None else read_curve(run_dir)
+    rc_seed = state.load_json(run_dir / rundir.RUN_CONFIG_FILE).get("seed")
+    n_neurons = state.load_json(run_dir / rundir.RUN_CONFIG_FILE)["config"]["n_neurons"]
+    title = f"{n_neurons} neurons, seed {rc_seed}"
+    curve_dir = run_dir / rundir.CURVE_DIR
+    written = [save_figure(plots.learning_curve_figure(frame, title=title),
+                           curve_dir / rundir.CURVE_PNG)]
+    snaps = rundir.snapshot_dirs(run_dir / rundir.TRAIN_DIR)
+    shown = [(seen, state.load_network(path).arrays.weights) for seen, path in snaps]
+    written.append(save_figure(plots.snapshots_figure(shown, neurons=neurons, title=title),
+                               curve_dir / rundir.SNAPSHOTS_PNG))
+    return written

@@ -1,0 +1,101 @@
+"""Learning curves: snapshots during training, each labelled and scored like a final network."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TINY
+from stdp_ray import curve, plots, rundir, state, workflow
+from stdp_ray.network import network_fingerprint
+
+pytestmark = pytest.mark.slow
+
+CFG = TINY.replace(backend="native")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir, ray_local):
+    """Two runs of 6 samples, one with --eval-every 2 (and its curve), one without."""
+    root = tmp_path_factory.mktemp("curve")
+    common = dict(seed=1, samples=6, data_dir=mnist_dir, checkpoint_every=3, progress=False)
+    workflow.train(root / "plain", CFG, **common)
+    workflow.train(root / "curve", CFG, eval_every=2, **common)
+    table = curve.evaluate_curve(root / "curve", label_samples=[20, 40], test_samples=30,
+                                 data_dir=mnist_dir, chunk_size=7, progress=False)
+    return root, table
+
+
+def test_snapshots_do_not_change_training(trained):
+    root, _ = trained
+    plain = state.load_network(root / "plain" / rundir.NETWORK_DIR).arrays
+    with_curve = state.load_network(root / "curve" / rundir.NETWORK_DIR).arrays
+    assert network_fingerprint(plain) == network_fingerprint(with_curve)
+    last = rundir.snapshot_dirs(root / "curve" / rundir.TRAIN_DIR)[-1]
+    assert last[0] == 6
+    assert network_fingerprint(state.load_network(last[1]).arrays) == network_fingerprint(plain)
+
+
+def test_the_curve_has_one_row_per_snapshot_and_label_set(trained):
+    root, table = trained
+    df = table.to_pandas()
+    assert df[["samples_seen", "label_samples"]].values.tolist() == [
+        [2, 20], [2, 40], [4, 20], [4, 40], [6, 20], [6, 40]]
+    assert (df["test_samples"] == 30).all()
+    assert df["accuracy"].between(0, 1).all()
+    assert np.allclose(df["epochs"], df["samples_seen"] / 60)
+    assert df.equals(curve.read_curve(root / "curve"))
+    for name in (rundir.CURVE_PNG, rundir.SNAPSHOTS_PNG):
+        assert (root / "curve" / rundir.CURVE_DIR / name).stat().st_size > 0
+
+
+def test_a_curve_point_scores_as_observe_and_test_of_that_network(trained, mnist_dir):
+    """The point of the final snapshot equals observe + test of the trained run itself."""
+    root, table = trained
+    run = root / "plain"
+    workflow.observe(run, samples=40, data_dir=mnist_dir, chunk_size=5, progress=False)
+    metrics = workflow.test(run, samples=30, data_dir=mnist_dir, chunk_size=11,
+                            progress=False)
+    row = table.to_pandas().query("samples_seen == 6 and label_samples == 40").iloc[0]
+    assert row["accuracy"] == metrics["accuracy"]
+    assert row["n_failed"] == metrics["n_failed"]
+    assert row["mean_spikes"] == pytest.approx(metrics["mean_spikes"])
+
+
+def test_an_interrupted_curve_resumes_to_the_same_table(trained, mnist_dir):
+    root, table = trained
+    run = root / "curve"
+    point = rundir.curve_phase_dir(run, 4, "test", 30)
+    rundir.part_paths(point)[-1].unlink()              # a chunk never written
+    shutil.rmtree(rundir.curve_point_dir(run, 6))       # a point never started
+    (run / rundir.CURVE_DIR / rundir.CURVE_FILE).unlink()
+    again = curve.evaluate_curve(run, label_samples=[20, 40], test_samples=30,
+                                 data_dir=mnist_dir, chunk_size=7, progress=False,
+                                 figures=False)
+    assert again.equals(table)
+
+
+def test_a_run_without_snapshots_is_refused(trained, mnist_dir):
+    root, _ = trained
+    with pytest.raises(curve.CurveError, match=r"no training snapshots .*--eval-every"):
+        curve.evaluate_curve(root / "plain", data_dir=mnist_dir, progress=False)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0], r"--label-samples == 0, must be >= 1"),
+    ([61], r"--label-samples == 61, but the training set has only 60 images"),
+    ([], r"--label-samples is empty"),
+])
+def test_bad_label_sets_are_refused(trained, mnist_dir, labels, message):
+    root, _ = trained
+    with pytest.raises(curve.CurveError, match=message):
+        curve.evaluate_curve(root / "curve", label_samples=labels, data_dir=mnist_dir,
+                             progress=False)
+
+
+def test_learning_curve_figure_refuses_a_frame_without_accuracy():
+    with pytest.raises(ValueError, match=r"curve lacks columns \['accuracy'\]"):
+        plots.learning_curve_figure(pd.DataFrame({"samples_seen": [1], "label_samples": [2]}))
