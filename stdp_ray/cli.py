@@ -201,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "one row per snapshot (default 10000; the paper: 60000)")
     c.add_argument("--test-samples", type=_positive_int, default=None,
                    help="test images to score (default: all)")
+    c.add_argument("--snapshots", type=_int_list, default=None,
+                   help="only the snapshots after these numbers of training samples, "
+                        "comma-separated (default: all)")
     c.add_argument("--chunk-size", type=_positive_int, default=50,
                    help="samples per task (default: 50)")
     _add_common(c)
@@ -341,7 +344,8 @@ def _run(args) -> object:
 
         table = curve.evaluate_curve(run_dir, label_samples=args.label_samples,
                                      test_samples=args.test_samples, backend=args.backend,
-                                     chunk_size=args.chunk_size, workers=args.workers, **common)
+                                     chunk_size=args.chunk_size, workers=args.workers,
+                                     snapshots=args.snapshots, **common)
         return {"curve": str(run_dir / rundir.CURVE_DIR),
                 "points": table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()}
     evaluate = dict(backend=args.backend, chunk_size=args.chunk_size, workers=args.workers,

@@ -67,7 +67,8 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SA
                    test_samples: int | None = None, data_dir: str | os.PathLike | None = None,
                    backend: str | None = None,
                    chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
-                   progress: bool = True, figures: bool = True) -> pa.Table:
+                   progress: bool = True, figures: bool = True,
+                   snapshots=None) -> pa.Table:
     """Label and score every snapshot of ``run_dir``; write and return the curve.
 
     Parameters
@@ -84,6 +85,9 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SA
         Engine of the evaluation (default: the run's).
     figures : bool
         Also write ``learning_curve.png`` and the receptive-field snapshots.
+    snapshots : sequence of int, optional
+        Evaluate only the snapshots after these numbers of training samples
+        (default: all); points evaluated earlier stay in the curve.
 
     Returns
     -------
@@ -99,6 +103,13 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SA
     if not snaps:
         raise CurveError(f"{run_dir}: no training snapshots in {rundir.SNAPSHOTS_DIR}; train "
                          "with `stdp-ray train --eval-every N`")
+    if snapshots is not None:
+        have = {seen for seen, _ in snaps}
+        missing = sorted({int(n) for n in snapshots} - have)
+        if missing:
+            raise CurveError(f"--snapshots: no snapshot after {missing} samples in "
+                             f"{run_dir / rundir.SNAPSHOTS_DIR} (have {sorted(have)})")
+        wanted = {int(n) for n in snapshots}
     data_dir = data_dir or data.default_data_dir()
     train_images, train_labels = data.load_mnist(data_dir, "train")
     test_images, test_labels = data.load_mnist(data_dir, "test")
@@ -111,6 +122,9 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SA
     rows = []
     with state.directory_lock(curve_dir):
         for k, (seen, snap) in enumerate(snaps):
+            if snapshots is not None and seen not in wanted:
+                rows.extend(_done_rows(run_dir, seen, label_sets))
+                continue
             t0 = time.perf_counter()
             net = state.load_network(snap, expect=rc.config)
             n_obs = label_sets[-1]
@@ -154,6 +168,15 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SA
         if figures:
             write_curve_figures(run_dir, table)
     return table
+
+
+def _done_rows(run_dir: Path, seen: int, label_sets: list[int]) -> list[dict]:
+    """The rows of an earlier call for a snapshot not asked for now (none if never scored)."""
+    path = run_dir / rundir.CURVE_DIR / rundir.CURVE_FILE
+    if not path.is_file():
+        return []
+    old = rundir.read_table(path, rundir.CURVE_SCHEMA).to_pylist()
+    return [r for r in old if r["samples_seen"] == seen and r["label_samples"] in label_sets]
 
 
 def read_curve(run_dir: str | os.PathLike) -> pd.DataFrame:

@@ -99,3 +99,13 @@ def test_bad_label_sets_are_refused(trained, mnist_dir, labels, message):
 def test_learning_curve_figure_refuses_a_frame_without_accuracy():
     with pytest.raises(ValueError, match=r"curve lacks columns \['accuracy'\]"):
         plots.learning_curve_figure(pd.DataFrame({"samples_seen": [1], "label_samples": [2]}))
+
+
+def test_chosen_snapshots_are_scored_and_earlier_points_kept(trained, mnist_dir):
+    root, table = trained
+    again = curve.evaluate_curve(root / "curve", label_samples=[20, 40], test_samples=30,
+                                 data_dir=mnist_dir, chunk_size=7, progress=False,
+                                 figures=False, snapshots=[4])
+    assert again.equals(table)
+    with pytest.raises(curve.CurveError, match=r"no snapshot after \[5\] samples"):
+        curve.evaluate_curve(root / "curve", data_dir=mnist_dir, progress=False, snapshots=[5])
