@@ -579,7 +579,9 @@ def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -
     points : pandas.DataFrame
         One row per network or ensemble: ``label`` (str), ``synapse_samples``
         (float, input synapses of all members x training samples of each),
-        ``accuracy`` (0..1) and ``kind`` ("single" or "ensemble").
+        ``accuracy`` (0..1) and ``kind`` ("single" or "ensemble"); rows with
+        the same optional ``series`` (e.g. snapshots of one training) are joined
+        by a line.
     """
     if not isinstance(points, pd.DataFrame):
         raise TypeError(f"points is a {type(points).__name__}, must be a pandas DataFrame")
@@ -592,6 +594,12 @@ def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -
     _check_accuracies("accuracy", points["accuracy"].to_numpy())
     fig = Figure(figsize=(7.0, 4.6), layout="constrained")
     ax = fig.add_subplot()
+    if "series" in points.columns:
+        for _, group in points.groupby("series", sort=False):
+            if len(group) > 1:
+                group = group.sort_values("synapse_samples")
+                ax.plot(group["synapse_samples"], 100 * group["accuracy"], "-", color="0.6",
+                        lw=1, zorder=2)
     for kind, marker, color in (("single", "o", "C0"), ("ensemble", "s", "C3")):
         sel = points[points["kind"] == kind]
         if len(sel):
@@ -602,6 +610,7 @@ def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -
                 ax.annotate(r["label"], (r["synapse_samples"], 100 * r["accuracy"]),
                             textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.08)
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
     ax.set_xlabel("input synapses x training samples (all members)")
     ax.set_ylabel("test accuracy (10,000 images)")

@@ -109,3 +109,23 @@ def test_chosen_snapshots_are_scored_and_earlier_points_kept(trained, mnist_dir)
     assert again.equals(table)
     with pytest.raises(curve.CurveError, match=r"no snapshot after \[5\] samples"):
         curve.evaluate_curve(root / "curve", data_dir=mnist_dir, progress=False, snapshots=[5])
+
+
+def test_the_paper_table_reads_its_figures_from_the_run_directories(trained, tmp_path):
+    import json
+    import runpy
+    from pathlib import Path
+
+    root, table = trained
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "paper_table.py"))
+    out = tmp_path / "table"
+    assert script["main"]([str(out), "--single", f"{root / 'curve'}@4"]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    expected = table.to_pandas().query("samples_seen == 4")
+    assert [r["accuracy"] for r in rows] == expected["accuracy"].tolist()
+    assert [r["label_samples"] for r in rows] == [20, 40]
+    assert rows[0]["synapse_samples"] == 784 * 10 * 4
+    assert out.with_suffix(".png").stat().st_size > 0
+    assert "10 neurons, seed 1" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit, match=r"has no point after 5 samples"):
+        script["main"]([str(out), "--single", f"{root / 'curve'}@5"])
