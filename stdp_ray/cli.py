@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("curve", help="learning curve: label and score every training snapshot "
                                      "(train with --eval-every)")
     c.add_argument("run_dir")
-    c.add_argument("--label-samples", type=_int_list, default=[10_000],
+    c.add_argument("--label-samples", type=_int_list, default=None,
                    help="training images the labels come from, comma-separated; each gives "
                         "one row per snapshot (default 10000; the paper: 60000)")
     c.add_argument("--test-samples", type=_positive_int, default=None,

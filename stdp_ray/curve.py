@@ -63,7 +63,7 @@ def _check_counts(values, option: str, available: int, split: str) -> list[int]:
     return out
 
 
-def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SAMPLES,
+def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=None,
                    test_samples: int | None = None, data_dir: str | os.PathLike | None = None,
                    backend: str | None = None,
                    chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
@@ -77,8 +77,9 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SA
         A run directory whose training kept snapshots (``--eval-every``).
     label_samples : sequence of int
         Sizes of the label sets: the first that many training images (default
-        10,000; the paper's labels come from all 60,000). The largest is
-        observed; each gives one row per snapshot.
+        10,000, or every training image where there are fewer; the paper's
+        labels come from all 60,000). The largest is observed; each gives one
+        row per snapshot.
     test_samples : int, optional
         Test images scored, from the first (default: all 10,000).
     backend : str, optional
@@ -113,6 +114,8 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=DEFAULT_LABEL_SA
     data_dir = data_dir or data.default_data_dir()
     train_images, train_labels = data.load_mnist(data_dir, "train")
     test_images, test_labels = data.load_mnist(data_dir, "test")
+    if label_samples is None:
+        label_samples = [min(n, len(train_images)) for n in DEFAULT_LABEL_SAMPLES]
     label_sets = _check_counts(label_samples, "--label-samples", len(train_images), "training")
     n_test = _check_counts([len(test_images) if test_samples is None else test_samples],
                            "--test-samples", len(test_images), "test")[0]

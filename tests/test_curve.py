@@ -129,3 +129,15 @@ def test_the_paper_table_reads_its_figures_from_the_run_directories(trained, tmp
     assert "10 neurons, seed 1" in out.with_suffix(".md").read_text()
     with pytest.raises(SystemExit, match=r"has no point after 5 samples"):
         script["main"]([str(out), "--single", f"{root / 'curve'}@5"])
+
+
+def test_train_with_eval_every_writes_the_curve(tmp_path, mnist_dir, ray_local):
+    from stdp_ray.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", str(run), "--neurons", "10", "--samples", "4", "--eval-every", "2",
+                 "--seed", "1", "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    frame = curve.read_curve(run)
+    assert frame["samples_seen"].tolist() == [2, 4]
+    assert (frame["label_samples"] == 60).all()   # every training image where < 10,000
+    assert (frame["test_samples"] == 30).all()
