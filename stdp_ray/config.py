@@ -10,18 +10,98 @@ written beside every artifact, and loading an artifact checks it.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
-from dataclasses import dataclass, fields
+import math
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["Config", "BACKENDS", "config_from_dict", "config_to_dict"]
+__all__ = ["Config", "BACKENDS", "Bounds", "Choices", "ConfigError", "config_from_dict",
+           "config_to_dict", "field_names", "field_range", "parse_setting", "parse_assignment",
+           "apply_settings", "read_config_file", "format_config"]
 
 #: Simulation engines: the native C++ kernel, Brian2's C++ standalone device and its Cython runtime.
 BACKENDS = ("native", "standalone", "runtime")
 
 #: Schema version of the serialised configuration.
 CONFIG_VERSION = 1
+
+
+class ConfigError(ValueError):
+    """A configuration value, key or file that cannot be used (names the field and the range)."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The allowed interval of a numeric field (``None``: unbounded on that side).
+
+    ``low_open``/``high_open`` exclude the end point.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the interval."""
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        if self.high is not None and (value > self.high
+                                      or (self.high_open and value == self.high)):
+            return False
+        return True
+
+    def describe(self) -> str:
+        """The interval as the end of "must be ...": ``> 0``, ``>= 0``, ``in (0, 1000]``."""
+        if self.low is not None and self.high is not None:
+            if self.low == self.high:
+                return f"{_num(self.low)}"
+            return (f"in {'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}"
+                    f"{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {_num(self.high)}"
+        return "finite"
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The allowed values of a text field."""
+
+    values: tuple[str, ...]
+
+    def contains(self, value: str) -> bool:
+        """Whether ``value`` is one of the choices."""
+        return value in self.values
+
+    def describe(self) -> str:
+        """The choices as the end of "must be ...": ``one of ('a', 'b')``."""
+        return f"one of {self.values}"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
+
+
+#: Shared ranges. Potentials are bounded only to catch unit slips (volts for millivolts).
+VOLTAGE = Bounds(-500.0, 500.0)
+POSITIVE = Bounds(0.0, None, low_open=True)
+NON_NEGATIVE = Bounds(0.0, None)
+
+
+def exactly(value: float) -> Bounds:
+    """The one allowed value (a field fixed by the data, e.g. MNIST's 784 pixels)."""
+    return Bounds(value, value)
+
+
+def _setting(default: Any, allowed: Bounds | Choices) -> Any:
+    """A :class:`Config` field with its allowed range beside it (read by :func:`field_range`)."""
+    return field(default=default, metadata={"allowed": allowed})
 
 
 @dataclass(frozen=True)
@@ -104,47 +184,47 @@ class Config:
         ``delay_max_ms``. Not part of the model.
     """
 
-    n_input: int = 784
-    n_neurons: int = 400
-    dt_ms: float = 0.1
-    v_rest_exc_mV: float = -65.0
-    v_rest_inh_mV: float = -60.0
-    v_reset_exc_mV: float = -65.0
-    v_reset_inh_mV: float = -45.0
-    v_thresh_exc_mV: float = -72.0
-    v_thresh_inh_mV: float = -40.0
-    e_inh_exc_mV: float = -100.0
-    e_inh_inh_mV: float = -85.0
-    tau_exc_ms: float = 100.0
-    tau_inh_ms: float = 10.0
-    tau_ge_ms: float = 1.0
-    tau_gi_ms: float = 2.0
-    refractory_exc_ms: float = 5.0
-    refractory_inh_ms: float = 2.0
-    timer_min_ms: float = 50.0
-    theta_init_mV: float = 20.0
-    theta_plus_mV: float = 0.05
-    tau_theta_ms: float = 1e7
-    w_exc_inh: float = 10.4
-    w_inh_exc: float = 17.0
-    w_init_scale: float = 0.3
-    w_init_offset: float = 0.01
-    w_max: float = 1.0
-    delay_max_ms: float = 10.0
-    nu_pre: float = 1e-4
-    nu_post: float = 0.01
-    tau_pre_ms: float = 20.0
-    tau_post1_ms: float = 20.0
-    tau_post2_ms: float = 40.0
-    weight_sum: float = 78.0
-    present_ms: float = 350.0
-    rest_ms: float = 150.0
-    input_rate_divisor: float = 8.0
-    intensity: float = 2.0
-    max_intensity: float = 32.0
-    min_spikes: int = 5
-    backend: str = "native"
-    frozen_rest_ms: float | None = None
+    n_input: int = _setting(784, exactly(784))
+    n_neurons: int = _setting(400, Bounds(1, 1_000_000))
+    dt_ms: float = _setting(0.1, Bounds(0, 10, low_open=True))
+    v_rest_exc_mV: float = _setting(-65.0, VOLTAGE)
+    v_rest_inh_mV: float = _setting(-60.0, VOLTAGE)
+    v_reset_exc_mV: float = _setting(-65.0, VOLTAGE)
+    v_reset_inh_mV: float = _setting(-45.0, VOLTAGE)
+    v_thresh_exc_mV: float = _setting(-72.0, VOLTAGE)
+    v_thresh_inh_mV: float = _setting(-40.0, VOLTAGE)
+    e_inh_exc_mV: float = _setting(-100.0, VOLTAGE)
+    e_inh_inh_mV: float = _setting(-85.0, VOLTAGE)
+    tau_exc_ms: float = _setting(100.0, POSITIVE)
+    tau_inh_ms: float = _setting(10.0, POSITIVE)
+    tau_ge_ms: float = _setting(1.0, POSITIVE)
+    tau_gi_ms: float = _setting(2.0, POSITIVE)
+    refractory_exc_ms: float = _setting(5.0, NON_NEGATIVE)
+    refractory_inh_ms: float = _setting(2.0, NON_NEGATIVE)
+    timer_min_ms: float = _setting(50.0, NON_NEGATIVE)
+    theta_init_mV: float = _setting(20.0, VOLTAGE)
+    theta_plus_mV: float = _setting(0.05, NON_NEGATIVE)
+    tau_theta_ms: float = _setting(1e7, POSITIVE)
+    w_exc_inh: float = _setting(10.4, NON_NEGATIVE)
+    w_inh_exc: float = _setting(17.0, NON_NEGATIVE)
+    w_init_scale: float = _setting(0.3, NON_NEGATIVE)
+    w_init_offset: float = _setting(0.01, NON_NEGATIVE)
+    w_max: float = _setting(1.0, POSITIVE)
+    delay_max_ms: float = _setting(10.0, NON_NEGATIVE)
+    nu_pre: float = _setting(1e-4, NON_NEGATIVE)
+    nu_post: float = _setting(0.01, NON_NEGATIVE)
+    tau_pre_ms: float = _setting(20.0, POSITIVE)
+    tau_post1_ms: float = _setting(20.0, POSITIVE)
+    tau_post2_ms: float = _setting(40.0, POSITIVE)
+    weight_sum: float = _setting(78.0, POSITIVE)
+    present_ms: float = _setting(350.0, POSITIVE)
+    rest_ms: float = _setting(150.0, NON_NEGATIVE)
+    input_rate_divisor: float = _setting(8.0, POSITIVE)
+    intensity: float = _setting(2.0, Bounds(0, 1000, low_open=True))
+    max_intensity: float = _setting(32.0, Bounds(0, 1000, low_open=True))
+    min_spikes: int = _setting(5, Bounds(0, None))
+    backend: str = _setting("native", Choices(BACKENDS))
+    frozen_rest_ms: float | None = _setting(None, NON_NEGATIVE)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -154,8 +234,7 @@ class Config:
             if f.type in ("float | None",) and isinstance(value, (int, float)) \
                     and not isinstance(value, bool):
                 object.__setattr__(self, f.name, float(value))
-                continue
-            if f.type in ("int", int):
+            elif f.type in ("int", int):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise TypeError(f"{f.name} must be an int, got {type(value).__name__}")
             elif f.type in ("float", float):
@@ -164,19 +243,20 @@ class Config:
                 if value != value or value in (float("inf"), float("-inf")):
                     raise ValueError(f"{f.name} == {value}, must be finite")
                 object.__setattr__(self, f.name, float(value))
-            elif f.type in ("str", str) and not isinstance(value, str):
-                raise TypeError(f"{f.name} must be a str, got {type(value).__name__}")
-        _check_positive(self, "n_input", "n_neurons", "dt_ms", "tau_exc_ms", "tau_inh_ms",
-                        "tau_ge_ms", "tau_gi_ms", "tau_theta_ms", "tau_pre_ms",
-                        "tau_post1_ms", "tau_post2_ms", "weight_sum", "present_ms",
-                        "input_rate_divisor", "intensity", "w_max")
-        for name in ("rest_ms", "delay_max_ms", "refractory_exc_ms", "refractory_inh_ms",
-                     "timer_min_ms", "min_spikes", "theta_plus_mV", "nu_pre", "nu_post"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} == {getattr(self, name)}, must be >= 0")
-        if self.max_intensity > 1000:
-            # presentations are stored as int16
-            raise ValueError(f"max_intensity == {self.max_intensity}, must be <= 1000")
+            elif f.type in ("str", str):
+                if not isinstance(value, str):
+                    raise TypeError(f"{f.name} must be a str, got {type(value).__name__}")
+            else:
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise TypeError(f"{f.name} must be a number or None, "
+                                    f"got {type(value).__name__}")
+            allowed = f.metadata["allowed"]
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} == {value}, must be finite")
+            if not allowed.contains(value):
+                raise ValueError(f"{f.name} == {value!r}, must be {allowed.describe()}")
+        # Relations between fields.
         if self.max_intensity < self.intensity:
             raise ValueError(
                 f"max_intensity == {self.max_intensity}, must be >= intensity ({self.intensity})")
@@ -184,8 +264,6 @@ class Config:
             # Input spikes still in flight would cross into the next sample.
             raise ValueError(
                 f"rest_ms == {self.rest_ms}, must be >= delay_max_ms ({self.delay_max_ms})")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend == {self.backend!r}, must be one of {BACKENDS}")
         if self.frozen_rest_ms is not None and self.frozen_rest_ms < self.delay_max_ms:
             raise ValueError(f"frozen_rest_ms == {self.frozen_rest_ms}, must be >= "
                              f"delay_max_ms ({self.delay_max_ms})")
@@ -256,13 +334,6 @@ class Config:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _check_positive(cfg: Config, *names: str) -> None:
-    for name in names:
-        value = getattr(cfg, name)
-        if value <= 0:
-            raise ValueError(f"{name} == {value}, must be > 0")
-
-
 def config_to_dict(cfg: Config) -> dict[str, Any]:
     """Serialise ``cfg`` to a JSON-compatible dict (with a schema version)."""
     if not isinstance(cfg, Config):
@@ -292,8 +363,166 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "configuration") 
     known = {f.name for f in fields(Config)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"{source}: unknown configuration fields {unknown}")
+        raise ConfigError(f"{source}: unknown configuration fields {unknown}"
+                          f"{_suggest(unknown[0])}; known fields: {', '.join(field_names())}")
     try:
         return Config(**data)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{source}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------
+# Settings from the command line and from files
+# --------------------------------------------------------------------------
+#: Words that set an optional field (``frozen_rest_ms``) back to None.
+_NONE_WORDS = ("none", "null", "")
+
+
+def field_names() -> list[str]:
+    """Every :class:`Config` field, in declaration order."""
+    return [f.name for f in fields(Config)]
+
+
+def _field(name: str, source: str = "--set"):
+    for f in fields(Config):
+        if f.name == name:
+            return f
+    raise ConfigError(f"{source}: unknown configuration field {name!r}{_suggest(name)}; "
+                      f"known fields: {', '.join(field_names())}")
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, field_names(), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def field_range(name: str) -> Bounds | Choices:
+    """The allowed values of field ``name`` (declared beside the field)."""
+    return _field(name, "field_range").metadata["allowed"]
+
+
+def parse_setting(name: str, text: str, *, source: str = "--set") -> Any:
+    """The value of field ``name`` written as ``text`` (``--set name=text``), typed.
+
+    Only the type is checked here; the range is checked once, when the
+    :class:`Config` is built.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown field, or text that is not of the field's type.
+    """
+    f = _field(name, source)
+    text = text.strip()
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if kind == "str":
+        return text
+    if kind == "float | None" and text.lower() in _NONE_WORDS:
+        return None
+    try:
+        if kind == "int":
+            return int(text)
+        return float(text)
+    except ValueError:
+        wanted = {"int": "an integer", "float": "a number"}.get(kind, "a number or none")
+        raise ConfigError(f"{source} {name}={text}: {text!r} is not {wanted}; {name} must be "
+                          f"{f.metadata['allowed'].describe()}") from None
+
+
+def parse_assignment(text: str, *, source: str = "--set") -> tuple[str, Any]:
+    """``"nu_post=0.02"`` -> ``("nu_post", 0.02)`` (see :func:`parse_setting`)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"{source} {text!r}: must be KEY=VALUE with KEY a configuration "
+                          f"field, e.g. nu_post=0.02")
+    return name.strip(), parse_setting(name.strip(), value, source=source)
+
+
+def apply_settings(cfg: Config, settings: Mapping[str, Any], *,
+                   source: str = "--set") -> Config:
+    """``cfg`` with ``settings`` (typed values) applied, validated once.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source``, the field, the value and the allowed range.
+    """
+    for name in settings:
+        _field(name, source)
+    try:
+        return cfg.replace(**dict(settings))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def read_config_file(path: str | os.PathLike, base: Config | None = None) -> Config:
+    """A configuration file (TOML or JSON, by extension) applied over ``base``.
+
+    The file holds a flat table of :class:`Config` fields (any subset; an
+    optional ``version``). A run directory's ``config.json`` (the fields under
+    ``"config"``) and ``stdp-ray config show`` output are accepted as they are.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or unparsable, names an unknown field, or holds
+        a value of the wrong type or out of range (the message names the file
+        and the field).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    if path.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    elif path.suffix.lower() == ".json":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--config {path}: not valid JSON ({exc})") from None
+    else:
+        raise ConfigError(f"--config {path}: unknown format {path.suffix!r}, must be .toml "
+                          "or .json")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--config {path}: must hold a table of configuration fields")
+    if isinstance(raw.get("config"), dict):  # a run directory's config.json
+        raw = raw["config"]
+    raw = dict(raw)
+    version = raw.pop("version", CONFIG_VERSION)
+    if version != CONFIG_VERSION:
+        raise ConfigError(f"--config {path}: configuration version == {version}, this "
+                          f"stdp-ray reads version {CONFIG_VERSION}")
+    for name, value in raw.items():
+        f = _field(name, f"--config {path}")
+        if f.type == "float | None" and isinstance(value, str) \
+                and value.lower() in _NONE_WORDS:
+            raw[name] = None
+    return apply_settings(base or Config(), raw, source=f"--config {path}")
+
+
+def format_config(cfg: Config, fmt: str = "toml") -> str:
+    """``cfg`` as TOML (fields with their allowed ranges as comments) or JSON.
+
+    Both read back with :func:`read_config_file` to the same :class:`Config`.
+    """
+    if fmt == "json":
+        return json.dumps(config_to_dict(cfg), indent=2)
+    if fmt != "toml":
+        raise ConfigError(f"format == {fmt!r}, must be one of ('toml', 'json')")
+    lines = [f"# stdp-ray configuration (model hash {cfg.model_hash()})",
+             f"version = {CONFIG_VERSION}"]
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        allowed = f.metadata["allowed"].describe()
+        if value is None:
+            lines.append(f"# {f.name} = (unset)  # must be {allowed} or unset")
+            continue
+        shown = json.dumps(value) if isinstance(value, str) else repr(value)
+        lines.append(f"{f.name} = {shown}  # must be {allowed}")
+    return "\n".join(lines) + "\n"

@@ -208,7 +208,8 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
         ``chunks``, ``computed``, ``skipped``, ``seconds``, ``placement`` (chunk -> node).
     """
     import ray
-    from tqdm.auto import tqdm
+
+    from .progress import progress as progress_bar
 
     phase_dir = Path(phase_dir)
     phase_dir.mkdir(parents=True, exist_ok=True)
@@ -234,8 +235,8 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
         arrays_ref = ray.put(arrays)
         pending: dict = {}
         queue = list(todo)
-        with tqdm(total=sum(bounds[c][1] - bounds[c][0] for c in todo), unit="sample",
-                  desc=phase, disable=not progress, smoothing=0.1) as bar:
+        with progress_bar(sum(bounds[c][1] - bounds[c][0] for c in todo), phase,
+                          enabled=progress) as bar:
             while queue or pending:
                 while queue and len(pending) < limit:
                     c = queue.pop(0)

@@ -284,8 +284,13 @@ def _actor_class():
 
     @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
     class TrainerActor:
-        def __init__(self, cfg, seed, train_dir, images, labels, checkpoint_every, threads,
+        def __init__(self, cfg, seed, train_dir, data_refs, checkpoint_every, threads,
                      snapshot_every):
+            # ``data_refs`` is ``[images_ref, labels_ref]``: references nested in a
+            # list are not constructor arguments "in the object store", so Ray does
+            # not log its error about restarts that would lose them; the driver
+            # holds both references for the actor's lifetime, so a restart finds them.
+            images, labels = ray.get(list(data_refs))
             self.trainer = Trainer(cfg, seed, train_dir, images, labels, checkpoint_every,
                                    threads, snapshot_every)
 
@@ -328,12 +333,14 @@ def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int
                       threads=threads, snapshot_every=snapshot_every)[0]
 
 
-def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: int,
-               images: np.ndarray, labels: np.ndarray, *,
+def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Config],
+               samples: int, images: np.ndarray, labels: np.ndarray, *,
                checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
                step: int | None = None, threads: int = 1,
                snapshot_every: int | None = None) -> list[tuple[FrozenNetwork, dict]]:
     """Train one network per ``(train_dir, seed)`` job, one Ray actor each, concurrently.
+
+    ``cfg`` is the configuration of every job, or a list of one per job (a sweep).
 
     The driver asks each actor to "train until N" in steps of ``step`` samples
     (default: the checkpoint interval) and streams the replies with
@@ -353,7 +360,8 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
         (after any wait for a CPU) to its network being fetched.
     """
     import ray
-    from tqdm.auto import tqdm
+
+    from .progress import progress as progress_bar
 
     if samples < 1:
         raise ValueError(f"samples == {samples}, must be >= 1")
@@ -369,17 +377,20 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config, samples: 
     cls = _actor_class().options(num_cpus=int(threads))
     if snapshot_every is not None and snapshot_every < 1:
         raise ValueError(f"snapshot_every == {snapshot_every}, must be >= 1")
-    actors = [cls.remote(cfg, int(seed), str(d), images_ref, labels_ref, int(checkpoint_every),
-                         int(threads), snapshot_every)
-              for d, seed in jobs]
+    cfgs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg] * len(jobs)
+    if len(cfgs) != len(jobs):
+        raise ValueError(f"{len(cfgs)} configurations for {len(jobs)} jobs, must be one per job")
+    actors = [cls.remote(c, int(seed), str(d), [images_ref, labels_ref],
+                         int(checkpoint_every), int(threads), snapshot_every)
+              for (d, seed), c in zip(jobs, cfgs)]
     done = [0] * len(jobs)
     resumed = [None] * len(jobs)
     started, finished = [t0] * len(jobs), [t0] * len(jobs)
     results: list = [None] * len(jobs)
     pending = {a.samples_done.remote(): (k, "start") for k, a in enumerate(actors)}
     try:
-        with tqdm(total=samples * len(jobs), unit="sample", desc="train",
-                  disable=not progress, smoothing=0.05) as bar:
+        with progress_bar(samples * len(jobs), "train", enabled=progress,
+                          smoothing=0.05) as bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 k, what = pending.pop(ready[0])
