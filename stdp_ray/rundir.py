@@ -49,6 +49,16 @@ Layout of an ensemble root::
       metrics.json                    member accuracies, mean member, accuracy vs K
       report/                         ensemble_accuracy.png, report.md
 
+Layout of a sweep root (one run directory per point and seed, named as hive
+partitions so that readers recover the settings and the seed)::
+
+    ROOT/
+      sweep.json                      base Config, grid, seeds, sample counts
+      nu_post=0.005/theta_plus_mV=0.03/seed=1/   a run directory
+      ...
+      sweep.parquet                   one row per point and seed: settings, accuracy, ...
+      sweep.png                       accuracy against each swept setting
+
 Part names: parts are ``part-<index>.parquet``, the index (the chunk of a
 phase, the first sample of a stats part) written with 6 digits at least
 (:func:`part_name`). Before this module owned them, training statistics were
@@ -86,6 +96,8 @@ __all__ = [
     "TRAINING_SUMMARY_CSV", "ENSEMBLE_PNG", "CHECKPOINT_STATE", "CHECKPOINT_ARRAYS",
     "CHECKPOINT_DYNAMIC", "ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE",
     "PHASES", "SNAPSHOTS_DIR", "CURVE_DIR", "CURVE_FILE", "CURVE_PNG", "SNAPSHOTS_PNG",
+    "SWEEP_FILE", "SWEEP_SUMMARY_FILE", "SWEEP_PNG", "sweep_point_dir", "setting_text",
+    "SweepSettings", "write_sweep_settings", "read_sweep_settings", "sweep_summary_table",
     # paths
     "PART_GLOB", "phase_dir", "member_dir", "part_name", "part_index", "part_paths", "stats_dir",
     "checkpoints_dir", "checkpoint_name",
@@ -159,6 +171,11 @@ ENSEMBLE_METRICS_FILE = METRICS_FILE
 ENSEMBLE_PREDICTIONS_FILE = "ensemble_predictions.parquet"
 _MEMBER_PREFIX = "seed-"
 
+# A sweep root.
+SWEEP_FILE = "sweep.json"
+SWEEP_SUMMARY_FILE = "sweep.parquet"
+SWEEP_PNG = "sweep.png"
+
 #: Glob of the parts of a partitioned table (:func:`part_name`).
 PART_GLOB = "part-*.parquet"
 _PART_RE = re.compile(r"part-(\d+)\.parquet")
@@ -179,6 +196,25 @@ def phase_dir(run_dir: str | os.PathLike, phase: str) -> Path:
 def member_dir(root: str | os.PathLike, seed: int) -> Path:
     """The run directory of the ensemble member trained with ``seed``."""
     return Path(root) / f"{_MEMBER_PREFIX}{seed}"
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as it appears in a directory name (``0.005``, ``400``, ``native``)."""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def sweep_point_dir(root: str | os.PathLike, point: Mapping[str, Any], seed: int) -> Path:
+    """``ROOT/<field>=<value>/.../seed=<seed>``: the run directory of one point and seed.
+
+    One directory level per swept field, in the grid's order, named as hive
+    partitions (:func:`setting_text`).
+    """
+    path = Path(root)
+    for name, value in point.items():
+        path = path / f"{name}={setting_text(value)}"
+    return path / f"seed={int(seed)}"
 
 
 def part_name(index: int) -> str:
@@ -960,3 +996,91 @@ def read_checkpoint_state(checkpoint: str | os.PathLike) -> CheckpointState:
         raise ArtifactError(f"{path}: samples_done == {raw.get('samples_done')!r}, must be "
                             "an integer") from exc
     return _from_mapping(CheckpointState, raw, samples_done=done)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """``sweep.json``: what a sweep root was created with (it marks the root).
+
+    Attributes
+    ----------
+    config : Config
+        The base configuration; each point replaces the swept fields.
+    grid : dict
+        ``{field: [values]}`` in the order given; the points are their product.
+    seeds : list of int
+        Each point is trained once per seed.
+    samples : int
+        Training samples of every run.
+    observe_samples, test_samples : int or None
+        Samples of each run's observe and test phases (None: all).
+    """
+
+    config: Config
+    grid: dict
+    seeds: list
+    samples: int
+    observe_samples: int | None = None
+    test_samples: int | None = None
+
+
+def write_sweep_settings(root: str | os.PathLike, settings: SweepSettings) -> Path:
+    """Write ``ROOT/sweep.json`` (atomically)."""
+    record = _to_dict(settings)
+    record["config"] = config_to_dict(settings.config)
+    record["grid"] = {k: list(v) for k, v in settings.grid.items()}
+    return atomic_write_json(Path(root) / SWEEP_FILE, record)
+
+
+def read_sweep_settings(root: str | os.PathLike) -> SweepSettings:
+    """Read ``ROOT/sweep.json``.
+
+    Raises
+    ------
+    ArtifactError
+        If it is missing, not a JSON object, or holds an invalid configuration.
+    """
+    path = Path(root) / SWEEP_FILE
+    raw = load_json(path)
+    try:
+        config = config_from_dict(raw["config"], source=str(path))
+        grid = {str(k): list(v) for k, v in dict(raw["grid"]).items()}
+        return _from_mapping(SweepSettings, raw, config=config, grid=grid,
+                             seeds=[int(x) for x in raw["seeds"]])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: invalid sweep settings ({exc})") from exc
+
+
+#: The columns of ``sweep.parquet`` after the swept settings (one column each, typed as
+#: the Config field).
+SWEEP_SUMMARY_COLUMNS = pa.schema([
+    ("seed", pa.int64()),
+    ("accuracy", pa.float64()),
+    ("n_samples", pa.int64()),
+    ("n_failed", pa.int64()),
+    ("train_failed", pa.int64()),
+    ("training_samples", pa.int64()),
+    ("training_seconds", pa.float64()),
+    ("run_dir", pa.string()),
+])
+
+_SETTING_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(),
+                  "float | None": pa.float64()}
+
+
+def sweep_summary_table(rows: list[Mapping[str, Any]], grid_fields: list[str]) -> pa.Table:
+    """``sweep.parquet``: one row per point and seed.
+
+    Columns: ``point`` (its directory, e.g. ``nu_post=0.005/theta_plus_mV=0.03``),
+    each swept field (typed as in :class:`~stdp_ray.config.Config`), then
+    :data:`SWEEP_SUMMARY_COLUMNS`: ``seed``, ``accuracy`` (test), ``n_samples``
+    (test samples), ``n_failed`` (test samples still under ``min_spikes`` at
+    ``max_intensity``), ``train_failed`` (the same in training),
+    ``training_samples``, ``training_seconds`` (sum of the per-sample times) and
+    ``run_dir`` (relative to the root).
+    """
+    types = {f.name: _SETTING_TYPES[str(f.type)] for f in dataclasses.fields(Config)}
+    schema = pa.schema([("point", pa.string())]
+                       + [(name, types[name]) for name in grid_fields]
+                       + list(SWEEP_SUMMARY_COLUMNS))
+    return pa.Table.from_pylist([dict(r) for r in rows], schema=schema)

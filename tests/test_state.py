@@ -209,7 +209,7 @@ def _set_config(key, value):
     (_drop("format_version"), r"format_version == None"),
     (_set_config("bogus_field", 1), r"unknown configuration fields \['bogus_field'\]"),
     (_set_config("version", 99), r"configuration version == 99"),
-    (_set_config("n_neurons", -1), r"n_neurons == -1, must be > 0"),
+    (_set_config("n_neurons", -1), r"n_neurons == -1, must be in \[1, 1000000\]"),
     (_set_config("n_neurons", "ten"), r"n_neurons must be an int"),
     (_drop("config"), r"expected a JSON object, got NoneType"),
 ], ids=["format", "no-format", "format-version", "no-format-version", "unknown-field",
