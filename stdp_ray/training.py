@@ -284,24 +284,31 @@ def _actor_class():
 
     @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
     class TrainerActor:
-        def __init__(self, cfg, seed, train_dir, data_refs, checkpoint_every, threads,
-                     snapshot_every):
-            # ``data_refs`` is ``[images_ref, labels_ref]``: references nested in a
-            # list are not constructor arguments "in the object store", so Ray does
-            # not log its error about restarts that would lose them; the driver
-            # holds both references for the actor's lifetime, so a restart finds them.
-            images, labels = ray.get(list(data_refs))
-            self.trainer = Trainer(cfg, seed, train_dir, images, labels, checkpoint_every,
-                                   threads, snapshot_every)
+        # The training data comes with every call, as ``[images_ref, labels_ref]``,
+        # not with the constructor: Ray logs an error for a restartable actor whose
+        # constructor arguments live in the object store (a restart would fail had
+        # they been freed). Here the driver holds both references for the actor's
+        # lifetime, and a restarted actor rebuilds its trainer (from the newest
+        # checkpoint) at the first call it runs or retries, which carries them.
+        def __init__(self, cfg, seed, train_dir, checkpoint_every, threads, snapshot_every):
+            self.args = (cfg, seed, train_dir)
+            self.options = (checkpoint_every, threads, snapshot_every)
+            self.trainer = None
 
-        def train_until(self, target: int) -> int:
-            return self.trainer.train_until(target)
+        def _trainer(self, data_refs) -> Trainer:
+            if self.trainer is None:
+                images, labels = ray.get(list(data_refs))
+                self.trainer = Trainer(*self.args, images, labels, *self.options)
+            return self.trainer
 
-        def samples_done(self) -> int:
-            return self.trainer.samples_done
+        def train_until(self, target: int, data_refs) -> int:
+            return self._trainer(data_refs).train_until(target)
 
-        def network(self) -> FrozenNetwork:
-            return self.trainer.network()
+        def samples_done(self, data_refs) -> int:
+            return self._trainer(data_refs).samples_done
+
+        def network(self, data_refs) -> FrozenNetwork:
+            return self._trainer(data_refs).network()
 
     return TrainerActor
 
@@ -380,14 +387,15 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     cfgs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg] * len(jobs)
     if len(cfgs) != len(jobs):
         raise ValueError(f"{len(cfgs)} configurations for {len(jobs)} jobs, must be one per job")
-    actors = [cls.remote(c, int(seed), str(d), [images_ref, labels_ref],
-                         int(checkpoint_every), int(threads), snapshot_every)
+    data_refs = [images_ref, labels_ref]
+    actors = [cls.remote(c, int(seed), str(d), int(checkpoint_every), int(threads),
+                         snapshot_every)
               for (d, seed), c in zip(jobs, cfgs)]
     done = [0] * len(jobs)
     resumed = [None] * len(jobs)
     started, finished = [t0] * len(jobs), [t0] * len(jobs)
     results: list = [None] * len(jobs)
-    pending = {a.samples_done.remote(): (k, "start") for k, a in enumerate(actors)}
+    pending = {a.samples_done.remote(data_refs): (k, "start") for k, a in enumerate(actors)}
     try:
         with progress_bar(samples * len(jobs), "train", enabled=progress,
                           smoothing=0.05) as bar:
@@ -407,12 +415,12 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
                 done[k] = value
                 if done[k] < samples:
                     target = min(samples, (done[k] // step + 1) * step)
-                    pending[actors[k].train_until.remote(target)] = (k, "train")
+                    pending[actors[k].train_until.remote(target, data_refs)] = (k, "train")
                 elif what != "final":
                     # train_until(samples) also writes the final checkpoint.
-                    pending[actors[k].train_until.remote(samples)] = (k, "final")
+                    pending[actors[k].train_until.remote(samples, data_refs)] = (k, "final")
                 else:
-                    pending[actors[k].network.remote()] = (k, "network")
+                    pending[actors[k].network.remote(data_refs)] = (k, "network")
     finally:
         for a in actors:
             _end_actor(a)
