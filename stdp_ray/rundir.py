@@ -864,6 +864,9 @@ class EnsembleMember:
 class EnsembleMetrics:
     """An ensemble root's ``metrics.json``: members alone and combined, against K.
 
+    The file starts with ``accuracy``, that of all members combined by summed
+    class scores (``ensemble_accuracy_sum``), as a run's ``metrics.json`` does.
+
     "K" takes the first K members in seed order. Files of older versions may
     lack any field but ``members``, ``k``, ``accuracy_sum`` and
     ``accuracy_vote``; it then reads as None.
@@ -909,7 +912,10 @@ class EnsembleMetrics:
         """The record as its JSON object."""
         record = _to_dict(self)
         record["members"] = [_to_dict(m) for m in self.members]
-        return record
+        # The headline, as in a run's metrics.json: all members, summed class scores.
+        accuracy = self.ensemble_accuracy_sum if self.ensemble_accuracy_sum is not None \
+            else (self.accuracy_sum[-1] if self.accuracy_sum else None)
+        return {"accuracy": accuracy, **record}
 
 
 def write_ensemble_metrics(root: str | os.PathLike, metrics: EnsembleMetrics) -> Path:

@@ -107,3 +107,11 @@ def test_bad_settings_are_usage_errors(argv, match, capsys):
 
 def test_a_shown_default_configuration_is_the_default():
     assert format_config(Config()).count("\n") == len(Config.__dataclass_fields__) + 2
+
+
+def test_the_package_and_its_metadata_agree_on_the_version():
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == __version__

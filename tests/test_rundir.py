@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from conftest import TINY, random_network
 from stdp_ray import rundir, state, training
-from stdp_ray.config import config_to_dict
+from stdp_ray.config import Config, config_to_dict
 from stdp_ray.rundir import (CheckpointState, EnsembleMember, EnsembleMetrics, EnsembleSettings,
                              PhaseManifest, RunMetrics, RunRecord)
 from stdp_ray.state import ArtifactError
@@ -191,6 +192,35 @@ def test_ensemble_metrics_round_trip(tmp_path):
     assert raw["members"][0] == {"seed": 1, "accuracy": 0.8, "run_dir": "seed-1",
                                  "training_samples": 4}
     assert rundir.read_ensemble_metrics(tmp_path) == metrics
+
+
+def test_ensemble_metrics_start_with_the_accuracy_of_all_members_summed(tmp_path):
+    metrics = EnsembleMetrics(members=[EnsembleMember(1, 0.8, "seed-1", 4)], k=[1, 2],
+                              accuracy_sum=[0.8, 0.85], accuracy_vote=[0.8, 0.75],
+                              ensemble_accuracy_sum=0.85)
+    rundir.write_ensemble_metrics(tmp_path, metrics)
+    raw = json.loads((tmp_path / "metrics.json").read_text())
+    assert next(iter(raw)) == "accuracy" and raw["accuracy"] == 0.85
+    assert rundir.read_ensemble_metrics(tmp_path) == metrics
+
+
+SWEEP_ROW = {"point": "nu_post=0.01", "nu_post": 0.01, "seed": 1, "accuracy": 0.5,
+             "n_samples": 10, "n_failed": 0, "train_failed": 1, "training_samples": 4,
+             "training_seconds": 1.5, "run_dir": "nu_post=0.01/seed=1"}
+
+
+def test_sweep_summary_types_each_setting_as_its_config_field():
+    table = rundir.sweep_summary_table([SWEEP_ROW, {**SWEEP_ROW, "seed": 2}], ["nu_post"])
+    assert table.column_names[:3] == ["point", "nu_post", "seed"]
+    assert table.schema.field("nu_post").type == pa.float64()
+    assert table.column("seed").to_pylist() == [1, 2]
+
+
+def test_sweep_settings_round_trip(tmp_path):
+    settings = rundir.SweepSettings(Config(n_neurons=10), {"nu_post": [0.005, 0.01]}, [1, 2],
+                                    samples=4, observe_samples=20, test_samples=None)
+    rundir.write_sweep_settings(tmp_path, settings)
+    assert rundir.read_sweep_settings(tmp_path) == settings
 
 
 def test_older_ensemble_metrics_read_their_missing_keys_as_none(tmp_path):
