@@ -248,7 +248,10 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                 for ref in done:
                     c = pending.pop(ref)
                     table, where = ray.get(ref)
-                    rundir.write_table(phase_dir / rundir.part_name(c), table)
+                    rundir.write_table(phase_dir / rundir.part_name(c), table,
+                                       identity={"phase": phase, "seed": int(seed),
+                                                 "network": fingerprint,
+                                                 "config": cfg.model_hash()})
                     placement[c] = where
                     bar.update(table.num_rows)
     seconds = time.perf_counter() - t0

@@ -96,6 +96,7 @@ __all__ = [
     "TRAINING_SUMMARY_CSV", "ENSEMBLE_PNG", "CHECKPOINT_STATE", "CHECKPOINT_ARRAYS",
     "CHECKPOINT_DYNAMIC", "ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE",
     "PHASES", "SNAPSHOTS_DIR", "CURVE_DIR", "CURVE_FILE", "CURVE_PNG", "SNAPSHOTS_PNG",
+    "TABLE_SCHEMA_VERSION", "COLUMN_UNITS", "table_metadata", "read_table_metadata",
     "SWEEP_FILE", "SWEEP_SUMMARY_FILE", "SWEEP_PNG", "sweep_point_dir", "setting_text",
     "SweepSettings", "write_sweep_settings", "read_sweep_settings", "sweep_summary_table",
     # paths
@@ -533,9 +534,56 @@ def counts_matrix(table: pa.Table) -> np.ndarray:
     return flat.reshape(len(col), -1).astype(np.int32)
 
 
-def write_table(path: str | os.PathLike, table: pa.Table) -> Path:
-    """Write a Parquet file atomically."""
+#: Version of the tables' layout, in every Parquet file's key-value metadata.
+TABLE_SCHEMA_VERSION = 1
+
+#: Unit of each column that has one (written into the metadata of the tables holding it).
+COLUMN_UNITS = {
+    "counts": "spikes", "total_spikes": "spikes", "presentations": "presentations",
+    "intensity": "multiple of the base input rate (pixel / input_rate_divisor Hz)",
+    "w_mean": "conductance jump (dimensionless)", "w_std": "conductance jump (dimensionless)",
+    "theta_mean_mV": "mV", "theta_std_mV": "mV", "seconds": "s", "training_seconds": "s",
+    "class_rates": "spikes per presentation", "scores": "spikes per presentation",
+    "scores_sum": "spikes per presentation", "accuracy": "fraction (0..1)",
+}
+
+#: Key-value metadata keys (each prefixed ``stdp_ray.``).
+_META_PREFIX = "stdp_ray."
+
+
+def table_metadata(table: pa.Table, identity: Mapping[str, Any] | None = None) -> dict:
+    """The key-value metadata written with ``table``: schema version, units, run identity.
+
+    Keys: ``stdp_ray.schema_version``, ``stdp_ray.version`` (the package),
+    ``stdp_ray.units`` (JSON: column -> unit, for the columns that have one) and
+    each item of ``identity`` (e.g. ``seed``, ``network`` hash, ``config`` hash)
+    as ``stdp_ray.<key>``; values are strings (JSON for non-strings).
+    """
+    import json
+
+    from . import __version__
+
+    units = {c: COLUMN_UNITS[c] for c in table.column_names if c in COLUMN_UNITS}
+    meta = {"schema_version": str(TABLE_SCHEMA_VERSION), "version": __version__,
+            "units": json.dumps(units, sort_keys=True)}
+    for key, value in (identity or {}).items():
+        meta[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    return {f"{_META_PREFIX}{k}": v for k, v in meta.items()}
+
+
+def read_table_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``stdp_ray.*`` key-value metadata of a Parquet file (prefix removed; {} if none)."""
+    raw = pq.read_schema(path).metadata or {}
+    return {k.decode()[len(_META_PREFIX):]: v.decode() for k, v in raw.items()
+            if k.decode().startswith(_META_PREFIX)}
+
+
+def write_table(path: str | os.PathLike, table: pa.Table,
+                identity: Mapping[str, Any] | None = None) -> Path:
+    """Write a Parquet file atomically, with :func:`table_metadata` (and ``identity``)."""
     buf = io.BytesIO()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           **table_metadata(table, identity)})
     pq.write_table(table, buf, compression="zstd")
     return atomic_write_bytes(path, buf.getvalue())
 

@@ -200,7 +200,9 @@ class Trainer:
         if self._rows:
             first = self._rows[0]["sample"]
             rundir.write_table(self.stats_dir / rundir.part_name(first),
-                               rundir.train_stats_table(self._rows))
+                               rundir.train_stats_table(self._rows),
+                               identity={"seed": int(self.seed),
+                                         "config": self.cfg.model_hash()})
             self._rows = []
         final = self.ckpt_dir / rundir.checkpoint_name(self.samples_done)
         if final.exists():

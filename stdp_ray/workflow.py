@@ -268,6 +268,12 @@ def _load(run_dir: Path, backend: str | None) -> tuple[RunRecord, state.Network]
     return RunRecord(resolve_backend(cfg), rc.seed, rc.provenance), network
 
 
+def _identity(rc: RunRecord, network: state.Network) -> dict:
+    """What a run's table was computed from: seed, network hash, model (config) hash."""
+    return {"seed": int(rc.seed), "network": network_fingerprint(network.arrays),
+            "config": rc.config.model_hash()}
+
+
 def _observe_samples(run_dir: Path) -> int | None:
     manifest = rundir.read_manifest(rundir.phase_dir(run_dir, "observe"))
     return int(manifest.n_samples) if manifest is not None else None
@@ -309,7 +315,8 @@ def _observe(run_dir: Path, train_data, samples: int | None, backend: str | None
     responses = evaluation.responses(phase_dir)
     assignments, rates = evaluation.assignment_from_responses(responses)
     rundir.write_table(run_dir / rundir.ASSIGNMENTS_FILE,
-                       rundir.assignments_table(assignments, rates))
+                       rundir.assignments_table(assignments, rates),
+                       identity=_identity(rc, network))
     state.save_assignments(run_dir / rundir.NETWORK_DIR, rc.config, assignments, rates)
     info["classes_covered"] = int(len(np.unique(assignments)))
     logger.info("observed %d samples in %.1f s; neurons cover %d classes", len(ids),
@@ -351,7 +358,8 @@ def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
                                 workers=workers, progress=progress)
     responses = evaluation.responses(phase_dir)
     preds = evaluation.predictions_from_responses(responses, network.assignments)
-    rundir.write_table(run_dir / rundir.PREDICTIONS_FILE, preds)
+    rundir.write_table(run_dir / rundir.PREDICTIONS_FILE, preds,
+                       identity=_identity(rc, network))
     y = preds.column("label").to_numpy().astype(np.int64)
     p = preds.column("predicted").to_numpy().astype(np.int64)
     metrics = RunMetrics(

@@ -285,3 +285,16 @@ def test_a_checkpoint_whose_arrays_do_not_fit_the_configuration_is_refused(tmp_p
                           theta_mV=np.zeros(3), delays_ms=np.zeros((3, 3)))
     with pytest.raises(ArtifactError, match="weights has shape"):
         training.check_resumable(tmp_path, bigger, 1, 10)
+
+
+def test_every_table_carries_its_schema_version_units_and_identity(tmp_path):
+    table = rundir.predictions_table(np.arange(2), np.array([1, 2]), np.array([1, 3]),
+                                     np.zeros((2, 10)))
+    path = rundir.write_table(tmp_path / "p.parquet", table,
+                              identity={"seed": 3, "network": "abc", "config": "def"})
+    meta = rundir.read_table_metadata(path)
+    assert meta["schema_version"] == str(rundir.TABLE_SCHEMA_VERSION)
+    assert json.loads(meta["units"]) == {"scores": "spikes per presentation"}
+    assert (meta["seed"], meta["network"], meta["config"]) == ("3", "abc", "def")
+    # The metadata does not get in the way of reading with the schema.
+    assert rundir.read_table(path, rundir.PREDICTIONS_SCHEMA).num_rows == 2

@@ -106,6 +106,8 @@ def test_an_interrupted_2x2_sweep_resumes_point_by_point(tmp_path, mnist_dir, ra
         stored = json.loads((run / rundir.RUN_CONFIG_FILE).read_text())["config"]
         assert (stored["nu_post"], stored["theta_plus_mV"], stored["n_neurons"]) == \
             (row.nu_post, row.theta_plus_mV, 10)
+        meta = rundir.read_table_metadata(run / rundir.PREDICTIONS_FILE)
+        assert (meta["seed"], meta["network"]) == ("1", metrics["network"])
         stats = pq.read_table(run / rundir.STATS_DIR).to_pandas()
         assert row.train_failed == int(stats["failed"].sum())
         assert row.training_seconds == pytest.approx(stats["seconds"].sum())
