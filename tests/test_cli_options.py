@@ -11,8 +11,8 @@ from stdp_ray import __version__
 from stdp_ray.cli import build_parser, main
 from stdp_ray.config import Config, format_config, read_config_file
 
-COMMANDS = ["data fetch", "train", "observe", "test", "ensemble", "import", "report", "bench",
-            "run", "sweep", "config show"]
+COMMANDS = ["data fetch", "train", "observe", "test", "ensemble", "import", "curve", "report",
+            "bench", "run", "sweep", "config show"]
 
 
 def _help(command: str, capsys) -> str:
