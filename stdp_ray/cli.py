@@ -478,7 +478,7 @@ def _run(args) -> object:
             summary["curve"] = [round(a, 4) for a in table.column("accuracy").to_pylist()]
         return summary
     if args.command == "curve":
-        from . import curve
+        from . import curve, rundir
 
         table = curve.evaluate_curve(run_dir, label_samples=args.label_samples,
                                      test_samples=args.test_samples, backend=args.backend,

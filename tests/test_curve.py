@@ -141,3 +141,17 @@ def test_train_with_eval_every_writes_the_curve(tmp_path, mnist_dir, ray_local):
     assert frame["samples_seen"].tolist() == [2, 4]
     assert (frame["label_samples"] == 60).all()   # every training image where < 10,000
     assert (frame["test_samples"] == 30).all()
+
+
+def test_the_curve_command_scores_the_chosen_snapshots(trained, mnist_dir, capsys):
+    import json
+
+    from stdp_ray.cli import main
+
+    root, table = trained
+    assert main(["curve", str(root / "curve"), "--label-samples", "20,40", "--test-samples",
+                 "30", "--snapshots", "6", "--chunk-size", "7", "--data-dir", str(mnist_dir),
+                 "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["curve"] == str(root / "curve" / rundir.CURVE_DIR)
+    assert out["points"] == table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()
