@@ -88,7 +88,8 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=None,
         Also write ``learning_curve.png`` and the receptive-field snapshots.
     snapshots : sequence of int, optional
         Evaluate only the snapshots after these numbers of training samples
-        (default: all); points evaluated earlier stay in the curve.
+        (default: all). Rows of earlier calls that this one does not
+        recompute (other snapshots, label sets or test sets) stay in the curve.
 
     Returns
     -------
@@ -126,7 +127,6 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=None,
     with state.directory_lock(curve_dir):
         for k, (seen, snap) in enumerate(snaps):
             if snapshots is not None and seen not in wanted:
-                rows.extend(_done_rows(run_dir, seen, label_sets))
                 continue
             t0 = time.perf_counter()
             net = state.load_network(snap, expect=rc.config)
@@ -166,20 +166,22 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=None,
                         ", ".join(f"{r['accuracy']:.4f} (labels {r['label_samples']})"
                                   for r in rows[-len(label_sets):]),
                         time.perf_counter() - t0)
-        table = rundir.curve_table(rows)
+        table = rundir.curve_table(rows + _earlier_rows(run_dir, rows, {s for s, _ in snaps}))
         rundir.write_table(curve_dir / rundir.CURVE_FILE, table)
         if figures:
             write_curve_figures(run_dir, table)
     return table
 
 
-def _done_rows(run_dir: Path, seen: int, label_sets: list[int]) -> list[dict]:
-    """The rows of an earlier call for a snapshot not asked for now (none if never scored)."""
+def _earlier_rows(run_dir: Path, rows: list[dict], snapshots: set[int]) -> list[dict]:
+    """Rows of earlier calls that this call did not recompute (other points, label or test sets)."""
     path = run_dir / rundir.CURVE_DIR / rundir.CURVE_FILE
     if not path.is_file():
         return []
-    old = rundir.read_table(path, rundir.CURVE_SCHEMA).to_pylist()
-    return [r for r in old if r["samples_seen"] == seen and r["label_samples"] in label_sets]
+    key = ("samples_seen", "label_samples", "test_samples")
+    done = {tuple(r[k] for k in key) for r in rows}
+    return [r for r in rundir.read_table(path, rundir.CURVE_SCHEMA).to_pylist()
+            if tuple(r[k] for k in key) not in done and r["samples_seen"] in snapshots]
 
 
 def read_curve(run_dir: str | os.PathLike) -> pd.DataFrame:

@@ -155,3 +155,11 @@ def test_the_curve_command_scores_the_chosen_snapshots(trained, mnist_dir, capsy
     out = json.loads(capsys.readouterr().out)
     assert out["curve"] == str(root / "curve" / rundir.CURVE_DIR)
     assert out["points"] == table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()
+
+
+def test_rows_of_other_label_sets_stay_in_the_curve(trained, mnist_dir):
+    root, table = trained
+    again = curve.evaluate_curve(root / "curve", label_samples=[20], test_samples=30,
+                                 data_dir=mnist_dir, chunk_size=7, progress=False,
+                                 figures=False)
+    assert again.equals(table)   # the rows with labels from 40 images are kept
