@@ -4,8 +4,9 @@
     python scripts/ship_results.py RUN_OR_ENSEMBLE_DIR results/NAME [--overwrite]
 
 Run `stdp-ray report DIR` first. A run directory gives ``config.json``,
-``metrics.json``, ``predictions.parquet``, ``assignments.parquet`` and
-``report/`` (figures, ``training_summary.csv``, ``report.md``); an ensemble root
+``metrics.json``, ``predictions.parquet``, ``assignments.parquet``, the
+learning curve where there is one (``curve/curve.parquet`` and its figures)
+and ``report/`` (figures, ``training_summary.csv``, ``report.md``); an ensemble root
 gives ``ensemble.json``, ``metrics.json``, ``ensemble_predictions.parquet``,
 ``report/`` and each member's files under ``seed-<s>/`` (so the ensemble
 report's links to member reports keep working). Responses, checkpoints and
@@ -26,7 +27,8 @@ from stdp_ray import ensemble, report, rundir, state
 logger = logging.getLogger("ship_results")
 
 RUN_FILES = (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, rundir.PREDICTIONS_FILE,
-             rundir.ASSIGNMENTS_FILE)
+             rundir.ASSIGNMENTS_FILE, f"{rundir.CURVE_DIR}/{rundir.CURVE_FILE}",
+             f"{rundir.CURVE_DIR}/{rundir.CURVE_PNG}", f"{rundir.CURVE_DIR}/{rundir.SNAPSHOTS_PNG}")
 ENSEMBLE_FILES = (rundir.ENSEMBLE_FILE, rundir.ENSEMBLE_METRICS_FILE,
                   rundir.ENSEMBLE_PREDICTIONS_FILE)
 
@@ -34,7 +36,7 @@ ENSEMBLE_FILES = (rundir.ENSEMBLE_FILE, rundir.ENSEMBLE_METRICS_FILE,
 def _copy(src: Path, dst: Path, names, required) -> None:
     for name in names:
         if (src / name).is_file():
-            dst.mkdir(parents=True, exist_ok=True)
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src / name, dst / name)
         elif name in required:
             raise FileNotFoundError(f"{src / name}: missing (is the run finished?)")

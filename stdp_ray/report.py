@@ -277,7 +277,16 @@ def _headline(data: _RunData) -> list[tuple[str, str]]:
     return rows
 
 
-def _run_markdown(data: _RunData, written: dict[str, Path]) -> str:
+def _curve_markdown(curve) -> list[str]:
+    """The learning curve as a Markdown table (one row per snapshot and label set)."""
+    lines = ["", "| training samples | epochs | labels from | test images | accuracy |",
+             "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {int(r.samples_seen):,} | {r.epochs:.2f} | {int(r.label_samples):,} | "
+              f"{int(r.test_samples):,} | {100 * r.accuracy:.2f} % |" for r in curve.itertuples()]
+    return lines
+
+
+def _run_markdown(data: _RunData, written: dict[str, Path], curve=None) -> str:
     title = data.run_dir.resolve().name
     lines = [f"# Run report: {title}", "",
              f"Run directory: `{data.run_dir.resolve()}`  ",
@@ -297,6 +306,12 @@ def _run_markdown(data: _RunData, written: dict[str, Path]) -> str:
     if TRAINING_CURVES_PNG in written:
         lines += ["", f"The same statistics as means per {SUMMARY_EVERY:,} samples: "
                       f"[{TRAINING_SUMMARY_CSV}]({TRAINING_SUMMARY_CSV})."]
+    if rundir.CURVE_PNG in written and curve is not None:
+        lines += ["", "## Learning curve", "",
+                  "Every training snapshot labelled and scored as the final network is "
+                  f"(`{rundir.CURVE_DIR}/{rundir.CURVE_FILE}`, `stdp-ray curve`).", "",
+                  f"![Learning curve]({rundir.CURVE_PNG})"]
+        lines += _curve_markdown(curve)
     if data.skipped:
         lines += ["", "## Not included", ""]
         lines += [f"- `{name}`: {reason}" for name, reason in data.skipped.items()]
@@ -317,6 +332,7 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
     ``confusion.png``           ``metrics.json`` (``confusion_matrix``)
     ``receptive_fields.png``    ``network/`` (weights; assignments if observed)
     ``training_curves.png``     ``train/stats/part-*.parquet`` (>= 1 row)
+    ``learning_curve.png``      ``curve/curve.parquet`` (``stdp-ray curve``)
     ==========================  =============================================
 
     Parameters
@@ -368,9 +384,17 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
         csv = training_summary(data.stats).to_csv(index=False, float_format="%.6g")
         written[TRAINING_SUMMARY_CSV] = _write_text(out_dir / TRAINING_SUMMARY_CSV, csv)
 
+    curve = None
+    curve_file = run_dir / rundir.CURVE_DIR / rundir.CURVE_FILE
+    if curve_file.is_file():
+        curve = rundir.read_table(curve_file, rundir.CURVE_SCHEMA).to_pandas()
+        if len(curve):
+            fig = plots.learning_curve_figure(curve, title=f"Learning curve: {name}")
+            written[rundir.CURVE_PNG] = save_figure(fig, out_dir / rundir.CURVE_PNG, dpi)
+
     for fig_name, reason in data.skipped.items():
         logger.info("%s: skipped %s: %s", run_dir, fig_name, reason)
-    md = _write_text(out_dir / REPORT_MD, _run_markdown(data, written))
+    md = _write_text(out_dir / REPORT_MD, _run_markdown(data, written, curve))
     return [*written.values(), md]
 
 

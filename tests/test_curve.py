@@ -163,3 +163,13 @@ def test_rows_of_other_label_sets_stay_in_the_curve(trained, mnist_dir):
                                  data_dir=mnist_dir, chunk_size=7, progress=False,
                                  figures=False)
     assert again.equals(table)   # the rows with labels from 40 images are kept
+
+
+def test_the_run_report_shows_the_learning_curve(trained):
+    from stdp_ray import report
+
+    root, _ = trained
+    written = report.write_run_report(root / "curve")
+    assert root / "curve" / rundir.REPORT_DIR / rundir.CURVE_PNG in written
+    md = (root / "curve" / rundir.REPORT_DIR / rundir.REPORT_MD).read_text()
+    assert "## Learning curve" in md and "| 6 | 0.10 | 40 | 30 |" in md
