@@ -111,8 +111,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
                  overwrite: bool = False, progress: bool = True, threads: int = 1) -> dict:
     """Train every member at once, observe and test each, combine; returns the metrics."""
     root = Path(root)
-    if samples < 1:
-        raise workflow.RunError(f"--samples == {samples}, must be >= 1")
+    workflow.check_samples(samples)
     seeds = check_seeds(seeds)
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
     if root.exists() and not root.is_dir():
@@ -142,7 +141,7 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, image
     jobs = [(member_dir(root, s) / rundir.TRAIN_DIR, s) for s in seeds]
     trained = training.train_many(jobs, cfg, samples, images, labels,
                                   checkpoint_every=checkpoint_every, progress=progress,
-                                  threads=threads)
+                                  threads=threads, lease=(root, state.lock_owner(root)))
     for seed, (arrays, summary) in zip(seeds, trained):
         workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)
     evaluate = dict(data_dir=data_dir, chunk_size=chunk_size, workers=workers,

@@ -26,6 +26,7 @@ from .data import samples_fingerprint
 from .engines import PassInputs
 from .network import FrozenNetwork, network_fingerprint
 from .rundir import PhaseManifest
+from .session import ensure_ray
 from .testing.faults import maybe_crash
 
 logger = logging.getLogger(__name__)
@@ -230,6 +231,7 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
     t0 = time.perf_counter()
     placement: dict[int, dict] = {}
     if todo:
+        ensure_ray()
         limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         task = _remote_evaluate()
         arrays_ref = ray.put(arrays)

@@ -1021,12 +1021,17 @@ class CheckpointState:
         Hash of the model configuration (:meth:`stdp_ray.config.Config.model_hash`).
     config : dict or None
         The configuration, serialised (:func:`stdp_ray.config.config_to_dict`).
+    checksums : dict or None
+        SHA-256 of the checkpoint's other files (:data:`CHECKPOINT_ARRAYS`,
+        :data:`CHECKPOINT_DYNAMIC`), by file name; None in checkpoints of
+        older versions.
     """
 
     samples_done: int
     seed: int | None = None
     model: str | None = None
     config: dict | None = None
+    checksums: dict | None = None
 
 
 def write_checkpoint_state(checkpoint: str | os.PathLike, record: CheckpointState) -> Path:
@@ -1049,6 +1054,10 @@ def read_checkpoint_state(checkpoint: str | os.PathLike) -> CheckpointState:
     except (TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: samples_done == {raw.get('samples_done')!r}, must be "
                             "an integer") from exc
+    sums = raw.get("checksums")
+    if sums is not None and not (isinstance(sums, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in sums.items())):
+        raise ArtifactError(f"{path}: checksums must map file names to hex digests")
     return _from_mapping(CheckpointState, raw, samples_done=done)
 
 

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
+import hashlib
 import json
 import logging
 import os
 import platform
 import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -50,7 +53,8 @@ __all__ = ["Network", "ArtifactError", "save_network", "load_network", "save_ass
            "load_npz", "provenance", "NETWORK_JSON", "ARRAYS_NPZ", "ASSIGNMENTS_NPZ",
            "LOCK_FILE", "DirectoryBusyError", "directory_lock", "remove_path",
            "atomic_file", "atomic_directory", "TEMPORARY_FILE_GLOB", "temporary_directory_glob",
-           "replaced_directory", "load_json"]
+           "replaced_directory", "load_json", "open_regular", "sha256_of", "copy_known_files",
+           "lock_owner", "check_lease", "LeaseLostError"]
 
 NETWORK_JSON = "network.json"
 ARRAYS_NPZ = "arrays.npz"
@@ -165,7 +169,8 @@ def atomic_directory(directory: str | os.PathLike):
     renamed to ``.<name>.old`` (:func:`replaced_directory`) and removed after
     the swap (the window between the two renames is what a run directory's
     sweep repairs); :func:`temporary_directory_glob` matches both. On any error
-    the temporary is removed and ``directory`` is left as it was.
+    the temporary is removed and ``directory`` is left as it was. The parent
+    directory is fsynced after the renames, so that they survive a power loss.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -184,47 +189,125 @@ def atomic_directory(directory: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _fsync_directory(directory.parent)
 
 
 @contextlib.contextmanager
-def directory_lock(directory: str | os.PathLike):
-    """Hold an exclusive lock on ``directory`` (created if missing) while the block runs.
+def directory_lock(directory: str | os.PathLike, *, shared: bool = False):
+    """Hold a lock on ``directory`` (created if missing) while the block runs.
 
     The lock is an ``flock`` on ``directory/.lock``, which holds the owner's
-    pid and host for the error message. The kernel drops it when the process
-    ends, however it ends, so there are no stale locks. Locks are per open
-    file: taking the same directory's lock twice, even in one process, fails.
-    ``flock`` may not be honoured across machines on some network file
-    systems: run one driver per run directory there.
+    pid, host and a random lease token (:func:`lock_owner`) for the error
+    message and for the lease that training actors check before they write
+    (:func:`check_lease`). The kernel drops it when the process ends, however
+    it ends, so there are no stale locks. Locks are per open file: taking the
+    same directory's lock twice, even in one process, fails. ``flock`` may not
+    be honoured across machines on some network file systems: run one driver
+    per run directory there.
+
+    ``.lock`` is opened with ``O_NOFOLLOW``: a run directory received from
+    someone else whose ``.lock`` is a symbolic link is refused, never followed
+    (its target is not truncated).
+
+    Parameters
+    ----------
+    directory : path
+    shared : bool
+        A shared (reader's) lock: any number of readers at once, none while a
+        writer holds the exclusive lock. A reader neither creates the directory
+        nor writes the file.
 
     Raises
     ------
     DirectoryBusyError
         If another process (or another ``directory_lock``) holds it.
+    ArtifactError
+        If ``.lock`` is a symbolic link or not a regular file.
     """
     import fcntl
+    import secrets
     import socket
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    if not shared:
+        directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    flags = os.O_RDONLY if shared else os.O_RDWR | os.O_CREAT
     try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ArtifactError(f"{path}: is a symbolic link; refusing to follow it (remove "
+                                "it: stdp-ray creates a plain file there)") from None
+        if shared and exc.errno == errno.ENOENT:
+            yield directory  # nobody has ever written here
+            return
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ArtifactError(f"{path}: is not a regular file; refusing to use it as the lock")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            if owner.startswith(f"pid {os.getpid()} on {socket.gethostname()}"):
+            if owner.startswith(f"pid {os.getpid()} on {socket.gethostname()} "):
                 raise DirectoryBusyError(f"{directory}: already locked by this process (a "
                                          "nested lock of the same directory)") from None
             raise DirectoryBusyError(
                 f"{directory}: in use by another stdp-ray process ({owner}); wait for it to "
                 "finish or stop it") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} lease "
+                          f"{secrets.token_hex(8)}\n".encode(), 0)
         yield directory
     finally:
         os.close(fd)  # releases the flock
+
+
+def lock_owner(directory: str | os.PathLike) -> str | None:
+    """The owner line of ``directory/.lock`` (pid, host, lease token), or None without one."""
+    try:
+        fd = os.open(Path(directory) / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, 200, 0).decode(errors="replace").strip() or None
+    finally:
+        os.close(fd)
+
+
+class LeaseLostError(RuntimeError):
+    """The driver that started a worker no longer holds its directory's lock."""
+
+
+def check_lease(directory: str | os.PathLike, owner: str) -> None:
+    """Raise LeaseLostError unless ``directory``'s lock is still held by ``owner``.
+
+    A training actor calls this before it writes: after its driver has died
+    (the lock is free, or taken by a newer driver with another lease token) it
+    must not write into a directory that is no longer its own.
+    """
+    import fcntl
+
+    path = Path(directory) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LeaseLostError(f"{path}: cannot be opened ({exc.strerror})") from None
+    try:
+        current = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        if current != owner:
+            raise LeaseLostError(f"{directory}: now held by {current or 'nobody'!r}, not by "
+                                 f"this worker's driver ({owner!r})")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # held exclusively: by our driver, whose line is in the file
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        raise LeaseLostError(f"{directory}: its lock is free: the driver ({owner!r}) is gone")
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -246,34 +329,181 @@ def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     return Path(path)
 
 
-def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """Load an ``.npz`` without pickles; ArtifactError names the file and what is wrong."""
+#: Largest JSON file read from an artifact or run directory.
+MAX_JSON_BYTES = 16 * 2**20
+
+
+def open_regular(path: str | os.PathLike):
+    """Open ``path`` for binary reading without following a symbolic link.
+
+    Raises
+    ------
+    ArtifactError
+        If it is missing, a symbolic link or not a regular file.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ArtifactError(f"{path}: not a readable .npz file ({exc})") from exc
-    missing = [k for k in required if k not in arrays]
-    if missing:
-        raise ArtifactError(f"{path}: missing arrays {missing} (has {sorted(arrays)})")
-    return arrays
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: file not found") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ArtifactError(f"{path}: is a symbolic link; refusing to follow it") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ArtifactError(f"{path}: is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def load_npz(path: str | os.PathLike, required: tuple[str, ...] = (), *,
+             shapes: Mapping[str, tuple[int, ...] | None] | None = None,
+             max_elements: int | None = None, max_members: int = 64,
+             kinds: str = "fiub") -> dict[str, np.ndarray]:
+    """Load an ``.npz`` safely; ArtifactError names the file and what is wrong.
+
+    The file is opened without following a symbolic link; each member's npy
+    header (shape, dtype) is checked before any of its data is read, no pickle
+    is ever loaded, and only the members asked for are read.
+
+    Parameters
+    ----------
+    path : path
+    required : tuple of str
+        Members that must be present.
+    shapes : mapping of str to tuple or None, optional
+        The members to read and the shape each must have (None: any shape up
+        to ``max_elements``). Given, only these members are read (others are
+        ignored, unread); without it every member is read (at most
+        ``max_members`` of them).
+    max_elements : int, optional
+        Most elements of a member whose shape is not fixed (default: no limit
+        beyond the zip entry's stated size).
+    max_members : int
+        Most members read when ``shapes`` is not given.
+    kinds : str
+        The dtype kinds allowed (numpy ``dtype.kind`` letters).
+    """
+    path = Path(path)
+    with open_regular(path) as fh:
+        try:
+            with zipfile.ZipFile(fh) as zf:
+                entries = {name[:-4]: zf.getinfo(name) for name in zf.namelist()
+                           if name.endswith(".npy")}
+                missing = [k for k in required if k not in entries]
+                if missing:
+                    raise ArtifactError(f"{path}: missing arrays {missing} (has "
+                                        f"{sorted(entries)[:20]})")
+                if shapes is None:
+                    if len(entries) > max_members:
+                        raise ArtifactError(f"{path}: holds {len(entries)} arrays, at most "
+                                            f"{max_members} expected")
+                    wanted = {k: None for k in entries}
+                else:
+                    wanted = {k: v for k, v in shapes.items() if k in entries}
+                return {k: _read_member(zf, entries[k], path, k, shape, max_elements, kinds)
+                        for k, shape in wanted.items()}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile,
+                NotImplementedError) as exc:
+            if isinstance(exc, ArtifactError):
+                raise
+            raise ArtifactError(f"{path}: not a readable .npz file ({exc})") from exc
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, name: str,
+                 shape: tuple[int, ...] | None, max_elements: int | None,
+                 kinds: str) -> np.ndarray:
+    """One npz member, its header checked before its data is read."""
+    fmt = np.lib.format
+    source = f"{path}: {name}"
+    with zf.open(info) as fp:
+        version = fmt.read_magic(fp)
+        if version == (1, 0):
+            found, fortran, dtype = fmt.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            found, fortran, dtype = fmt.read_array_header_2_0(fp)
+        else:
+            raise ArtifactError(f"{source}: npy format version {version} not supported")
+        if dtype.hasobject:
+            raise ArtifactError(f"{path}: not a readable .npz file ({name} is an object "
+                                "array, never loaded: allow_pickle=False)")
+        if dtype.kind not in kinds or dtype.fields is not None:
+            raise ArtifactError(f"{source} has dtype {dtype}, not allowed (kinds {kinds!r})")
+        if shape is not None and tuple(found) != tuple(shape):
+            raise ArtifactError(f"{source} has shape {tuple(found)}, must be {tuple(shape)}")
+        count = int(np.prod(found, dtype=object))
+        limit = int(np.prod(shape, dtype=object)) if shape is not None else max_elements
+        if limit is not None and count > limit:
+            raise ArtifactError(f"{source} has {count} elements (shape {tuple(found)}), at "
+                                f"most {limit} expected")
+        nbytes = count * dtype.itemsize
+        if info.file_size < nbytes:
+            raise ArtifactError(f"{source}: header claims {nbytes} bytes of data, the file "
+                                f"holds {info.file_size}")
+        data = fp.read(nbytes)
+        if len(data) != nbytes:
+            raise ArtifactError(f"{source}: truncated ({len(data)} of {nbytes} bytes)")
+    arr = np.frombuffer(data, dtype=dtype)
+    if fortran:
+        return arr.reshape(found[::-1]).transpose().copy()
+    return arr.reshape(found).copy()
 
 
 def load_json(path: str | os.PathLike) -> dict:
-    """Read a JSON object; ArtifactError names the file and what is wrong."""
+    """Read a JSON object; ArtifactError names the file and what is wrong.
+
+    The file is opened without following a symbolic link and read up to
+    :data:`MAX_JSON_BYTES`.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: file not found")
+    with open_regular(path) as fh:
+        text = fh.read(MAX_JSON_BYTES + 1)
+    if len(text) > MAX_JSON_BYTES:
+        raise ArtifactError(f"{path}: larger than {MAX_JSON_BYTES} bytes")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a regular file (not followed through a link)."""
+    digest = hashlib.sha256()
+    with open_regular(path) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def copy_known_files(source: str | os.PathLike, dest: str | os.PathLike,
+                     names: tuple[str, ...], required: tuple[str, ...] = ()) -> list[str]:
+    """Copy the regular files ``names`` of ``source`` into ``dest``; nothing else.
+
+    Links are refused, never followed; other files in ``source`` are ignored.
+    Returns the names copied.
+
+    Raises
+    ------
+    ArtifactError
+        If a file of ``required`` is missing, or one of ``names`` is a link or
+        not a regular file.
+    """
+    source, dest = Path(source), Path(dest)
+    copied = []
+    for name in names:
+        if not os.path.lexists(source / name):
+            if name in required:
+                raise ArtifactError(f"{source / name}: file not found")
+            continue
+        with open_regular(source / name) as src, open(dest / name, "xb") as out:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        copied.append(name)
+    return copied
 
 
 def _umask() -> int:
@@ -342,6 +572,23 @@ def provenance(**extra: Any) -> dict:
 
 # --------------------------------------------------------------------------
 # Validation
+# --------------------------------------------------------------------------
+#: The arrays of a network (``arrays.npz``, and a checkpoint's).
+NETWORK_ARRAYS = ("weights", "theta_mV", "delays_ms")
+#: The files of a network directory: what an import copies, nothing else.
+NETWORK_FILES = (NETWORK_JSON, ARRAYS_NPZ, ASSIGNMENTS_NPZ)
+#: Most input-to-excitatory synapses of a network read from disk (the paper's
+#: largest, 784 x 6400, is 5.0e6): bounds the memory a received artifact can claim.
+MAX_NETWORK_SYNAPSES = 2**26
+
+
+def network_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
+    """The shape of each of :data:`NETWORK_ARRAYS` for ``cfg``."""
+    return {"weights": (cfg.n_input, cfg.n_neurons), "theta_mV": (cfg.n_neurons,),
+            "delays_ms": (cfg.n_input, cfg.n_neurons)}
+
+
+
 # --------------------------------------------------------------------------
 def validate_arrays(arrays: FrozenNetwork, cfg: Config, source: str = "network") -> FrozenNetwork:
     """Check shapes, dtypes and values of ``arrays`` against ``cfg``; returns float64 copies."""
@@ -461,15 +708,19 @@ def load_network(directory: str | os.PathLike, *, expect: Config | None = None) 
         cfg = config_from_dict(meta.get("config"), source=str(directory / NETWORK_JSON))
     except (TypeError, ValueError) as exc:
         raise ArtifactError(str(exc)) from exc
+    if cfg.n_input * cfg.n_neurons > MAX_NETWORK_SYNAPSES:
+        raise ArtifactError(f"{directory / NETWORK_JSON}: n_input * n_neurons == "
+                            f"{cfg.n_input * cfg.n_neurons}, at most {MAX_NETWORK_SYNAPSES} "
+                            "read")
     diff = cfg.diff(expect) if expect is not None else None
     if diff:
         raise ArtifactError(f"{directory / NETWORK_JSON}: configuration does not match; "
                             f"stored vs expected: {diff}")
-    raw = load_npz(directory / ARRAYS_NPZ, ("weights", "theta_mV", "delays_ms"))
+    raw = load_npz(directory / ARRAYS_NPZ, NETWORK_ARRAYS, shapes=network_shapes(cfg))
     arrays = validate_arrays(FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]),
                              cfg, str(directory / ARRAYS_NPZ))
     assignments = class_rates = None
-    if (directory / ASSIGNMENTS_NPZ).exists():
+    if os.path.lexists(directory / ASSIGNMENTS_NPZ):
         assignments, class_rates = load_assignments(directory, cfg)
     return Network(cfg, arrays, meta.get("provenance", {}), assignments, class_rates)
 
@@ -489,6 +740,8 @@ def save_assignments(directory: str | os.PathLike, cfg: Config, assignments: np.
 def load_assignments(directory: str | os.PathLike, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """Load ``assignments.npz`` of a network directory, checked against ``cfg``."""
     path = Path(directory) / ASSIGNMENTS_NPZ
-    raw = load_npz(path, ("assignments", "class_rates"))
+    raw = load_npz(path, ("assignments", "class_rates"),
+                   shapes={"assignments": None, "class_rates": None},
+                   max_elements=NUM_CLASSES * cfg.n_neurons)
     validate_assignments(raw["assignments"], raw["class_rates"], cfg, str(path))
     return raw["assignments"].astype(np.int64), raw["class_rates"]

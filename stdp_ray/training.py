@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +30,17 @@ from . import engines, model, rundir
 from .config import Config, config_to_dict
 from .network import FrozenNetwork
 from .rundir import CheckpointState
-from .state import (NETWORK_JSON, ArtifactError, atomic_directory, atomic_save_npz, load_npz,
-                    save_network, validate_arrays)
+from .state import (NETWORK_ARRAYS, NETWORK_JSON, ArtifactError, LeaseLostError,
+                    atomic_directory, atomic_save_npz, check_lease, load_npz, network_shapes, save_network,
+                    sha256_of, validate_arrays)
+from .session import ensure_ray
 from .testing.faults import maybe_crash
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["initial_network", "Trainer", "train_run", "train_many", "TRAIN_FAULT_FILE_ENV",
            "DEFAULT_CHECKPOINT_EVERY", "Checkpoint", "read_checkpoint", "check_resumable",
-           "TrainingError"]
+           "TrainingError", "TrainingInterrupted", "newest_usable_checkpoint"]
 
 DEFAULT_CHECKPOINT_EVERY = 1000
 KEEP_CHECKPOINTS = 2
@@ -56,6 +59,10 @@ def initial_network(cfg: Config, seed: int) -> FrozenNetwork:
 
 class TrainingError(ValueError):
     """Training cannot go on as asked (checkpoints of another run, fewer samples...)."""
+
+
+class ForeignCheckpointError(ArtifactError):
+    """A checkpoint intact but of another run (seed or model configuration)."""
 
 
 @dataclass(frozen=True)
@@ -106,16 +113,61 @@ def read_checkpoint(ckpt: str | os.PathLike, cfg: Config, seed: int, *,
     ckpt = Path(ckpt)
     info = rundir.read_checkpoint_state(ckpt)
     if info.seed != seed:
-        raise ArtifactError(f"{ckpt}: checkpoint of seed {info.seed}, this run has seed {seed}")
+        raise ForeignCheckpointError(f"{ckpt}: checkpoint of seed {info.seed}, this run has seed {seed}")
     if info.model != cfg.model_hash():
-        raise ArtifactError(f"{ckpt}: checkpoint of another model configuration "
+        raise ForeignCheckpointError(f"{ckpt}: checkpoint of another model configuration "
                             f"({info.model} != {cfg.model_hash()})")
+    for name, expected in (info.checksums or {}).items():
+        if name not in CHECKPOINT_FILES:
+            raise ArtifactError(f"{ckpt / rundir.CHECKPOINT_STATE}: checksum of unknown file "
+                                f"{name!r}")
+        found = sha256_of(ckpt / name)
+        if found != expected:
+            raise ArtifactError(f"{ckpt / name}: damaged (sha256 {found[:12]}..., "
+                                f"{rundir.CHECKPOINT_STATE} records {expected[:12]}...)")
     path = ckpt / rundir.CHECKPOINT_ARRAYS
-    raw = load_npz(path, ("weights", "theta_mV", "delays_ms"))
+    raw = load_npz(path, NETWORK_ARRAYS, shapes=network_shapes(cfg))
     arrays = validate_arrays(FrozenNetwork(raw["weights"], raw["theta_mV"], raw["delays_ms"]),
                              cfg, str(path))
-    state = load_npz(ckpt / rundir.CHECKPOINT_DYNAMIC) if dynamic else None
+    # The simulator's state: neuron and synapse variables, none larger than the weights.
+    state = load_npz(ckpt / rundir.CHECKPOINT_DYNAMIC, kinds="fiub",
+                     max_elements=cfg.n_input * cfg.n_neurons) if dynamic else None
     return Checkpoint(ckpt, info.samples_done, arrays, state)
+
+
+#: The files of a checkpoint whose SHA-256 its state.json records.
+CHECKPOINT_FILES = (rundir.CHECKPOINT_ARRAYS, rundir.CHECKPOINT_DYNAMIC)
+
+
+def newest_usable_checkpoint(train_dir: str | os.PathLike, cfg: Config, seed: int, *,
+                             dynamic: bool = True) -> Checkpoint | None:
+    """The newest checkpoint of ``train_dir`` that reads back intact, or None without one.
+
+    A damaged checkpoint (a checksum that does not match, a malformed file) is
+    reported in one warning line and the previous one kept is used; a
+    checkpoint of another run (:class:`ForeignCheckpointError`) is never skipped.
+
+    Raises
+    ------
+    ArtifactError
+        If checkpoints exist but none is intact (the newest one's error).
+    ForeignCheckpointError
+        If the newest checkpoint belongs to another seed or configuration.
+    """
+    found = rundir.checkpoint_dirs(rundir.checkpoints_dir(train_dir))
+    first_error = None
+    for ckpt in reversed(found):
+        try:
+            return read_checkpoint(ckpt, cfg, seed, dynamic=dynamic)
+        except ForeignCheckpointError:
+            raise
+        except ArtifactError as exc:
+            first_error = first_error or exc
+            logger.warning("checkpoint %s is damaged (%s); using the previous one", ckpt.name,
+                           exc)
+    if first_error is not None:
+        raise first_error
+    return None
 
 
 def check_resumable(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int) -> int:
@@ -124,10 +176,10 @@ def check_resumable(train_dir: str | os.PathLike, cfg: Config, seed: int, sample
 
     ``train_dir`` is ``RUN_DIR/train`` (:data:`stdp_ray.rundir.TRAIN_DIR`).
     """
-    ckpt = rundir.latest_checkpoint(rundir.checkpoints_dir(train_dir))
+    ckpt = newest_usable_checkpoint(train_dir, cfg, seed, dynamic=False)
     if ckpt is None:
         return 0
-    done = read_checkpoint(ckpt, cfg, seed, dynamic=False).samples_done
+    done = ckpt.samples_done
     if done > samples:
         raise TrainingError(f"--samples == {samples}, but {Path(train_dir).parent} has already "
                             f"trained {done} samples; use a new run directory for fewer")
@@ -155,11 +207,17 @@ class Trainer:
         Keep the network after every multiple of this many samples as a
         snapshot (``train/snapshots``, never pruned), for learning curves;
         None keeps none. Snapshots do not change training.
+    lease : tuple of (path, str), optional
+        ``(directory, owner)``: before each write the trainer checks that
+        ``directory``'s lock is still held by ``owner`` (its driver; see
+        :func:`stdp_ray.state.check_lease`) and stops with LeaseLostError if
+        not, so that a trainer outliving its driver writes nothing.
     """
 
     def __init__(self, cfg: Config, seed: int, train_dir: str | os.PathLike, images: np.ndarray,
                  labels: np.ndarray, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-                 threads: int = 1, snapshot_every: int | None = None):
+                 threads: int = 1, snapshot_every: int | None = None,
+                 lease: tuple[str | os.PathLike, str] | None = None):
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every == {checkpoint_every}, must be >= 1")
         if snapshot_every is not None and snapshot_every < 1:
@@ -174,13 +232,16 @@ class Trainer:
         self.images, self.labels = images, labels
         self.checkpoint_every = int(checkpoint_every)
         self._rows: list[dict] = []
-        ckpt = rundir.latest_checkpoint(self.ckpt_dir)
-        if ckpt is None:
+        self.lease = lease
+        self.stop_requested = threading.Event()
+        found = newest_usable_checkpoint(self.train_dir, cfg, self.seed)
+        if found is None:
             arrays, dynamic, self.samples_done = initial_network(cfg, self.seed), None, 0
         else:
-            found = read_checkpoint(ckpt, cfg, self.seed)
             arrays, dynamic, self.samples_done = found.arrays, found.dynamic, found.samples_done
-            logger.info("resuming training from %s (%d samples done)", ckpt, self.samples_done)
+            logger.info("resuming training from %s (%d samples done)", found.path,
+                        self.samples_done)
+            self._drop_damaged_after(found.path)
         self._drop_stats_after(self.samples_done)
         self.delays_ms = arrays.delays_ms
         self.sim = engines.make_trainer(cfg, arrays, threads=threads)
@@ -195,8 +256,24 @@ class Trainer:
             if index is not None and index >= samples_done:
                 p.unlink()
 
+    def _drop_damaged_after(self, used: Path) -> None:
+        """Remove the checkpoints newer than ``used`` (damaged ones, skipped when resuming)."""
+        dirs = rundir.checkpoint_dirs(self.ckpt_dir, complete=False)
+        for newer in dirs[dirs.index(used) + 1:] if used in dirs else []:
+            self._check_lease()
+            shutil.rmtree(newer, ignore_errors=True)
+
+    def _check_lease(self) -> None:
+        if self.lease is not None:
+            check_lease(*self.lease)
+
     def checkpoint(self) -> Path:
-        """Write the statistics since the last checkpoint, then a new checkpoint."""
+        """Write the statistics since the last checkpoint, then a new checkpoint.
+
+        The SHA-256 of its arrays are recorded in its ``state.json``
+        (written last), so that a damaged checkpoint is recognised.
+        """
+        self._check_lease()
         if self._rows:
             first = self._rows[0]["sample"]
             rundir.write_table(self.stats_dir / rundir.part_name(first),
@@ -214,7 +291,8 @@ class Trainer:
             atomic_save_npz(tmp / rundir.CHECKPOINT_DYNAMIC, **self.sim.dynamic_state())
             rundir.write_checkpoint_state(tmp, CheckpointState(
                 samples_done=self.samples_done, seed=self.seed, model=self.cfg.model_hash(),
-                config=config_to_dict(self.cfg)))
+                config=config_to_dict(self.cfg),
+                checksums={name: sha256_of(tmp / name) for name in CHECKPOINT_FILES}))
         for old in rundir.checkpoint_dirs(self.ckpt_dir, complete=False)[:-KEEP_CHECKPOINTS]:
             shutil.rmtree(old, ignore_errors=True)
         return final
@@ -223,6 +301,7 @@ class Trainer:
         """Keep the current network as the snapshot of ``samples_done`` (if not kept yet)."""
         path = rundir.snapshots_dir(self.train_dir) / rundir.snapshot_name(self.samples_done)
         if not (path / NETWORK_JSON).is_file():
+            self._check_lease()
             if path.exists():  # an incomplete leftover: never a result
                 shutil.rmtree(path)
             save_network(path, self.cfg, self.network(),
@@ -271,20 +350,31 @@ class Trainer:
         return row
 
     def train_until(self, target: int) -> int:
-        """Train until ``target`` samples are done (no-op if already there); returns samples done."""
+        """Train until ``target`` samples are done (no-op if already there); returns samples done.
+
+        A stop request (:meth:`request_stop`, from another thread) ends it
+        after the current sample; either way it ends with a checkpoint.
+        """
         if target < 0:
             raise ValueError(f"target == {target}, must be >= 0")
-        while self.samples_done < target:
+        while self.samples_done < target and not self.stop_requested.is_set():
             self.train_one()
         self.checkpoint()
         return self.samples_done
+
+    def request_stop(self) -> None:
+        """Ask a running :meth:`train_until` to stop after its current sample."""
+        self.stop_requested.set()
 
 
 def _actor_class():
     """The Ray actor: a thin shell over :class:`Trainer` (created lazily)."""
     import ray
 
-    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
+    # Two threads: request_stop reaches a running train_until. The actor is not
+    # detached: Ray ends it when its driver dies, and its lease check stops it
+    # writing before that.
+    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3, max_concurrency=2)
     class TrainerActor:
         # The training data comes with every call, as ``[images_ref, labels_ref]``,
         # not with the constructor: Ray logs an error for a restartable actor whose
@@ -292,19 +382,34 @@ def _actor_class():
         # they been freed). Here the driver holds both references for the actor's
         # lifetime, and a restarted actor rebuilds its trainer (from the newest
         # checkpoint) at the first call it runs or retries, which carries them.
-        def __init__(self, cfg, seed, train_dir, checkpoint_every, threads, snapshot_every):
+        def __init__(self, cfg, seed, train_dir, checkpoint_every, threads, snapshot_every,
+                     lease=None):
             self.args = (cfg, seed, train_dir)
-            self.options = (checkpoint_every, threads, snapshot_every)
+            self.options = (checkpoint_every, threads, snapshot_every, lease)
             self.trainer = None
+            self.stop = False
 
         def _trainer(self, data_refs) -> Trainer:
             if self.trainer is None:
                 images, labels = ray.get(list(data_refs))
-                self.trainer = Trainer(*self.args, images, labels, *self.options)
+                try:
+                    self.trainer = Trainer(*self.args, images, labels, *self.options)
+                except LeaseLostError as exc:
+                    _exit_actor(exc)
+                if self.stop:
+                    self.trainer.request_stop()
             return self.trainer
 
+        def request_stop(self) -> None:
+            self.stop = True
+            if self.trainer is not None:
+                self.trainer.request_stop()
+
         def train_until(self, target: int, data_refs) -> int:
-            return self._trainer(data_refs).train_until(target)
+            try:
+                return self._trainer(data_refs).train_until(target)
+            except LeaseLostError as exc:
+                _exit_actor(exc)
 
         def samples_done(self, data_refs) -> int:
             return self._trainer(data_refs).samples_done
@@ -313,6 +418,52 @@ def _actor_class():
             return self._trainer(data_refs).network()
 
     return TrainerActor
+
+
+def _exit_actor(exc: Exception) -> None:
+    """End this actor for good (no restart): its driver is gone."""
+    import ray
+
+    logger.warning("training actor stops without writing: %s", exc)
+    ray.actor.exit_actor()
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (SIGINT/SIGTERM) and stopped with a checkpoint.
+
+    Attributes
+    ----------
+    stopped : list of (str, int)
+        Per job: its ``train_dir`` and the samples its newest checkpoint holds.
+    target : int
+        The samples asked for.
+    """
+
+    def __init__(self, stopped: list[tuple[str, int]], target: int):
+        super().__init__(stopped, target)
+        self.stopped, self.target = stopped, target
+
+
+#: Seconds the driver waits, after an interrupt, for the actors to finish their
+#: current sample and write a checkpoint.
+STOP_TIMEOUT_S = 120.0
+
+
+def _stop_actors(actors, pending: dict, done: list[int], jobs) -> list[tuple[str, int]]:
+    """Ask every actor to stop after its current sample; wait for their checkpoints."""
+    import ray
+
+    for a in actors:
+        a.request_stop.remote()
+    training_refs = {ref: k for ref, (k, what) in pending.items() if what in ("train", "final")}
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for ref, k in training_refs.items():
+        try:
+            done[k] = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
+        except Exception as exc:  # noqa: BLE001 - a dead or stuck actor: its older checkpoint stays
+            logger.warning("%s: no checkpoint at the interrupt (%s)", jobs[k][0],
+                           type(exc).__name__)
+    return [(str(d), done[k]) for k, (d, _) in enumerate(jobs)]
 
 
 def _end_actor(actor, timeout: float = 30.0) -> None:
@@ -331,7 +482,9 @@ def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int
               images: np.ndarray, labels: np.ndarray, *,
               checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
               step: int | None = None, threads: int = 1,
-              snapshot_every: int | None = None) -> tuple[FrozenNetwork, dict]:
+              snapshot_every: int | None = None,
+              lease: tuple[str | os.PathLike, str] | None = None,
+              ) -> tuple[FrozenNetwork, dict]:
     """Train ``samples`` samples in one Ray actor, resuming from its checkpoints.
 
     See :func:`train_many`; returns the trained arrays and a summary
@@ -339,14 +492,16 @@ def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, samples: int
     """
     return train_many([(train_dir, seed)], cfg, samples, images, labels,
                       checkpoint_every=checkpoint_every, progress=progress, step=step,
-                      threads=threads, snapshot_every=snapshot_every)[0]
+                      threads=threads, snapshot_every=snapshot_every, lease=lease)[0]
 
 
 def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Config],
                samples: int, images: np.ndarray, labels: np.ndarray, *,
                checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
                step: int | None = None, threads: int = 1,
-               snapshot_every: int | None = None) -> list[tuple[FrozenNetwork, dict]]:
+               snapshot_every: int | None = None,
+               lease: tuple[str | os.PathLike, str] | None = None,
+               ) -> list[tuple[FrozenNetwork, dict]]:
     """Train one network per ``(train_dir, seed)`` job, one Ray actor each, concurrently.
 
     ``cfg`` is the configuration of every job, or a list of one per job (a sweep).
@@ -359,6 +514,12 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     threads); actors beyond the cluster's free CPUs wait for them; each actor
     is ended as soon as its network is fetched. With ``snapshot_every`` each
     actor keeps its network every that many samples (see :class:`Trainer`).
+    With ``lease`` each actor checks, before it writes, that its driver still
+    holds the lock (see :class:`Trainer`).
+
+    On an interrupt (KeyboardInterrupt, e.g. SIGINT) each actor finishes its
+    current sample and writes a checkpoint, and :class:`TrainingInterrupted`
+    says where each stopped; a second interrupt stops waiting for them.
 
     Returns
     -------
@@ -379,6 +540,7 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     if threads < 1:
         raise ValueError(f"threads == {threads}, must be >= 1")
     step = int(step or checkpoint_every)
+    ensure_ray()
     t0 = time.perf_counter()
     # The driver holds these references for the actors' lifetime: a restarted
     # actor re-runs its constructor with them.
@@ -390,8 +552,9 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     if len(cfgs) != len(jobs):
         raise ValueError(f"{len(cfgs)} configurations for {len(jobs)} jobs, must be one per job")
     data_refs = [images_ref, labels_ref]
+    lease = (str(lease[0]), lease[1]) if lease is not None else None
     actors = [cls.remote(c, int(seed), str(d), int(checkpoint_every), int(threads),
-                         snapshot_every)
+                         snapshot_every, lease)
               for (d, seed), c in zip(jobs, cfgs)]
     done = [0] * len(jobs)
     resumed = [None] * len(jobs)
@@ -423,6 +586,10 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
                     pending[actors[k].train_until.remote(samples, data_refs)] = (k, "final")
                 else:
                     pending[actors[k].network.remote(data_refs)] = (k, "network")
+    except KeyboardInterrupt:
+        logger.warning("interrupted: finishing the current sample and writing a checkpoint "
+                       "(interrupt again to stop at once)")
+        raise TrainingInterrupted(_stop_actors(actors, pending, done, jobs), samples) from None
     finally:
         for a in actors:
             _end_actor(a)

@@ -26,15 +26,32 @@ from . import data, evaluation, rundir, scoring, state, training
 from .config import Config
 from .network import network_fingerprint
 from .rundir import RunMetrics, RunRecord
+from .session import ensure_ray
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RunError", "prepare_run", "train", "observe", "test", "run", "read_run_config",
-           "resolve_backend", "run_lock", "import_network", "save_trained"]
+           "resolve_backend", "run_lock", "import_network", "save_trained", "check_samples",
+           "MAX_TRAIN_SAMPLES"]
 
 
 class RunError(ValueError):
     """A run directory cannot be used as asked."""
+
+
+#: Most training samples one call may ask for (1,667 epochs of MNIST): a larger
+#: count is a typo, not a plan.
+MAX_TRAIN_SAMPLES = 100_000_000
+
+
+def check_samples(samples: int, option: str = "--samples") -> int:
+    """``samples`` if it is a sensible training length; RunError naming the limit."""
+    if samples < 1:
+        raise RunError(f"{option} == {samples}, must be >= 1")
+    if samples > MAX_TRAIN_SAMPLES:
+        raise RunError(f"{option} == {samples}, must be <= {MAX_TRAIN_SAMPLES} "
+                       f"(MAX_TRAIN_SAMPLES, {MAX_TRAIN_SAMPLES // 60_000} epochs)")
+    return samples
 
 
 def resolve_backend(cfg: Config) -> Config:
@@ -114,27 +131,46 @@ def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunRecord
 
 
 def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -> RunRecord:
-    """Start a run directory from a network artifact (e.g. one shipped in results/networks)."""
+    """Start a run directory from a network artifact (e.g. one shipped in results/networks).
+
+    Only the network's known files (:data:`stdp_ray.state.NETWORK_FILES`) are
+    copied, links refused; the copy is checked, and ``config.json`` written
+    only once it has succeeded: a failed import leaves no run behind.
+    """
     network_dir, run_dir = Path(network_dir), Path(run_dir)
+    if network_dir.is_symlink():
+        raise RunError(f"{network_dir}: is a symbolic link; give the network directory itself")
     net = state.load_network(network_dir)
     seed = net.provenance.get("seed")
     if not isinstance(seed, int):
         raise RunError(f"{network_dir / state.NETWORK_JSON}: provenance has no integer seed")
-    with run_lock(run_dir, create=True):
-        return _import_network(network_dir, run_dir, net, seed)
+    existed = os.path.lexists(run_dir)
+    try:
+        with run_lock(run_dir, create=True):
+            return _import_network(network_dir, run_dir, net, seed)
+    except BaseException:
+        if not existed:  # made by this import: nothing of a failed one is left
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _import_network(network_dir: Path, run_dir: Path, net: state.Network,
                     seed: int) -> RunRecord:
     target = run_dir / rundir.NETWORK_DIR
-    if target.exists():
+    if os.path.lexists(target):
         existing = state.load_network(target)
         if network_fingerprint(existing.arrays) != network_fingerprint(net.arrays):
             raise RunError(f"{run_dir}: already holds another network; use a new run directory")
         return prepare_run(run_dir, net.config, seed)
-    rc = prepare_run(run_dir, net.config, seed)
+    if (run_dir / rundir.RUN_CONFIG_FILE).exists():
+        prepare_run(run_dir, net.config, seed)  # another run's directory: RunError, no write
     with state.atomic_directory(target) as tmp:
-        shutil.copytree(network_dir, tmp, dirs_exist_ok=True)
+        state.copy_known_files(network_dir, tmp, state.NETWORK_FILES,
+                               required=(state.NETWORK_JSON, state.ARRAYS_NPZ))
+        copied = state.load_network(tmp)  # what was copied is what was checked
+        if network_fingerprint(copied.arrays) != network_fingerprint(net.arrays):
+            raise RunError(f"{network_dir}: changed while it was being imported")
+    rc = prepare_run(run_dir, net.config, seed)
     logger.info("%s: network imported from %s", run_dir, network_dir)
     return rc
 
@@ -162,8 +198,7 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
     them. Snapshots do not change training.
     """
     run_dir = Path(run_dir)
-    if samples < 1:
-        raise RunError(f"--samples == {samples}, must be >= 1")
+    check_samples(samples)
     if eval_every is not None and eval_every < 1:
         raise RunError(f"--eval-every == {eval_every}, must be >= 1")
     images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
@@ -181,7 +216,8 @@ def _train(run_dir: Path, cfg: Config, seed: int, samples: int, images: np.ndarr
     arrays, summary = training.train_run(run_dir / rundir.TRAIN_DIR, cfg, seed, samples, images,
                                          labels, checkpoint_every=checkpoint_every,
                                          progress=progress, threads=threads,
-                                         snapshot_every=eval_every)
+                                         snapshot_every=eval_every,
+                                         lease=(run_dir, state.lock_owner(run_dir)))
     save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
     summary["seconds"] = time.perf_counter() - t0
     logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])
@@ -199,8 +235,7 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
     Returns the test metrics (see :func:`test`).
     """
     run_dir = Path(run_dir)
-    if samples < 1:
-        raise RunError(f"--samples == {samples}, must be >= 1")
+    check_samples(samples)
     data_dir = data_dir or data.default_data_dir()
     # Both splits are read before anything is written (a missing one fails first).
     train_data = data.load_mnist(data_dir, "train")
@@ -341,8 +376,6 @@ def test(run_dir: str | os.PathLike, *, samples: int | None = None,
 def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
           chunk_size: int, workers: int | None, overwrite: bool, progress: bool) -> dict:
     """``test_data``: the (images, labels) of the test split, or the directory to read."""
-    import ray
-
     rc, network = _load(run_dir, backend)
     if network.assignments is None:
         raise RunError(f"{run_dir}: the network has no label assignment; run "
@@ -373,7 +406,7 @@ def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
         simulate_seconds=info["seconds"],
         chunks=info["chunks"], chunks_computed=info["computed"],
         chunk_size=chunk_size,
-        workers=workers or int(ray.cluster_resources().get("CPU", 1)),
+        workers=workers or _cluster_cpus(),
         nodes=len({v["node"] for v in info["placement"].values()}),
         chunk_nodes={str(c): v["node"] for c, v in sorted(info["placement"].items())},
         backend=rc.config.backend, seed=rc.seed,
@@ -394,6 +427,14 @@ def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
     logger.info("test accuracy %.4f on %d samples (%.1f s)", metrics.accuracy, len(y),
                 metrics.wall_seconds)
     return {**metrics.to_dict(), "placement": info["placement"]}
+
+
+def _cluster_cpus() -> int:
+    """CPUs of the Ray cluster (started or joined now if it is not yet)."""
+    import ray
+
+    ensure_ray()
+    return int(ray.cluster_resources().get("CPU", 1))
 
 
 #: What must agree for a test that recomputed nothing to keep the earlier metrics.json.
