@@ -2,10 +2,11 @@
 
 Every command that simulates starts an embedded local Ray by default, or joins
 an existing cluster with ``--address`` (or ``RAY_ADDRESS``, which ``ray job
-submit`` sets). Errors in the user's input exit with status 2 and one line
-naming the file or option at fault. Ray is imported only by the commands that
-simulate, after their options and configuration are checked, so ``--help``,
-``--version``, ``config show`` and bad options answer at once.
+submit`` sets). Every failure is one line on stderr and a documented exit
+status (:data:`EXIT_CODES_HELP`); ``--verbose`` adds the traceback. Ray is
+imported only by the commands that simulate, and started only once their
+inputs are checked and their run directory locked, so ``--help``,
+``--version``, ``config show`` and bad input answer at once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,27 @@ from .connect import init_ray  # noqa: F401 - its old home; Ray is imported only
 
 logger = logging.getLogger("stdp_ray")
 
+EXIT_OK = 0
+#: A Ray task or actor failed, or another stdp-ray process holds the directory.
+EXIT_FAILURE = 1
+#: Bad input: an option, a file, a directory, an address.
 EXIT_USAGE = 2
+#: The environment failed: disk full, read-only file system, permissions.
+EXIT_ENVIRONMENT = 3
+#: Interrupted (SIGINT/SIGTERM); training saved a checkpoint to resume from.
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """exit status:
+  0    success
+  1    a Ray task or actor failed, a download failed, or another stdp-ray
+       process holds the run directory
+  2    bad input: an option, a file or directory, a network artifact, an
+       unreachable or unsupported --address
+  3    the environment failed: disk full, read-only file system, permission
+       denied (OSError)
+  130  interrupted (Ctrl-C, SIGTERM): training stops after its current
+       sample, writes a checkpoint and says how to resume
+Failures are one line; --verbose adds the traceback."""
 
 #: Shown under every ``--help``.
 EPILOG = """\
@@ -33,9 +54,7 @@ environment:
   RAY_ADDRESS      join this Ray cluster instead of starting a local one
                    (set by `ray job submit`; --address overrides it)
 
-exit status:
-  0 done, 1 a run directory is busy or a Ray task failed, 2 bad input (an option,
-  a path, a configuration, a run directory of other settings)"""
+""" + EXIT_CODES_HELP
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -433,10 +452,7 @@ def _run(args) -> object:
     if args.command == "report":
         from . import report
 
-        if report.is_ensemble_root(args.run_dir):
-            paths = report.write_ensemble_report(args.run_dir)
-        else:
-            paths = report.write_run_report(args.run_dir)
+        paths = report.write_report(args.run_dir)
         return {"written": [str(p) for p in paths]}
     if args.command == "bench":
         from . import bench
@@ -461,9 +477,12 @@ def _run(args) -> object:
         logger.info("benchmark written to %s\n%s", report["written_to"],
                     bench.format_report(report))
         return None
-    from .connect import init_ray
+    from . import session
 
-    init_ray(args.address, args.workers)
+    # The address is checked now; Ray starts when the command first needs it,
+    # after its inputs are checked and its run directory locked.
+    session.check_address(args.address)
+    session.configure(args.address, args.workers)
     run_dir = Path(args.root if args.command in ("ensemble", "sweep") else args.run_dir)
     common = dict(data_dir=args.data_dir, progress=progress)
     if args.command == "train":
@@ -533,44 +552,99 @@ def _is_ray_error(exc: BaseException) -> bool:
     return exceptions is not None and isinstance(exc, exceptions.RayError)
 
 
+def _raise_interrupt(signum, frame) -> None:
+    """SIGINT and SIGTERM: a KeyboardInterrupt (training stops with a checkpoint)."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _interrupted(exc: BaseException, args) -> str:
+    from .training import TrainingInterrupted
+
+    if not isinstance(exc, TrainingInterrupted):
+        return "interrupted"
+    where = ", ".join(f"{Path(d).parent} at sample {n} of {exc.target}" for d, n in exc.stopped)
+    return (f"interrupted: training stopped with a checkpoint ({where}); rerun the same "
+            f"command to resume: stdp-ray {' '.join(sys.argv[1:]) or args.command}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``stdp-ray`` console script; returns the exit status."""
+    """Entry point of the ``stdp-ray`` console script; returns the exit status.
+
+    See :data:`EXIT_CODES_HELP` for what each status means.
+    """
+    import signal
+
     args = build_parser().parse_args(argv)
-    _setup_logging(getattr(args, "verbose", False))
-    from .fetch import FetchError
-    from .idx import MnistFormatError
-    from .curve import CurveError
-    from .evaluation import PhaseError
-
-    from .state import ArtifactError, DirectoryBusyError
-    from .training import TrainingError
-    from .workflow import RunError
-
+    verbose = getattr(args, "verbose", False)
+    _setup_logging(verbose)
+    previous = signal.getsignal(signal.SIGTERM)
     try:
-        result = _run(args)
-    except (RunError, PhaseError, CurveError, ArtifactError, TrainingError, MnistFormatError,
-            FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
-        logger.error("%s", exc)
-        return EXIT_USAGE
-    except (FetchError, DirectoryBusyError) as exc:
-        logger.error("%s", exc)
-        return 1
-    except Exception as exc:
-        if _is_ray_error(exc):
-            # A failure inside a worker, not the user's input (Ray's task errors
-            # also derive from the cause's type, e.g. ValueError: checked first).
-            logger.error("a Ray task or actor failed: %s", exc)
-            return 1
-        if isinstance(exc, ValueError):
-            logger.error("invalid value: %s", exc)
-            return EXIT_USAGE
-        raise
-    if isinstance(result, dict):
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        previous = None
+    try:
+        status, result = _main(args)
+    except KeyboardInterrupt as exc:
+        logger.error("%s", _interrupted(exc, args), exc_info=verbose)
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if status == EXIT_OK and isinstance(result, dict):
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",
                                 "members")}
         print(json.dumps(summary, indent=2, default=str))
-    return 0
+    return status
+
+
+def _main(args) -> tuple[int, object]:
+    """Run the command; (exit status, result), each failure logged as one line."""
+    import shutil
+
+    from .curve import CurveError
+    from .evaluation import PhaseError
+    from .fetch import FetchError
+    from .idx import MnistFormatError
+    from .session import AddressError
+    from .state import ArtifactError, DirectoryBusyError
+    from .training import TrainingError
+    from .workflow import RunError
+
+    verbose = getattr(args, "verbose", False)
+    try:
+        return EXIT_OK, _run(args)
+    except (RunError, PhaseError, CurveError, ArtifactError, TrainingError, MnistFormatError,
+            AddressError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            IsADirectoryError) as exc:
+        logger.error("%s", exc, exc_info=verbose)
+        return EXIT_USAGE, None
+    except (FetchError, DirectoryBusyError) as exc:
+        logger.error("%s", exc, exc_info=verbose)
+        return EXIT_FAILURE, None
+    except Exception as exc:
+        if _is_ray_error(exc):
+            # A failure inside a worker, not the user's input (Ray's task errors
+            # also derive from the cause's type, e.g. ValueError: checked first).
+            logger.error("a Ray task or actor failed: %s", _one_line(exc), exc_info=verbose)
+            return EXIT_FAILURE, None
+        if isinstance(exc, ConnectionError):
+            logger.error("cannot reach the Ray cluster: %s", _one_line(exc), exc_info=verbose)
+            return EXIT_USAGE, None
+        if isinstance(exc, (OSError, shutil.Error)):
+            # Disk full, read-only file system, permissions: the environment, not the input.
+            logger.error("environment failure: %s", _one_line(exc), exc_info=verbose)
+            return EXIT_ENVIRONMENT, None
+        if isinstance(exc, ValueError):
+            logger.error("invalid value: %s", _one_line(exc), exc_info=verbose)
+            return EXIT_USAGE, None
+        raise
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Ray's run to dozens)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,11 +36,11 @@ from . import plots, rundir
 from .rundir import (CONFUSION_PNG, ENSEMBLE_PNG, RECEPTIVE_FIELDS_PNG, REPORT_DIR, REPORT_MD,
                      TRAINING_CURVES_PNG, TRAINING_SUMMARY_CSV, PhaseManifest, RunMetrics,
                      RunRecord)
-from .state import ArtifactError, atomic_write_bytes, load_network
+from .state import ArtifactError, atomic_write_bytes, directory_lock, load_network
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_run_report", "write_ensemble_report", "save_figure", "DEFAULT_DPI",
+__all__ = ["write_report", "write_run_report", "write_ensemble_report", "save_figure", "DEFAULT_DPI",
            "is_ensemble_root", "training_summary", "SUMMARY_EVERY"]
 
 #: Training samples per row of the training summary (CSV).
@@ -417,14 +417,44 @@ def _read_ensemble(root: Path) -> rundir.EnsembleMetrics:
 
 
 def _member_dir(root: Path, run_dir: str) -> Path:
-    """A member's run directory: absolute, else relative to ``root``, else to the cwd."""
+    """A member's run directory: ``run_dir`` relative to ``root``, and inside it.
+
+    An ensemble's ``metrics.json`` is data from whoever made it: a member path
+    that is absolute, climbs out of the root (``..``) or leads out of it
+    through a symbolic link is refused, so that a report never writes
+    elsewhere.
+    """
     p = Path(run_dir)
-    if p.is_absolute():
-        return p
-    for candidate in (root / p, p):
-        if candidate.exists():
-            return candidate
-    return root / p
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise ValueError(f"{root / rundir.ENSEMBLE_METRICS_FILE}: member run_dir {run_dir!r} "
+                         "must be a relative path inside the ensemble directory")
+    candidate = root / p
+    if not candidate.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"{root / rundir.ENSEMBLE_METRICS_FILE}: member run_dir {run_dir!r} "
+                         "leads out of the ensemble directory (a symbolic link)")
+    return candidate
+
+
+def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[Path]:
+    """The report of a run directory or an ensemble root, holding its lock (shared).
+
+    The lock is taken shared: several reports may run at once, none while a
+    writer (``train``, ``test``...) holds the directory.
+
+    Raises
+    ------
+    DirectoryBusyError
+        If another stdp-ray process is writing the directory.
+    ValueError
+        As :func:`write_run_report` and :func:`write_ensemble_report`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: not a run directory (no such directory)")
+    with directory_lock(path, shared=True):
+        if is_ensemble_root(path):
+            return write_ensemble_report(path, dpi=dpi)
+        return write_run_report(path, dpi=dpi)
 
 
 def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
@@ -435,8 +465,8 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     ``members`` (a list of ``{"seed",
     "accuracy", "run_dir"}``), ``k``, ``accuracy_sum``, ``accuracy_vote``
     (lists of equal length) and ``mean_member_accuracy`` (recomputed from the
-    members if absent). A member's ``run_dir`` is taken as given if absolute,
-    else relative to ``ROOT`` or, failing that, to the working directory.
+    members if absent). A member's ``run_dir`` is relative to ``ROOT`` and
+    must lie inside it (absolute paths and ``..`` are refused).
     With ``member_reports``, :func:`write_run_report` is called first on each
     member directory that exists and holds ``config.json`` (others are logged
     and skipped), and the ensemble report links to those reports.
@@ -458,7 +488,7 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     ------
     ValueError
         If ``root`` holds no ``ensemble.json``, no ``metrics.json``, or a
-        malformed one.
+        malformed one (a member path outside ``root`` included).
     """
     root = Path(root)
     raw = _read_ensemble(root)
@@ -475,8 +505,8 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
 
     written: list[Path] = []
     member_links: list[str] = []
-    for mem in members:
-        mdir = _member_dir(root, str(mem.run_dir))
+    member_dirs = [_member_dir(root, str(mem.run_dir)) for mem in members]  # all, before writing
+    for mdir in member_dirs:
         link = NA
         if not member_reports:
             member_links.append(link)

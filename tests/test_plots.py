@@ -354,12 +354,12 @@ def test_run_report_bad_metrics(tmp_path):
 def test_ensemble_report(tmp_path, monkeypatch):
     root = tmp_path / "ens"
     make_run(root / "seed-1")
-    make_run(tmp_path / "elsewhere" / "seed-2", stats=False)
+    make_run(root / "more" / "seed-2", stats=False)
     monkeypatch.chdir(tmp_path)
     metrics = {"members": [
         {"seed": 1, "accuracy": 0.81, "run_dir": "seed-1"},                  # relative to root
-        {"seed": 2, "accuracy": 0.79, "run_dir": "elsewhere/seed-2"},        # relative to cwd
-        {"seed": 3, "accuracy": 0.80, "run_dir": str(tmp_path / "gone")}],   # missing
+        {"seed": 2, "accuracy": 0.79, "run_dir": "more/seed-2"},             # deeper inside it
+        {"seed": 3, "accuracy": 0.80, "run_dir": "gone"}],                   # missing
         "k": [1, 2, 3], "accuracy_sum": [0.81, 0.84, 0.86], "accuracy_vote": [0.81, 0.82, 0.85],
         "mean_member_accuracy": 0.80}
     state.atomic_write_json(root / "ensemble.json", {"seeds": [1, 2, 3]})
@@ -371,17 +371,35 @@ def test_ensemble_report(tmp_path, monkeypatch):
     check_png(out / "ensemble_accuracy.png")
     resolved = [p.resolve() for p in paths]
     assert (root / "seed-1/report/report.md").resolve() in resolved
-    assert (tmp_path / "elsewhere/seed-2/report/report.md").resolve() in resolved
+    assert (root / "more/seed-2/report/report.md").resolve() in resolved
     assert (root / "seed-1/report/training_curves.png").is_file()
-    assert (tmp_path / "elsewhere/seed-2/report/confusion.png").is_file()
+    assert (root / "more/seed-2/report/confusion.png").is_file()
     md = (out / "report.md").read_text()
     assert "](ensemble_accuracy.png)" in md
     assert "| Mean member accuracy | 80.00% |" in md
     assert "| 3 | 86.00% | 85.00% |" in md
     assert "86.00% at K = 3" in md
     assert "[report](../seed-1/report/report.md)" in md
-    assert "[report](../../elsewhere/seed-2/report/report.md)" in md
+    assert "[report](../more/seed-2/report/report.md)" in md
     assert md.count("| n/a |") == 1  # the missing member has no report link
+
+
+@pytest.mark.parametrize("member", ["../elsewhere", "{abs}", "link/seed-2", "seed-1/../../elsewhere"])
+def test_an_ensemble_member_outside_the_root_is_refused_and_nothing_is_written_there(
+        tmp_path, member):
+    root, elsewhere = tmp_path / "ens", tmp_path / "elsewhere"
+    make_run(elsewhere, stats=False)
+    (root).mkdir()
+    (root / "link").symlink_to(tmp_path)
+    (tmp_path / "seed-2").symlink_to(elsewhere)
+    state.atomic_write_json(root / "ensemble.json", {"seeds": [1]})
+    state.atomic_write_json(root / "metrics.json", {
+        "members": [{"seed": 1, "accuracy": 0.8, "run_dir": member.format(abs=elsewhere)}],
+        "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]})
+    with pytest.raises(ValueError, match="member run_dir .* (must be a relative path inside|"
+                                         "leads out of) the ensemble directory"):
+        report.write_report(root)
+    assert not (elsewhere / "report").exists()
 
 
 def test_ensemble_report_without_member_reports(tmp_path):
