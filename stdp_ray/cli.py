@@ -557,6 +557,28 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+#: The signals that interrupt a command (exit status 130).
+_INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM")
+
+
+def _install_interrupt_handlers() -> dict:
+    """Handle SIGINT and SIGTERM as an interrupt; returns the previous handlers.
+
+    Installed before Brian2 is imported, which wraps the SIGINT handler it
+    finds (and fails on an ignored one).
+    """
+    import signal
+
+    previous = {}
+    for name in _INTERRUPT_SIGNALS:
+        num = getattr(signal, name)
+        try:
+            previous[num] = signal.signal(num, _raise_interrupt)
+        except ValueError:  # not the main thread (an embedding caller): leave them
+            break
+    return previous
+
+
 def _interrupted(exc: BaseException, args) -> str:
     from .training import TrainingInterrupted
 
@@ -577,19 +599,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     verbose = getattr(args, "verbose", False)
     _setup_logging(verbose)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        previous = None
+    previous = _install_interrupt_handlers()
     try:
         status, result = _main(args)
     except KeyboardInterrupt as exc:
         logger.error("%s", _interrupted(exc, args), exc_info=verbose)
         return EXIT_INTERRUPTED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for num, handler in previous.items():
+            signal.signal(num, handler if handler is not None else signal.SIG_DFL)
     if status == EXIT_OK and isinstance(result, dict):
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",
