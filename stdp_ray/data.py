@@ -33,6 +33,9 @@ __all__ = [
     "find_file",
     "load_mnist",
     "samples_fingerprint",
+    "verify_real_mnist",
+    "REAL_SHAPES",
+    "VERIFIED_CACHE",
 ]
 
 logger = logging.getLogger(__name__)
@@ -199,11 +202,79 @@ def load_mnist(directory: str | os.PathLike[str], split: str) -> tuple[np.ndarra
             f"{label_path}: {bad.size} labels outside 0..{NUM_CLASSES - 1}, "
             f"first at index {bad[0]} with value {labels[bad[0]]}"
         )
+    verify_real_mnist(image_path, images)
+    verify_real_mnist(label_path, labels)
     n = images.shape[0]
     images = np.ascontiguousarray(images.reshape(n, IMAGE_SHAPE[0] * IMAGE_SHAPE[1]))
     labels = np.ascontiguousarray(labels)
     logger.info("loaded MNIST %s split from %s: %d images", split, directory, n)
     return images, labels
+
+
+#: Shape of each real MNIST file's content: a file of that shape must have its MD5.
+REAL_SHAPES: dict[str, tuple[int, ...]] = {
+    "train-images-idx3-ubyte": (60_000, *IMAGE_SHAPE),
+    "train-labels-idx1-ubyte": (60_000,),
+    "t10k-images-idx3-ubyte": (10_000, *IMAGE_SHAPE),
+    "t10k-labels-idx1-ubyte": (10_000,),
+}
+
+#: The cache of verified files in the data directory: name -> size, mtime, md5.
+VERIFIED_CACHE = ".stdp_ray-verified.json"
+
+
+def verify_real_mnist(path: Path, content: np.ndarray) -> None:
+    """Check a loaded MNIST file against its published MD5 (:data:`MNIST_MD5`).
+
+    The check applies to a file whose content has the real file's shape
+    (:data:`REAL_SHAPES`: 60,000 or 10,000 images or labels): one that claims
+    to be the real data set must be it, byte for byte. Smaller files (the
+    tests' synthetic ones, a subset made on purpose) are not checked. The
+    MD5 is taken of the content as decoded (the raw IDX bytes, also for a
+    ``.gz`` file) and remembered by the file's size and modification time in
+    :data:`VERIFIED_CACHE` beside it, so a rerun reads no byte twice; a file
+    damaged later changes its size or mtime and is checked again (the cache
+    guards against damage, not against someone who can write the directory).
+
+    Raises
+    ------
+    MnistFormatError
+        Naming the damaged file and both checksums.
+    """
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    if REAL_SHAPES.get(name) != content.shape:
+        return
+    st = path.stat()
+    key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": MNIST_MD5[name]}
+    cache_path = path.parent / VERIFIED_CACHE
+    cache = _read_cache(cache_path)
+    if cache.get(path.name) == key:
+        return
+    digest = hashlib.md5(usedforsecurity=False)
+    digest.update(int(0x0800 | content.ndim).to_bytes(4, "big"))
+    for dim in content.shape:
+        digest.update(int(dim).to_bytes(4, "big"))
+    digest.update(np.ascontiguousarray(content).data)
+    if digest.hexdigest() != MNIST_MD5[name]:
+        raise MnistFormatError(
+            f"{path}: damaged: MD5 of its content is {digest.hexdigest()}, the published "
+            f"{name} has {MNIST_MD5[name]}; fetch it again (`stdp-ray data fetch`)")
+    cache[path.name] = key
+    try:
+        from .state import atomic_write_json
+
+        atomic_write_json(cache_path, cache)
+    except OSError as exc:  # a read-only data directory: check again next time
+        logger.debug("%s: not written (%s)", cache_path, exc)
+
+
+def _read_cache(path: Path) -> dict:
+    from .state import ArtifactError, load_json
+
+    try:
+        return load_json(path)
+    except (ArtifactError, OSError):
+        return {}
 
 
 def samples_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:

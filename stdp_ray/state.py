@@ -140,11 +140,21 @@ def atomic_file(path: str | os.PathLike, *, mode: int | None = None, durable: bo
         else:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as exc:
+        _unlink(tmp)
+        raise _naming(exc, path) from exc
     except BaseException:
         _unlink(tmp)
         raise
     if durable:
         _fsync_directory(path.parent)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc``, or the same error naming ``path`` where it names no file (a failed write)."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -499,9 +509,12 @@ def copy_known_files(source: str | os.PathLike, dest: str | os.PathLike,
                 raise ArtifactError(f"{source / name}: file not found")
             continue
         with open_regular(source / name) as src, open(dest / name, "xb") as out:
-            shutil.copyfileobj(src, out)
-            out.flush()
-            os.fsync(out.fileno())
+            try:
+                shutil.copyfileobj(src, out)
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as exc:
+                raise _naming(exc, dest / name) from exc
         copied.append(name)
     return copied
 

@@ -21,7 +21,8 @@ from .. import model
 from ..config import Config
 from ..network import FrozenNetwork
 
-__all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available",
+__all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available", "private_dir",
+           "UnsafeDirectoryError",
            "build_cache_dir", "CACHE_ENV"]
 
 #: Environment variable overriding where compiled standalone builds are cached.
@@ -64,6 +65,49 @@ def build_cache_dir() -> Path:
         return Path(root)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "stdp_ray" / "standalone"
+
+
+class UnsafeDirectoryError(RuntimeError):
+    """A directory that should be this user's own is a link, or someone else's."""
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a directory of this user only (mode 0700), made atomically if missing.
+
+    An existing one must be a real directory (not a symbolic link) owned by
+    this user; its mode is set to 0700 through a descriptor opened without
+    following links. Programs are built and run in such directories: one in
+    a shared place (``/dev/shm``) that another user made, or made a link,
+    must not be used.
+
+    Raises
+    ------
+    UnsafeDirectoryError
+        If ``path`` is a link, not a directory, or owned by another user.
+    """
+    import stat
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UnsafeDirectoryError(f"{path}: not a directory of this user ({exc.strerror}: a "
+                                   "symbolic link or a file); remove it") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            raise UnsafeDirectoryError(f"{path}: owned by uid {st.st_uid}, not by this user "
+                                       f"({os.getuid()}); remove it or set {CACHE_ENV}")
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    return path
 
 
 # --------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from .. import model
 from ..config import Config
 from ..network import FrozenNetwork, network_fingerprint
 from . import brian
-from .base import (_CARRIED, PassInputs, PlasticState, build_cache_dir, count_slot_spikes,
-                   toolchain_parts)
+from .base import (_CARRIED, PassInputs, PlasticState, UnsafeDirectoryError, build_cache_dir,
+                   count_slot_spikes, private_dir, toolchain_parts)
 from .brian import COMPILE_ARGS, _build, _set_prefs
 
 logger = logging.getLogger(__name__)
@@ -44,11 +44,19 @@ _BRIAN_NAMES = {"exc": "exc", "inh": "inh", "syn": "inp_exc"}
 # Builds: key, node-local cache, private copies
 # --------------------------------------------------------------------------
 def _work_root() -> Path:
-    """Where a process keeps its private copy of a build: tmpfs when there is one."""
+    """Where a process keeps its private copy of a build: tmpfs when there is one.
+
+    A directory of this user only (:func:`~.base.private_dir`): a
+    ``/dev/shm/stdp_ray-<uid>`` that is a link or another user's is not used
+    (a warning, then the build cache's ``work`` directory).
+    """
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm / f"stdp_ray-{os.getuid()}"
-    return build_cache_dir() / "work"
+        try:
+            return private_dir(shm / f"stdp_ray-{os.getuid()}")
+        except UnsafeDirectoryError as exc:
+            logger.warning("%s; using the build cache instead", exc)
+    return private_dir(build_cache_dir() / "work")
 
 
 @functools.lru_cache(maxsize=1)
@@ -123,7 +131,6 @@ class StandaloneProject:
         fresh = False
         if self.project_dir is None or not self.project_dir.exists():
             root = _work_root()
-            root.mkdir(parents=True, exist_ok=True)
             _sweep_dead_projects(root)
             self.project_dir = Path(tempfile.mkdtemp(prefix=f"{self.key}.p{os.getpid()}.",
                                                      dir=root))
