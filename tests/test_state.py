@@ -17,6 +17,7 @@ from stdp_ray import state
 from stdp_ray.network import FrozenNetwork
 from stdp_ray.state import (ARRAYS_NPZ, ASSIGNMENTS_NPZ, NETWORK_JSON, ArtifactError,
                             atomic_save_npz, atomic_write_bytes, load_assignments, load_network,
+                            load_npz,
                             save_assignments, save_network)
 
 N = TINY.n_neurons
@@ -547,3 +548,108 @@ def test_directory_lock_held_by_another_process(tmp_path):
                 pass  # pragma: no cover
     with state.directory_lock(run):  # the kernel dropped the dead holder's lock
         pass
+
+
+# --------------------------------------------------------------------------
+# Received artifacts are data: links refused, npz headers checked before reading
+# --------------------------------------------------------------------------
+def _npz_with_member(path, header_shape, data=b"", **arrays):
+    """An npz holding ``arrays`` and a member ``extra`` whose header claims ``header_shape``."""
+    import io
+    import zipfile
+
+    np.savez(path, **arrays)
+    head = io.BytesIO()
+    np.lib.format.write_array_header_2_0(
+        head, {"descr": "<f8", "fortran_order": False, "shape": header_shape})
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("extra.npy", np.lib.format.magic(2, 0) + head.getvalue()[8:] + data)
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / state.LOCK_FILE).symlink_to(target)
+    for shared in (False, True):
+        with pytest.raises(ArtifactError, match=r"\.lock: is a symbolic link; refusing"):
+            with state.directory_lock(run, shared=shared):
+                pass
+    assert target.read_text() == "keep me\n"
+
+
+def test_a_shared_lock_is_refused_while_a_writer_holds_it_and_writes_nothing(tmp_path):
+    with state.directory_lock(tmp_path, shared=True), \
+            state.directory_lock(tmp_path, shared=True):
+        pass  # readers share it
+    with lock_in_child(tmp_path) as pid:
+        with pytest.raises(state.DirectoryBusyError, match=f"pid {pid} on"):
+            with state.directory_lock(tmp_path, shared=True):
+                pass
+    assert state.lock_owner(tmp_path).startswith(f"pid {pid} on")
+
+
+def test_the_lease_holds_only_while_its_driver_holds_the_lock(tmp_path):
+    with lock_in_child(tmp_path):
+        owner = state.lock_owner(tmp_path)
+        state.check_lease(tmp_path, owner)
+        with pytest.raises(state.LeaseLostError, match="not by this worker's driver"):
+            state.check_lease(tmp_path, owner.replace("lease ", "lease 0"))
+    with pytest.raises(state.LeaseLostError, match="its lock is free: the driver .* is gone"):
+        state.check_lease(tmp_path, owner)
+
+
+@pytest.mark.parametrize("name", [ARRAYS_NPZ, NETWORK_JSON])
+def test_a_network_file_that_is_a_link_is_refused(net_dir, tmp_path, name):
+    real = tmp_path / f"real-{name}"
+    (net_dir / name).rename(real)
+    (net_dir / name).symlink_to(real)
+    with pytest.raises(ArtifactError, match=f"{name}: is a symbolic link; refusing"):
+        load_network(net_dir)
+
+
+def test_an_extra_member_claiming_1e11_elements_is_never_read(net_dir):
+    arrays = load_npz(net_dir / ARRAYS_NPZ)
+    _npz_with_member(net_dir / ARRAYS_NPZ, (10**11,), **arrays)
+    net = load_network(net_dir)  # reading the member would need 800 GB
+    np.testing.assert_array_equal(net.arrays.weights, arrays["weights"])
+
+
+@pytest.mark.parametrize("header_shape, what", [
+    ((10**11,), r"has shape \(100000000000,\), must be \(784, 10\)"),
+    ((784, 10), r"header claims 62720 bytes of data, the file holds \d+"),
+])
+def test_a_member_whose_header_lies_is_refused_before_its_data_is_read(net_dir, header_shape,
+                                                                        what):
+    arrays = load_npz(net_dir / ARRAYS_NPZ)
+    del arrays["weights"]
+    _npz_with_member(net_dir / ARRAYS_NPZ, header_shape, b"\0" * 16, **arrays)
+    import zipfile
+
+    with zipfile.ZipFile(net_dir / ARRAYS_NPZ) as src:  # the liar becomes "weights"
+        members = {n: src.read(n) for n in src.namelist()}
+    with zipfile.ZipFile(net_dir / ARRAYS_NPZ, "w") as dst:
+        for n, blob in members.items():
+            dst.writestr("weights.npy" if n == "extra.npy" else n, blob)
+    with pytest.raises(ArtifactError, match=what):
+        load_network(net_dir)
+
+
+def test_a_member_of_unfixed_shape_is_bounded_by_max_elements(tmp_path):
+    _npz_with_member(tmp_path / "d.npz", (10**11,), exc_v=np.zeros(3))
+    with pytest.raises(ArtifactError, match=r"extra has 100000000000 elements .*at most 1000"):
+        load_npz(tmp_path / "d.npz", max_elements=1000)
+
+
+def test_copy_known_files_copies_nothing_else_and_refuses_links(tmp_path, net_dir):
+    (net_dir / "secret.txt").write_text("not for the receiver")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert state.copy_known_files(net_dir, out, state.NETWORK_FILES) == [NETWORK_JSON,
+                                                                          ARRAYS_NPZ]
+    assert sorted(p.name for p in out.iterdir()) == [ARRAYS_NPZ, NETWORK_JSON]
+    (net_dir / ASSIGNMENTS_NPZ).symlink_to(tmp_path / "elsewhere.npz")
+    (tmp_path / "out2").mkdir()
+    with pytest.raises(ArtifactError, match=f"{ASSIGNMENTS_NPZ}: is a symbolic link"):
+        state.copy_known_files(net_dir, tmp_path / "out2", state.NETWORK_FILES)
