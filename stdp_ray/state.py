@@ -508,11 +508,12 @@ def copy_known_files(source: str | os.PathLike, dest: str | os.PathLike,
             if name in required:
                 raise ArtifactError(f"{source / name}: file not found")
             continue
-        with open_regular(source / name) as src, open(dest / name, "xb") as out:
+        with open_regular(source / name) as src:
             try:
-                shutil.copyfileobj(src, out)
-                out.flush()
-                os.fsync(out.fileno())
+                with open(dest / name, "xb") as out:
+                    shutil.copyfileobj(src, out)
+                    out.flush()
+                    os.fsync(out.fileno())
             except OSError as exc:
                 raise _naming(exc, dest / name) from exc
         copied.append(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -168,3 +169,66 @@ def test_save_trained_records_sample_time_and_keeps_an_unchanged_network(tmp_pat
                           {"samples": 4, "seconds": 0.5})
     assert state.load_network(run / "network").assignments is None
     assert not (run / rundir.ASSIGNMENTS_FILE).exists()
+
+
+# --------------------------------------------------------------------------
+# Importing a received network: data, never instructions
+# --------------------------------------------------------------------------
+def test_import_copies_only_the_known_files(tmp_path, network_dir):
+    (network_dir / "run.sh").write_text("#!/bin/sh\nrm -rf ~\n")
+    (network_dir / "sub").mkdir()
+    rc = workflow.import_network(network_dir, tmp_path / "run")
+    assert rc.seed == 3
+    assert sorted(p.name for p in (tmp_path / "run" / rundir.NETWORK_DIR).iterdir()) == [
+        state.ARRAYS_NPZ, state.NETWORK_JSON]
+
+
+@pytest.mark.parametrize("linked", [state.ASSIGNMENTS_NPZ, state.ARRAYS_NPZ])
+def test_a_symlink_inside_an_imported_network_is_refused_and_no_run_is_left(
+        tmp_path, network_dir, linked):
+    secret = tmp_path / "secret"
+    secret.write_text("the receiver's private key\n")
+    if linked == state.ARRAYS_NPZ:
+        (network_dir / linked).rename(secret)
+    (network_dir / linked).symlink_to(secret)
+    run = tmp_path / "run"
+    assert main(["import", str(network_dir), str(run)]) == 2
+    assert not run.exists()  # no config.json, no half-made run, no copy of the secret
+
+
+def test_a_failed_import_into_an_existing_directory_writes_no_config(tmp_path, network_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    (network_dir / state.ASSIGNMENTS_NPZ).symlink_to(tmp_path / "secret")
+    with pytest.raises(state.ArtifactError, match="is a symbolic link"):
+        workflow.import_network(network_dir, run)
+    assert list(run.iterdir()) == []
+
+
+def test_an_import_that_cannot_write_exits_3_and_leaves_nothing(tmp_path, network_dir):
+    import resource
+    import subprocess
+    import sys
+
+    def small_files():  # a file system that is full after 1 KiB per file
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    run = tmp_path / "run"
+    code = "import sys; from stdp_ray.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "import", str(network_dir), str(run)],
+                          preexec_fn=small_files, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert re.search(r"ERROR stdp_ray: environment failure: \[Errno 27\] File too large: "
+                     r"'.*network\.json'", last), done.stderr
+    assert "Traceback" not in done.stderr
+    assert not run.exists()
+
+
+def test_report_refuses_while_a_writer_holds_the_run(tmp_path, network_dir, caplog):
+    run = tmp_path / "run"
+    workflow.import_network(network_dir, run)
+    with lock_in_child(run):
+        assert main(["report", str(run)]) == 1
+    assert "in use by another stdp-ray process" in caplog.text
+    assert not (run / rundir.REPORT_DIR).exists()
