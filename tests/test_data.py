@@ -3,6 +3,8 @@ table, and the fingerprint of a selection of samples."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -302,3 +304,53 @@ def test_samples_fingerprint_sees_every_change():
                data.samples_fingerprint(images[:5], labels[:5]),
                data.samples_fingerprint(images.astype(np.int16), labels)]
     assert base not in changed and len(set(changed)) == len(changed)
+
+
+# --------------------------------------------------------------------------
+# Files of the real data set's shape are MD5-verified at load
+# --------------------------------------------------------------------------
+@pytest.fixture
+def full_size_test_split(synthetic: Path) -> Path:
+    """The test split with 10,000 images and labels (the real shape, not the real content)."""
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 10, 10_000).astype(np.uint8)
+    write_bytes(synthetic / TEST_LABELS, idx_bytes(labels))
+    images = (rng.random((10_000, 28, 28)) < 0.2).astype(np.uint8) * 200
+    write_bytes(synthetic / TEST_IMAGES, idx_bytes(images), gz=False)
+    return synthetic
+
+
+@pytest.mark.parametrize("name", [TEST_IMAGES, TEST_LABELS])
+def test_a_damaged_file_of_the_real_shape_is_refused_by_name(full_size_test_split, name):
+    pattern = (rf"{re.escape(str(full_size_test_split / name))}: damaged: MD5 of its content "
+               rf"is [0-9a-f]{{32}}, the published {name} has {data.MNIST_MD5[name]}; fetch it "
+               r"again")
+    if name == TEST_LABELS:  # images first: make them pass by their cache entry
+        _cache_as_verified(full_size_test_split, TEST_IMAGES)
+    with pytest.raises(MnistFormatError, match=pattern):
+        load_mnist(full_size_test_split, "test")
+
+
+def _cache_as_verified(directory: Path, name: str) -> None:
+    st = (directory / name).stat()
+    cache = directory / data.VERIFIED_CACHE
+    entries = json.loads(cache.read_text()) if cache.exists() else {}
+    entries[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": data.MNIST_MD5[name]}
+    cache.write_text(json.dumps(entries))
+
+
+def test_a_verified_file_is_not_read_again_until_its_size_or_mtime_changes(
+        full_size_test_split):
+    for name in (TEST_IMAGES, TEST_LABELS):
+        _cache_as_verified(full_size_test_split, name)
+    images, labels = load_mnist(full_size_test_split, "test")  # the cache vouches for both
+    assert images.shape == (10_000, 784) and labels.shape == (10_000,)
+    os.utime(full_size_test_split / TEST_LABELS, ns=(1, 1))  # touched: checked again
+    with pytest.raises(MnistFormatError, match=f"{TEST_LABELS}: damaged"):
+        load_mnist(full_size_test_split, "test")
+
+
+def test_smaller_synthetic_files_are_not_checked_against_the_published_md5(synthetic):
+    images, _ = load_mnist(synthetic, "train")
+    assert len(images) == 40
+    assert not (synthetic / data.VERIFIED_CACHE).exists()

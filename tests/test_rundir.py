@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -298,3 +299,47 @@ def test_every_table_carries_its_schema_version_units_and_identity(tmp_path):
     assert (meta["seed"], meta["network"], meta["config"]) == ("3", "abc", "def")
     # The metadata does not get in the way of reading with the schema.
     assert rundir.read_table(path, rundir.PREDICTIONS_SCHEMA).num_rows == 2
+
+
+def _checksummed(train_dir, samples_done):
+    """A checkpoint whose state.json records the SHA-256 of its arrays (as the trainer's)."""
+    ckpt = _checkpoint(train_dir, samples_done)
+    rundir.write_checkpoint_state(ckpt, CheckpointState(
+        samples_done=samples_done, seed=1, model=TINY.model_hash(), config=config_to_dict(TINY),
+        checksums={n: state.sha256_of(ckpt / n) for n in training.CHECKPOINT_FILES}))
+    return ckpt
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate"])
+def test_a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used(tmp_path, caplog,
+                                                                          damage):
+    _checksummed(tmp_path, 3)
+    newest = _checksummed(tmp_path, 6)
+    path = newest / rundir.CHECKPOINT_DYNAMIC
+    blob = bytearray(path.read_bytes())
+    if damage == "flip a byte":
+        blob[len(blob) // 2] ^= 0xFF
+    else:
+        blob = blob[:40]
+    path.write_bytes(bytes(blob))
+    found = training.newest_usable_checkpoint(tmp_path, TINY, 1)
+    assert found.samples_done == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert re.fullmatch(r"checkpoint ckpt-000000006 is damaged \(.*dynamic\.npz: damaged "
+                        r"\(sha256 .*\); using the previous one", warnings[0])
+    assert training.check_resumable(tmp_path, TINY, 1, 10) == 3
+
+
+def test_when_every_checkpoint_is_damaged_the_newest_error_is_raised(tmp_path):
+    ckpt = _checksummed(tmp_path, 6)
+    (ckpt / rundir.CHECKPOINT_ARRAYS).write_bytes(b"PK-not-a-zip")
+    with pytest.raises(ArtifactError, match=r"ckpt-000000006/arrays\.npz: damaged"):
+        training.newest_usable_checkpoint(tmp_path, TINY, 1)
+
+
+def test_a_checkpoint_of_another_run_is_never_skipped_for_an_older_one(tmp_path):
+    _checksummed(tmp_path, 3)
+    _checkpoint(tmp_path, 6, seed=2)
+    with pytest.raises(training.ForeignCheckpointError, match="checkpoint of seed 2"):
+        training.newest_usable_checkpoint(tmp_path, TINY, 1)
