@@ -482,7 +482,8 @@ def _run(args) -> object:
     # The address is checked now; Ray starts when the command first needs it,
     # after its inputs are checked and its run directory locked.
     session.check_address(args.address)
-    session.configure(args.address, args.workers)
+    # ray.init replaces the SIGTERM handler (with one that aborts): put ours back.
+    session.configure(args.address, args.workers, on_start=_install_interrupt_handlers)
     run_dir = Path(args.root if args.command in ("ensemble", "sweep") else args.run_dir)
     common = dict(data_dir=args.data_dir, progress=progress)
     if args.command == "train":

@@ -26,7 +26,7 @@ CONNECT_TIMEOUT_S = 5.0
 #: ``RAY_ADDRESS`` values that name no host to check.
 _SPECIAL = ("auto", "local")
 
-_settings: dict = {"address": None, "workers": None}
+_settings: dict = {"address": None, "workers": None, "on_start": None}
 
 
 class AddressError(ValueError):
@@ -75,9 +75,13 @@ def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> st
     return address
 
 
-def configure(address: str | None, workers: int | None) -> None:
-    """Record where :func:`ensure_ray` connects (None: ``$RAY_ADDRESS``, else a local Ray)."""
-    _settings.update(address=address, workers=workers)
+def configure(address: str | None, workers: int | None, on_start=None) -> None:
+    """Record where :func:`ensure_ray` connects (None: ``$RAY_ADDRESS``, else a local Ray).
+
+    ``on_start``, if given, is called right after Ray has started (the command
+    line reinstalls its SIGTERM handler there, which ``ray.init`` replaces).
+    """
+    _settings.update(address=address, workers=workers, on_start=on_start)
 
 
 def ensure_ray() -> None:
@@ -92,3 +96,5 @@ def ensure_ray() -> None:
     else:
         ray.init(num_cpus=_settings["workers"], include_dashboard=False, log_to_driver=True,
                  _node_ip_address=LOCAL_HOST)
+    if _settings["on_start"] is not None:
+        _settings["on_start"]()

@@ -163,3 +163,43 @@ def test_import_a_network_and_score_it(run_dir, mnist_dir, tmp_path):
                                   pd.read_parquet(run_dir / rundir.PREDICTIONS_FILE))
     # Importing the same network again is harmless; another network is refused.
     assert main(["import", str(run_dir / "network"), str(new)]) == 0
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_train_writes_a_checkpoint_and_exits_130(tmp_path, mnist_dir,
+                                                               signal_name):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    code = "import sys; from stdp_ray.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["train", str(run), "--neurons", "10", "--samples", "100000", "--backend", "native",
+            "--checkpoint-every", "100000", "--data-dir", str(mnist_dir), "--workers", "1"]
+    child = subprocess.Popen([sys.executable, "-c", code, *args, "--no-progress"],
+                             stderr=subprocess.PIPE, text=True)
+    stats = run / rundir.STATS_DIR
+    try:
+        seen = []
+        for line in child.stderr:  # until Ray is up, then let the actor train a while
+            seen.append(line)
+            if "Started a local Ray" in line:
+                break
+        assert child.poll() is None, "".join(seen)
+        time.sleep(15)
+        child.send_signal(getattr(signal, signal_name))
+        _, err = child.communicate(timeout=180)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err
+    match = __import__("re").search(r"interrupted: training stopped with a checkpoint \(.*run "
+                                    r"at sample (\d+) of 100000\); rerun the same command to "
+                                    r"resume: stdp-ray train", last)
+    assert match, err
+    done = int(match.group(1))
+    assert done > 0
+    assert (run / rundir.CHECKPOINTS_DIR / rundir.checkpoint_name(done)).is_dir()
+    assert stats.is_dir()

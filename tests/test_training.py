@@ -163,3 +163,29 @@ def test_snapshots_keep_the_network_every_n_samples_without_changing_training(
 def test_snapshot_every_rejected(tmp_path, tiny_cfg, train_data, every):
     with pytest.raises(ValueError, match=f"snapshot_every == {every}, must be >= 1"):
         Trainer(tiny_cfg, 1, tmp_path, *train_data, snapshot_every=every)
+
+
+def test_a_stop_request_ends_training_after_the_sample_with_a_checkpoint(tmp_path, tiny_cfg,
+                                                                         train_data):
+    trainer = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=100)
+    trainer.train_one()
+    trainer.request_stop()
+    assert trainer.train_until(50) == 1
+    assert training.newest_usable_checkpoint(tmp_path, tiny_cfg, 1).samples_done == 1
+
+
+def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, tiny_cfg, train_data):
+    from conftest import lock_in_child
+    from stdp_ray import state
+
+    run = tmp_path / "run"
+    with lock_in_child(run):
+        lease = (run, state.lock_owner(run))
+        trainer = Trainer(tiny_cfg, 1, run / "train", *train_data, checkpoint_every=2,
+                          lease=lease)
+        trainer.train_until(2)
+    # The driver died: the lock is free.
+    with pytest.raises(state.LeaseLostError, match="the driver .* is gone"):
+        trainer.train_until(4)
+    assert [p.name for p in training.rundir.checkpoint_dirs(run / "train" / "checkpoints")] == [
+        "ckpt-000000002"]
