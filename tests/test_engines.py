@@ -201,3 +201,53 @@ def test_short_frozen_rest_gives_the_seeds_responses(tiny_cfg, tiny_network, ima
     counts = runtime.RuntimeFrozen(full, tiny_network).run_pass(pass_inputs(images, range(10)))
     np.testing.assert_array_equal(counts, runtime_counts)
 
+
+
+# --------------------------------------------------------------------------
+# The standalone work directory: this user's only
+# --------------------------------------------------------------------------
+def test_a_private_dir_is_made_0700_and_an_existing_one_tightened(tmp_path):
+    import os
+    import stat
+
+    from stdp_ray.engines.base import private_dir
+
+    made = private_dir(tmp_path / "new")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o777)
+    os.chmod(loose, 0o777)
+    assert stat.S_IMODE(private_dir(loose).stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("kind", ["link to a directory", "file"])
+def test_a_work_dir_that_is_a_link_or_a_file_is_refused(tmp_path, kind):
+    from stdp_ray.engines.base import UnsafeDirectoryError, private_dir
+
+    target = tmp_path / "theirs"
+    target.mkdir(mode=0o755)
+    work = tmp_path / "work"
+    if kind == "file":
+        work.write_text("")
+    else:
+        work.symlink_to(target)
+    with pytest.raises(UnsafeDirectoryError, match="not a directory of this user"):
+        private_dir(work)
+    assert oct(target.stat().st_mode & 0o777) == "0o755"  # not chmodded through the link
+
+
+def test_the_work_root_falls_back_when_the_shared_one_is_a_link(tmp_path, monkeypatch, caplog):
+    import os
+    from pathlib import Path
+
+    shm = Path(f"/dev/shm/stdp_ray-{os.getuid()}")
+    if not Path("/dev/shm").is_dir() or os.path.lexists(shm):
+        pytest.skip("needs /dev/shm without a stdp_ray work directory")
+    monkeypatch.setenv("STDP_RAY_CACHE", str(tmp_path / "cache"))
+    shm.symlink_to(tmp_path)
+    try:
+        root = standalone._work_root()
+    finally:
+        shm.unlink()
+    assert root == tmp_path / "cache" / "work"
+    assert "not a directory of this user" in caplog.text
