@@ -175,11 +175,10 @@ def test_a_stop_request_ends_training_after_the_sample_with_a_checkpoint(tmp_pat
 
 
 def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, tiny_cfg, train_data):
-    from conftest import lock_in_child
     from stdp_ray import state
 
     run = tmp_path / "run"
-    with lock_in_child(run):
+    with state.directory_lock(run):  # the driver (its own open file: a lock apart)
         lease = (run, state.lock_owner(run))
         trainer = Trainer(tiny_cfg, 1, run / "train", *train_data, checkpoint_every=2,
                           lease=lease)
