@@ -477,13 +477,13 @@ def _run(args) -> object:
         logger.info("benchmark written to %s\n%s", report["written_to"],
                     bench.format_report(report))
         return None
-    from . import session
+    from . import connect
 
     # The address is checked now; Ray starts when the command first needs it,
     # after its inputs are checked and its run directory locked.
-    session.check_address(args.address)
+    connect.check_address(args.address)
     # ray.init replaces the SIGTERM handler (with one that aborts): put ours back.
-    session.configure(args.address, args.workers, on_start=_install_interrupt_handlers)
+    connect.configure(args.address, args.workers, on_start=_install_interrupt_handlers)
     run_dir = Path(args.root if args.command in ("ensemble", "sweep") else args.run_dir)
     common = dict(data_dir=args.data_dir, progress=progress)
     if args.command == "train":
@@ -625,7 +625,7 @@ def _main(args) -> tuple[int, object]:
     from .evaluation import PhaseError
     from .fetch import FetchError
     from .idx import MnistFormatError
-    from .session import AddressError
+    from .connect import AddressError
     from .state import ArtifactError, DirectoryBusyError
     from .training import TrainingError
     from .workflow import RunError

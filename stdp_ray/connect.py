@@ -1,32 +1,123 @@
-"""Joining a Ray cluster, or starting a local one (what every simulating command does first)."""
+"""Joining a Ray cluster, or starting a local one: once, as late as possible, only where it
+can work.
+
+The command line checks the address first (:func:`check_address`: fast, before
+anything is read or locked) and records where to connect
+(:func:`configure`); the code that simulates starts Ray only when it needs it
+(:func:`ensure_ray`), after its inputs are validated and its run directory is
+locked, so that a refused command costs no Ray start-up. A local Ray listens on
+127.0.0.1 only.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 
-__all__ = ["init_ray"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["AddressError", "check_address", "configure", "ensure_ray", "init_ray",
+           "LOCAL_HOST", "CONNECT_TIMEOUT_S"]
+
+#: The interface a local Ray binds to.
+LOCAL_HOST = "127.0.0.1"
+#: Seconds to wait for a cluster's address to accept a connection.
+CONNECT_TIMEOUT_S = 5.0
+#: ``RAY_ADDRESS`` values that name no host to check.
+_SPECIAL = ("auto", "local")
+
+_settings: dict = {"address": None, "workers": None, "on_start": None}
 
 
-def init_ray(address: str | None = None, workers: int | None = None) -> None:
-    """Join ``address`` (or ``$RAY_ADDRESS``), else start a local Ray with ``workers`` CPUs.
+class AddressError(ValueError):
+    """A cluster address that cannot be used (malformed, unsupported or unreachable)."""
 
-    Does nothing when Ray is already initialised in this process.
 
-    Parameters
-    ----------
-    address : str, optional
-        A cluster's address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``).
-        Default: ``$RAY_ADDRESS``; without it a local Ray is started.
-    workers : int, optional
-        CPUs of the local Ray (default: every CPU of this machine). Ignored
-        when joining a cluster.
+def _resolve(address: str | None) -> tuple[str | None, str]:
+    if address:
+        return address, "--address"
+    env = os.environ.get("RAY_ADDRESS")
+    return (env or None), "RAY_ADDRESS"
+
+
+def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """The address to join (``address``, else ``$RAY_ADDRESS``, else None: local), checked.
+
+    ``HOST:PORT`` must accept a TCP connection within ``timeout`` seconds;
+    ``ray://`` (Ray Client) addresses are not supported.
+
+    Raises
+    ------
+    AddressError
+        Naming the option (or variable) and what is wrong.
     """
+    address, option = _resolve(address)
+    if address is None or address in _SPECIAL:
+        return address
+    if address.startswith("ray://"):
+        raise AddressError(f"{option} == {address!r}: ray:// (Ray Client) addresses are not "
+                           "supported; give the head's HOST:PORT (GCS port, default 6379) or "
+                           "submit with `ray job submit`")
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise AddressError(f"{option} == {address!r}, must be HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except socket.gaierror as exc:
+        raise AddressError(f"{option} == {address!r}: unknown host ({exc.strerror})") from None
+    except (OSError, TimeoutError) as exc:
+        reason = "timed out" if isinstance(exc, (TimeoutError, socket.timeout)) \
+            else exc.strerror or type(exc).__name__
+        raise AddressError(f"{option} == {address!r}: cannot connect ({reason}); is a Ray "
+                           "head running there?") from None
+    return address
+
+
+def configure(address: str | None, workers: int | None, on_start=None) -> None:
+    """Record where :func:`ensure_ray` connects (None: ``$RAY_ADDRESS``, else a local Ray).
+
+    ``on_start``, if given, is called right after Ray has started (the command
+    line reinstalls its SIGTERM handler there, which ``ray.init`` replaces).
+    """
+    _settings.update(address=address, workers=workers, on_start=on_start)
+
+
+def ensure_ray() -> None:
+    """Join the configured cluster, else start a local Ray on 127.0.0.1; no-op if running."""
     import ray
 
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS")
+    address, _ = _resolve(_settings["address"])
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=True)
+        ray.init(num_cpus=_settings["workers"], include_dashboard=False, log_to_driver=True,
+                 _node_ip_address=LOCAL_HOST)
+    if _settings["on_start"] is not None:
+        _settings["on_start"]()
+
+
+def init_ray(address: str | None = None, workers: int | None = None) -> None:
+    """Join ``address`` (or ``$RAY_ADDRESS``), else start a local Ray with ``workers`` CPUs, now.
+
+    Does nothing when Ray is already initialised in this process. The
+    address is checked first (:func:`check_address`). Commands do not call
+    this: they :func:`configure` and let the code that simulates start Ray
+    (:func:`ensure_ray`) once their inputs are checked.
+
+    Parameters
+    ----------
+    address : str, optional
+        A cluster's ``HOST:PORT`` or ``"auto"``. Default: ``$RAY_ADDRESS``;
+        without it a local Ray is started on 127.0.0.1.
+    workers : int, optional
+        CPUs of the local Ray (default: every CPU of this machine). Ignored
+        when joining a cluster.
+    """
+    check_address(address)
+    configure(address, workers)
+    ensure_ray()

@@ -26,7 +26,7 @@ from .data import samples_fingerprint
 from .engines import PassInputs
 from .network import FrozenNetwork, network_fingerprint
 from .rundir import PhaseManifest
-from .session import ensure_ray
+from .connect import ensure_ray
 from .testing.faults import maybe_crash
 
 logger = logging.getLogger(__name__)

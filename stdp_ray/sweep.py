@@ -157,8 +157,7 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
         and seed; see :func:`stdp_ray.rundir.sweep_summary_table`).
     """
     root = Path(root)
-    if samples < 1:
-        raise workflow.RunError(f"--samples == {samples}, must be >= 1")
+    workflow.check_samples(samples)
     seeds = check_seeds(seeds)
     grid = {str(k): list(v) for k, v in grid.items()}
     if not grid:
@@ -225,7 +224,7 @@ def _run_sweep(root: Path, grid: dict, runs: list, samples: int, train_data, tes
         trained = training.train_many([(r[3] / rundir.TRAIN_DIR, r[2]) for r in todo],
                                       [r[1] for r in todo], samples, *train_data,
                                       checkpoint_every=checkpoint_every, progress=progress,
-                                      threads=threads)
+                                      threads=threads, lease=(root, state.lock_owner(root)))
         for (_, point_cfg, seed, run_dir), (arrays, summary) in zip(todo, trained):
             workflow.save_trained(run_dir, point_cfg, arrays, seed, summary)
     evaluate = dict(chunk_size=chunk_size, workers=workers, progress=progress, lock=False,

@@ -33,7 +33,7 @@ from .rundir import CheckpointState
 from .state import (NETWORK_ARRAYS, NETWORK_JSON, ArtifactError, LeaseLostError,
                     atomic_directory, atomic_save_npz, check_lease, load_npz, network_shapes, save_network,
                     sha256_of, validate_arrays)
-from .session import ensure_ray
+from .connect import ensure_ray
 from .testing.faults import maybe_crash
 
 logger = logging.getLogger(__name__)

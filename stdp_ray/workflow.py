@@ -26,7 +26,7 @@ from . import data, evaluation, rundir, scoring, state, training
 from .config import Config
 from .network import network_fingerprint
 from .rundir import RunMetrics, RunRecord
-from .session import ensure_ray
+from .connect import ensure_ray
 
 logger = logging.getLogger(__name__)
 
