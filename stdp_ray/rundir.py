@@ -247,6 +247,16 @@ def stats_dir(train_dir: str | os.PathLike) -> Path:
     return Path(train_dir) / _STATS
 
 
+#: Written by the driver into ``RUN_DIR/train`` on an interrupt: the trainer
+#: stops after its current sample (and checkpoints); removed by the driver.
+STOP_FILE = ".stop"
+
+
+def stop_file(train_dir: str | os.PathLike) -> Path:
+    """The stop request of a training (``RUN_DIR/train/.stop``)."""
+    return Path(train_dir) / STOP_FILE
+
+
 def checkpoints_dir(train_dir: str | os.PathLike) -> Path:
     """The checkpoints' directory below ``train_dir`` (``RUN_DIR/train``)."""
     return Path(train_dir) / _CHECKPOINTS

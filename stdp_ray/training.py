@@ -352,12 +352,17 @@ class Trainer:
     def train_until(self, target: int) -> int:
         """Train until ``target`` samples are done (no-op if already there); returns samples done.
 
-        A stop request (:meth:`request_stop`, from another thread) ends it
-        after the current sample; either way it ends with a checkpoint.
+        A stop request (:meth:`request_stop`, or the driver's stop file,
+        :func:`stdp_ray.rundir.stop_file`) ends it after the current sample;
+        either way it ends with a checkpoint.
         """
         if target < 0:
             raise ValueError(f"target == {target}, must be >= 0")
+        stop = rundir.stop_file(self.train_dir)
         while self.samples_done < target and not self.stop_requested.is_set():
+            if stop.exists():
+                self.stop_requested.set()
+                break
             self.train_one()
         self.checkpoint()
         return self.samples_done
@@ -371,10 +376,10 @@ def _actor_class():
     """The Ray actor: a thin shell over :class:`Trainer` (created lazily)."""
     import ray
 
-    # Two threads: request_stop reaches a running train_until. The actor is not
-    # detached: Ray ends it when its driver dies, and its lease check stops it
-    # writing before that.
-    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3, max_concurrency=2)
+    # Not detached: Ray ends it when its driver dies, and its lease check stops
+    # it writing before that. A stop request reaches a running train_until
+    # through the stop file (one thread: the engines set signal handlers).
+    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
     class TrainerActor:
         # The training data comes with every call, as ``[images_ref, labels_ref]``,
         # not with the constructor: Ray logs an error for a restartable actor whose
@@ -387,7 +392,6 @@ def _actor_class():
             self.args = (cfg, seed, train_dir)
             self.options = (checkpoint_every, threads, snapshot_every, lease)
             self.trainer = None
-            self.stop = False
 
         def _trainer(self, data_refs) -> Trainer:
             if self.trainer is None:
@@ -396,14 +400,7 @@ def _actor_class():
                     self.trainer = Trainer(*self.args, images, labels, *self.options)
                 except LeaseLostError as exc:
                     _exit_actor(exc)
-                if self.stop:
-                    self.trainer.request_stop()
             return self.trainer
-
-        def request_stop(self) -> None:
-            self.stop = True
-            if self.trainer is not None:
-                self.trainer.request_stop()
 
         def train_until(self, target: int, data_refs) -> int:
             try:
@@ -453,8 +450,8 @@ def _stop_actors(actors, pending: dict, done: list[int], jobs) -> list[tuple[str
     """Ask every actor to stop after its current sample; wait for their checkpoints."""
     import ray
 
-    for a in actors:
-        a.request_stop.remote()
+    for d, _ in jobs:
+        _request_stop(d)
     training_refs = {ref: k for ref, (k, what) in pending.items() if what in ("train", "final")}
     deadline = time.monotonic() + STOP_TIMEOUT_S
     for ref, k in training_refs.items():
@@ -464,6 +461,16 @@ def _stop_actors(actors, pending: dict, done: list[int], jobs) -> list[tuple[str
             logger.warning("%s: no checkpoint at the interrupt (%s)", jobs[k][0],
                            type(exc).__name__)
     return [(str(d), done[k]) for k, (d, _) in enumerate(jobs)]
+
+
+def _request_stop(train_dir, clear: bool = False) -> None:
+    """Write (or with ``clear`` remove) a training's stop file."""
+    path = rundir.stop_file(train_dir)
+    if clear:
+        path.unlink(missing_ok=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stop\n")
 
 
 def _end_actor(actor, timeout: float = 30.0) -> None:
@@ -552,6 +559,8 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     if len(cfgs) != len(jobs):
         raise ValueError(f"{len(cfgs)} configurations for {len(jobs)} jobs, must be one per job")
     data_refs = [images_ref, labels_ref]
+    for d, _ in jobs:  # a stop request left by an earlier interrupt
+        _request_stop(d, clear=True)
     lease = (str(lease[0]), lease[1]) if lease is not None else None
     actors = [cls.remote(c, int(seed), str(d), int(checkpoint_every), int(threads),
                          snapshot_every, lease)
@@ -593,6 +602,8 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     finally:
         for a in actors:
             _end_actor(a)
+        for d, _ in jobs:
+            _request_stop(d, clear=True)
     logger.info("trained %d network(s) in %.1f s", len(jobs), time.perf_counter() - t0)
     return [(results[k], {"samples": done[k], "resumed_from": resumed[k],
                           "seconds": finished[k] - started[k]})
