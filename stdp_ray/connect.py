@@ -17,7 +17,7 @@ import socket
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AddressError", "check_address", "configure", "ensure_ray", "init_ray",
+__all__ = ["AddressError", "RayStartError", "check_address", "configure", "ensure_ray", "init_ray",
            "LOCAL_HOST", "CONNECT_TIMEOUT_S"]
 
 #: The interface a local Ray binds to.
@@ -28,6 +28,10 @@ CONNECT_TIMEOUT_S = 5.0
 _SPECIAL = ("auto", "local")
 
 _settings: dict = {"address": None, "workers": None, "on_start": None}
+
+
+class RayStartError(OSError):
+    """Ray could not be started or joined (an overloaded or broken machine): the environment."""
 
 
 class AddressError(ValueError):
@@ -92,11 +96,18 @@ def ensure_ray() -> None:
     if ray.is_initialized():
         return
     address, _ = _resolve(_settings["address"])
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        ray.init(num_cpus=_settings["workers"], include_dashboard=False, log_to_driver=True,
-                 _node_ip_address=LOCAL_HOST)
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=True)
+        else:
+            ray.init(num_cpus=_settings["workers"], include_dashboard=False,
+                     log_to_driver=True, _node_ip_address=LOCAL_HOST)
+    except (ConnectionError, ValueError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions on a failed start
+        text = str(exc).strip().splitlines()
+        raise RayStartError(f"Ray did not start: {text[0] if text else type(exc).__name__}") \
+            from exc
     if _settings["on_start"] is not None:
         _settings["on_start"]()
 
