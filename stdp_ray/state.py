@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import errno
 import hashlib
 import json
@@ -547,8 +548,14 @@ def _unlink(path: str | os.PathLike) -> None:
         pass
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """The checkout's commit (``-dirty`` if modified), or None outside a git checkout."""
+    """The checkout's commit (``-dirty`` if modified), or None outside a git checkout.
+
+    Read once per process: a long training records the commit of the code it
+    runs, not whatever the checkout moved to while it ran (processes that
+    record provenance call this when they start).
+    """
     import subprocess
 
     root = Path(__file__).resolve().parent.parent

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import engines, model, rundir
+from . import engines, model, rundir, state
 from .config import Config, config_to_dict
 from .network import FrozenNetwork
 from .rundir import CheckpointState
@@ -223,6 +223,7 @@ class Trainer:
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError(f"snapshot_every == {snapshot_every}, must be >= 1")
         self.snapshot_every = snapshot_every
+        state.git_commit()  # the commit of the code this process runs, for the provenance
         if threads < 1:
             raise ValueError(f"threads == {threads}, must be >= 1")
         self.cfg, self.seed = cfg, int(seed)
