@@ -80,6 +80,12 @@ def _start(address: str | None, workers: int | None) -> None:
     init_ray(address, workers)
 
 
+def _absolute(path: str | os.PathLike) -> Path:
+    """``path`` made absolute here: Ray's workers (the training actor) keep the working
+    directory Ray started in, which a notebook may have left since."""
+    return Path(path).absolute()
+
+
 def train(run_dir: str | os.PathLike, config: ConfigLike = None, *, samples: int,
           seed: int = 42, data_dir: str | os.PathLike | None = None,
           eval_every: int | None = None, threads: int = 1, progress: bool = True,
@@ -121,8 +127,9 @@ def train(run_dir: str | os.PathLike, config: ConfigLike = None, *, samples: int
     cfg = make_config(config, **settings)
     _start(address, workers)
     cfg = workflow.resolve_backend(cfg)
-    return workflow.train(run_dir, cfg, seed=seed, samples=samples, data_dir=data_dir,
-                          eval_every=eval_every, threads=threads, progress=progress)
+    return workflow.train(_absolute(run_dir), cfg, seed=seed, samples=samples,
+                          data_dir=data_dir, eval_every=eval_every, threads=threads,
+                          progress=progress)
 
 
 def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
@@ -158,7 +165,8 @@ def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
     from . import evaluation, workflow
 
     _start(address, workers)
-    return workflow.observe(run_dir, samples=samples, data_dir=data_dir, backend=backend,
+    return workflow.observe(_absolute(run_dir), samples=samples, data_dir=data_dir,
+                            backend=backend,
                             chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
                             workers=workers, overwrite=overwrite, progress=progress)
 
@@ -186,7 +194,8 @@ def test(run_dir: str | os.PathLike, *, samples: int | None = None,
     from . import evaluation, workflow
 
     _start(address, workers)
-    return workflow.test(run_dir, samples=samples, data_dir=data_dir, backend=backend,
+    return workflow.test(_absolute(run_dir), samples=samples, data_dir=data_dir,
+                         backend=backend,
                          chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
                          workers=workers, overwrite=overwrite, progress=progress)
 
@@ -222,7 +231,7 @@ def run(run_dir: str | os.PathLike, config: ConfigLike = None, *, samples: int,
     cfg = make_config(config, **settings)
     _start(address, workers)
     cfg = workflow.resolve_backend(cfg)
-    return workflow.run(run_dir, cfg, seed=seed, samples=samples,
+    return workflow.run(_absolute(run_dir), cfg, seed=seed, samples=samples,
                         observe_samples=observe_samples, test_samples=test_samples,
                         data_dir=data_dir, backend=cfg.backend,
                         chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
@@ -265,7 +274,7 @@ def ensemble(root: str | os.PathLike, config: ConfigLike = None, *, seeds: Seque
                                   else seeds)
     _start(address, workers)
     cfg = workflow.resolve_backend(cfg)
-    return ensembles.run_ensemble(root, cfg, seeds, samples=samples,
+    return ensembles.run_ensemble(_absolute(root), cfg, seeds, samples=samples,
                                   observe_samples=observe_samples, test_samples=test_samples,
                                   data_dir=data_dir,
                                   chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
@@ -291,7 +300,9 @@ def sweep(root: str | os.PathLike, grid: Mapping[str, Sequence] | str,
         The base configuration (see :func:`make_config`).
     seeds : sequence of int, default (42,)
         Each point is trained once per seed.
-    samples, observe_samples, test_samples, data_dir, chunk_size, overwrite, threads, progress, address, workers, settings
+    samples, observe_samples, test_samples, data_dir, chunk_size
+        As :func:`run`.
+    overwrite, threads, progress, address, workers, settings
         As :func:`run`.
 
     Returns
@@ -310,7 +321,7 @@ def sweep(root: str | os.PathLike, grid: Mapping[str, Sequence] | str,
                                   else seeds)
     _start(address, workers)
     cfg = workflow.resolve_backend(cfg)
-    return sweeps.run_sweep(root, cfg, grid, seeds, samples=samples,
+    return sweeps.run_sweep(_absolute(root), cfg, grid, seeds, samples=samples,
                             observe_samples=observe_samples, test_samples=test_samples,
                             data_dir=data_dir,
                             chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,

@@ -137,7 +137,8 @@ def test_an_older_root_with_seed_dash_members_reads_and_resumes_in_place(ray_loc
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["seed=1", "seed=2"]
     for seed in (1, 2):  # as an older version named them
         (root / f"seed={seed}").rename(root / f"seed-{seed}")
-    metrics = run_ensemble(root, cfg, [1, 2], samples=3, **common)
+    # One sample more: the members' older responses are discarded (overwrite).
+    metrics = run_ensemble(root, cfg, [1, 2], samples=3, overwrite=True, **common)
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["seed-1", "seed-2"]
     assert [m["run_dir"] for m in metrics["members"]] == ["seed-1", "seed-2"]
     stats = rundir.read_parts(root / "seed-2" / rundir.STATS_DIR, rundir.TRAIN_STATS_SCHEMA)
