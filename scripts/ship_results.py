@@ -8,7 +8,7 @@ Run `stdp-ray report DIR` first. A run directory gives ``config.json``,
 learning curve where there is one (``curve/curve.parquet`` and its figures)
 and ``report/`` (figures, ``training_summary.csv``, ``report.md``); an ensemble root
 gives ``ensemble.json``, ``metrics.json``, ``ensemble_predictions.parquet``,
-``report/`` and each member's files under ``seed-<s>/`` (so the ensemble
+``report/`` and each member's files under ``seed=<s>/`` (so the ensemble
 report's links to member reports keep working). Responses, checkpoints and
 networks stay behind (networks are shipped with ``stdp-ray`` itself under
 ``results/networks/`` when wanted). The destination is built under a temporary
@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import ensemble, report, rundir, state
+from stdp_ray import ensembles, report, rundir, state
 
 logger = logging.getLogger("ship_results")
 
@@ -64,7 +64,7 @@ def ship(src: Path, dest: Path, overwrite: bool = False) -> Path:
     with state.directory_lock(src), state.atomic_directory(dest) as tmp:
         if report.is_ensemble_root(src):
             seeds = rundir.read_ensemble_settings(src).seeds
-            seeds = ensemble.check_seeds(seeds if isinstance(seeds, list) else "?",
+            seeds = ensembles.check_seeds(seeds if isinstance(seeds, list) else "?",
                                          shown=f"{seeds!r} in {src / rundir.ENSEMBLE_FILE}")
             _copy(src, tmp, ENSEMBLE_FILES, ENSEMBLE_FILES)
             for seed in seeds:

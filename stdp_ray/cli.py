@@ -162,7 +162,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 def _grid(text: str) -> dict:
     """``--grid 'nu_post=0.005,0.01 theta_plus_mV=0.03'``."""
-    from .sweep import parse_grid
+    from .sweeps import parse_grid
 
     try:
         return parse_grid(text)
@@ -434,7 +434,7 @@ def _run(args) -> object:
     # The configuration is checked before anything is imported or started.
     cfg = _config(args) if args.command in _BUILDS_NETWORK else None
     if args.command == "sweep":
-        from .sweep import grid_points
+        from .sweeps import grid_points
 
         grid_points(cfg, args.grid)  # every point a valid configuration
     from . import workflow
@@ -515,7 +515,7 @@ def _run(args) -> object:
     if args.command == "test":
         return workflow.test(run_dir, samples=args.samples, overwrite=args.overwrite, **evaluate)
     if args.command == "ensemble":
-        from .ensemble import parse_seeds, run_ensemble
+        from .ensembles import parse_seeds, run_ensemble
 
         cfg = workflow.resolve_backend(cfg)
         return run_ensemble(args.root, cfg, parse_seeds(args.seeds), samples=args.samples,
@@ -525,8 +525,8 @@ def _run(args) -> object:
                             threads=args.threads,
                             overwrite=args.overwrite, **common)
     if args.command == "sweep":
-        from .ensemble import parse_seeds
-        from .sweep import run_sweep
+        from .ensembles import parse_seeds
+        from .sweeps import run_sweep
 
         cfg = workflow.resolve_backend(cfg)
         summary = run_sweep(args.root, cfg, args.grid, parse_seeds(args.seeds),

@@ -168,23 +168,28 @@ def _remote_evaluate():
 def _check_manifest(phase_dir: Path, manifest: PhaseManifest) -> None:
     old = rundir.read_manifest(phase_dir)
     if old is not None:
+        stored = rundir.stored_manifest_path(phase_dir)
         if old.data is None:
             # Written before manifests recorded the samples (stdp-ray <= 954b861).
             logger.warning("%s: records no fingerprint of the samples; assuming the parts were "
-                           "computed from these samples and recording theirs",
-                           phase_dir / rundir.MANIFEST_FILE)
+                           "computed from these samples and recording theirs", stored)
             old = dataclasses.replace(old, data=manifest.data)
             if old == manifest:
-                rundir.write_manifest(phase_dir, manifest)
+                stored = rundir.write_manifest(phase_dir, manifest)
         diff = old.diff(manifest)
         if diff:
             raise PhaseError(
                 f"{phase_dir}: existing parts were computed with other settings "
                 f"(stored vs now: {diff}); use a new run directory or --overwrite")
+        if stored != rundir.manifest_path(phase_dir):
+            # An older version's manifest inside the dataset folder: moved beside it.
+            rundir.write_manifest(phase_dir, old)
+            logger.info("%s: moved to %s", stored, rundir.manifest_path(phase_dir))
     else:
         if rundir.part_paths(phase_dir):
-            raise PhaseError(f"{phase_dir}: holds response parts but no {rundir.MANIFEST_FILE}, "
-                             "so what they were computed from is unknown; use --overwrite")
+            raise PhaseError(f"{phase_dir}: holds response parts but no manifest "
+                             f"({rundir.manifest_path(phase_dir)}), so what they were computed "
+                             "from is unknown; use --overwrite")
         rundir.write_manifest(phase_dir, manifest)
 
 

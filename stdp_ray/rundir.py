@@ -7,7 +7,7 @@ spells a file name of its own. It owns
 - the names of files and directories (the constants below), part names
   (:func:`part_name`, :func:`part_paths`), checkpoint names
   (:func:`checkpoint_name`, :func:`latest_checkpoint`) and member directories
-  (:func:`member_dir`);
+  (:func:`member_dir`) and where a phase's manifest sits (:func:`manifest_path`);
 - which files are derived from a phase (:func:`derived_files`);
 - the temporaries that interrupted writes leave and the sweep that removes
   them (:data:`TEMPORARY_GLOBS`, :func:`sweep_temporaries`);
@@ -15,7 +15,7 @@ spells a file name of its own. It owns
   (:func:`write_table`, :func:`read_table`, :func:`read_parts`);
 - the typed records of its JSON files, each with one writer and one reader:
   :class:`RunRecord` (``config.json``), :class:`PhaseManifest`
-  (``_manifest.json``), :class:`RunMetrics` (a run's ``metrics.json``),
+  (``responses/_manifests/phase=<phase>.json``), :class:`RunMetrics` (a run's ``metrics.json``),
   :class:`EnsembleSettings` (``ensemble.json``), :class:`EnsembleMetrics` (an
   ensemble's ``metrics.json``) and :class:`CheckpointState` (a checkpoint's
   ``state.json``). Readers accept the files of older versions: a key they
@@ -32,8 +32,9 @@ Layout of a run directory::
       curve/snap-*/phase=*/           responses of each snapshot (labels, then test)
       curve/curve.parquet             the learning curve: one row per snapshot and label set
       curve/learning_curve.png, curve/receptive_fields_over_training.png
-      responses/phase=observe/part-*.parquet, _manifest.json
-      responses/phase=test/part-*.parquet, _manifest.json
+      responses/phase=observe/part-*.parquet
+      responses/phase=test/part-*.parquet
+      responses/_manifests/phase=observe.json, phase=test.json   what the parts were computed from
       assignments.parquet             one row per excitatory neuron
       predictions.parquet             one row per test sample
       metrics.json                    accuracy, confusion matrix, timings
@@ -44,7 +45,8 @@ Layout of an ensemble root::
 
     ROOT/
       ensemble.json                   Config, seeds, settings
-      seed-1/ seed-2/ ...             run directories (train, observe, test)
+      seed=1/ seed=2/ ...             run directories (train, observe, test), hive-named;
+                                      older roots have seed-1/ ... (still read and resumed)
       ensemble_predictions.parquet    per test sample: label, both ensemble predictions
       metrics.json                    member accuracies, mean member, accuracy vs K
       report/                         ensemble_accuracy.png, report.md
@@ -58,6 +60,15 @@ partitions so that readers recover the settings and the seed)::
       ...
       sweep.parquet                   one row per point and seed: settings, accuracy, ...
       sweep.png                       accuracy against each swept setting
+
+Datasets and manifests: a dataset folder (``responses/``, a phase's folder)
+holds Parquet parts only, so that ``pyarrow.dataset``, duckdb and polars read
+it as it is (hive partitioning recovers ``phase``; over an ensemble root also
+``seed``). What a phase's parts were computed from sits beside the folder, in
+``_manifests/<folder name>.json`` (readers skip names starting with ``_``).
+Run directories written before held it inside the folder as
+``_manifest.json``; it is still read there, and moved out the next time a
+command writes the phase (:func:`read_manifest`, :func:`write_manifest`).
 
 Part names: parts are ``part-<index>.parquet``, the index (the chunk of a
 phase, the first sample of a stats part) written with 6 digits at least
@@ -73,6 +84,7 @@ import io
 import logging
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -91,7 +103,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     # names
     "RUN_CONFIG_FILE", "NETWORK_DIR", "TRAIN_DIR", "STATS_DIR", "CHECKPOINTS_DIR",
-    "RESPONSES_DIR", "MANIFEST_FILE", "ASSIGNMENTS_FILE", "PREDICTIONS_FILE", "METRICS_FILE",
+    "RESPONSES_DIR", "MANIFESTS_DIR", "LEGACY_MANIFEST_FILE", "ASSIGNMENTS_FILE",
+    "PREDICTIONS_FILE", "METRICS_FILE",
     "REPORT_DIR", "REPORT_MD", "CONFUSION_PNG", "RECEPTIVE_FIELDS_PNG", "TRAINING_CURVES_PNG",
     "TRAINING_SUMMARY_CSV", "ENSEMBLE_PNG", "CHECKPOINT_STATE", "CHECKPOINT_ARRAYS",
     "CHECKPOINT_DYNAMIC", "ENSEMBLE_FILE", "ENSEMBLE_METRICS_FILE", "ENSEMBLE_PREDICTIONS_FILE",
@@ -100,7 +113,8 @@ __all__ = [
     "SWEEP_FILE", "SWEEP_SUMMARY_FILE", "SWEEP_PNG", "sweep_point_dir", "setting_text",
     "SweepSettings", "write_sweep_settings", "read_sweep_settings", "sweep_summary_table",
     # paths
-    "PART_GLOB", "phase_dir", "member_dir", "part_name", "part_index", "part_paths", "stats_dir",
+    "PART_GLOB", "phase_dir", "member_dir", "manifest_path", "stored_manifest_path",
+    "remove_phase", "part_name", "part_index", "part_paths", "stats_dir",
     "checkpoints_dir", "checkpoint_name",
     "checkpoint_dirs", "latest_checkpoint", "derived_files", "snapshots_dir", "snapshot_name",
     "snapshot_dirs", "curve_point_dir", "curve_phase_dir",
@@ -139,8 +153,11 @@ CURVE_FILE = "curve.parquet"
 CURVE_PNG = "learning_curve.png"
 SNAPSHOTS_PNG = "receptive_fields_over_training.png"
 RESPONSES_DIR = "responses"
-#: Per-phase record of what the parts were computed from (:class:`PhaseManifest`).
-MANIFEST_FILE = "_manifest.json"
+#: Per-phase records of what the parts were computed from (:class:`PhaseManifest`),
+#: one per phase folder, beside the folders (:func:`manifest_path`).
+MANIFESTS_DIR = "_manifests"
+#: Where older versions kept a phase's manifest: inside its folder (still read).
+LEGACY_MANIFEST_FILE = "_manifest.json"
 ASSIGNMENTS_FILE = "assignments.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
 METRICS_FILE = "metrics.json"
@@ -170,7 +187,9 @@ CHECKPOINT_DYNAMIC = "dynamic.npz"
 ENSEMBLE_FILE = "ensemble.json"
 ENSEMBLE_METRICS_FILE = METRICS_FILE
 ENSEMBLE_PREDICTIONS_FILE = "ensemble_predictions.parquet"
-_MEMBER_PREFIX = "seed-"
+#: Members are hive-named (``seed=<seed>``); roots of older versions used ``seed-<seed>``.
+_MEMBER_PREFIX = "seed="
+_LEGACY_MEMBER_PREFIX = "seed-"
 
 # A sweep root.
 SWEEP_FILE = "sweep.json"
@@ -195,8 +214,36 @@ def phase_dir(run_dir: str | os.PathLike, phase: str) -> Path:
 
 
 def member_dir(root: str | os.PathLike, seed: int) -> Path:
-    """The run directory of the ensemble member trained with ``seed``."""
-    return Path(root) / f"{_MEMBER_PREFIX}{seed}"
+    """The run directory of the ensemble member trained with ``seed``.
+
+    ``ROOT/seed=<seed>`` (a hive partition: readers of the root recover the
+    seed), or ``ROOT/seed-<seed>`` where an older version made that one and
+    there is no ``seed=<seed>``: such roots are read and resumed in place.
+    """
+    root = Path(root)
+    current = root / f"{_MEMBER_PREFIX}{int(seed)}"
+    legacy = root / f"{_LEGACY_MEMBER_PREFIX}{int(seed)}"
+    if not os.path.lexists(current) and legacy.is_dir():
+        return legacy
+    return current
+
+
+def manifest_path(phase_path: str | os.PathLike) -> Path:
+    """Where the manifest of a phase folder sits: ``<parent>/_manifests/<folder>.json``.
+
+    ``RUN_DIR/responses/phase=test`` -> ``RUN_DIR/responses/_manifests/phase=test.json``:
+    beside the dataset folder, never in it, so that dataset readers find only
+    Parquet parts there.
+    """
+    phase_path = Path(phase_path)
+    return phase_path.parent / MANIFESTS_DIR / f"{phase_path.name}.json"
+
+
+def remove_phase(phase_path: str | os.PathLike) -> None:
+    """Remove a phase folder's parts and its manifest (both places)."""
+    phase_path = Path(phase_path)
+    manifest_path(phase_path).unlink(missing_ok=True)
+    shutil.rmtree(phase_path, ignore_errors=True)
 
 
 def setting_text(value: Any) -> str:
@@ -689,7 +736,7 @@ def read_run_record(run_dir: str | os.PathLike) -> RunRecord:
 
 @dataclass(frozen=True)
 class PhaseManifest:
-    """``responses/phase=<phase>/_manifest.json``: what a phase's parts were computed from.
+    """A phase's manifest (:func:`manifest_path`): what its parts were computed from.
 
     Parts are reused only while every field matches. Files written before a
     field existed read it as None (``data`` before stdp-ray 3e80d80).
@@ -730,20 +777,40 @@ class PhaseManifest:
 
 
 def write_manifest(phase_path: str | os.PathLike, manifest: PhaseManifest) -> Path:
-    """Write a phase directory's ``_manifest.json`` (atomically)."""
-    return atomic_write_json(Path(phase_path) / MANIFEST_FILE, _to_dict(manifest))
+    """Write a phase folder's manifest at :func:`manifest_path` (atomically).
+
+    A manifest an older version left inside the folder is removed once the new
+    one is in place (it moves out).
+    """
+    path = manifest_path(phase_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = atomic_write_json(path, _to_dict(manifest))
+    (Path(phase_path) / LEGACY_MANIFEST_FILE).unlink(missing_ok=True)
+    return written
+
+
+def stored_manifest_path(phase_path: str | os.PathLike) -> Path | None:
+    """The file a phase's manifest is read from: :func:`manifest_path`, else the
+    older ``<folder>/_manifest.json``; None if there is neither."""
+    for path in (manifest_path(phase_path), Path(phase_path) / LEGACY_MANIFEST_FILE):
+        if path.is_file():
+            return path
+    return None
 
 
 def read_manifest(phase_path: str | os.PathLike) -> PhaseManifest | None:
-    """A phase directory's manifest, or None if it has none.
+    """A phase folder's manifest, or None if it has none.
+
+    Read from :func:`manifest_path`, else from inside the folder
+    (``_manifest.json``, where older versions wrote it).
 
     Raises
     ------
     ArtifactError
         If the file is not a JSON object.
     """
-    path = Path(phase_path) / MANIFEST_FILE
-    if not path.exists():
+    path = stored_manifest_path(phase_path)
+    if path is None:
         return None
     return _from_mapping(PhaseManifest, load_json(path))
 

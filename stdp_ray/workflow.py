@@ -161,7 +161,9 @@ def _import_network(network_dir: Path, run_dir: Path, net: state.Network,
         existing = state.load_network(target)
         if network_fingerprint(existing.arrays) != network_fingerprint(net.arrays):
             raise RunError(f"{run_dir}: already holds another network; use a new run directory")
-        return prepare_run(run_dir, net.config, seed)
+        rc = prepare_run(run_dir, net.config, seed)
+        _assignments_table_if_missing(run_dir, rc)
+        return rc
     if (run_dir / rundir.RUN_CONFIG_FILE).exists():
         prepare_run(run_dir, net.config, seed)  # another run's directory: RunError, no write
     with state.atomic_directory(target) as tmp:
@@ -172,7 +174,21 @@ def _import_network(network_dir: Path, run_dir: Path, net: state.Network,
             raise RunError(f"{network_dir}: changed while it was being imported")
     rc = prepare_run(run_dir, net.config, seed)
     logger.info("%s: network imported from %s", run_dir, network_dir)
+    _assignments_table_if_missing(run_dir, rc)
     return rc
+
+
+def _assignments_table_if_missing(run_dir: Path, rc: RunRecord) -> None:
+    """Write ``assignments.parquet`` from the run's network where it carries a label
+    assignment and the run has no table yet (an imported network, observed elsewhere)."""
+    if (run_dir / rundir.ASSIGNMENTS_FILE).exists():
+        return
+    network = state.load_network(run_dir / rundir.NETWORK_DIR)
+    if network.assignments is None:
+        return
+    rundir.write_table(run_dir / rundir.ASSIGNMENTS_FILE,
+                       rundir.assignments_table(network.assignments, network.class_rates),
+                       identity=_identity(rc, network))
 
 
 def _select(n_available: int, samples: int | None, option: str, split: str) -> np.ndarray:
@@ -254,7 +270,7 @@ def _discard(run_dir: Path, phase: str, responses: bool) -> None:
     for path in rundir.derived_files(run_dir, phase):
         path.unlink(missing_ok=True)
     if responses:
-        shutil.rmtree(rundir.phase_dir(run_dir, phase), ignore_errors=True)
+        rundir.remove_phase(rundir.phase_dir(run_dir, phase))
 
 
 def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, summary: dict,

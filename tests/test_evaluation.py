@@ -160,7 +160,8 @@ def test_parts_without_a_manifest_are_refused(tmp_path, tiny_cfg, tiny_network, 
     path.mkdir()
     (path / rundir.part_name(0)).write_bytes(b"not really parquet")
     images, labels, ids = test_data
-    with pytest.raises(PhaseError, match=r"holds response parts but no _manifest.json"):
+    with pytest.raises(PhaseError, match=r"holds response parts but no manifest "
+                                         r"\(.*_manifests/phase=test.json\)"):
         evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
                              phase="test", progress=False)
 
@@ -172,7 +173,7 @@ def _old_manifest(path, cfg, net, images, labels, ids, **change):
                 "model": cfg.model_hash(), "data": data.samples_fingerprint(images, labels),
                 **change}
     path.mkdir()
-    (path / rundir.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
+    (path / rundir.LEGACY_MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
     (path / rundir.part_name(0)).write_bytes(b"a part")
 
 
@@ -192,16 +193,17 @@ def test_manifest_without_data_fingerprint_is_accepted(tmp_path, tiny_cfg, tiny_
     images, labels, ids = test_data
     path = tmp_path / "phase=test"
     _old_manifest(path, tiny_cfg, tiny_network, images, labels, ids, data=None)
-    manifest = __import__("json").loads((path / rundir.MANIFEST_FILE).read_text())
+    manifest = __import__("json").loads((path / rundir.LEGACY_MANIFEST_FILE).read_text())
     del manifest["data"]
-    (path / rundir.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
+    (path / rundir.LEGACY_MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
     info = evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
                                 phase="test", progress=False)
     assert (info["computed"], info["skipped"]) == (0, 1)
     assert "records no fingerprint of the samples" in caplog.text
-    # The manifest now records them, so the next run checks them.
-    upgraded = __import__("json").loads((path / rundir.MANIFEST_FILE).read_text())
+    # The manifest now records them, so the next run checks them; it moved out of the folder.
+    upgraded = __import__("json").loads(rundir.manifest_path(path).read_text())
     assert upgraded == {**manifest, "data": data.samples_fingerprint(images, labels)}
+    assert [p.name for p in path.iterdir()] == [rundir.part_name(0)]
 
 
 @pytest.mark.slow

@@ -66,8 +66,19 @@ def test_what_a_phase_derives_is_listed_once(tmp_path):
                                                                                  "observe")
 
 
-def test_members_of_an_ensemble_are_named_by_seed(tmp_path):
-    assert rundir.member_dir(tmp_path, 7) == tmp_path / "seed-7"
+def test_members_of_an_ensemble_are_hive_partitions_named_by_seed(tmp_path):
+    assert rundir.member_dir(tmp_path, 7) == tmp_path / "seed=7"
+
+
+@pytest.mark.parametrize("present, expected", [
+    (["seed-7"], "seed-7"),              # a root of an older version: used in place
+    (["seed-7", "seed=7"], "seed=7"),    # the current name wins
+    (["seed-8"], "seed=7"),              # another seed's old member changes nothing
+])
+def test_older_ensemble_members_named_seed_dash_n_are_found(tmp_path, present, expected):
+    for name in present:
+        (tmp_path / name).mkdir()
+    assert rundir.member_dir(tmp_path, 7) == tmp_path / expected
 
 
 def test_checkpoints_are_listed_oldest_first_and_incomplete_ones_only_when_asked(tmp_path):
@@ -115,13 +126,16 @@ def test_a_malformed_run_record_names_its_file(tmp_path, content, match):
         rundir.read_run_record(tmp_path)
 
 
-def test_a_manifest_round_trips_and_compares_field_by_field(tmp_path):
+def test_a_manifest_round_trips_beside_its_dataset_folder(tmp_path):
+    phase = tmp_path / "responses" / "phase=test"
     manifest = PhaseManifest(phase="test", seed=5, chunk_size=50, n_samples=20, first_sample=0,
                              network="n", model="m", data="d")
-    assert rundir.read_manifest(tmp_path) is None
-    rundir.write_manifest(tmp_path, manifest)
-    assert rundir.read_manifest(tmp_path) == manifest
-    assert json.loads((tmp_path / "_manifest.json").read_text()) == {
+    assert rundir.read_manifest(phase) is None
+    written = rundir.write_manifest(phase, manifest)
+    assert written == rundir.manifest_path(phase) == \
+        tmp_path / "responses" / "_manifests" / "phase=test.json"
+    assert rundir.read_manifest(phase) == manifest
+    assert json.loads(written.read_text()) == {
         "phase": "test", "seed": 5, "chunk_size": 50, "n_samples": 20, "first_sample": 0,
         "network": "n", "model": "m", "data": "d"}
     other = PhaseManifest(phase="test", seed=5, chunk_size=10, n_samples=20, first_sample=0,
@@ -129,12 +143,27 @@ def test_a_manifest_round_trips_and_compares_field_by_field(tmp_path):
     assert manifest.diff(other) == {"chunk_size": (50, 10)}
 
 
-def test_an_older_manifest_reads_its_missing_keys_as_none(tmp_path):
-    (tmp_path / "_manifest.json").write_text(json.dumps({"phase": "observe", "n_samples": 9,
-                                                         "unknown_later_key": 1}))
-    manifest = rundir.read_manifest(tmp_path)
+def test_an_older_manifest_inside_the_folder_reads_and_moves_out_when_written(tmp_path):
+    phase = tmp_path / "phase=observe"
+    phase.mkdir()
+    (phase / "_manifest.json").write_text(json.dumps({"phase": "observe", "n_samples": 9,
+                                                      "unknown_later_key": 1}))
+    manifest = rundir.read_manifest(phase)
     assert (manifest.phase, manifest.n_samples, manifest.data, manifest.seed) == \
         ("observe", 9, None, None)
+    assert rundir.stored_manifest_path(phase) == phase / "_manifest.json"
+    rundir.write_manifest(phase, manifest)
+    assert rundir.stored_manifest_path(phase) == tmp_path / "_manifests" / "phase=observe.json"
+    assert not (phase / "_manifest.json").exists()
+    assert rundir.read_manifest(phase) == manifest
+
+
+def test_removing_a_phase_removes_its_manifest_too(tmp_path):
+    phase = tmp_path / "phase=test"
+    rundir.write_manifest(phase, PhaseManifest(phase="test"))
+    rundir.write_table(phase / rundir.part_name(0), pa.table({"x": [1]}))
+    rundir.remove_phase(phase)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["_manifests"]
 
 
 #: The keys of a run's metrics.json since stdp-ray wrote its first ones (kept as they are).
@@ -343,3 +372,83 @@ def test_a_checkpoint_of_another_run_is_never_skipped_for_an_older_one(tmp_path)
     _checkpoint(tmp_path, 6, seed=2)
     with pytest.raises(training.ForeignCheckpointError, match="checkpoint of seed 2"):
         training.newest_usable_checkpoint(tmp_path, TINY, 1)
+
+
+# --------------------------------------------------------------------------
+# Every table and the responses dataset, read by pyarrow.dataset, duckdb and polars
+# with no options beyond hive partitioning.
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def written_ensemble(ray_local, mnist_dir, tmp_path_factory):
+    """An ensemble of two tiny members (seeds 1, 2): 3 training, 20 observe, 10 test samples."""
+    from stdp_ray import ensembles
+
+    root = tmp_path_factory.mktemp("readers") / "ens"
+    ensembles.run_ensemble(root, TINY.replace(backend="native"), [1, 2], samples=3,
+                           observe_samples=20, test_samples=10, chunk_size=5,
+                           data_dir=mnist_dir, progress=False)
+    return root
+
+
+#: Each table of a run directory (a file, or a folder of parts) and its rows.
+RUN_TABLES = [(rundir.ASSIGNMENTS_FILE, 10), (rundir.PREDICTIONS_FILE, 10),
+              (rundir.STATS_DIR, 3)]
+
+
+def _parquet_glob(path):
+    return f"{path}/*.parquet" if path.is_dir() else str(path)
+
+
+@pytest.mark.slow
+def test_pyarrow_dataset_reads_every_table_and_the_responses(written_ensemble):
+    import pyarrow.dataset as ds
+
+    run = rundir.member_dir(written_ensemble, 1)
+    assert not list((run / rundir.RESPONSES_DIR).rglob(rundir.LEGACY_MANIFEST_FILE))
+    for name, rows in RUN_TABLES:
+        assert ds.dataset(run / name).to_table().num_rows == rows, name
+    responses = ds.dataset(run / rundir.RESPONSES_DIR, partitioning="hive").to_table()
+    assert sorted(responses.group_by("phase").aggregate([("sample", "count")]).to_pylist(),
+                  key=lambda r: r["phase"]) == [{"phase": "observe", "sample_count": 20},
+                                                {"phase": "test", "sample_count": 10}]
+    ens = ds.dataset(written_ensemble / rundir.ENSEMBLE_PREDICTIONS_FILE).to_table()
+    assert ens.num_rows == 10
+
+
+@pytest.mark.slow
+def test_duckdb_reads_every_table_and_recovers_phase_and_seed(written_ensemble):
+    duckdb = pytest.importorskip("duckdb", reason="in the test extra")
+
+    run = rundir.member_dir(written_ensemble, 2)
+    for name, rows in RUN_TABLES:
+        assert duckdb.sql(f"SELECT count(*) FROM '{_parquet_glob(run / name)}'").fetchone() \
+            == (rows,), name
+    by_phase = duckdb.sql(
+        f"SELECT phase, count(*) FROM read_parquet('{run}/responses/*/*.parquet', "
+        "hive_partitioning = true) GROUP BY phase ORDER BY phase").fetchall()
+    assert by_phase == [("observe", 20), ("test", 10)]
+    # The whole ensemble: the members' folders are hive partitions too.
+    by_seed = duckdb.sql(
+        f"SELECT seed, phase, count(*) FROM read_parquet('{written_ensemble}/*/responses/*/"
+        "*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL").fetchall()
+    assert by_seed == [(1, "observe", 20), (1, "test", 10), (2, "observe", 20), (2, "test", 10)]
+    accuracy = duckdb.sql(
+        f"SELECT seed, avg(correct::INT) FROM read_parquet('{written_ensemble}/*/"
+        "predictions.parquet', hive_partitioning = true) GROUP BY seed ORDER BY seed").fetchall()
+    metrics = rundir.read_ensemble_metrics(written_ensemble)
+    assert [a for _, a in accuracy] == pytest.approx([m.accuracy for m in metrics.members])
+
+
+@pytest.mark.slow
+def test_polars_scans_every_table_and_the_responses_folder(written_ensemble):
+    pl = pytest.importorskip("polars", reason="in the test extra")
+
+    run = rundir.member_dir(written_ensemble, 1)
+    for name, rows in RUN_TABLES:
+        assert pl.scan_parquet(run / name).select(pl.len()).collect().item() == rows, name
+    responses = pl.scan_parquet(run / rundir.RESPONSES_DIR, hive_partitioning=True)
+    counts = responses.group_by("phase").agg(pl.len()).sort("phase").collect()
+    assert counts.rows() == [("observe", 20), ("test", 10)]
+    members = pl.scan_parquet(f"{written_ensemble}/*/{rundir.PREDICTIONS_FILE}",
+                              hive_partitioning=True).collect()
+    assert sorted(members["seed"].unique().to_list()) == [1, 2]

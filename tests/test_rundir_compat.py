@@ -158,3 +158,9 @@ def test_testing_an_old_run_again_recomputes_nothing_and_keeps_its_metrics(ray_l
     assert (run / "metrics.json").read_bytes() == before
     info = workflow.observe(run, samples=40, chunk_size=10, data_dir=mnist_dir, progress=False)
     assert info["computed"] == 0
+    # The manifests moved out of the dataset folders, unchanged.
+    for phase in rundir.PHASES:
+        folder = rundir.phase_dir(run, phase)
+        assert not (folder / rundir.LEGACY_MANIFEST_FILE).exists()
+        assert json.loads(rundir.manifest_path(folder).read_text()) == json.loads(
+            (OLD / "run" / "responses" / f"phase={phase}" / "_manifest.json").read_text())

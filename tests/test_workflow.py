@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY, lock_in_child, random_network
-from stdp_ray import ensemble, rundir, state, workflow
+from stdp_ray import ensembles, rundir, state, workflow
 from stdp_ray.cli import main
 
 
@@ -72,10 +72,10 @@ def test_taking_the_lock_sweeps_interrupted_writes(tmp_path, network_dir):
 def test_ensemble_refuses_while_a_member_is_busy(tmp_path, mnist_dir):
     root = tmp_path / "ens"
     with lock_in_child(rundir.member_dir(root, 2)):
-        with pytest.raises(state.DirectoryBusyError, match=r"seed-2: in use"):
-            ensemble.run_ensemble(root, TINY, [1, 2], samples=2, data_dir=mnist_dir,
+        with pytest.raises(state.DirectoryBusyError, match=r"seed=2: in use"):
+            ensembles.run_ensemble(root, TINY, [1, 2], samples=2, data_dir=mnist_dir,
                                   progress=False)
-    # Nothing was trained: seed-1 holds its lock file only.
+    # Nothing was trained: seed=1 holds its lock file only.
     assert sorted(p.name for p in rundir.member_dir(root, 1).iterdir()) == [state.LOCK_FILE]
 
 
@@ -232,3 +232,27 @@ def test_report_refuses_while_a_writer_holds_the_run(tmp_path, network_dir, capl
         assert main(["report", str(run)]) == 1
     assert "in use by another stdp-ray process" in caplog.text
     assert not (run / rundir.REPORT_DIR).exists()
+
+
+OLD_NETWORK = Path(__file__).parent / "data" / "written-by-12aa4be" / "run" / "network"
+
+
+def test_an_imported_network_with_labels_gets_its_assignments_table(tmp_path):
+    run = tmp_path / "run"
+    rc = workflow.import_network(OLD_NETWORK, run)
+    net = state.load_network(OLD_NETWORK)
+    table = rundir.read_table(run / rundir.ASSIGNMENTS_FILE, rundir.ASSIGNMENTS_SCHEMA)
+    assert table.column("assigned_class").to_pylist() == net.assignments.tolist()
+    rates = np.stack(table.column("class_rates").to_numpy(zero_copy_only=False))
+    np.testing.assert_array_equal(rates, net.class_rates.T)
+    meta = rundir.read_table_metadata(run / rundir.ASSIGNMENTS_FILE)
+    assert (meta["seed"], meta["config"]) == ("3", rc.config.model_hash())
+    # Importing again keeps it (an observe may have rewritten it since).
+    before = (run / rundir.ASSIGNMENTS_FILE).read_bytes()
+    workflow.import_network(OLD_NETWORK, run)
+    assert (run / rundir.ASSIGNMENTS_FILE).read_bytes() == before
+
+
+def test_an_imported_network_without_labels_gets_no_assignments_table(tmp_path, network_dir):
+    workflow.import_network(network_dir, tmp_path / "run")
+    assert not (tmp_path / "run" / rundir.ASSIGNMENTS_FILE).exists()

@@ -47,7 +47,7 @@ import pandas as pd
 
 from . import data, rundir, state, training, workflow
 from .config import Config, ConfigError, apply_settings, parse_setting
-from .ensemble import check_seeds
+from .ensembles import check_seeds
 from .rundir import SweepSettings
 from .testing.faults import maybe_crash
 

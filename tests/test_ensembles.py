@@ -10,7 +10,7 @@ import pytest
 from stdp_ray import rundir
 from stdp_ray.cli import main
 from conftest import TINY
-from stdp_ray.ensemble import combine_members, parse_seeds, run_ensemble
+from stdp_ray.ensembles import combine_members, parse_seeds, run_ensemble
 
 NAN = np.nan
 
@@ -103,9 +103,9 @@ def test_interrupted_ensemble_resumes(ray_local, tmp_path, mnist_dir, caplog):
     assert main(["ensemble", str(root), "--samples", "6", "--observe-samples", "40",
                  *common]) == 0
     for seed in (1, 2):
-        stats = pq.read_table(root / f"seed-{seed}" / rundir.STATS_DIR).to_pandas()
+        stats = pq.read_table(root / f"seed={seed}" / rundir.STATS_DIR).to_pandas()
         assert stats["sample"].tolist() == list(range(6))
-        prov = json.loads((root / f"seed-{seed}/network/network.json").read_text())["provenance"]
+        prov = json.loads((root / f"seed={seed}/network/network.json").read_text())["provenance"]
         assert prov["training_samples"] == 6 and prov["training_seconds"] > 0
     metrics = json.loads((root / rundir.ENSEMBLE_METRICS_FILE).read_text())
     assert [m["seed"] for m in metrics["members"]] == [1, 2]
@@ -122,5 +122,24 @@ def test_interrupted_ensemble_resumes(ray_local, tmp_path, mnist_dir, caplog):
     # And the report covers the ensemble and both members.
     assert main(["report", str(root)]) == 0
     for path in ("report/ensemble_accuracy.png", "report/report.md",
-                 "seed-1/report/confusion.png", "seed-2/report/receptive_fields.png"):
+                 "seed=1/report/confusion.png", "seed=2/report/receptive_fields.png"):
         assert (root / path).stat().st_size > 0, path
+
+
+@pytest.mark.slow
+def test_an_older_root_with_seed_dash_members_reads_and_resumes_in_place(ray_local, tmp_path,
+                                                                          mnist_dir):
+    root = tmp_path / "ens"
+    cfg = TINY.replace(backend="native")
+    common = dict(observe_samples=20, test_samples=10, chunk_size=10, data_dir=mnist_dir,
+                  progress=False)
+    run_ensemble(root, cfg, [1, 2], samples=2, **common)
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["seed=1", "seed=2"]
+    for seed in (1, 2):  # as an older version named them
+        (root / f"seed={seed}").rename(root / f"seed-{seed}")
+    # One sample more: the members' older responses are discarded (overwrite).
+    metrics = run_ensemble(root, cfg, [1, 2], samples=3, overwrite=True, **common)
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["seed-1", "seed-2"]
+    assert [m["run_dir"] for m in metrics["members"]] == ["seed-1", "seed-2"]
+    stats = rundir.read_parts(root / "seed-2" / rundir.STATS_DIR, rundir.TRAIN_STATS_SCHEMA)
+    assert stats.column("sample").to_pylist() == [0, 1, 2]  # resumed: one sample more

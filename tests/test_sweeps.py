@@ -14,7 +14,7 @@ import pytest
 from stdp_ray import rundir
 from stdp_ray.cli import main
 from stdp_ray.config import Config, ConfigError
-from stdp_ray.sweep import SWEEP_FAULT_FILE_ENV, grid_points, parse_grid, run_sweep
+from stdp_ray.sweeps import SWEEP_FAULT_FILE_ENV, grid_points, parse_grid, run_sweep
 
 
 @pytest.mark.parametrize("text,expected", [
