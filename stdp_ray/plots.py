@@ -307,6 +307,18 @@ def receptive_fields_figure(weights, assignments=None, *, vmax: float | None = N
 # --------------------------------------------------------------------------
 # Training curves
 # --------------------------------------------------------------------------
+def _check_frame(frame, name: str, what: str, columns, empty: str) -> None:
+    """Refuse a ``frame`` that is no DataFrame, lacks ``columns`` or has no rows."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} is a {type(frame).__name__}, must be a pandas DataFrame")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} lack{'' if what.endswith('s') else 's'} columns {missing} "
+                         f"(have {list(frame.columns)})")
+    if len(frame) == 0:
+        raise ValueError(empty)
+
+
 def rolling_window(n: int) -> int:
     """Rolling-mean window for a series of ``n`` points: about n/50, in 1..1000."""
     return int(np.clip(round(n / 50), 1, 1000))
@@ -340,13 +352,8 @@ def training_curves_figure(stats: pd.DataFrame, *, title: str | None = None) -> 
     ValueError
         If columns are missing or there are no rows.
     """
-    if not isinstance(stats, pd.DataFrame):
-        raise TypeError(f"stats is a {type(stats).__name__}, must be a pandas DataFrame")
-    missing = [c for c in TRAIN_STATS_COLUMNS if c not in stats.columns]
-    if missing:
-        raise ValueError(f"training stats lack columns {missing} (have {list(stats.columns)})")
-    if len(stats) == 0:
-        raise ValueError("training stats have no rows, need >= 1 training sample")
+    _check_frame(stats, "stats", "training stats", TRAIN_STATS_COLUMNS,
+                 "training stats have no rows, need >= 1 training sample")
     df = stats.sort_values("sample", kind="stable").reset_index(drop=True)
     x = df["sample"].to_numpy()
     win = rolling_window(len(df))
@@ -505,13 +512,8 @@ def learning_curve_figure(curve: pd.DataFrame, *, title: str | None = None) -> F
     -------
     matplotlib.figure.Figure
     """
-    if not isinstance(curve, pd.DataFrame):
-        raise TypeError(f"curve is a {type(curve).__name__}, must be a pandas DataFrame")
-    missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
-    if missing:
-        raise ValueError(f"curve lacks columns {missing} (have {list(curve.columns)})")
-    if len(curve) == 0:
-        raise ValueError("curve has no rows, need >= 1 evaluated snapshot")
+    _check_frame(curve, "curve", "curve", CURVE_COLUMNS,
+                 "curve has no rows, need >= 1 evaluated snapshot")
     _check_accuracies("accuracy", curve["accuracy"].to_numpy())
     fig = Figure(figsize=(7.0, 4.6), layout="constrained")
     ax = fig.add_subplot()
