@@ -15,7 +15,7 @@ spells a file name of its own. It owns
   (:func:`write_table`, :func:`read_table`, :func:`read_parts`);
 - the typed records of its JSON files, each with one writer and one reader:
   :class:`RunRecord` (``config.json``), :class:`PhaseManifest`
-  (``responses/_manifests/phase=<phase>.json``), :class:`RunMetrics` (a run's ``metrics.json``),
+  (``_manifests/responses/phase=<phase>.json``), :class:`RunMetrics` (a run's ``metrics.json``),
   :class:`EnsembleSettings` (``ensemble.json``), :class:`EnsembleMetrics` (an
   ensemble's ``metrics.json``) and :class:`CheckpointState` (a checkpoint's
   ``state.json``). Readers accept the files of older versions: a key they
@@ -34,7 +34,7 @@ Layout of a run directory::
       curve/learning_curve.png, curve/receptive_fields_over_training.png
       responses/phase=observe/part-*.parquet
       responses/phase=test/part-*.parquet
-      responses/_manifests/phase=observe.json, phase=test.json   what the parts were computed from
+      _manifests/responses/phase=observe.json, phase=test.json   what the parts were computed from
       assignments.parquet             one row per excitatory neuron
       predictions.parquet             one row per test sample
       metrics.json                    accuracy, confusion matrix, timings
@@ -64,8 +64,8 @@ partitions so that readers recover the settings and the seed)::
 Datasets and manifests: a dataset folder (``responses/``, a phase's folder)
 holds Parquet parts only, so that ``pyarrow.dataset``, duckdb and polars read
 it as it is (hive partitioning recovers ``phase``; over an ensemble root also
-``seed``). What a phase's parts were computed from sits beside the folder, in
-``_manifests/<folder name>.json`` (readers skip names starting with ``_``).
+``seed``). What a phase's parts were computed from sits outside the dataset,
+in ``_manifests/<dataset>/<folder>.json`` beside it (:func:`manifest_path`).
 Run directories written before held it inside the folder as
 ``_manifest.json``; it is still read there, and moved out the next time a
 command writes the phase (:func:`read_manifest`, :func:`write_manifest`).
@@ -229,14 +229,15 @@ def member_dir(root: str | os.PathLike, seed: int) -> Path:
 
 
 def manifest_path(phase_path: str | os.PathLike) -> Path:
-    """Where the manifest of a phase folder sits: ``<parent>/_manifests/<folder>.json``.
+    """Where the manifest of a phase folder sits: outside its dataset, beside the dataset's root.
 
-    ``RUN_DIR/responses/phase=test`` -> ``RUN_DIR/responses/_manifests/phase=test.json``:
-    beside the dataset folder, never in it, so that dataset readers find only
-    Parquet parts there.
+    ``RUN_DIR/responses/phase=test`` -> ``RUN_DIR/_manifests/responses/phase=test.json``:
+    never inside ``responses/``, so that every dataset reader (polars too,
+    which reads every file of a directory) finds only Parquet parts there.
     """
     phase_path = Path(phase_path)
-    return phase_path.parent / MANIFESTS_DIR / f"{phase_path.name}.json"
+    dataset = phase_path.parent
+    return dataset.parent / MANIFESTS_DIR / dataset.name / f"{phase_path.name}.json"
 
 
 def remove_phase(phase_path: str | os.PathLike) -> None:
@@ -385,6 +386,7 @@ TEMPORARY_GLOBS = (
     f"{CHECKPOINTS_DIR}/{state.temporary_directory_glob(_CHECKPOINT_PREFIX + '*')}",
     f"{CHECKPOINTS_DIR}/.ckpt.*",
     f"{RESPONSES_DIR}/**/{state.TEMPORARY_FILE_GLOB}",
+    f"{MANIFESTS_DIR}/**/{state.TEMPORARY_FILE_GLOB}",
 )
 
 

@@ -109,7 +109,8 @@ def test_reference_table_is_complete(reference):
 def test_tables_do_not_depend_on_sharding(fault_file, ray_local, tmp_path, tiny_cfg,
                                           tiny_network, test_data, reference, backend,
                                           chunk_size, workers):
-    _, table = _run(ray_local, tmp_path / "phase=test", tiny_cfg.replace(backend=backend),
+    _, table = _run(ray_local, tmp_path / "responses" / "phase=test",
+                    tiny_cfg.replace(backend=backend),
                     tiny_network, test_data, chunk_size=chunk_size, workers=workers)
     assert table.drop(["chunk"]).equals(reference.drop(["chunk"]))
 
@@ -118,19 +119,20 @@ def test_tables_do_not_depend_on_sharding(fault_file, ray_local, tmp_path, tiny_
 def test_killed_task_is_retried_and_written_once(fault_file, ray_local, tmp_path, tiny_cfg,
                                                  tiny_network, test_data, reference):
     fault_file.write_text("chunk 1")
-    info, table = _run(ray_local, tmp_path / "phase=test", tiny_cfg.replace(backend="standalone"),
+    info, table = _run(ray_local, tmp_path / "responses" / "phase=test",
+                       tiny_cfg.replace(backend="standalone"),
                        tiny_network, test_data, chunk_size=4, workers=2)
     assert not fault_file.exists(), "the fault was not triggered"
     assert table.column("sample").to_pylist() == list(range(N_TEST))
     assert table.equals(reference)
-    assert len(list((tmp_path / "phase=test").glob("part-*.parquet"))) == 3
+    assert len(list((tmp_path / "responses" / "phase=test").glob("part-*.parquet"))) == 3
 
 
 @pytest.mark.slow
 def test_rerun_recomputes_nothing(fault_file, ray_local, tmp_path, tiny_cfg, tiny_network,
                                   test_data):
     cfg = tiny_cfg.replace(backend="standalone")
-    path = tmp_path / "phase=test"
+    path = tmp_path / "responses" / "phase=test"
     first, _ = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
     mtimes = {p: p.stat().st_mtime_ns for p in path.glob("part-*")}
     second, table = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
@@ -148,7 +150,7 @@ def test_rerun_recomputes_nothing(fault_file, ray_local, tmp_path, tiny_cfg, tin
 def test_rerun_with_other_settings_is_refused(fault_file, ray_local, tmp_path, tiny_cfg,
                                               tiny_network, test_data):
     cfg = tiny_cfg.replace(backend="standalone")
-    path = tmp_path / "phase=test"
+    path = tmp_path / "responses" / "phase=test"
     _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
     with pytest.raises(PhaseError, match=r"phase=test: existing parts were computed with other "
                                          r"settings .*chunk_size"):
@@ -156,12 +158,12 @@ def test_rerun_with_other_settings_is_refused(fault_file, ray_local, tmp_path, t
 
 
 def test_parts_without_a_manifest_are_refused(tmp_path, tiny_cfg, tiny_network, test_data):
-    path = tmp_path / "phase=test"
-    path.mkdir()
+    path = tmp_path / "responses" / "phase=test"
+    path.mkdir(parents=True)
     (path / rundir.part_name(0)).write_bytes(b"not really parquet")
     images, labels, ids = test_data
     with pytest.raises(PhaseError, match=r"holds response parts but no manifest "
-                                         r"\(.*_manifests/phase=test.json\)"):
+                                         r"\(.*_manifests/.*/phase=test.json\)"):
         evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
                              phase="test", progress=False)
 
@@ -172,7 +174,7 @@ def _old_manifest(path, cfg, net, images, labels, ids, **change):
                 "first_sample": int(ids[0]), "network": network_fingerprint(net),
                 "model": cfg.model_hash(), "data": data.samples_fingerprint(images, labels),
                 **change}
-    path.mkdir()
+    path.mkdir(parents=True)
     (path / rundir.LEGACY_MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
     (path / rundir.part_name(0)).write_bytes(b"a part")
 
@@ -181,7 +183,7 @@ def test_parts_of_other_samples_are_refused(tmp_path, tiny_cfg, tiny_network, te
     images, labels, ids = test_data
     other = images.copy()
     other[0, 0] ^= 1  # another copy of the data: one pixel differs
-    path = tmp_path / "phase=test"
+    path = tmp_path / "responses" / "phase=test"
     _old_manifest(path, tiny_cfg, tiny_network, other, labels, ids)
     with pytest.raises(PhaseError, match=r"computed with other settings .*'data'"):
         evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
@@ -191,7 +193,7 @@ def test_parts_of_other_samples_are_refused(tmp_path, tiny_cfg, tiny_network, te
 def test_manifest_without_data_fingerprint_is_accepted(tmp_path, tiny_cfg, tiny_network,
                                                        test_data, caplog):
     images, labels, ids = test_data
-    path = tmp_path / "phase=test"
+    path = tmp_path / "responses" / "phase=test"
     _old_manifest(path, tiny_cfg, tiny_network, images, labels, ids, data=None)
     manifest = __import__("json").loads((path / rundir.LEGACY_MANIFEST_FILE).read_text())
     del manifest["data"]

@@ -133,7 +133,7 @@ def test_a_manifest_round_trips_beside_its_dataset_folder(tmp_path):
     assert rundir.read_manifest(phase) is None
     written = rundir.write_manifest(phase, manifest)
     assert written == rundir.manifest_path(phase) == \
-        tmp_path / "responses" / "_manifests" / "phase=test.json"
+        tmp_path / "_manifests" / "responses" / "phase=test.json"
     assert rundir.read_manifest(phase) == manifest
     assert json.loads(written.read_text()) == {
         "phase": "test", "seed": 5, "chunk_size": 50, "n_samples": 20, "first_sample": 0,
@@ -144,8 +144,8 @@ def test_a_manifest_round_trips_beside_its_dataset_folder(tmp_path):
 
 
 def test_an_older_manifest_inside_the_folder_reads_and_moves_out_when_written(tmp_path):
-    phase = tmp_path / "phase=observe"
-    phase.mkdir()
+    phase = tmp_path / "responses" / "phase=observe"
+    phase.mkdir(parents=True)
     (phase / "_manifest.json").write_text(json.dumps({"phase": "observe", "n_samples": 9,
                                                       "unknown_later_key": 1}))
     manifest = rundir.read_manifest(phase)
@@ -153,17 +153,19 @@ def test_an_older_manifest_inside_the_folder_reads_and_moves_out_when_written(tm
         ("observe", 9, None, None)
     assert rundir.stored_manifest_path(phase) == phase / "_manifest.json"
     rundir.write_manifest(phase, manifest)
-    assert rundir.stored_manifest_path(phase) == tmp_path / "_manifests" / "phase=observe.json"
+    assert rundir.stored_manifest_path(phase) == \
+        tmp_path / "_manifests" / "responses" / "phase=observe.json"
     assert not (phase / "_manifest.json").exists()
     assert rundir.read_manifest(phase) == manifest
 
 
 def test_removing_a_phase_removes_its_manifest_too(tmp_path):
-    phase = tmp_path / "phase=test"
+    phase = tmp_path / "responses" / "phase=test"
     rundir.write_manifest(phase, PhaseManifest(phase="test"))
     rundir.write_table(phase / rundir.part_name(0), pa.table({"x": [1]}))
     rundir.remove_phase(phase)
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["_manifests"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["_manifests", "responses",
+                                                          "responses"]
 
 
 #: The keys of a run's metrics.json since stdp-ray wrote its first ones (kept as they are).
@@ -404,7 +406,8 @@ def test_pyarrow_dataset_reads_every_table_and_the_responses(written_ensemble):
     import pyarrow.dataset as ds
 
     run = rundir.member_dir(written_ensemble, 1)
-    assert not list((run / rundir.RESPONSES_DIR).rglob(rundir.LEGACY_MANIFEST_FILE))
+    assert [p.suffix for p in (run / rundir.RESPONSES_DIR).rglob("*") if p.is_file()] == \
+        [".parquet"] * 6  # parts only: 4 observe, 2 test
     for name, rows in RUN_TABLES:
         assert ds.dataset(run / name).to_table().num_rows == rows, name
     responses = ds.dataset(run / rundir.RESPONSES_DIR, partitioning="hive").to_table()
@@ -421,8 +424,8 @@ def test_duckdb_reads_every_table_and_recovers_phase_and_seed(written_ensemble):
 
     run = rundir.member_dir(written_ensemble, 2)
     for name, rows in RUN_TABLES:
-        assert duckdb.sql(f"SELECT count(*) FROM '{_parquet_glob(run / name)}'").fetchone() \
-            == (rows,), name
+        assert duckdb.sql(f"SELECT count(*) FROM '{_parquet_glob(run / name)}'").fetchall() \
+            == [(rows,)], name
     by_phase = duckdb.sql(
         f"SELECT phase, count(*) FROM read_parquet('{run}/responses/*/*.parquet', "
         "hive_partitioning = true) GROUP BY phase ORDER BY phase").fetchall()
