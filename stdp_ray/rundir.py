@@ -241,9 +241,10 @@ def manifest_path(phase_path: str | os.PathLike) -> Path:
 
 
 def remove_phase(phase_path: str | os.PathLike) -> None:
-    """Remove a phase folder's parts and its manifest (both places)."""
+    """Remove a phase folder's parts and its manifest (wherever a version put it)."""
     phase_path = Path(phase_path)
-    manifest_path(phase_path).unlink(missing_ok=True)
+    for path in (manifest_path(phase_path), *_legacy_manifest_paths(phase_path)):
+        path.unlink(missing_ok=True)
     shutil.rmtree(phase_path, ignore_errors=True)
 
 
@@ -787,14 +788,23 @@ def write_manifest(phase_path: str | os.PathLike, manifest: PhaseManifest) -> Pa
     path = manifest_path(phase_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     written = atomic_write_json(path, _to_dict(manifest))
-    (Path(phase_path) / LEGACY_MANIFEST_FILE).unlink(missing_ok=True)
+    for old in _legacy_manifest_paths(phase_path):
+        old.unlink(missing_ok=True)
     return written
+
+
+def _legacy_manifest_paths(phase_path: str | os.PathLike) -> list[Path]:
+    """Where earlier versions kept a phase's manifest: inside the folder
+    (``_manifest.json``) and, briefly, in the dataset (``responses/_manifests/<folder>.json``)."""
+    phase_path = Path(phase_path)
+    return [phase_path / LEGACY_MANIFEST_FILE,
+            phase_path.parent / MANIFESTS_DIR / f"{phase_path.name}.json"]
 
 
 def stored_manifest_path(phase_path: str | os.PathLike) -> Path | None:
     """The file a phase's manifest is read from: :func:`manifest_path`, else the
     older ``<folder>/_manifest.json``; None if there is neither."""
-    for path in (manifest_path(phase_path), Path(phase_path) / LEGACY_MANIFEST_FILE):
+    for path in (manifest_path(phase_path), *_legacy_manifest_paths(phase_path)):
         if path.is_file():
             return path
     return None

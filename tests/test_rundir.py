@@ -159,6 +159,16 @@ def test_an_older_manifest_inside_the_folder_reads_and_moves_out_when_written(tm
     assert rundir.read_manifest(phase) == manifest
 
 
+def test_a_manifest_in_the_dataset_of_the_first_seed_eq_layout_reads_and_moves_out(tmp_path):
+    phase = tmp_path / "responses" / "phase=test"
+    inside = tmp_path / "responses" / "_manifests" / "phase=test.json"
+    inside.parent.mkdir(parents=True)
+    inside.write_text(json.dumps({"phase": "test", "n_samples": 3}))
+    assert rundir.read_manifest(phase).n_samples == 3
+    rundir.write_manifest(phase, rundir.read_manifest(phase))
+    assert not inside.exists() and rundir.stored_manifest_path(phase) == rundir.manifest_path(phase)
+
+
 def test_removing_a_phase_removes_its_manifest_too(tmp_path):
     phase = tmp_path / "responses" / "phase=test"
     rundir.write_manifest(phase, PhaseManifest(phase="test"))
