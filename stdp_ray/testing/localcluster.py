@@ -126,8 +126,13 @@ class LocalCluster:
                 if p.poll() is not None:
                     raise RuntimeError(f"`{' '.join(p.args[:3])}` exited with {p.returncode}; "
                                        f"see {self.temp_dir}")
-            out = subprocess.run([sys.executable, "-c", code, self.gcs_address], env=self.env,
-                                 capture_output=True, text=True, timeout=60)
+            try:
+                # A loaded machine can take over a minute to join: poll again until the deadline.
+                out = subprocess.run([sys.executable, "-c", code, self.gcs_address],
+                                     env=self.env, capture_output=True, text=True,
+                                     timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                continue
             if out.returncode == 0 and out.stdout.strip().isdigit() \
                     and int(out.stdout.strip()) >= n:
                 return
