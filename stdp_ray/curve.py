@@ -130,37 +130,33 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=None,
                 continue
             t0 = time.perf_counter()
             net = state.load_network(snap, expect=rc.config)
-            n_obs = label_sets[-1]
-            ids = np.arange(n_obs)
-            evaluation.run_phase(rundir.curve_phase_dir(run_dir, seen, "observe", n_obs), cfg,
-                                 net.arrays, train_images[:n_obs], train_labels[:n_obs], ids,
-                                 seed=rc.seed, phase="observe", chunk_size=chunk_size,
-                                 workers=workers, progress=progress)
-            ids = np.arange(n_test)
-            evaluation.run_phase(rundir.curve_phase_dir(run_dir, seen, "test", n_test), cfg,
-                                 net.arrays, test_images[:n_test], test_labels[:n_test], ids,
-                                 seed=rc.seed, phase="test", chunk_size=chunk_size,
-                                 workers=workers, progress=progress)
-            observed = evaluation.responses(
-                rundir.curve_phase_dir(run_dir, seen, "observe", n_obs))
-            tested = evaluation.responses(rundir.curve_phase_dir(run_dir, seen, "test", n_test))
+            splits = {"observe": (train_images, train_labels, label_sets[-1]),
+                      "test": (test_images, test_labels, n_test)}
+            responses = {}
+            for phase, (images, labels, n) in splits.items():
+                phase_dir = rundir.curve_phase_dir(run_dir, seen, phase, n)
+                evaluation.run_phase(phase_dir, cfg, net.arrays, images[:n], labels[:n],
+                                     np.arange(n), seed=rc.seed, phase=phase,
+                                     chunk_size=chunk_size, workers=workers, progress=progress)
+                responses[phase] = evaluation.responses(phase_dir)
+            observed, tested = responses["observe"], responses["test"]
             counts = rundir.counts_matrix(tested)
             y = tested.column("label").to_numpy().astype(np.int64)
+            # What does not depend on the label set: the same in each of the point's rows.
+            point = {
+                "samples_seen": seen, "epochs": seen / len(train_images), "test_samples": n_test,
+                "n_failed": int(np.sum(tested.column("failed").to_numpy())),
+                "mean_spikes": float(np.mean(tested.column("total_spikes").to_numpy())),
+                "mean_presentations": float(np.mean(tested.column("presentations").to_numpy())),
+                "theta_mean_mV": float(np.mean(net.arrays.theta_mV)),
+                "network": network_fingerprint(net.arrays),
+            }
             for n_labels in label_sets:
                 assignments, _ = evaluation.assignment_from_responses(observed.slice(0, n_labels))
                 predicted = scoring.predict(scoring.class_scores(counts, assignments))
-                rows.append({
-                    "samples_seen": seen, "epochs": seen / len(train_images),
-                    "label_samples": n_labels, "test_samples": n_test,
-                    "accuracy": scoring.accuracy(y, predicted),
-                    "classes_covered": int(len(np.unique(assignments))),
-                    "n_failed": int(np.sum(tested.column("failed").to_numpy())),
-                    "mean_spikes": float(np.mean(tested.column("total_spikes").to_numpy())),
-                    "mean_presentations": float(np.mean(
-                        tested.column("presentations").to_numpy())),
-                    "theta_mean_mV": float(np.mean(net.arrays.theta_mV)),
-                    "network": network_fingerprint(net.arrays),
-                })
+                rows.append({**point, "label_samples": n_labels,
+                             "accuracy": scoring.accuracy(y, predicted),
+                             "classes_covered": int(len(np.unique(assignments)))})
             logger.info("curve point %d/%d: %d samples seen, accuracy %s (%.1f s)", k + 1,
                         len(snaps), seen,
                         ", ".join(f"{r['accuracy']:.4f} (labels {r['label_samples']})"
@@ -200,9 +196,8 @@ def write_curve_figures(run_dir: str | os.PathLike, table: pa.Table | None = Non
 
     run_dir = Path(run_dir)
     frame = table.to_pandas() if table is not None else read_curve(run_dir)
-    rc_seed = state.load_json(run_dir / rundir.RUN_CONFIG_FILE).get("seed")
-    n_neurons = state.load_json(run_dir / rundir.RUN_CONFIG_FILE)["config"]["n_neurons"]
-    title = f"{n_neurons} neurons, seed {rc_seed}"
+    record = rundir.read_run_record(run_dir)
+    title = f"{record.config.n_neurons} neurons, seed {record.seed}"
     curve_dir = run_dir / rundir.CURVE_DIR
     written = [save_figure(plots.learning_curve_figure(frame, title=title),
                            curve_dir / rundir.CURVE_PNG)]
