@@ -169,7 +169,8 @@ def _border_width(n: int) -> int:
 
 
 def receptive_field_image(weights, assignments=None, *, vmax: float | None = None,
-                          cmap: str = "Greys", border: int | None = None) -> np.ndarray:
+                          cmap: str = "Greys", border: int | None = None,
+                          grid: tuple[int, int] | None = None) -> np.ndarray:
     """The receptive-field grid as one RGBA image (built with numpy, no subplots).
 
     Neuron ``j`` is tile ``j`` in row-major order of :func:`tile_grid_shape`;
@@ -189,6 +190,9 @@ def receptive_field_image(weights, assignments=None, *, vmax: float | None = Non
         Matplotlib colormap of the weights.
     border : int, optional
         Frame width in pixels (default 2 up to :data:`LABEL_LIMIT` neurons, else 1).
+    grid : (int, int), optional
+        Rows and columns of tiles (default :func:`tile_grid_shape`), e.g.
+        ``(1, n)`` for one row; it must hold every neuron.
 
     Returns
     -------
@@ -203,7 +207,9 @@ def receptive_field_image(weights, assignments=None, *, vmax: float | None = Non
     top = float(w.max()) if vmax is None else float(vmax)
     if not top > 0:
         top = 1.0
-    rows, cols = tile_grid_shape(n)
+    rows, cols = tile_grid_shape(n) if grid is None else (int(grid[0]), int(grid[1]))
+    if rows < 1 or cols < 1 or rows * cols < n:
+        raise ValueError(f"grid == {grid}, must have >= {n} cells (one per neuron)")
     side = IMAGE_SIDE + 2 * b
     tiles = np.empty((rows * cols, side, side, 4), dtype=np.uint8)
     tiles[:] = _EMPTY_RGBA
@@ -552,13 +558,8 @@ def snapshots_figure(snapshots, *, neurons: int = 16, title: str | None = None) 
     for seen, weights in snapshots:
         w = _check_weights(weights)
         shown = w[:, :min(int(neurons), w.shape[1])]
-        # One row of tiles: the grid of a single row is the neurons side by side.
-        side = IMAGE_SIDE + 2
-        img = receptive_field_image(shown, border=1)
-        grid_rows, cols = tile_grid_shape(shown.shape[1])
-        tiles = img.reshape(grid_rows, side, cols, side, 4).transpose(0, 2, 1, 3, 4)
-        tiles = tiles.reshape(grid_rows * cols, side, side, 4)[:shown.shape[1]]
-        rows.append((int(seen), np.concatenate(list(tiles), axis=1)))
+        rows.append((int(seen), receptive_field_image(shown, border=1,
+                                                      grid=(1, shown.shape[1]))))
     width = max(r.shape[1] for _, r in rows)
     fig = Figure(figsize=(min(16, 0.5 + width / 60), 0.6 + 0.55 * len(rows)),
                  layout="constrained")
@@ -568,8 +569,8 @@ def snapshots_figure(snapshots, *, neurons: int = 16, title: str | None = None) 
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(f"{seen:,}", rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"{title or 'Receptive fields'}: first {rows[0][1].shape[1] // (IMAGE_SIDE + 2)}"
-                 " neurons after each number of training samples", fontsize=10)
+    fig.suptitle(f"{title or 'Receptive fields'}: first {min(int(neurons), w.shape[1])} neurons "
+                 "after each number of training samples", fontsize=10)
     return fig
 
 

@@ -480,3 +480,14 @@ def test_training_summary_rejects_bad_every(every, exc, match):
 def test_training_summary_rejects_missing_columns():
     with pytest.raises(ValueError, match=r"lack columns \['w_std'\]"):
         report.training_summary(_stats_frame(range(3)).drop(columns="w_std"))
+
+
+def test_receptive_field_image_lays_tiles_on_a_given_grid():
+    w = np.random.default_rng(0).random((784, 5))
+    default = plots.receptive_field_image(w, border=1)
+    one_row = plots.receptive_field_image(w, border=1, grid=(1, 5))
+    assert one_row.shape == (30, 150, 4)
+    # The same tiles, only placed differently: tile 3 is row 1, column 0 of the 2x3 default.
+    np.testing.assert_array_equal(one_row[:, 90:120], default[30:60, 0:30])
+    with pytest.raises(ValueError, match=r"grid == \(1, 4\), must have >= 5 cells"):
+        plots.receptive_field_image(w, grid=(1, 4))
