@@ -17,6 +17,7 @@ every figure is read from the directories, except the paper's own figures
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -35,14 +36,21 @@ PAPER = {100: 0.829, 400: 0.870, 1600: 0.919, 6400: 0.950}
 TRAIN_IMAGES = 60_000
 
 
-def _training_seconds(run: Path, samples: int) -> float | None:
-    """Sample time of the first ``samples`` training samples (train/stats), if kept."""
+@functools.lru_cache(maxsize=None)
+def _sample_seconds(run: Path) -> np.ndarray | None:
+    """Each training sample's wall time, in sample order (train/stats), if kept; read once."""
     stats_dir = run / rundir.STATS_DIR
     if not stats_dir.is_dir():
         return None
     stats = rundir.read_parts(stats_dir, rundir.TRAIN_STATS_SCHEMA).to_pandas()
-    stats = stats[stats["sample"] < samples]
-    return float(stats["seconds"].sum()) if len(stats) >= samples else None
+    return stats.sort_values("sample")["seconds"].to_numpy()
+
+
+def _training_seconds(run: Path, samples: int) -> float | None:
+    """Sample time of the first ``samples`` training samples, if all were kept."""
+    seconds = _sample_seconds(run)
+    return float(seconds[:samples].sum()) if seconds is not None and len(seconds) >= samples \
+        else None
 
 
 def single_rows(spec: str) -> list[dict]:
