@@ -7,7 +7,10 @@ the combined predictions and the metrics (its layout and records:
 Members are combined by summing their per-class scores (NaN, a class with no
 neuron, counts as 0) and by majority vote of their predictions; "K" takes the
 first K members in seed order. Rerunning resumes whatever is unfinished:
-training from checkpoints, evaluation from written chunks.
+training from checkpoints, evaluation from written chunks. A member whose
+network was saved after all its samples and which has no checkpoint (pruned,
+or a run trained elsewhere and copied in as ``seed=N/``) is used as it is, not
+trained again (:func:`trained_member`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .rundir import EnsembleMember, EnsembleMetrics, EnsembleSettings, member_di
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["combine_members", "run_ensemble", "parse_seeds", "check_seeds"]
+__all__ = ["combine_members", "run_ensemble", "parse_seeds", "check_seeds", "trained_member"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -131,19 +134,61 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
                              overwrite, progress, threads)
 
 
+def trained_member(run_dir: str | os.PathLike, cfg: Config, seed: int,
+                   samples: int) -> bool:
+    """Whether ``run_dir`` holds a member already trained on all ``samples``
+    that has no checkpoint to resume from.
+
+    Such a member's network (``network/``, saved by training with its seed
+    and ``training_samples`` in the provenance, loaded and checked against
+    ``cfg``) is the result: it is used as it is. A member with a checkpoint
+    resumes from it instead, as every member does.
+
+    Raises
+    ------
+    workflow.RunError
+        If the saved network records another seed or more training samples
+        than ``samples``.
+    """
+    run_dir = Path(run_dir)
+    train_dir = run_dir / rundir.TRAIN_DIR
+    if training.check_resumable(train_dir, cfg, seed, samples) > 0:
+        return False
+    net_dir = run_dir / rundir.NETWORK_DIR
+    if not net_dir.is_dir():
+        return False
+    prov = state.load_network(net_dir, expect=cfg).provenance
+    trained, net_seed = prov.get("training_samples"), prov.get("seed")
+    if net_seed is not None and int(net_seed) != int(seed):
+        raise workflow.RunError(f"{net_dir}: a network of seed {net_seed}, in the member "
+                                f"directory of seed {seed}")
+    if trained is None or int(trained) < samples:
+        return False
+    if int(trained) > samples:
+        raise workflow.RunError(f"--samples == {samples}, but {net_dir} was trained on "
+                                f"{int(trained)} samples; use a new ensemble directory")
+    return True
+
+
 def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, images: np.ndarray,
                   labels: np.ndarray, observe_samples: int | None, test_samples: int | None,
                   data_dir, chunk_size: int, workers: int | None, checkpoint_every: int,
                   overwrite: bool, progress: bool, threads: int = 1) -> dict:
+    to_train = []
     for seed in seeds:
         workflow.prepare_run(member_dir(root, seed), cfg, seed)
-        training.check_resumable(member_dir(root, seed) / rundir.TRAIN_DIR, cfg, seed, samples)
-    jobs = [(member_dir(root, s) / rundir.TRAIN_DIR, s) for s in seeds]
-    trained = training.train_many(jobs, cfg, samples, images, labels,
-                                  checkpoint_every=checkpoint_every, progress=progress,
-                                  threads=threads, lease=(root, state.lock_owner(root)))
-    for seed, (arrays, summary) in zip(seeds, trained):
-        workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)
+        if trained_member(member_dir(root, seed), cfg, seed, samples):
+            logger.info("member seed %d: trained on %d samples already (%s); not trained again",
+                        seed, samples, member_dir(root, seed) / rundir.NETWORK_DIR)
+        else:
+            to_train.append(seed)
+    if to_train:
+        jobs = [(member_dir(root, s) / rundir.TRAIN_DIR, s) for s in to_train]
+        trained = training.train_many(jobs, cfg, samples, images, labels,
+                                      checkpoint_every=checkpoint_every, progress=progress,
+                                      threads=threads, lease=(root, state.lock_owner(root)))
+        for seed, (arrays, summary) in zip(to_train, trained):
+            workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)
     evaluate = dict(data_dir=data_dir, chunk_size=chunk_size, workers=workers,
                     progress=progress, lock=False)
     member_metrics = []

@@ -1,16 +1,17 @@
 """Ensembles: combination rules on hand-made tables, and an interrupted ensemble resumed."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import rundir
+from stdp_ray import rundir, training, workflow
 from stdp_ray.cli import main
 from conftest import TINY
-from stdp_ray.ensembles import combine_members, parse_seeds, run_ensemble
+from stdp_ray.ensembles import combine_members, parse_seeds, run_ensemble, trained_member
 
 NAN = np.nan
 
@@ -143,3 +144,49 @@ def test_an_older_root_with_seed_dash_members_reads_and_resumes_in_place(ray_loc
     assert [m["run_dir"] for m in metrics["members"]] == ["seed-1", "seed-2"]
     stats = rundir.read_parts(root / "seed-2" / rundir.STATS_DIR, rundir.TRAIN_STATS_SCHEMA)
     assert stats.column("sample").to_pylist() == [0, 1, 2]  # resumed: one sample more
+
+
+@pytest.mark.slow
+def test_a_member_trained_elsewhere_and_copied_in_is_used_as_it_is(ray_local, tmp_path,
+                                                                    mnist_dir, monkeypatch):
+    cfg = TINY.replace(backend="native")
+    common = dict(observe_samples=20, test_samples=10, chunk_size=10, data_dir=mnist_dir,
+                  progress=False)
+    alone = run_ensemble(tmp_path / "alone", cfg, [1, 2], samples=3, **common)
+    # The same members, copied into a new root without their checkpoints (as a
+    # run trained on another machine or pruned): nothing is trained again.
+    root = tmp_path / "copied"
+    root.mkdir()
+    for seed in (1, 2):
+        shutil.copytree(tmp_path / "alone" / f"seed={seed}", root / f"seed={seed}")
+        shutil.rmtree(root / f"seed={seed}" / rundir.CHECKPOINTS_DIR)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an already trained member was trained again")
+
+    monkeypatch.setattr(training, "train_many", no_training)
+    again = run_ensemble(root, cfg, [1, 2], samples=3, **common)
+    assert again["accuracy_sum"] == alone["accuracy_sum"]
+    assert again["members"] == alone["members"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("samples,match", [
+    (2, r"--samples == 2, but .*network was trained on 3 samples"),
+    (None, r"a network of seed 1, in the member directory of seed 2")])
+def test_a_copied_member_of_other_samples_or_seed_is_refused(ray_local, tmp_path, mnist_dir,
+                                                             samples, match):
+    cfg = TINY.replace(backend="native")
+    common = dict(observe_samples=20, test_samples=10, chunk_size=10, data_dir=mnist_dir,
+                  progress=False)
+    run_ensemble(tmp_path / "alone", cfg, [1], samples=3, **common)
+    member = tmp_path / "alone" / "seed=1"
+    shutil.rmtree(member / rundir.CHECKPOINTS_DIR)
+    if samples is None:  # seed 1's network where seed 2's belongs
+        target = tmp_path / "other" / "seed=2"
+        shutil.copytree(member / rundir.NETWORK_DIR, target / rundir.NETWORK_DIR)
+        with pytest.raises(workflow.RunError, match=match):
+            trained_member(target, cfg, 2, 3)
+    else:
+        with pytest.raises(workflow.RunError, match=match):
+            trained_member(member, cfg, 1, samples)
