@@ -103,8 +103,9 @@ def test_native_training_resumes_from_any_engines_state(tiny_cfg, images):
         np.testing.assert_array_equal(nat.dynamic_state()[key], value, err_msg=key)
 
 
-def test_native_equals_brian2_for_other_constants(tiny_cfg, images):
-    cfg = tiny_cfg.replace(**VARIANT)
+@pytest.mark.parametrize("changes", [VARIANT, {"dt_ms": 0.05}], ids=["constants", "time step"])
+def test_native_equals_brian2_for_other_constants(tiny_cfg, images, changes):
+    cfg = tiny_cfg.replace(**changes)
     net = random_network(cfg, seed=2)
     inputs = pass_inputs(images[:6], range(6))
     np.testing.assert_array_equal(

@@ -110,8 +110,10 @@ def _build(cfg: Config, form: str, n_slots: int, net_arrays: FrozenNetwork,
     state before each one-sample run.
     """
     from brian2 import (Equations, Network, NeuronGroup, SpikeMonitor, Synapses, TimedArray,
-                        Hz, mV, ms)
+                        Hz, defaultclock, mV, ms)
 
+    # Every object of the network steps on the default clock: the model's time step.
+    defaultclock.dt = cfg.dt_ms * ms
     ns = model.namespace(cfg)
     ns["input_uniform"] = _input_function()
     n_in, n = cfg.n_input, cfg.n_neurons
