@@ -32,9 +32,9 @@ def main(argv=None) -> int:
             if k in ("seed", "training_samples", "training_seconds", "training_call_seconds")}
     prov["trained_with"] = rundir.provenance_commit(net.provenance)
     prov["exported_from"] = args.run_dir.resolve().name
-    state.save_network(args.dest, rc.config, net.arrays, prov=prov, dtype=args.dtype)
-    if net.assignments is not None:
-        state.save_assignments(args.dest, rc.config, net.assignments, net.class_rates)
+    labels = (net.assignments, net.class_rates) if net.assignments is not None else None
+    state.save_network(args.dest, rc.config, net.arrays, prov=prov, dtype=args.dtype,
+                       assignments=labels)
     logging.info("exported %s to %s (%s)", args.run_dir, args.dest, args.dtype)
     return 0
 

@@ -659,7 +659,8 @@ def validate_assignments(assignments: np.ndarray, class_rates: np.ndarray, cfg: 
 # --------------------------------------------------------------------------
 def save_network(directory: str | os.PathLike, cfg: Config, arrays: FrozenNetwork, *,
                  prov: Mapping[str, Any] | None = None, dtype: str = "float64",
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False,
+                 assignments: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     """Write a network directory atomically (a temporary directory renamed into place).
 
     Parameters
@@ -674,6 +675,10 @@ def save_network(directory: str | os.PathLike, cfg: Config, arrays: FrozenNetwor
         Storage precision of the arrays.
     overwrite : bool
         Replace an existing network directory (default: refuse).
+    assignments : (ndarray, ndarray), optional
+        The label assignment ``(assignments, class_rates)`` to store with it
+        (``assignments.npz``, as :func:`save_assignments` writes it), inside
+        the same atomic rename: the artifact appears whole or not at all.
     """
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype == {dtype!r}, must be 'float64' or 'float32'")
@@ -688,6 +693,8 @@ def save_network(directory: str | os.PathLike, cfg: Config, arrays: FrozenNetwor
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "config": config_to_dict(cfg), "provenance": provenance(**dict(prov or {}))}
         atomic_write_json(tmp / NETWORK_JSON, meta)
+        if assignments is not None:
+            save_assignments(tmp, cfg, *assignments)
     logger.info("saved network %s (%d neurons)", directory, cfg.n_neurons)
     return directory
 

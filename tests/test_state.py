@@ -395,6 +395,22 @@ BAD_ASSIGNMENTS = [
 ]
 
 
+def test_a_network_saved_with_its_assignment_holds_both(tmp_path, arrays):
+    d = save_network(tmp_path / "net", TINY, arrays, assignments=(ASSIGN, RATES))
+    assert sorted(p.name for p in d.iterdir()) == [ARRAYS_NPZ, ASSIGNMENTS_NPZ, NETWORK_JSON]
+    net = load_network(d)
+    np.testing.assert_array_equal(net.assignments, ASSIGN)
+    np.testing.assert_array_equal(net.class_rates, RATES)
+
+
+@pytest.mark.parametrize("assignments, rates, what", BAD_ASSIGNMENTS[:3])
+def test_a_network_with_a_bad_assignment_is_not_written_at_all(tmp_path, arrays, assignments,
+                                                               rates, what):
+    with pytest.raises(ArtifactError, match=what):
+        save_network(tmp_path / "net", TINY, arrays, assignments=(assignments, rates))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("assignments, rates, what", BAD_ASSIGNMENTS)
 def test_save_assignments_rejects_before_writing(net_dir, assignments, rates, what):
     with pytest.raises(ArtifactError, match=_in_file(net_dir / ASSIGNMENTS_NPZ, what)):
