@@ -584,7 +584,7 @@ def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -
         (float, input synapses of all members x training samples of each),
         ``accuracy`` (0..1) and ``kind`` ("single" or "ensemble"); rows with
         the same optional ``series`` (e.g. snapshots of one training) are joined
-        by a line.
+        by a line, and only the series' first and last points are labelled.
     """
     if not isinstance(points, pd.DataFrame):
         raise TypeError(f"points is a {type(points).__name__}, must be a pandas DataFrame")
@@ -597,21 +597,24 @@ def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -
     _check_accuracies("accuracy", points["accuracy"].to_numpy())
     fig = Figure(figsize=(7.0, 4.6), layout="constrained")
     ax = fig.add_subplot()
+    labelled = pd.Series(True, index=points.index)
     if "series" in points.columns:
         for _, group in points.groupby("series", sort=False):
             if len(group) > 1:
                 group = group.sort_values("synapse_samples")
                 ax.plot(group["synapse_samples"], 100 * group["accuracy"], "-", color="0.6",
                         lw=1, zorder=2)
+                labelled[group.index[1:-1]] = False  # the ends say what the line is
     for kind, marker, color in (("single", "o", "C0"), ("ensemble", "s", "C3")):
         sel = points[points["kind"] == kind]
         if len(sel):
             ax.scatter(sel["synapse_samples"], 100 * sel["accuracy"], marker=marker, s=40,
                        color=color, label=f"{kind} network" + ("s" if kind == "ensemble" else ""),
                        zorder=3)
-            for _, r in sel.iterrows():
+            for i, r in sel[labelled[sel.index]].iterrows():
                 ax.annotate(r["label"], (r["synapse_samples"], 100 * r["accuracy"]),
-                            textcoords="offset points", xytext=(5, 4), fontsize=8)
+                            textcoords="offset points", xytext=(5, -11 if kind == "ensemble" else 4),
+                            fontsize=8, color=color)
     ax.set_xscale("log")
     ax.margins(x=0.12, y=0.08)
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
