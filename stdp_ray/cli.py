@@ -626,11 +626,12 @@ def _main(args) -> tuple[int, object]:
     from .fetch import FetchError
     from .idx import MnistFormatError
     from .connect import AddressError
-    from .state import ArtifactError, DirectoryBusyError
+    from .state import ArtifactError, DirectoryBusyError, git_commit
     from .training import TrainingError
     from .workflow import RunError
 
     verbose = getattr(args, "verbose", False)
+    git_commit()  # the commit this process runs, before the checkout can move under it
     try:
         return EXIT_OK, _run(args)
     except (RunError, PhaseError, CurveError, ArtifactError, TrainingError, MnistFormatError,
