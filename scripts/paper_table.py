@@ -53,13 +53,21 @@ def _training_seconds(run: Path, samples: int) -> float | None:
         else None
 
 
+def _changed_settings(cfg: Config) -> str:
+    """The model settings of ``cfg`` that differ from the defaults, network size aside."""
+    diff = Config(n_neurons=cfg.n_neurons).diff(cfg)
+    return ", ".join(f"{k}={new}" for k, (_, new) in sorted(diff.items()))
+
+
 def single_rows(spec: str) -> list[dict]:
     """The rows of one network, ``RUN_DIR[@SAMPLES]``."""
     path, _, at = spec.partition("@")
     run = Path(path)
     record = rundir.read_run_record(run)
     n = record.config.n_neurons
-    base = {"name": f"{n} neurons, seed {record.seed}", "kind": "single", "n_neurons": n,
+    changed = _changed_settings(record.config)
+    name = f"{n} neurons, seed {record.seed}" + (f", {changed}" if changed else "")
+    base = {"name": name, "settings": changed, "kind": "single", "n_neurons": n,
             "members": 1, "run_dir": str(run)}
     if (run / rundir.CURVE_DIR / rundir.CURVE_FILE).is_file():
         frame = curve.read_curve(run)
@@ -166,8 +174,11 @@ def main(argv=None) -> int:
     state.atomic_write_bytes(out.with_suffix(".md"), markdown(frame).encode())
     # One point per network: the default labels (10,000 images) where there are several.
     points = frame.sort_values("label_samples").drop_duplicates(["run_dir", "samples"])
-    points = points.assign(series=points["run_dir"], label=[f"{m}x{n}, {s / TRAIN_IMAGES:.2g} ep" for m, n, s in
-                                  zip(points["members"], points["n_neurons"], points["samples"])])
+    settings = points["settings"] if "settings" in points.columns else [""] * len(points)
+    points = points.assign(series=points["run_dir"], label=[
+        f"{m}x{n}, {s / TRAIN_IMAGES:.2g} ep" + (f", {c}" if isinstance(c, str) and c else "")
+        for m, n, s, c in zip(points["members"], points["n_neurons"], points["samples"],
+                              settings)])
     save_figure(plots.size_vs_ensemble_figure(points), out.with_suffix(".png"))
     print(markdown(frame))
     return 0
