@@ -8,6 +8,7 @@
 # candidate counts only if it runs (a pyenv shim for a version not selected
 # does not) and has venv and ensurepip. PYTHON=/path/to/python overrides the
 # choice; neither applies to an existing .venv (remove it to change Python).
+# `setup.sh --print-python` prints the Python it would use and installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,11 @@ find_python() {
     return 1
 }
 
+if [ "${1:-}" = "--print-python" ]; then
+    PYTHON="${PYTHON:-$(find_python)}"
+    echo "$PYTHON"
+    exit 0
+fi
 if [ ! -x .venv/bin/python ]; then
     PYTHON="${PYTHON:-$(find_python)}"
     echo "setup.sh: creating .venv with $PYTHON ($("$PYTHON" --version 2>&1))" >&2
