@@ -112,6 +112,8 @@ class StandaloneProject:
         self.key = _build_key(cfg, form, self.n_slots)
         self.project_dir: Path | None = None
         self.results: dict[str, tuple[str, np.dtype]] | None = None
+        #: The binary's command-line name of the input synapses' delays (known once attached).
+        self.delay_arg: str | None = None
         self._runs = 0
         self._static: dict[str, str] = {}
 
@@ -184,6 +186,10 @@ class StandaloneProject:
                 wanted[f"{g}_{v}"] = objects[g].variables[v]
         self.results = {k: (dev.get_array_filename(var), np.dtype(var.dtype))
                         for k, var in wanted.items()}
+        # The binary knows a variable by its owner's and its own Brian2 name; a
+        # pathway's delays are `delay` up to Brian2 2.10 and `_pre_delay` since 2.11.
+        delay = objects["syn"].pre.variables["delay"]
+        self.delay_arg = f"{delay.owner.name}.{delay.name}"
         brian2.device.reinit()
         brian2.set_device("runtime")
 
@@ -290,7 +296,7 @@ class StandaloneFrozen:
         fp = self._fingerprint
         network_args = [
             p.static_arg("inp_exc.w", self.net_arrays.weights.reshape(-1).astype(np.float64), fp),
-            p.static_arg("inp_exc.delay", self.net_arrays.delays_ms.reshape(-1) * 1e-3, fp),
+            p.static_arg(p.delay_arg, self.net_arrays.delays_ms.reshape(-1) * 1e-3, fp),
             p.static_arg("exc.theta", self.net_arrays.theta_mV * 1e-3, fp),
         ]
         sample_ids, attempts = inputs.padded_keys(p.n_slots)
@@ -341,7 +347,7 @@ class StandaloneTrainer(PlasticState):
         p, cfg = self.project, self.cfg
         p.attach()
         tag = f"{os.getpid()}_state"
-        args = [p.static_arg("inp_exc.delay", self.delays_ms.reshape(-1) * 1e-3, self._fp),
+        args = [p.static_arg(p.delay_arg, self.delays_ms.reshape(-1) * 1e-3, self._fp),
                 p.arg_file("inp.rate", model.input_rates(image, cfg, intensity), tag),
                 p.arg_file("inp_exc.w", self.weights, tag),
                 p.arg_file("exc.theta", self.theta, tag)]
