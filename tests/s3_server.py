@@ -92,10 +92,16 @@ class S3Server:
         return name
 
     def keys(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
-        """Every object below ``prefix`` of ``bucket``: key -> content."""
+        """Every object below ``prefix`` of ``bucket``: key -> content.
+
+        Empty "folder" objects (``a/b/``, which pyarrow leaves where it deleted
+        the last object of a folder, as S3 consoles do) are not listed.
+        """
         s3 = self.client()
         out = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                out[obj["Key"]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                if not obj["Key"].endswith("/"):
+                    out[obj["Key"]] = s3.get_object(Bucket=bucket,
+                                                    Key=obj["Key"])["Body"].read()
         return out
