@@ -33,11 +33,12 @@ from .state import (NETWORK_ARRAYS, NETWORK_JSON, ArtifactError, LeaseLostError,
                     atomic_directory, atomic_save_npz, check_lease, load_npz, network_shapes, save_network,
                     sha256_of, validate_arrays)
 from .connect import ensure_ray
-from .testing.faults import maybe_crash
+from .testing.faults import maybe_crash, maybe_pause
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["initial_network", "Trainer", "train_run", "train_many", "TRAIN_FAULT_FILE_ENV",
+           "TRAIN_PAUSE_FILE_ENV",
            "DEFAULT_CHECKPOINT_EVERY", "Checkpoint", "read_checkpoint", "check_resumable",
            "TrainingError", "TrainingInterrupted", "newest_usable_checkpoint"]
 
@@ -46,6 +47,9 @@ KEEP_CHECKPOINTS = 2
 #: Test hook: a file holding "sample N"; the trainer deletes it and kills its
 #: own process just before training sample N.
 TRAIN_FAULT_FILE_ENV = "STDP_RAY_TRAIN_FAULT_FILE"
+#: Test hook: a file holding "sample N"; every trainer waits just before training
+#: sample N until the file is removed.
+TRAIN_PAUSE_FILE_ENV = "STDP_RAY_TRAIN_PAUSE_FILE"
 
 
 def initial_network(cfg: Config, seed: int) -> FrozenNetwork:
@@ -325,6 +329,7 @@ class Trainer:
         """Train on the next sample; returns its statistics row."""
         cfg, k = self.cfg, self.samples_done
         maybe_crash(TRAIN_FAULT_FILE_ENV, f"sample {k}")
+        maybe_pause(TRAIN_PAUSE_FILE_ENV, f"sample {k}")
         t0 = time.perf_counter()
         image_index = k % len(self.images)
         image = self.images[image_index]
@@ -386,7 +391,10 @@ def _actor_class():
     # Not detached: Ray ends it when its driver dies, and its lease check stops
     # it writing before that. A stop request reaches a running train_until
     # through the stop file (one thread: the engines set signal handlers).
-    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
+    # A call is retried for as long as the actor is being restarted (a lost node
+    # is declared dead only after missed health checks; each try meanwhile fails
+    # at once); the restarts, not the retries, bound how often it comes back.
+    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=-1)
     class TrainerActor:
         # The training data comes with every call, as ``[images_ref, labels_ref]``,
         # not with the constructor: Ray logs an error for a restartable actor whose

@@ -95,13 +95,18 @@ class S3Server:
         """Every object below ``prefix`` of ``bucket``: key -> content.
 
         Empty "folder" objects (``a/b/``, which pyarrow leaves where it deleted
-        the last object of a folder, as S3 consoles do) are not listed.
+        the last object of a folder, as S3 consoles do) are not listed, nor
+        objects removed between the listing and their reading (a run in progress).
         """
         s3 = self.client()
         out = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                if not obj["Key"].endswith("/"):
+                if obj["Key"].endswith("/"):
+                    continue
+                try:
                     out[obj["Key"]] = s3.get_object(Bucket=bucket,
                                                     Key=obj["Key"])["Body"].read()
+                except s3.exceptions.NoSuchKey:  # removed since it was listed
+                    pass
         return out
