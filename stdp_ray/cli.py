@@ -24,7 +24,8 @@ from .connect import init_ray  # noqa: F401 - its old home; Ray is imported only
 logger = logging.getLogger("stdp_ray")
 
 EXIT_OK = 0
-#: A Ray task or actor failed, or another stdp-ray process holds the directory.
+#: A Ray task or actor failed, or another stdp-ray process holds the directory (its lock,
+#: or its lease on object storage).
 EXIT_FAILURE = 1
 #: Bad input: an option, a file, a directory, an address.
 EXIT_USAGE = 2
@@ -36,9 +37,11 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = """exit status:
   0    success
   1    a Ray task or actor failed, a download failed, or another stdp-ray
-       process holds the run directory
+       process holds the run directory (its lock, or its lease on a bucket)
   2    bad input: an option, a file or directory, a network artifact, an
-       unreachable or unsupported --address
+       unreachable or unsupported --address, a run directory URI that cannot
+       be used (unknown scheme, unreachable endpoint, missing bucket, missing
+       or refused credentials)
   3    the environment failed: disk full, read-only file system, permission
        denied (OSError)
   130  interrupted (Ctrl-C, SIGTERM): training stops after its current
@@ -49,10 +52,17 @@ Failures are one line; --verbose adds the traceback."""
 EPILOG = """\
 environment:
   STDP_RAY_DATA    MNIST directory (default ~/.local/share/stdp_ray/mnist)
-  STDP_RAY_CACHE   compiled standalone builds (default ~/.cache/stdp_ray/standalone)
+  STDP_RAY_CACHE   compiled standalone builds (default ~/.cache/stdp_ray/standalone),
+                   and mirrors/ of run directories on object storage
   STDP_RAY_PORTABLE_KERNEL=1  install the native kernel without -march=native
   RAY_ADDRESS      join this Ray cluster instead of starting a local one
                    (set by `ray job submit`; --address overrides it)
+  AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_PROFILE ...
+                   for s3:// run directories (else the node's instance profile);
+                   GOOGLE_APPLICATION_CREDENTIALS for gs:// (else the node's
+                   service account)
+
+run directories: a path, file:///PATH, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX
 
 """ + EXIT_CODES_HELP
 
@@ -250,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     t = sub.add_parser("train", help="train a network (resumes from checkpoints)")
-    t.add_argument("run_dir", help="run directory (created, or resumed)")
+    t.add_argument("run_dir", help="run directory or its URI (created, or resumed)")
     _add_train(t)
     t.add_argument("--eval-every", type=_positive_int, default=None,
                    help="keep the network every N samples and score each on the learning "
@@ -259,31 +269,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ray(t)
 
     o = sub.add_parser("observe", help="assign neurons to classes from training images")
-    o.add_argument("run_dir", help="a trained run directory")
+    o.add_argument("run_dir", help="a trained run directory (path or URI)")
     _add_eval(o, 10_000, "training images to present (default 10000)")
     _add_common(o)
     _add_ray(o)
 
     s = sub.add_parser("test", help="score test images (all 10000 by default)")
-    s.add_argument("run_dir", help="an observed run directory")
+    s.add_argument("run_dir", help="an observed run directory (path or URI)")
     _add_eval(s, None, "test images to score (default: all)")
     _add_common(s)
     _add_ray(s)
 
     e = sub.add_parser("ensemble", help="train several seeds at once, test each, combine")
-    e.add_argument("root", help="ensemble directory (one run directory per seed inside)")
+    e.add_argument("root", help="ensemble directory or its URI (one run directory per seed "
+                                "inside)")
     e.add_argument("--seeds", required=True, help="comma-separated seeds, e.g. 1,2,3,4")
     _add_train(e, seed=False)
     _add_pipeline(e)
 
     imp = sub.add_parser("import", help="start a run directory from a network directory")
-    imp.add_argument("network_dir", help="a network artifact, e.g. results/networks/n400-seed42")
-    imp.add_argument("run_dir", help="run directory to create")
+    imp.add_argument("network_dir", help="a network artifact, e.g. results/networks/n400-seed42 "
+                                         "(path or URI)")
+    imp.add_argument("run_dir", help="run directory to create (path or URI)")
     imp.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     c = sub.add_parser("curve", help="learning curve: label and score every training snapshot "
                                      "(train with --eval-every)")
-    c.add_argument("run_dir", help="a run directory trained with --eval-every")
+    c.add_argument("run_dir", help="a run directory trained with --eval-every (path or URI)")
     c.add_argument("--label-samples", type=_int_list, default=None,
                    help="training images the labels come from, comma-separated; each gives "
                         "one row per snapshot (default 10000; the paper: 60000)")
@@ -298,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ray(c)
 
     rep = sub.add_parser("report", help="plots and report.md of a run or ensemble directory")
-    rep.add_argument("run_dir", help="a run or ensemble directory")
+    rep.add_argument("run_dir", help="a run or ensemble directory (path or URI)")
     rep.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     b = sub.add_parser("bench", help="the engines side by side on real MNIST; their identity")
@@ -334,14 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     r = sub.add_parser("run", help="train, observe and test")
-    r.add_argument("run_dir", help="run directory (created, or resumed)")
+    r.add_argument("run_dir", help="run directory or its URI (created, or resumed)")
     _add_train(r)
     _add_pipeline(r)
 
     w = sub.add_parser("sweep", help="train, observe and test every point of a grid of "
                                      "settings; one summary table")
-    w.add_argument("root", help="sweep directory (one run directory per point and seed inside; "
-                                "resumed if it exists)")
+    w.add_argument("root", help="sweep directory or its URI (one run directory per point and "
+                                "seed inside; resumed if it exists)")
     w.add_argument("--grid", required=True, type=_grid, metavar="'KEY=V1,V2 KEY=V1,V2'",
                    help="settings to sweep, e.g. 'nu_post=0.005,0.01 theta_plus_mV=0.03,0.05'"
                         " (any configuration field; the points are their product)")
@@ -355,8 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = csub.add_parser("show", help="print the configuration that --config/--set give, "
                                         "or a run's")
     show.add_argument("run_dir", nargs="?", default=None,
-                      help="a run or ensemble directory: its stored configuration (default: "
-                           "the defaults)")
+                      help="a run, ensemble or sweep directory (path or URI): its stored "
+                           "configuration (default: the defaults)")
     show.add_argument("--format", choices=("toml", "json"), default="toml",
                       help="output format (both read back with --config)")
     _add_config(show)

@@ -602,11 +602,19 @@ def _incomplete(names) -> set[str]:
 
 
 def _committed(listing: dict[str, int]) -> dict[str, int]:
-    """The objects of ``listing`` a reader may use: not private, not in an interrupted upload."""
+    """The objects of ``listing`` a reader may use: not private, not in an interrupted upload.
+
+    A name that would not stay inside the mirror (``/etc/passwd`` after the
+    prefix, ``a//b``; ``..`` is private by its dot) is skipped with a warning:
+    a bucket is data from whoever can write it.
+    """
     broken = _incomplete(listing)
     out = {}
     for name, size in listing.items():
         if _hidden(name):
+            continue
+        if any(part == "" for part in name.split("/")):
+            logger.warning("object %r ignored: its name would leave the run directory", name)
             continue
         if any(name == d or name.startswith(d + "/") for d in broken if d) or ("" in broken):
             continue

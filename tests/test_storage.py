@@ -290,3 +290,15 @@ def test_messages_show_the_uri_not_the_mirror(s3_server, s3_bucket):
         assert storage.display(f"{local / 'network'}: not found") == f"{uri}/network: not found"
         assert storage.portable(local / "train") == f"{uri}/train"
     assert storage.portable(Path("/tmp/elsewhere")) == "/tmp/elsewhere"
+
+
+def test_an_object_name_that_would_leave_the_mirror_is_never_pulled(s3_server, s3_bucket,
+                                                                      tmp_path):
+    s3 = s3_server.client()
+    outside = tmp_path / "outside.txt"
+    for key in (f"run/{outside}", "run/../escaped.txt", "run/a//b.txt", "run/ok.txt"):
+        s3.put_object(Bucket=s3_bucket, Key=key, Body=b"x")
+    local = storage.read_location(f"s3://{s3_bucket}/run")
+    assert sorted(p.relative_to(local).as_posix() for p in local.rglob("*")) == ["ok.txt"]
+    assert not outside.exists()
+    assert not (local.parent / "escaped.txt").exists()
