@@ -440,24 +440,34 @@ def _hidden(rel: str) -> bool:
     return any(part.startswith(".") for part in rel.split("/") if part)
 
 
+def _host() -> str:
+    """This machine's name as it appears in mirror names."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
 def _new_scratch(kind: str, uri: str) -> Path:
-    """A fresh private directory for a mirror of ``uri`` (removed when done)."""
+    """A fresh private directory for a mirror of ``uri`` (removed when done).
+
+    Named ``<kind>-<hash of uri>-<host>-<pid>-<random>``, so that a later
+    process of the same machine can remove what a killed one left (a cache
+    in a home directory shared between machines is left to each machine).
+    """
     base = mirrors_dir()
     base.mkdir(parents=True, exist_ok=True)
     _sweep_dead_mirrors(base)
     digest = hashlib.sha256(uri.encode()).hexdigest()[:12]
-    scratch = tempfile.mkdtemp(prefix=f"{kind}-{digest}-{os.getpid()}-", dir=base)
+    scratch = tempfile.mkdtemp(prefix=f"{kind}-{digest}-{_host()}-{os.getpid()}-", dir=base)
     return Path(scratch).resolve()
 
 
 def _sweep_dead_mirrors(base: Path) -> None:
-    """Remove mirrors of processes of this node that no longer run (a killed command)."""
+    """Remove mirrors of processes of this machine that no longer run (a killed command)."""
     for entry in base.iterdir():
-        m = re.fullmatch(r"[a-z]+-[0-9a-f]{12}-(\d+)-.+", entry.name)
-        if not m or int(m.group(1)) == os.getpid():
+        m = re.fullmatch(r"[a-z]+-[0-9a-f]{12}-(.+)-(\d+)-[a-z0-9_]+", entry.name)
+        if not m or m.group(1) != _host() or int(m.group(2)) == os.getpid():
             continue
         try:
-            os.kill(int(m.group(1)), 0)
+            os.kill(int(m.group(2)), 0)
         except ProcessLookupError:
             shutil.rmtree(entry, ignore_errors=True)
         except OSError:

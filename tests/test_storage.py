@@ -302,3 +302,35 @@ def test_an_object_name_that_would_leave_the_mirror_is_never_pulled(s3_server, s
     assert sorted(p.relative_to(local).as_posix() for p in local.rglob("*")) == ["ok.txt"]
     assert not outside.exists()
     assert not (local.parent / "escaped.txt").exists()
+
+
+def test_a_stop_request_reaches_a_worker_on_another_node_through_the_store(
+        s3_server, s3_bucket, monkeypatch):
+    monkeypatch.setattr(storage, "SIGNAL_POLL_S", 0.0)
+    uri = f"s3://{s3_bucket}/run"
+    with storage.open_location(uri, write=True) as driver:
+        worker = storage.worker_mirror(f"{uri}/{rundir.TRAIN_DIR}")
+        request = rundir.stop_file(worker)
+        assert not storage.signal_present(request)
+        storage.put_signal(rundir.stop_file(driver / rundir.TRAIN_DIR))
+        assert storage.signal_present(request)
+        storage.clear_signal(rundir.stop_file(driver / rundir.TRAIN_DIR))
+        assert not storage.signal_present(request)
+
+
+def test_mirrors_of_killed_processes_of_this_machine_are_removed(s3_server, s3_bucket,
+                                                                 private_cache):
+    child = subprocess.Popen([sys.executable, "-c", HOLD, f"s3://{s3_bucket}/run", "60"],
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "STDP_RAY_CACHE": str(private_cache)})
+    assert child.stdout.readline().strip() == "held"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    assert [n for n in mirrors_left(private_cache) if f"-{child.pid}-" in n]
+    other = private_cache / "mirrors" / f"run-{'0' * 12}-elsewhere-{child.pid}-abc"
+    other.mkdir()  # another machine's (a shared home directory): not ours to judge
+    storage.read_location(f"s3://{s3_bucket}/other")
+    left = mirrors_left(private_cache)
+    assert not [n for n in left if n.startswith("run-") and "elsewhere" not in n]
+    assert other.name in left

@@ -17,7 +17,9 @@ from stdp_ray.cli import main
 pytestmark = pytest.mark.slow
 
 TINY_ARGS = ["--neurons", "10", "--seed", "3", "--backend", "native", "--no-progress"]
-PIPELINE = [("train", ["--samples", "8", "--checkpoint-every", "4", *TINY_ARGS]),
+# Training keeps a snapshot every 4 samples and scores each on the learning curve.
+PIPELINE = [("train", ["--samples", "8", "--checkpoint-every", "4", "--eval-every", "4",
+                       *TINY_ARGS]),
             ("observe", ["--samples", "40", "--chunk-size", "10", "--no-progress"]),
             ("test", ["--samples", "20", "--chunk-size", "10", "--no-progress"]),
             ("report", [])]
@@ -48,7 +50,7 @@ def _frame(path) -> pd.DataFrame:
 
 
 TABLES = [rundir.ASSIGNMENTS_FILE, rundir.PREDICTIONS_FILE, "responses/phase=observe",
-          "responses/phase=test"]
+          "responses/phase=test", f"{rundir.CURVE_DIR}/{rundir.CURVE_FILE}"]
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -81,7 +83,8 @@ def test_the_bucket_holds_the_whole_run_and_nothing_else(runs, s3_server):
                  "train/stats/part-000000.parquet", "train/stats/part-000004.parquet",
                  f"{rundir.CHECKPOINTS_DIR}/{rundir.checkpoint_name(8)}/{rundir.CHECKPOINT_STATE}",
                  "_manifests/responses/phase=test.json", "report/report.md",
-                 "report/confusion.png"):
+                 "report/confusion.png", f"{rundir.SNAPSHOTS_DIR}/{rundir.snapshot_name(4)}/"
+                 f"{storage.COMMIT_MARKER}", f"{rundir.CURVE_DIR}/{rundir.CURVE_PNG}"):
         assert prefix + name in keys, name
     # No temporaries, no pending markers, no lease (released), no stop request.
     private = [k for k in keys if any(p.startswith(".") for p in k.split("/"))
