@@ -542,9 +542,8 @@ def worker_mirror(uri: str) -> Path:
     """Pull the remote directory ``uri`` into a mirror of this node and push its writes.
 
     For a process that works on part of a run for a driver elsewhere (the
-    training actor): the mirror lives until the process ends. Incomplete
-    directory artifacts there are removed (the caller holds its driver's
-    lease, checked before).
+    training actor, under its driver's lease): the mirror lives until the
+    process ends.
     """
     remote = parse_location(uri)
     if isinstance(remote, Path):
@@ -741,14 +740,21 @@ def path_removed(path: str | os.PathLike, was_directory: bool) -> None:
     if not was_directory:
         _delete(remote, remote.key(rel))
         return
-    listing = _list(remote.child(rel))
-    from .state import LOCK_FILE
-
-    order = sorted(listing, key=lambda n: (n.rpartition("/")[2] != COMMIT_MARKER, n))
-    for name in order:
-        if name.rpartition("/")[2] == LOCK_FILE:
-            continue
+    names = [n for n in _list(remote.child(rel)) if n.rpartition("/")[2] != _lock_name()]
+    markers = [n for n in names if n.rpartition("/")[2] == COMMIT_MARKER]
+    for name in markers:
         _delete(remote, remote.key(f"{rel}/{name}"))
+    _delete_all(remote, [remote.key(f"{rel}/{n}") for n in names if n not in markers])
+
+
+def _delete_all(remote: Remote, keys: list[str]) -> None:
+    """Delete ``keys`` (several at a time: a phase holds hundreds of parts)."""
+    if len(keys) <= 1:
+        for key in keys:
+            _delete(remote, key)
+        return
+    with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
+        list(pool.map(lambda key: _delete(remote, key), keys))
 
 
 def sweep_incomplete(path: str | os.PathLike, *, recursive: bool = True) -> list[str]:
@@ -764,17 +770,16 @@ def sweep_incomplete(path: str | os.PathLike, *, recursive: bool = True) -> list
     mirror, rel = found
     remote = mirror.remote.child(rel)
     listing = _list(remote)
+    incomplete = _incomplete(listing)
     removed = []
-    for directory in sorted(_incomplete(listing)):
+    for directory in sorted(incomplete):
         if not directory or (not recursive and "/" in directory):
             continue
-        for name in listing:
-            if name.startswith(directory + "/"):
-                _delete(remote, remote.key(name))
+        _delete_all(remote, [remote.key(n) for n in listing if n.startswith(directory + "/")])
         removed.append(remote.child(directory).uri)
     for name in listing:  # pending markers of uploads that committed before they ended
         parent, _, leaf = name.rpartition("/")
-        if leaf == PENDING_MARKER and parent not in _incomplete(listing) \
+        if leaf == PENDING_MARKER and parent not in incomplete \
                 and (recursive or "/" not in parent):
             _delete(remote, remote.key(name))
     if removed:
@@ -849,6 +854,8 @@ class _Lease:
         self.key = remote.key(_lock_name())
         self.lost: str | None = None
         self.released = False
+        # A renewal never writes the lease back after its release has deleted it.
+        self.lock = threading.Lock()
 
     def record(self) -> bytes:
         expires = time.time() + LEASE_SECONDS
@@ -857,29 +864,33 @@ class _Lease:
                             "expires_utc": _utc(expires)}, indent=1) + "\n").encode()
 
     def renew(self) -> None:
-        if self.released or self.lost is not None:
-            return
-        current = _read_lease(self.remote)
-        if current is None or current.get("owner") != self.owner:
-            holder = current.get("owner") if current else "nobody"
-            self.lost = (f"{self.remote.uri}: lease lost: now held by {holder!r}, not by "
-                         f"this process ({self.owner!r})")
-            logger.error("%s", self.lost)
-            return
-        _put(self.remote, self.key, self.record())
+        """Extend the lease, or mark it lost if another process holds it now."""
+        with self.lock:
+            if self.released or self.lost is not None:
+                return
+            current = _read_lease(self.remote)
+            if current is None or current.get("owner") != self.owner:
+                holder = current.get("owner") if current else "nobody"
+                self.lost = (f"{self.remote.uri}: lease lost: now held by {holder!r}, not by "
+                             f"this process ({self.owner!r})")
+                logger.error("%s", self.lost)
+                return
+            _put(self.remote, self.key, self.record())
 
     def release(self) -> None:
-        if self.released:
-            return
-        self.released = True
+        """Delete the lease object if it is still this process's (once)."""
         _RENEWER.drop(self)
-        try:
-            current = _read_lease(self.remote)
-            if current is not None and current.get("owner") == self.owner:
-                _delete(self.remote, self.key)
-        except OSError as exc:
-            logger.warning("%s: lease not released (%s); it expires by itself in %.0f s",
-                           self.remote.uri, _cause(exc, self.remote.uri), LEASE_SECONDS)
+        with self.lock:
+            if self.released:
+                return
+            self.released = True
+            try:
+                current = _read_lease(self.remote)
+                if current is not None and current.get("owner") == self.owner:
+                    _delete(self.remote, self.key)
+            except OSError as exc:
+                logger.warning("%s: lease not released (%s); it expires by itself in %.0f s",
+                               self.remote.uri, _cause(exc, self.remote.uri), LEASE_SECONDS)
 
 
 def _lock_name() -> str:
