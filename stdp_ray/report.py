@@ -37,6 +37,7 @@ from .rundir import (CONFUSION_PNG, ENSEMBLE_PNG, RECEPTIVE_FIELDS_PNG, REPORT_D
                      TRAINING_CURVES_PNG, TRAINING_SUMMARY_CSV, PhaseManifest, RunMetrics,
                      RunRecord)
 from .state import ArtifactError, atomic_write_bytes, directory_lock, load_network
+from .storage import display
 
 logger = logging.getLogger(__name__)
 
@@ -286,10 +287,20 @@ def _curve_markdown(curve) -> list[str]:
     return lines
 
 
+def _shown(path: Path) -> str:
+    """Where a directory is, as the user named it (a URI for a mirror of one on object storage)."""
+    return display(path.resolve())
+
+
+def _shown_name(path: Path) -> str:
+    """The last part of :func:`_shown`."""
+    return _shown(path).rstrip("/").rpartition("/")[2]
+
+
 def _run_markdown(data: _RunData, written: dict[str, Path], curve=None) -> str:
-    title = data.run_dir.resolve().name
+    title = _shown_name(data.run_dir)
     lines = [f"# Run report: {title}", "",
-             f"Run directory: `{data.run_dir.resolve()}`  ",
+             f"Run directory: `{_shown(data.run_dir)}`  ",
              f"Report written {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
              "", "## Headline", "", "| quantity | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in _headline(data)]
@@ -358,7 +369,7 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
     data = _read_run(run_dir)
     out_dir = run_dir / REPORT_DIR
     written: dict[str, Path] = {}
-    name = run_dir.resolve().name
+    name = _shown_name(run_dir)
 
     if data.metrics is not None:
         cm = data.metrics.confusion_matrix
@@ -499,7 +510,7 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     try:
         fig = plots.ensemble_accuracy_figure(raw.k, raw.accuracy_sum, raw.accuracy_vote,
                                              accs, title=f"Ensemble accuracy: "
-                                                         f"{root.resolve().name}")
+                                                         f"{_shown_name(root)}")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
 
@@ -527,8 +538,8 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     if not isinstance(mean, (int, float)) or isinstance(mean, bool):
         mean = float(np.mean(accs))
     best = int(np.argmax(raw.accuracy_sum)) if raw.accuracy_sum else None
-    lines = [f"# Ensemble report: {root.resolve().name}", "",
-             f"Ensemble directory: `{root.resolve()}`  ",
+    lines = [f"# Ensemble report: {_shown_name(root)}", "",
+             f"Ensemble directory: `{_shown(root)}`  ",
              f"Report written {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
              "", "## Headline", "", "| quantity | value |", "|---|---|",
              f"| Members | {len(members)} |",

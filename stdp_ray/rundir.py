@@ -84,7 +84,6 @@ import io
 import logging
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -93,7 +92,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import state
+from . import state, storage
 from .config import Config, config_from_dict, config_to_dict
 from .network import NUM_CLASSES
 from .state import ArtifactError, atomic_write_bytes, atomic_write_json, load_json
@@ -244,8 +243,8 @@ def remove_phase(phase_path: str | os.PathLike) -> None:
     """Remove a phase folder's parts and its manifest (wherever a version put it)."""
     phase_path = Path(phase_path)
     for path in (manifest_path(phase_path), *_legacy_manifest_paths(phase_path)):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(phase_path, ignore_errors=True)
+        state.remove_path(path)
+    state.remove_path(phase_path)
 
 
 def setting_text(value: Any) -> str:
@@ -398,7 +397,9 @@ def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> 
     temporaries would go too). A network replacement interrupted between its
     two renames left ``.network.old`` and no ``network/``: the old network is
     put back first. ``recursive=False`` looks at ``run_dir``'s own files only
-    (an ensemble root, whose members have their own locks).
+    (an ensemble root, whose members have their own locks). A run directory on
+    object storage also loses its interrupted uploads there (directory
+    artifacts without their commit marker, :func:`stdp_ray.storage.sweep_incomplete`).
     """
     run_dir = Path(run_dir)
     net = run_dir / NETWORK_DIR
@@ -415,6 +416,7 @@ def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> 
     if removed:
         logger.info("%s: removed %d temporary file(s) of interrupted writes", run_dir,
                     len(removed))
+    storage.sweep_incomplete(run_dir, recursive=recursive)
     return removed
 
 
@@ -789,7 +791,8 @@ def write_manifest(phase_path: str | os.PathLike, manifest: PhaseManifest) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     written = atomic_write_json(path, _to_dict(manifest))
     for old in _legacy_manifest_paths(phase_path):
-        old.unlink(missing_ok=True)
+        if old.exists():
+            state.remove_path(old)
     return written
 
 
@@ -1114,6 +1117,9 @@ class CheckpointState:
         SHA-256 of the checkpoint's other files (:data:`CHECKPOINT_ARRAYS`,
         :data:`CHECKPOINT_DYNAMIC`), by file name; None in checkpoints of
         older versions.
+    node : str or None
+        The Ray node whose training actor wrote it (None outside Ray and in
+        checkpoints of older versions).
     """
 
     samples_done: int
@@ -1121,6 +1127,7 @@ class CheckpointState:
     model: str | None = None
     config: dict | None = None
     checksums: dict | None = None
+    node: str | None = None
 
 
 def write_checkpoint_state(checkpoint: str | os.PathLike, record: CheckpointState) -> Path:

@@ -21,6 +21,13 @@ This module owns
 Directories are written under a temporary name and renamed into place, files
 likewise, so a reader never sees half an artifact. Where these files sit in a
 run directory is :mod:`stdp_ray.rundir`'s business.
+
+These helpers are the only writers (and :func:`remove_path` the only remover)
+of run directories, so they are also where a run directory on object storage
+is kept in step: inside a node-local mirror of one (:mod:`stdp_ray.storage`),
+each completed file is uploaded, each directory artifact uploaded with its
+commit marker last, each removal propagated, and the lock is the remote lease.
+Outside a mirror these hooks do nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import storage
 from .config import Config, config_from_dict, config_to_dict
 from .network import NUM_CLASSES, FrozenNetwork
 
@@ -149,6 +157,7 @@ def atomic_file(path: str | os.PathLike, *, mode: int | None = None, durable: bo
         raise
     if durable:
         _fsync_directory(path.parent)
+    storage.file_written(path)
 
 
 def _naming(exc: OSError, path: Path) -> OSError:
@@ -201,6 +210,7 @@ def atomic_directory(directory: str | os.PathLike):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _fsync_directory(directory.parent)
+    storage.directory_written(directory)
 
 
 @contextlib.contextmanager
@@ -220,6 +230,11 @@ def directory_lock(directory: str | os.PathLike, *, shared: bool = False):
     someone else whose ``.lock`` is a symbolic link is refused, never followed
     (its target is not truncated).
 
+    In a mirror of a remote run directory (:mod:`stdp_ray.storage`) the lock
+    is also the directory's lease on the store (taken here unless the command
+    took it when it opened the directory; none for a shared lock, which reads
+    the pulled copy).
+
     Parameters
     ----------
     directory : path
@@ -235,11 +250,19 @@ def directory_lock(directory: str | os.PathLike, *, shared: bool = False):
     ArtifactError
         If ``.lock`` is a symbolic link or not a regular file.
     """
+    directory = Path(directory)
+    with storage.remote_lock(directory, shared=shared):
+        with _local_lock(directory, shared=shared) as locked:
+            yield locked
+
+
+@contextlib.contextmanager
+def _local_lock(directory: Path, *, shared: bool):
+    """The ``flock`` of :func:`directory_lock`."""
     import fcntl
     import secrets
     import socket
 
-    directory = Path(directory)
     if not shared:
         directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_FILE
@@ -277,7 +300,14 @@ def directory_lock(directory: str | os.PathLike, *, shared: bool = False):
 
 
 def lock_owner(directory: str | os.PathLike) -> str | None:
-    """The owner line of ``directory/.lock`` (pid, host, lease token), or None without one."""
+    """The owner line of ``directory/.lock`` (pid, host, lease token), or None without one.
+
+    In a mirror of a remote directory: the owner line of the lease this
+    process holds on it (what :func:`check_lease` compares, on any node).
+    """
+    remote_owner = storage.held_lease_owner(directory)
+    if remote_owner is not None:
+        return remote_owner
     try:
         fd = os.open(Path(directory) / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -297,10 +327,15 @@ def check_lease(directory: str | os.PathLike, owner: str) -> None:
 
     A training actor calls this before it writes: after its driver has died
     (the lock is free, or taken by a newer driver with another lease token) it
-    must not write into a directory that is no longer its own.
+    must not write into a directory that is no longer its own. ``directory``
+    may be the URI of a remote directory (:func:`stdp_ray.storage.portable`):
+    its lease object must then name ``owner`` and be unexpired.
     """
     import fcntl
 
+    if storage.is_remote(directory):
+        storage.check_remote_lease(directory, owner)
+        return
     path = Path(directory) / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -533,12 +568,18 @@ def publish_mode(path: str | os.PathLike, directory: bool = False) -> None:
 
 
 def remove_path(path: str | os.PathLike) -> None:
-    """Remove a file, link or directory tree; nothing if it does not exist."""
+    """Remove a file, link or directory tree; nothing if it does not exist.
+
+    In a mirror of a remote run directory the removal reaches the store too
+    (:func:`stdp_ray.storage.path_removed`).
+    """
     path = Path(path)
-    if path.is_dir() and not path.is_symlink():
+    directory = path.is_dir() and not path.is_symlink()
+    if directory:
         shutil.rmtree(path, ignore_errors=True)
     else:
         _unlink(path)
+    storage.path_removed(path, directory)
 
 
 def _unlink(path: str | os.PathLike) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import engines, model, rundir, state
+from . import engines, model, rundir, state, storage
 from .config import Config, config_to_dict
 from .network import FrozenNetwork
 from .rundir import CheckpointState
@@ -34,11 +33,12 @@ from .state import (NETWORK_ARRAYS, NETWORK_JSON, ArtifactError, LeaseLostError,
                     atomic_directory, atomic_save_npz, check_lease, load_npz, network_shapes, save_network,
                     sha256_of, validate_arrays)
 from .connect import ensure_ray
-from .testing.faults import maybe_crash
+from .testing.faults import maybe_crash, maybe_pause
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["initial_network", "Trainer", "train_run", "train_many", "TRAIN_FAULT_FILE_ENV",
+           "TRAIN_PAUSE_FILE_ENV",
            "DEFAULT_CHECKPOINT_EVERY", "Checkpoint", "read_checkpoint", "check_resumable",
            "TrainingError", "TrainingInterrupted", "newest_usable_checkpoint"]
 
@@ -47,6 +47,9 @@ KEEP_CHECKPOINTS = 2
 #: Test hook: a file holding "sample N"; the trainer deletes it and kills its
 #: own process just before training sample N.
 TRAIN_FAULT_FILE_ENV = "STDP_RAY_TRAIN_FAULT_FILE"
+#: Test hook: a file holding "sample N"; every trainer waits just before training
+#: sample N until the file is removed.
+TRAIN_PAUSE_FILE_ENV = "STDP_RAY_TRAIN_PAUSE_FILE"
 
 
 def initial_network(cfg: Config, seed: int) -> FrozenNetwork:
@@ -212,12 +215,16 @@ class Trainer:
         ``directory``'s lock is still held by ``owner`` (its driver; see
         :func:`stdp_ray.state.check_lease`) and stops with LeaseLostError if
         not, so that a trainer outliving its driver writes nothing.
+    node : str, optional
+        Where it runs (a Ray node id): recorded with each statistics part
+        (``stdp_ray.node`` in its metadata) and checkpoint (``node`` in its
+        ``state.json``), so that a run says which node trained which samples.
     """
 
     def __init__(self, cfg: Config, seed: int, train_dir: str | os.PathLike, images: np.ndarray,
                  labels: np.ndarray, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
                  threads: int = 1, snapshot_every: int | None = None,
-                 lease: tuple[str | os.PathLike, str] | None = None):
+                 lease: tuple[str | os.PathLike, str] | None = None, node: str | None = None):
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every == {checkpoint_every}, must be >= 1")
         if snapshot_every is not None and snapshot_every < 1:
@@ -234,6 +241,7 @@ class Trainer:
         self.checkpoint_every = int(checkpoint_every)
         self._rows: list[dict] = []
         self.lease = lease
+        self.node = node
         self.stop_requested = threading.Event()
         found = newest_usable_checkpoint(self.train_dir, cfg, self.seed)
         if found is None:
@@ -255,14 +263,14 @@ class Trainer:
         for p in rundir.part_paths(self.stats_dir):
             index = rundir.part_index(p)
             if index is not None and index >= samples_done:
-                p.unlink()
+                state.remove_path(p)
 
     def _drop_damaged_after(self, used: Path) -> None:
         """Remove the checkpoints newer than ``used`` (damaged ones, skipped when resuming)."""
         dirs = rundir.checkpoint_dirs(self.ckpt_dir, complete=False)
         for newer in dirs[dirs.index(used) + 1:] if used in dirs else []:
             self._check_lease()
-            shutil.rmtree(newer, ignore_errors=True)
+            state.remove_path(newer)
 
     def _check_lease(self) -> None:
         if self.lease is not None:
@@ -277,10 +285,11 @@ class Trainer:
         self._check_lease()
         if self._rows:
             first = self._rows[0]["sample"]
+            identity = {"seed": int(self.seed), "config": self.cfg.model_hash()}
+            if self.node is not None:
+                identity["node"] = self.node
             rundir.write_table(self.stats_dir / rundir.part_name(first),
-                               rundir.train_stats_table(self._rows),
-                               identity={"seed": int(self.seed),
-                                         "config": self.cfg.model_hash()})
+                               rundir.train_stats_table(self._rows), identity=identity)
             self._rows = []
         final = self.ckpt_dir / rundir.checkpoint_name(self.samples_done)
         if final.exists():
@@ -293,9 +302,10 @@ class Trainer:
             rundir.write_checkpoint_state(tmp, CheckpointState(
                 samples_done=self.samples_done, seed=self.seed, model=self.cfg.model_hash(),
                 config=config_to_dict(self.cfg),
-                checksums={name: sha256_of(tmp / name) for name in CHECKPOINT_FILES}))
+                checksums={name: sha256_of(tmp / name) for name in CHECKPOINT_FILES},
+                node=self.node))
         for old in rundir.checkpoint_dirs(self.ckpt_dir, complete=False)[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
+            state.remove_path(old)
         return final
 
     def snapshot(self) -> Path:
@@ -304,7 +314,7 @@ class Trainer:
         if not (path / NETWORK_JSON).is_file():
             self._check_lease()
             if path.exists():  # an incomplete leftover: never a result
-                shutil.rmtree(path)
+                state.remove_path(path)
             save_network(path, self.cfg, self.network(),
                          prov={"seed": self.seed, "training_samples": self.samples_done})
         return path
@@ -319,6 +329,7 @@ class Trainer:
         """Train on the next sample; returns its statistics row."""
         cfg, k = self.cfg, self.samples_done
         maybe_crash(TRAIN_FAULT_FILE_ENV, f"sample {k}")
+        maybe_pause(TRAIN_PAUSE_FILE_ENV, f"sample {k}")
         t0 = time.perf_counter()
         image_index = k % len(self.images)
         image = self.images[image_index]
@@ -361,7 +372,7 @@ class Trainer:
             raise ValueError(f"target == {target}, must be >= 0")
         stop = rundir.stop_file(self.train_dir)
         while self.samples_done < target and not self.stop_requested.is_set():
-            if stop.exists():
+            if storage.signal_present(stop):
                 self.stop_requested.set()
                 break
             self.train_one()
@@ -380,7 +391,10 @@ def _actor_class():
     # Not detached: Ray ends it when its driver dies, and its lease check stops
     # it writing before that. A stop request reaches a running train_until
     # through the stop file (one thread: the engines set signal handlers).
-    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
+    # A call is retried for as long as the actor is being restarted (a lost node
+    # is declared dead only after missed health checks; each try meanwhile fails
+    # at once); the restarts, not the retries, bound how often it comes back.
+    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=-1)
     class TrainerActor:
         # The training data comes with every call, as ``[images_ref, labels_ref]``,
         # not with the constructor: Ray logs an error for a restartable actor whose
@@ -397,10 +411,16 @@ def _actor_class():
         def _trainer(self, data_refs) -> Trainer:
             if self.trainer is None:
                 images, labels = ray.get(list(data_refs))
+                node = ray.get_runtime_context().get_node_id()
                 try:
-                    self.trainer = Trainer(*self.args, images, labels, *self.options)
+                    cfg, seed, train_dir = self.args
+                    train_dir = _local_train_dir(train_dir, self.options[3])
+                    self.trainer = Trainer(cfg, seed, train_dir, images, labels, *self.options,
+                                           node=node)
                 except LeaseLostError as exc:
                     _exit_actor(exc)
+                logger.info("training actor of %s on node %s (pid %d): at sample %d",
+                            self.args[2], node, os.getpid(), self.trainer.samples_done)
             return self.trainer
 
         def train_until(self, target: int, data_refs) -> int:
@@ -416,6 +436,37 @@ def _actor_class():
             return self._trainer(data_refs).network()
 
     return TrainerActor
+
+
+def _local_train_dir(train_dir: str, lease) -> str | Path:
+    """Where a training actor works: ``train_dir``, or for a URI a mirror on its own node.
+
+    A remote train directory (object storage) is pulled into a node-private
+    mirror (its newest committed checkpoint included), after checking that
+    the driver still holds its lease, and its interrupted uploads are
+    removed; the trainer's writes go through to the store from there
+    (:func:`stdp_ray.storage.worker_mirror`).
+    """
+    if not storage.is_remote(train_dir):
+        return train_dir
+    if lease is not None:
+        check_lease(*lease)
+    local = storage.worker_mirror(train_dir)
+    storage.sweep_incomplete(local)
+    return local
+
+
+def _stored_network(train_dir: str | os.PathLike, cfg: Config, seed: int,
+                    samples_done: int) -> FrozenNetwork:
+    """The network of a training's final checkpoint, read from the run's storage.
+
+    The driver's mirror of the train directory is refreshed from the store
+    first (the actor wrote it from its own node), so the statistics are there
+    too.
+    """
+    storage.refresh(train_dir)
+    ckpt = rundir.checkpoints_dir(train_dir) / rundir.checkpoint_name(samples_done)
+    return read_checkpoint(ckpt, cfg, seed, dynamic=False).arrays
 
 
 def _exit_actor(exc: Exception) -> None:
@@ -468,10 +519,9 @@ def _request_stop(train_dir, clear: bool = False) -> None:
     """Write (or with ``clear`` remove) a training's stop file."""
     path = rundir.stop_file(train_dir)
     if clear:
-        path.unlink(missing_ok=True)
+        storage.clear_signal(path)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("stop\n")
+        storage.put_signal(path)
 
 
 def _end_actor(actor, timeout: float = 30.0) -> None:
@@ -562,8 +612,9 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     data_refs = [images_ref, labels_ref]
     for d, _ in jobs:  # a stop request left by an earlier interrupt
         _request_stop(d, clear=True)
-    lease = (str(lease[0]), lease[1]) if lease is not None else None
-    actors = [cls.remote(c, int(seed), str(d), int(checkpoint_every), int(threads),
+    # On object storage each actor is handed the URIs, not the driver's mirror.
+    lease = (storage.portable(lease[0]), lease[1]) if lease is not None else None
+    actors = [cls.remote(c, int(seed), storage.portable(d), int(checkpoint_every), int(threads),
                          snapshot_every, lease)
               for (d, seed), c in zip(jobs, cfgs)]
     done = [0] * len(jobs)
@@ -594,6 +645,11 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
                 elif what != "final":
                     # train_until(samples) also writes the final checkpoint.
                     pending[actors[k].train_until.remote(samples, data_refs)] = (k, "final")
+                elif storage.mirror_of(jobs[k][0]) is not None:
+                    # On object storage: the final checkpoint, as the actor stored it.
+                    results[k] = _stored_network(jobs[k][0], cfgs[k], jobs[k][1], done[k])
+                    finished[k] = time.perf_counter()
+                    _end_actor(actors[k])
                 else:
                     pending[actors[k].network.remote(data_refs)] = (k, "network")
     except KeyboardInterrupt:

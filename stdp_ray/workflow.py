@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -150,7 +149,7 @@ def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -
             return _import_network(network_dir, run_dir, net, seed)
     except BaseException:
         if not existed:  # made by this import: nothing of a failed one is left
-            shutil.rmtree(run_dir, ignore_errors=True)
+            state.remove_path(run_dir)
         raise
 
 
@@ -268,7 +267,7 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
 def _discard(run_dir: Path, phase: str, responses: bool) -> None:
     """Remove what a phase produced (its derived files; its responses too if asked)."""
     for path in rundir.derived_files(run_dir, phase):
-        path.unlink(missing_ok=True)
+        state.remove_path(path)
     if responses:
         rundir.remove_phase(rundir.phase_dir(run_dir, phase))
 

@@ -99,3 +99,34 @@ def pass_inputs(images, ids, intensity=4.0, attempt=0, seed=42, stream=3):
     return PassInputs(images, np.asarray(ids), np.full(n, float(intensity)),
                       np.full(n, attempt), seed, stream)
 
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1, its endpoint and keys in the standard variables.
+
+    The variables are set for the whole session from the first test that asks
+    for it: Ray workers started afterwards (the training actors) inherit them,
+    as the nodes of a cluster get them from their environment or role.
+    """
+    import os
+
+    from s3_server import S3Server
+
+    with S3Server() as server:
+        saved = {k: os.environ.get(k) for k in server.environment()}
+        os.environ.update(server.environment())
+        try:
+            yield server
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A new, empty bucket of :func:`s3_server` for one test."""
+    return s3_server.new_bucket()

@@ -437,3 +437,31 @@ def test_nodes_install_project_and_data(path: Path) -> None:
     prepared = _load_and_validate(path)
     for key in ("head_setup_commands", "worker_setup_commands"):
         assert any("stdp-ray data fetch" in c for c in prepared[key]), key
+
+
+# ------------------------------------------------------ object storage ----
+
+
+def test_aws_workers_reach_the_bucket_through_an_instance_profile() -> None:
+    raw = _load(CLUSTER_DIR / "aws.yaml")
+    text = (CLUSTER_DIR / "aws.yaml").read_text(encoding="utf-8")
+    workers = [t for name, t in raw["available_node_types"].items()
+               if name != raw["head_node_type"]]
+    for node_type in workers:
+        profile = node_type["node_config"]["IamInstanceProfile"]
+        assert re.fullmatch(r"arn:aws:iam::\d{12}:instance-profile/[\w+=,.@-]+", profile["Arn"])
+    # The bucket is a placeholder the user sets; its policy is spelled out, keys never.
+    assert "s3://your-stdp-ray-bucket" in text and "iam:PassRole" in text
+    assert "AbortIncompleteMultipartUpload" in text
+
+
+def test_gcp_workers_reach_the_bucket_through_a_service_account() -> None:
+    raw = _load(CLUSTER_DIR / "gcp.yaml")
+    text = (CLUSTER_DIR / "gcp.yaml").read_text(encoding="utf-8")
+    workers = [t for name, t in raw["available_node_types"].items()
+               if name != raw["head_node_type"]]
+    for node_type in workers:
+        (account,) = node_type["node_config"]["serviceAccounts"]
+        assert account["email"].endswith(".iam.gserviceaccount.com")
+        assert any("devstorage" in s or "cloud-platform" in s for s in account["scopes"])
+    assert "gs://your-stdp-ray-bucket" in text and "roles/storage.objectAdmin" in text

@@ -5,10 +5,17 @@ process group of their own, on 127.0.0.1 only, with a private temporary
 directory and free ports; stopping the cluster ends exactly those process
 groups (never ``ray stop``, which would end every Ray on the machine), then
 checks that no process mentioning the private directory survived.
+
+With ``private_dirs`` each node gets a directory of its own as its working
+directory and node-local cache (``STDP_RAY_CACHE``, where run directories on
+object storage are mirrored), as separate machines would: nothing written
+there by one node is seen by another. :meth:`LocalCluster.kill_node` ends one
+node's processes outright, as a lost machine.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -57,7 +64,10 @@ class LocalCluster:
     workers: int = 1
     cpus: int = 1
     start_timeout: float = 120.0
+    private_dirs: bool = False
+    extra_env: dict = field(default_factory=dict)
     procs: list = field(default_factory=list)
+    names: list = field(default_factory=list)
     temp_dir: Path | None = None
     env: dict = field(default_factory=dict)
 
@@ -88,6 +98,7 @@ class LocalCluster:
             "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
         })
         self.env.pop("RAY_ADDRESS", None)
+        self.env.update(self.extra_env)
         ray = shutil.which("ray", path=self.env["PATH"])
         if ray is None:
             raise FileNotFoundError("the `ray` command is not on PATH")
@@ -109,12 +120,50 @@ class LocalCluster:
         logger.info("two-node cluster up: GCS %s, dashboard %s", self.gcs_address,
                     self.dashboard_url)
 
+    def node_dir(self, name: str) -> Path:
+        """The private directory of node ``name`` ("head", "worker0", ...) with ``private_dirs``:
+        its working directory, and its node-local cache in ``cache/``."""
+        return self.temp_dir / "nodes" / name
+
     def _spawn(self, cmd: list[str], name: str) -> None:
         log = open(self.temp_dir / f"{name}.log", "wb")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+        env, cwd = self.env, None
+        if self.private_dirs:
+            cwd = self.node_dir(name)
+            (cwd / "cache").mkdir(parents=True)
+            env = dict(self.env, STDP_RAY_CACHE=str(cwd / "cache"))
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                 start_new_session=True)
         log.close()
         self.procs.append(proc)
+        self.names.append(name)
+
+    def node_ids(self) -> dict[str, str]:
+        """Ray's node id of each node started here, by name ("head", "worker0", ...)."""
+        code = ("import json,ray,sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+                "print(json.dumps({n['NodeManagerPort']: n['NodeID'] for n in ray.nodes()}))")
+        out = subprocess.run([sys.executable, "-c", code, self.gcs_address], env=self.env,
+                             capture_output=True, text=True, timeout=120, check=True)
+        by_port = {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+        ids = {}
+        for name, proc in zip(self.names, self.procs):
+            port = int(proc.args[proc.args.index("--node-manager-port") + 1])
+            ids[name] = by_port[port]
+        return ids
+
+    def kill_node(self, name: str) -> list[int]:
+        """SIGKILL every process of node ``name`` (its process group and their children),
+        as a machine that is lost; returns their PIDs."""
+        proc = self.procs[self.names.index(name)]
+        pids = _descendants(proc.pid) | _group(proc.pid)
+        for pid in sorted(pids):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=30)
+        logger.info("killed node %s: %d processes", name, len(pids))
+        return sorted(pids)
 
     def _wait_for_nodes(self, n: int) -> None:
         """Poll ``ray list nodes`` style status through the GCS until ``n`` nodes are alive."""
@@ -211,3 +260,35 @@ class LocalCluster:
             if any(m in cmdline for m in marks):
                 found.append(int(entry.name))
         return found
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """Every process (Linux /proc): pid -> (parent pid, process group)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return out
+
+
+def _descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it."""
+    table = _processes()
+    found, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _) in table.items():
+            if ppid == parent and child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def _group(pgid: int) -> set[int]:
+    """The processes of process group ``pgid``."""
+    return {pid for pid, (_, group) in _processes().items() if group == pgid}
