@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(c)
     _add_ray(c)
 
-    rep = sub.add_parser("report", help="plots and report.md of a run or ensemble directory")
+    rep = sub.add_parser("report", help="plots and report.md of a run, ensemble or sweep directory")
     rep.add_argument("run_dir", help="a run or ensemble directory (path or URI)")
     rep.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 

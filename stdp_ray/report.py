@@ -16,6 +16,11 @@ rewritten is never seen half-written::
     ENSEMBLE_ROOT/report/
       ensemble_accuracy.png  from metrics.json (written beside ensemble.json)
       report.md              member table, accuracy against K, links to member reports
+
+    SWEEP_ROOT/report/
+      sweep.png              from sweep.parquet (accuracy against each swept setting)
+      report.md              settings, best run, mean accuracy per point, every run
+                             with a link to its report
 """
 
 from __future__ import annotations
@@ -34,15 +39,15 @@ from matplotlib.figure import Figure
 
 from . import plots, rundir
 from .rundir import (CONFUSION_PNG, ENSEMBLE_PNG, RECEPTIVE_FIELDS_PNG, REPORT_DIR, REPORT_MD,
-                     TRAINING_CURVES_PNG, TRAINING_SUMMARY_CSV, PhaseManifest, RunMetrics,
+                     SWEEP_PNG, TRAINING_CURVES_PNG, TRAINING_SUMMARY_CSV, PhaseManifest, RunMetrics,
                      RunRecord)
 from .state import ArtifactError, atomic_write_bytes, directory_lock, load_network
 from .storage import display
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_report", "write_run_report", "write_ensemble_report", "save_figure", "DEFAULT_DPI",
-           "is_ensemble_root", "training_summary", "SUMMARY_EVERY"]
+__all__ = ["write_report", "write_run_report", "write_ensemble_report", "write_sweep_report",
+           "save_figure", "DEFAULT_DPI", "is_ensemble_root", "is_sweep_root", "training_summary", "SUMMARY_EVERY"]
 
 #: Training samples per row of the training summary (CSV).
 SUMMARY_EVERY = 1000
@@ -427,27 +432,44 @@ def _read_ensemble(root: Path) -> rundir.EnsembleMetrics:
     return metrics
 
 
-def _member_dir(root: Path, run_dir: str) -> Path:
+def _member_dir(root: Path, run_dir: str, *, source: Path | None = None,
+                what: str = "member run_dir", where: str = "the ensemble directory") -> Path:
     """A member's run directory: ``run_dir`` relative to ``root``, and inside it.
 
-    An ensemble's ``metrics.json`` is data from whoever made it: a member path
-    that is absolute, climbs out of the root (``..``) or leads out of it
-    through a symbolic link is refused, so that a report never writes
-    elsewhere.
+    An ensemble's ``metrics.json`` (or a sweep's ``sweep.parquet``, the
+    ``source``) is data from whoever made it: a member path that is absolute,
+    climbs out of the root (``..``) or leads out of it through a symbolic link
+    is refused, so that a report never writes elsewhere.
     """
+    source = root / rundir.ENSEMBLE_METRICS_FILE if source is None else source
     p = Path(run_dir)
     if p.is_absolute() or ".." in p.parts or not p.parts:
-        raise ValueError(f"{root / rundir.ENSEMBLE_METRICS_FILE}: member run_dir {run_dir!r} "
-                         "must be a relative path inside the ensemble directory")
+        raise ValueError(f"{source}: {what} {run_dir!r} must be a relative path inside {where}")
     candidate = root / p
     if not candidate.resolve().is_relative_to(root.resolve()):
-        raise ValueError(f"{root / rundir.ENSEMBLE_METRICS_FILE}: member run_dir {run_dir!r} "
-                         "leads out of the ensemble directory (a symbolic link)")
+        raise ValueError(f"{source}: {what} {run_dir!r} leads out of {where} (a symbolic link)")
     return candidate
 
 
+def _member_report(run_dir: Path, root: Path, out_dir: Path, dpi: float) -> tuple[list[Path], str]:
+    """Write the run report of an ensemble member or a sweep's run, if it is a run directory.
+
+    Returns the files written and a Markdown link to its ``report.md`` (``n/a``
+    when the directory is missing or holds no ``config.json``; logged).
+    """
+    if not run_dir.is_dir():
+        logger.info("%s: run directory %s not found; no report for it", root, run_dir)
+        return [], NA
+    if not (run_dir / rundir.RUN_CONFIG_FILE).is_file():
+        logger.warning("%s: %s holds no %s; no report for it", root, run_dir,
+                       rundir.RUN_CONFIG_FILE)
+        return [], NA
+    files = write_run_report(run_dir, dpi=dpi)
+    return files, f"[report]({_link(files[-1], out_dir)})"
+
+
 def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[Path]:
-    """The report of a run directory or an ensemble root, holding its lock (shared).
+    """The report of a run directory, an ensemble root or a sweep root, holding its lock (shared).
 
     The lock is taken shared: several reports may run at once, none while a
     writer (``train``, ``test``...) holds the directory.
@@ -457,7 +479,8 @@ def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[P
     DirectoryBusyError
         If another stdp-ray process is writing the directory.
     ValueError
-        As :func:`write_run_report` and :func:`write_ensemble_report`.
+        As :func:`write_run_report`, :func:`write_ensemble_report` and
+        :func:`write_sweep_report`.
     """
     path = Path(path)
     if not path.is_dir():
@@ -465,6 +488,8 @@ def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[P
     with directory_lock(path, shared=True):
         if is_ensemble_root(path):
             return write_ensemble_report(path, dpi=dpi)
+        if is_sweep_root(path):
+            return write_sweep_report(path, dpi=dpi)
         return write_run_report(path, dpi=dpi)
 
 
@@ -518,19 +543,8 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     member_links: list[str] = []
     member_dirs = [_member_dir(root, str(mem.run_dir)) for mem in members]  # all, before writing
     for mdir in member_dirs:
-        link = NA
-        if not member_reports:
-            member_links.append(link)
-            continue
-        if not mdir.is_dir():
-            logger.info("%s: member run directory %s not found; no member report", root, mdir)
-        elif not (mdir / rundir.RUN_CONFIG_FILE).is_file():
-            logger.warning("%s: member %s holds no %s; no member report", root, mdir,
-                           rundir.RUN_CONFIG_FILE)
-        else:
-            files = write_run_report(mdir, dpi=dpi)
-            written += files
-            link = f"[report]({_link(files[-1], out_dir)})"
+        files, link = _member_report(mdir, root, out_dir, dpi) if member_reports else ([], NA)
+        written += files
         member_links.append(link)
 
     png = save_figure(fig, out_dir / ENSEMBLE_PNG, dpi)
@@ -561,5 +575,141 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
               "|---:|---:|---|---|"]
     lines += [f"| {_md(m.seed)} | {_fmt_pct(m.accuracy)} | `{_md(m.run_dir)}` | {link} |"
               for m, link in zip(members, member_links)]
+    md = _write_text(out_dir / REPORT_MD, "\n".join(lines) + "\n")
+    return [*written, png, md]
+
+
+# --------------------------------------------------------------------------
+# Sweep report
+# --------------------------------------------------------------------------
+def is_sweep_root(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a sweep root (holds ``sweep.json``), not a run directory."""
+    return (Path(path) / rundir.SWEEP_FILE).is_file()
+
+
+def _read_sweep(root: Path):
+    if not is_sweep_root(root):
+        raise ValueError(f"{root}: not a sweep directory (no {rundir.SWEEP_FILE})")
+    try:
+        settings = rundir.read_sweep_settings(root)
+        if not (root / rundir.SWEEP_SUMMARY_FILE).is_file():
+            raise ValueError(f"{root}: sweep has no finished run (no "
+                             f"{rundir.SWEEP_SUMMARY_FILE}); rerun `stdp-ray sweep` on it to "
+                             "resume")
+        summary = rundir.read_sweep_summary(root, list(settings.grid)).to_pandas()
+    except ArtifactError as exc:
+        raise ValueError(str(exc)) from exc
+    if summary.empty:
+        raise ValueError(f"{root / rundir.SWEEP_SUMMARY_FILE}: holds no run")
+    acc = summary["accuracy"].to_numpy(dtype=float)
+    if not np.all((acc >= 0) & (acc <= 1)):
+        raise ValueError(f"{root / rundir.SWEEP_SUMMARY_FILE}: accuracy must lie in [0, 1]")
+    return settings, summary
+
+
+def write_sweep_figure(root: str | os.PathLike, summary, fields: list[str], path=None, *,
+                       dpi: float = DEFAULT_DPI) -> Path:
+    """Write the sweep's figure (test accuracy against each swept setting).
+
+    Parameters
+    ----------
+    root : path
+        The sweep's directory (its name titles the figure).
+    summary : DataFrame
+        ``sweep.parquet``.
+    fields : list of str
+        The swept settings.
+    path : path, optional
+        Where (default ``ROOT/sweep.png``, which ``stdp-ray sweep`` writes).
+    """
+    root = Path(root)
+    fig = plots.sweep_figure(summary, fields, title=f"Sweep: {_shown_name(root)}")
+    return save_figure(fig, root / SWEEP_PNG if path is None else path, dpi)
+
+
+def write_sweep_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
+                       run_reports: bool = True) -> list[Path]:
+    """Write ``ROOT/report/sweep.png`` and ``ROOT/report/report.md`` of a sweep.
+
+    ``ROOT/sweep.json`` marks a sweep and names its grid; ``ROOT/sweep.parquet``
+    holds one row per finished run (point and seed). With ``run_reports``,
+    :func:`write_run_report` is first called on each run's directory (its
+    ``run_dir`` must lie inside the root), and the sweep report links to them.
+
+    Parameters
+    ----------
+    root : path
+        The sweep's directory.
+    dpi : float
+    run_reports : bool
+        Also write each run's report.
+
+    Returns
+    -------
+    list of Path
+        The runs' report files, then the sweep PNG and ``report.md``.
+
+    Raises
+    ------
+    ValueError
+        If ``root`` holds no ``sweep.json``, no ``sweep.parquet``, or a
+        malformed one (a run directory outside ``root`` included).
+    """
+    root = Path(root)
+    settings, summary = _read_sweep(root)
+    fields = list(settings.grid)
+    source = root / rundir.SWEEP_SUMMARY_FILE
+    run_dirs = [_member_dir(root, str(d), source=source, what="run_dir",
+                            where="the sweep directory") for d in summary["run_dir"]]
+    out_dir = root / REPORT_DIR
+    written: list[Path] = []
+    links: list[str] = []
+    for run_dir in run_dirs:
+        files, link = _member_report(run_dir, root, out_dir, dpi) if run_reports else ([], NA)
+        written += files
+        links.append(link)
+    try:
+        png = write_sweep_figure(root, summary, fields, out_dir / SWEEP_PNG, dpi=dpi)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+
+    n_runs = int(np.prod([len(v) for v in settings.grid.values()])) * len(settings.seeds)
+    best = summary.loc[summary["accuracy"].idxmax()]
+    grid_text = "; ".join(f"`{k}` = {', '.join(_md(v) for v in vals)}"
+                          for k, vals in settings.grid.items())
+    lines = [f"# Sweep report: {_shown_name(root)}", "",
+             f"Sweep directory: `{_shown(root)}`  ",
+             f"Report written {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
+             "", "## Headline", "", "| quantity | value |", "|---|---|",
+             f"| Grid | {grid_text} |",
+             f"| Seeds | {', '.join(str(s) for s in settings.seeds)} |",
+             f"| Runs finished | {len(summary)} of {n_runs} |",
+             f"| Excitatory neurons | {_fmt_int(settings.config.n_neurons)} |",
+             f"| Training samples (each run) | {_fmt_int(settings.samples)} |",
+             f"| Labels from (training images) | "
+             f"{_fmt_int(settings.observe_samples) if settings.observe_samples else 'all'} |",
+             f"| Test samples | {_fmt_int(int(best['n_samples']))} |",
+             f"| Best run | {_fmt_pct(float(best['accuracy']))} at `{_md(best['point'])}`, "
+             f"seed {int(best['seed'])} |",
+             "", "## Accuracy against each setting", "", f"![Sweep]({SWEEP_PNG})", "",
+             "## Mean over seeds, per point", "",
+             "| " + " | ".join(_md(f) for f in fields) + " | runs | mean | min | max |",
+             "|" + "---:|" * (len(fields) + 4)]
+    for values, group in summary.groupby(fields, sort=False):
+        values = values if isinstance(values, tuple) else (values,)
+        acc = group["accuracy"]
+        lines.append("| " + " | ".join(_md(v) for v in values)
+                     + f" | {len(group)} | {_fmt_pct(float(acc.mean()))} | "
+                       f"{_fmt_pct(float(acc.min()))} | {_fmt_pct(float(acc.max()))} |")
+    lines += ["", "## Runs", "",
+              "| " + " | ".join(_md(f) for f in fields)
+              + " | seed | accuracy | failed (test) | training time | report |",
+              "|" + "---:|" * (len(fields) + 4) + "---|"]
+    for row, link in zip(summary.itertuples(index=False), links):
+        row = row._asdict()
+        lines.append("| " + " | ".join(_md(row[f]) for f in fields)
+                     + f" | {int(row['seed'])} | {_fmt_pct(float(row['accuracy']))} | "
+                       f"{_fmt_int(int(row['n_failed']))} | "
+                       f"{_fmt_seconds(float(row['training_seconds']))} | {link} |")
     md = _write_text(out_dir / REPORT_MD, "\n".join(lines) + "\n")
     return [*written, png, md]

@@ -110,6 +110,7 @@ __all__ = [
     "PHASES", "SNAPSHOTS_DIR", "CURVE_DIR", "CURVE_FILE", "CURVE_PNG", "SNAPSHOTS_PNG",
     "TABLE_SCHEMA_VERSION", "COLUMN_UNITS", "table_metadata", "read_table_metadata",
     "SWEEP_FILE", "SWEEP_SUMMARY_FILE", "SWEEP_PNG", "sweep_point_dir", "setting_text",
+    "read_sweep_summary",
     "SweepSettings", "write_sweep_settings", "read_sweep_settings", "sweep_summary_table",
     # paths
     "PART_GLOB", "phase_dir", "member_dir", "manifest_path", "stored_manifest_path",
@@ -1243,3 +1244,33 @@ def sweep_summary_table(rows: list[Mapping[str, Any]], grid_fields: list[str]) -
                        + [(name, types[name]) for name in grid_fields]
                        + list(SWEEP_SUMMARY_COLUMNS))
     return pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
+
+
+def read_sweep_summary(root: str | os.PathLike, grid_fields: list[str]) -> pa.Table:
+    """Read ``ROOT/sweep.parquet``, checking its columns against the sweep's fields.
+
+    Parameters
+    ----------
+    root : path
+        The sweep's directory.
+    grid_fields : list of str
+        The swept settings (``sweep.json``'s grid), in order.
+
+    Returns
+    -------
+    pyarrow.Table
+        As :func:`sweep_summary_table` writes it.
+
+    Raises
+    ------
+    ArtifactError
+        If it is missing, not Parquet, or has other columns or types.
+    """
+    path = Path(root) / SWEEP_SUMMARY_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing (the sweep has not finished a run yet)")
+    expected = sweep_summary_table([], grid_fields).schema
+    try:
+        return read_table(path, expected)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: not a sweep summary ({str(exc).splitlines()[0]})") from exc

@@ -271,20 +271,9 @@ def _write_summary(root: Path, grid: dict, runs: list) -> pd.DataFrame:
 
 
 def _write_figure(root: Path, summary: pd.DataFrame, fields: list[str]) -> Path:
-    from .plots import sweep_figure
+    from .report import write_sweep_figure
 
-    fig = sweep_figure(summary, fields)
-    path = root / rundir.SWEEP_PNG
-    state.atomic_write_bytes(path, _png(fig))
-    return path
-
-
-def _png(fig) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+    return write_sweep_figure(root, summary, fields)
 
 
 def read_summary(root: str | os.PathLike) -> pd.DataFrame:

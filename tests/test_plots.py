@@ -435,6 +435,78 @@ def test_ensemble_report_bad_metrics(tmp_path, content, match):
         report.write_ensemble_report(tmp_path)
 
 
+def make_sweep(root, runs=(("nu_post=0.005/seed=1", 0.005, 1, 0.71),
+                            ("nu_post=0.005/seed=2", 0.005, 2, 0.69),
+                            ("nu_post=0.01/seed=1", 0.01, 1, 0.78))):
+    """A sweep root written by hand: sweep.json, sweep.parquet, run directories."""
+    settings = rundir.SweepSettings(Config(n_neurons=N), {"nu_post": [0.005, 0.01]}, [1, 2],
+                                    samples=20, observe_samples=10)
+    rundir.write_sweep_settings(root, settings)
+    rows = []
+    for run_dir, nu_post, seed, acc in runs:
+        if not run_dir.startswith(("/", "..")) and "link" not in run_dir:
+            make_run(root / run_dir)
+        rows.append({"point": run_dir.rpartition("/seed=")[0], "nu_post": nu_post, "seed": seed,
+                     "accuracy": acc, "n_samples": 100, "n_failed": 1, "train_failed": 0,
+                     "training_samples": 20, "training_seconds": 6.5, "run_dir": run_dir})
+    rundir.write_table(root / rundir.SWEEP_SUMMARY_FILE,
+                       rundir.sweep_summary_table(rows, ["nu_post"]))
+    return settings
+
+
+def test_report_of_a_sweep_root_plots_every_point_and_links_every_run(tmp_path):
+    root = tmp_path / "sw"
+    make_sweep(root)
+    paths = report.write_report(root)
+    out = root / "report"
+    assert paths[-2:] == [out / "sweep.png", out / "report.md"]
+    check_png(out / "sweep.png")
+    for run in ("nu_post=0.005/seed=1", "nu_post=0.005/seed=2", "nu_post=0.01/seed=1"):
+        assert root / run / "report/report.md" in paths
+    md = (out / "report.md").read_text()
+    assert "](sweep.png)" in md
+    assert "| Runs finished | 3 of 4 |" in md
+    assert "| Best run | 78.00% at `nu_post=0.01`, seed 1 |" in md
+    assert "| 0.005 | 2 | 70.00% | 69.00% | 71.00% |" in md       # mean over seeds
+    assert "| 0.01 | 1 | 78.00% | 78.00% | 78.00% |" in md
+    assert "[report](../nu_post=0.005/seed=2/report/report.md)" in md
+
+
+@pytest.mark.parametrize("run_dir", ["../elsewhere", "/abs/elsewhere", "link/seed=2"])
+def test_a_sweep_run_outside_the_root_is_refused_and_nothing_is_written(tmp_path, run_dir):
+    root = tmp_path / "sw"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    make_run(tmp_path / "seed=2", stats=False)
+    make_sweep(root, runs=((run_dir, 0.005, 2, 0.7),))
+    with pytest.raises(ValueError, match=r"sweep.parquet: run_dir .* (must be a relative path "
+                                         r"inside|leads out of) the sweep directory"):
+        report.write_report(root)
+    assert not (root / "report").exists() and not (tmp_path / "seed=2/report").exists()
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("no-summary", r"sweep has no finished run \(no sweep.parquet\); rerun `stdp-ray sweep`"),
+    ("not-parquet", r"sweep.parquet: not a sweep summary"),
+    ("other-grid", r"sweep.parquet: not a sweep summary"),
+    ("bad-settings", r"sweep.json: invalid sweep settings"),
+])
+def test_a_damaged_sweep_root_is_refused_naming_the_file(tmp_path, damage, match):
+    make_sweep(tmp_path)
+    if damage == "no-summary":
+        (tmp_path / rundir.SWEEP_SUMMARY_FILE).unlink()
+    elif damage == "not-parquet":
+        (tmp_path / rundir.SWEEP_SUMMARY_FILE).write_bytes(b"PAR1 not really")
+    elif damage == "other-grid":
+        rundir.write_table(tmp_path / rundir.SWEEP_SUMMARY_FILE,
+                           rundir.sweep_summary_table([], ["theta_plus_mV"]))
+    else:
+        state.atomic_write_json(tmp_path / rundir.SWEEP_FILE, {"grid": {}})
+    with pytest.raises(ValueError, match=match):
+        report.write_report(tmp_path)
+    assert not (tmp_path / "report").exists()
+
+
 # --------------------------------------------------------------------------
 # Training summary table
 # --------------------------------------------------------------------------

@@ -113,6 +113,13 @@ def test_an_interrupted_2x2_sweep_resumes_point_by_point(tmp_path, mnist_dir, ra
         assert row.training_seconds == pytest.approx(stats["seconds"].sum())
     assert np.all((summary["accuracy"] >= 0) & (summary["accuracy"] <= 1))
     assert (root / rundir.SWEEP_PNG).stat().st_size > 0
+    # `stdp-ray report` of the sweep root: its figure and a report linking every run's.
+    assert main(["report", str(root)]) == 0
+    md = (root / rundir.REPORT_DIR / rundir.REPORT_MD).read_text()
+    for row in summary.itertuples():
+        assert f"../{row.run_dir}/report/report.md" in md
+        assert (root / row.run_dir / rundir.REPORT_DIR / rundir.REPORT_MD).is_file()
+    assert (root / rundir.REPORT_DIR / rundir.SWEEP_PNG).stat().st_size > 0
     # Another grid in the same root is refused.
     assert main(["sweep", str(root), *TINY_SWEEP[2:], "--grid", "nu_post=0.02",
                  "--data-dir", str(mnist_dir)]) == 2
