@@ -102,10 +102,13 @@ def ensemble_row(root: str) -> dict:
     if metrics is None:
         raise SystemExit(f"{root}: no ensemble metrics.json (is the ensemble finished?)")
     settings = rundir.read_ensemble_settings(root)
-    n = metrics.n_neurons or (settings.config or Config()).n_neurons
+    cfg = settings.config or Config()
+    n = metrics.n_neurons or cfg.n_neurons
     samples = metrics.samples or settings.samples
     k = len(metrics.members)
-    return {"name": f"ensemble of {k} x {n} neurons", "kind": "ensemble", "n_neurons": n,
+    changed = _changed_settings(cfg) if settings.config is not None else ""
+    return {"name": f"ensemble of {k} x {n} neurons" + (f", {changed}" if changed else ""),
+            "settings": changed, "kind": "ensemble", "n_neurons": n,
             "members": k, "run_dir": str(root), "samples": int(samples),
             "label_samples": metrics.observe_samples or settings.observe_samples,
             "test_samples": metrics.n_samples, "accuracy": metrics.ensemble_accuracy_sum,

@@ -109,21 +109,12 @@ def s3_server():
     for it: Ray workers started afterwards (the training actors) inherit them,
     as the nodes of a cluster get them from their environment or role.
     """
-    import os
-
     from s3_server import S3Server
 
-    with S3Server() as server:
-        saved = {k: os.environ.get(k) for k in server.environment()}
-        os.environ.update(server.environment())
-        try:
-            yield server
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    from stdp_ray.testing.env import environment
+
+    with S3Server() as server, environment(server.environment()):
+        yield server
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .env import environment
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["LocalCluster", "free_port"]
@@ -195,9 +197,7 @@ class LocalCluster:
 
         # The token goes in the header: Ray caches the token it first loaded in a process.
         headers = {"Authorization": f"Bearer {self.env['RAY_AUTH_TOKEN']}"}
-        saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
-        os.environ.update({k: self.env[k] for k in saved})
-        try:
+        with environment({k: self.env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}):
             client = JobSubmissionClient(self.dashboard_url, headers=headers)
             job = client.submit_job(entrypoint=entrypoint)
             deadline = time.monotonic() + timeout
@@ -209,12 +209,6 @@ class LocalCluster:
                 time.sleep(1.0)
                 status = client.get_job_status(job)
             return str(status.value), client.get_job_logs(job)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     def stop(self, timeout: float = 30.0) -> None:
         """End the process groups this object started, then anything left in its temp dir."""
