@@ -7,7 +7,8 @@
 Each ``--single`` is one network: the row of its learning curve after SAMPLES
 training samples (default: its last snapshot), one row per label set, or,
 for a run directory without a curve, its ``metrics.json``. Each ``--ensemble``
-is an ensemble root (its summed-scores accuracy, all members). Writes
+is an ensemble root (its summed-scores accuracy, all members). Both may be
+URIs (``s3://BUCKET/PREFIX``), read from private mirrors. Writes
 ``NAME.json`` (every row and where it came from), ``NAME.md`` (the table) and
 ``NAME.png`` (accuracy against input synapses x training samples: single
 networks and ensembles at equal training compute). Nothing here is typed in:
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stdp_ray import curve, plots, rundir, state
+from stdp_ray import curve, plots, rundir, state, storage
 from stdp_ray.config import Config
 from stdp_ray.report import save_figure
 
@@ -60,15 +61,17 @@ def _changed_settings(cfg: Config) -> str:
 
 
 def single_rows(spec: str) -> list[dict]:
-    """The rows of one network, ``RUN_DIR[@SAMPLES]``."""
-    path, _, at = spec.partition("@")
-    run = Path(path)
+    """The rows of one network, ``RUN_DIR[@SAMPLES]`` (RUN_DIR a path or URI)."""
+    path, _, at = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    if not at.isdigit():  # no @SAMPLES: an "@" belongs to the path
+        path, at = spec, ""
+    run = storage.read_location(path)
     record = rundir.read_run_record(run)
     n = record.config.n_neurons
     changed = _changed_settings(record.config)
     name = f"{n} neurons, seed {record.seed}" + (f", {changed}" if changed else "")
     base = {"name": name, "settings": changed, "kind": "single", "n_neurons": n,
-            "members": 1, "run_dir": str(run)}
+            "members": 1, "run_dir": path}
     if (run / rundir.CURVE_DIR / rundir.CURVE_FILE).is_file():
         frame = curve.read_curve(run)
         samples = int(at) if at else int(frame["samples_seen"].max())
@@ -96,8 +99,9 @@ def single_rows(spec: str) -> list[dict]:
              "commit": rundir.provenance_commit(metrics.provenance), "source": "metrics.json"}]
 
 
-def ensemble_row(root: str) -> dict:
-    root = Path(root)
+def ensemble_row(spec: str) -> dict:
+    """The row of one ensemble root (a path or URI): its summed-scores accuracy."""
+    root = storage.read_location(spec)
     metrics = rundir.read_ensemble_metrics(root)
     if metrics is None:
         raise SystemExit(f"{root}: no ensemble metrics.json (is the ensemble finished?)")
@@ -109,7 +113,7 @@ def ensemble_row(root: str) -> dict:
     changed = _changed_settings(cfg) if settings.config is not None else ""
     return {"name": f"ensemble of {k} x {n} neurons" + (f", {changed}" if changed else ""),
             "settings": changed, "kind": "ensemble", "n_neurons": n,
-            "members": k, "run_dir": str(root), "samples": int(samples),
+            "members": k, "run_dir": spec, "samples": int(samples),
             "label_samples": metrics.observe_samples or settings.observe_samples,
             "test_samples": metrics.n_samples, "accuracy": metrics.ensemble_accuracy_sum,
             "mean_member_accuracy": metrics.mean_member_accuracy, "n_failed": None,

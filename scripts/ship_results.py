@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Copy the small, shippable files of a run or ensemble directory into results/.
+"""Copy the small, shippable files of a run, ensemble or sweep directory into results/.
 
-    python scripts/ship_results.py RUN_OR_ENSEMBLE_DIR results/NAME [--overwrite]
+    python scripts/ship_results.py RUN_ENSEMBLE_OR_SWEEP_DIR results/NAME [--overwrite]
 
 Run `stdp-ray report DIR` first. A run directory gives ``config.json``,
 ``metrics.json``, ``predictions.parquet``, ``assignments.parquet``, the
@@ -9,12 +9,19 @@ learning curve where there is one (``curve/curve.parquet`` and its figures)
 and ``report/`` (figures, ``training_summary.csv``, ``report.md``); an ensemble root
 gives ``ensemble.json``, ``metrics.json``, ``ensemble_predictions.parquet``,
 ``report/`` and each member's files under ``seed=<s>/`` (so the ensemble
-report's links to member reports keep working). Responses, checkpoints and
+report's links to member reports keep working); a sweep root gives
+``sweep.json``, ``sweep.parquet``, ``sweep.png``, ``report/`` and each finished
+run's files at its point's path (``nu_post=0.01/seed=1/``). Responses,
+checkpoints and
 networks stay behind (networks are shipped with ``stdp-ray`` itself under
 ``results/networks/`` when wanted). The destination is built under a temporary
 name and renamed into place; an existing one is replaced only with
 ``--overwrite``. A source that a process is still working on (it holds the
 directory's lock) or whose report is older than its ``metrics.json`` is refused.
+
+The source may be a URI (``s3://BUCKET/PREFIX``, ``gs://...``): its committed
+content is pulled into a private mirror under the directory's lease, so a
+source that a command is still writing is refused there too.
 """
 import argparse
 import logging
@@ -22,7 +29,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import ensembles, report, rundir, state
+from stdp_ray import ensembles, report, rundir, state, storage
 
 logger = logging.getLogger("ship_results")
 
@@ -31,6 +38,7 @@ RUN_FILES = (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, rundir.PREDICTIONS_FIL
              f"{rundir.CURVE_DIR}/{rundir.CURVE_PNG}", f"{rundir.CURVE_DIR}/{rundir.SNAPSHOTS_PNG}")
 ENSEMBLE_FILES = (rundir.ENSEMBLE_FILE, rundir.ENSEMBLE_METRICS_FILE,
                   rundir.ENSEMBLE_PREDICTIONS_FILE)
+SWEEP_FILES = (rundir.SWEEP_FILE, rundir.SWEEP_SUMMARY_FILE, rundir.SWEEP_PNG)
 
 
 def _copy(src: Path, dst: Path, names, required) -> None:
@@ -52,17 +60,35 @@ def _copy(src: Path, dst: Path, names, required) -> None:
                     ignore=shutil.ignore_patterns(".*"))
 
 
-def ship(src: Path, dest: Path, overwrite: bool = False) -> Path:
-    """Copy ``src``'s shippable files to ``dest`` (atomically); returns ``dest``."""
-    if not src.is_dir():
-        raise FileNotFoundError(f"{src}: no such directory")
+def ship(src, dest: Path, overwrite: bool = False) -> Path:
+    """Copy ``src``'s shippable files to ``dest`` (atomically); returns ``dest``.
+
+    ``src`` is a path or a run directory URI; ``dest`` a local path.
+    """
+    dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise FileExistsError(f"{dest}: exists and is not a directory")
     if dest.exists() and not overwrite:
         raise FileExistsError(f"{dest}: exists; pass --overwrite to replace it")
-    # Hold the source's lock: a run or ensemble still being worked on is refused.
+    # Hold the source's lock (on a bucket, its lease): a directory still being worked on is
+    # refused. Nothing is written to the source.
+    with storage.open_location(src, write=True) as local:
+        return _ship(local, dest)
+
+
+def _ship(src: Path, dest: Path) -> Path:
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: no such directory")
     with state.directory_lock(src), state.atomic_directory(dest) as tmp:
-        if report.is_ensemble_root(src):
+        if report.is_sweep_root(src):
+            _copy(src, tmp, SWEEP_FILES, SWEEP_FILES[:2])
+            summary = rundir.read_sweep_summary(src, list(rundir.read_sweep_settings(src).grid))
+            for run_dir in summary.column("run_dir").to_pylist():
+                run = report.inside_root(src, run_dir, source=src / rundir.SWEEP_SUMMARY_FILE,
+                                         what="run_dir", where="the sweep directory")
+                _copy(run, tmp / run_dir, RUN_FILES, (rundir.RUN_CONFIG_FILE,
+                                                      rundir.METRICS_FILE))
+        elif report.is_ensemble_root(src):
             seeds = rundir.read_ensemble_settings(src).seeds
             seeds = ensembles.check_seeds(seeds if isinstance(seeds, list) else "?",
                                          shown=f"{seeds!r} in {src / rundir.ENSEMBLE_FILE}")
@@ -77,7 +103,7 @@ def ship(src: Path, dest: Path, overwrite: bool = False) -> Path:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("src", type=Path, help="run directory or ensemble root")
+    p.add_argument("src", help="run directory, ensemble or sweep root (a path or URI)")
     p.add_argument("dest", type=Path, help="destination, e.g. results/NAME")
     p.add_argument("--overwrite", action="store_true", help="replace an existing destination")
     args = p.parse_args(argv)

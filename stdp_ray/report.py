@@ -47,7 +47,8 @@ from .storage import display
 logger = logging.getLogger(__name__)
 
 __all__ = ["write_report", "write_run_report", "write_ensemble_report", "write_sweep_report",
-           "save_figure", "DEFAULT_DPI", "is_ensemble_root", "is_sweep_root", "training_summary", "SUMMARY_EVERY"]
+           "write_sweep_figure", "save_figure", "DEFAULT_DPI", "is_ensemble_root",
+           "is_sweep_root", "inside_root", "training_summary", "SUMMARY_EVERY"]
 
 #: Training samples per row of the training summary (CSV).
 SUMMARY_EVERY = 1000
@@ -432,9 +433,9 @@ def _read_ensemble(root: Path) -> rundir.EnsembleMetrics:
     return metrics
 
 
-def _member_dir(root: Path, run_dir: str, *, source: Path | None = None,
+def inside_root(root: Path, run_dir: str, *, source: Path | None = None,
                 what: str = "member run_dir", where: str = "the ensemble directory") -> Path:
-    """A member's run directory: ``run_dir`` relative to ``root``, and inside it.
+    """A member's (or a sweep run's) directory: ``run_dir`` relative to ``root``, and inside it.
 
     An ensemble's ``metrics.json`` (or a sweep's ``sweep.parquet``, the
     ``source``) is data from whoever made it: a member path that is absolute,
@@ -541,7 +542,7 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
 
     written: list[Path] = []
     member_links: list[str] = []
-    member_dirs = [_member_dir(root, str(mem.run_dir)) for mem in members]  # all, before writing
+    member_dirs = [inside_root(root, str(mem.run_dir)) for mem in members]  # all, before writing
     for mdir in member_dirs:
         files, link = _member_report(mdir, root, out_dir, dpi) if member_reports else ([], NA)
         written += files
@@ -659,7 +660,7 @@ def write_sweep_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     settings, summary = _read_sweep(root)
     fields = list(settings.grid)
     source = root / rundir.SWEEP_SUMMARY_FILE
-    run_dirs = [_member_dir(root, str(d), source=source, what="run_dir",
+    run_dirs = [inside_root(root, str(d), source=source, what="run_dir",
                             where="the sweep directory") for d in summary["run_dir"]]
     out_dir = root / REPORT_DIR
     written: list[Path] = []

@@ -10,7 +10,7 @@ import os
 
 from conftest import lock_in_child
 from stdp_ray import report, state
-from test_plots import make_run
+from test_plots import make_run, make_sweep
 
 _SPEC = importlib.util.spec_from_file_location(
     "ship_results", Path(__file__).resolve().parents[1] / "scripts" / "ship_results.py")
@@ -100,3 +100,31 @@ def test_refuses_a_malformed_ensemble_file(tmp_path, caplog):
     (tmp_path / "file").write_text("x")
     assert ship_results.main([str(tmp_path / "ens"), str(tmp_path / "file")]) == 2
     assert "file: exists and is not a directory" in caplog.text
+
+
+def test_ships_a_sweep_with_every_finished_run_at_its_point(tmp_path):
+    root = tmp_path / "sw"
+    make_sweep(root)
+    report.write_sweep_report(root)
+    dest = tmp_path / "results/sw"
+    assert ship_results.main([str(root), str(dest)]) == 0
+    got = _files(dest)
+    for name in ("sweep.json", "sweep.parquet", "report/sweep.png", "report/report.md",
+                 "nu_post=0.005/seed=2/metrics.json", "nu_post=0.01/seed=1/config.json",
+                 "nu_post=0.01/seed=1/report/report.md"):
+        assert name in got, name
+    assert not any("network" in name or "stats" in name for name in got)
+    # The sweep report's links to run reports resolve inside the copy.
+    md = (dest / "report/report.md").read_text()
+    assert "[report](../nu_post=0.005/seed=2/report/report.md)" in md
+
+
+def test_refuses_a_sweep_whose_run_lies_outside_it(tmp_path, caplog):
+    root = tmp_path / "sw"
+    make_sweep(root, runs=(("../elsewhere", 0.005, 1, 0.7),))
+    (root / "report").mkdir()
+    (root / "report/report.md").write_text("# hand-made\n")
+    assert ship_results.main([str(root), str(tmp_path / "dest")]) == 2
+    assert "run_dir '../elsewhere' must be a relative path inside the sweep directory" \
+        in caplog.text
+    assert not (tmp_path / "dest").exists()

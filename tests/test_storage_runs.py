@@ -3,7 +3,9 @@ network on ``s3://`` (moto's server on 127.0.0.1) give the tables of the local-d
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -99,6 +101,41 @@ def test_the_report_names_the_uri(runs, s3_server):
     text = s3_server.keys(bucket)["runs/n10/report/report.md"].decode()
     assert f"Run directory: `{uri}`" in text
     assert "# Run report: n10" in text
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_scripts_ship_and_export_a_run_on_the_bucket(runs, s3_server, tmp_path):
+    local, uri, bucket = runs
+    before = s3_server.keys(bucket)
+    dest = tmp_path / "results/n10"
+    assert _script("ship_results").main([uri, str(dest)]) == 0
+    for name in (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, rundir.PREDICTIONS_FILE,
+                 f"{rundir.CURVE_DIR}/{rundir.CURVE_FILE}", "report/report.md"):
+        assert (dest / name).is_file(), name
+    pd.testing.assert_frame_equal(_frame(dest / rundir.PREDICTIONS_FILE),
+                                  _frame(local / rundir.PREDICTIONS_FILE))
+    net = tmp_path / "networks/n10"
+    assert _script("export_network").main([uri, str(net), "--dtype", "float32"]) == 0
+    exported = state.load_network(net)
+    np.testing.assert_array_equal(exported.arrays.weights,
+                                  stdp_ray.load_run(local).network.arrays.weights
+                                  .astype(np.float32))
+    assert exported.provenance["exported_from"] == "n10"
+    assert s3_server.keys(bucket) == before  # the source is only read; its lease is gone
+
+
+def test_a_missing_run_on_the_bucket_is_one_line_and_exit_2(s3_bucket, tmp_path, caplog):
+    uri = f"s3://{s3_bucket}/runs/none"
+    assert _script("export_network").main([uri, str(tmp_path / "net")]) == 2
+    assert uri in caplog.text or "runs/none" in caplog.text
+    assert not (tmp_path / "net").exists()
 
 
 def test_rerunning_test_on_the_bucket_recomputes_nothing(runs, mnist_dir, capsys):
