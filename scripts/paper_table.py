@@ -179,8 +179,9 @@ def main(argv=None) -> int:
                              "command": " ".join(["python", "scripts/paper_table.py",
                                                   *(argv or sys.argv[1:])])})
     state.atomic_write_bytes(out.with_suffix(".md"), markdown(frame).encode())
-    # One point per network: the default labels (10,000 images) where there are several.
-    points = frame.sort_values("label_samples").drop_duplicates(["run_dir", "samples"])
+    # One point per network: the default labels (10,000 images) where there are several
+    # (also when the other labels were measured in a copy of the run directory).
+    points = frame.sort_values("label_samples").drop_duplicates(["name", "members", "samples"])
     settings = points["settings"] if "settings" in points.columns else [""] * len(points)
     points = points.assign(series=points["run_dir"], label=[
         f"{m}x{n}, {s / TRAIN_IMAGES:.2g} ep" + (f", {c}" if isinstance(c, str) and c else "")
