@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     prov = {k: v for k, v in net.provenance.items()
             if k in ("seed", "training_samples", "training_seconds", "training_call_seconds")}
     prov["trained_with"] = rundir.provenance_commit(net.provenance)
-    prov["exported_from"] = storage.display(run_dir.resolve()).rstrip("/").rpartition("/")[2]
+    prov["exported_from"] = storage.display_name(run_dir)
     labels = (net.assignments, net.class_rates) if net.assignments is not None else None
     state.save_network(args.dest, rc.config, net.arrays, prov=prov, dtype=args.dtype,
                        assignments=labels)

@@ -62,8 +62,8 @@ def _changed_settings(cfg: Config) -> str:
 
 def single_rows(spec: str) -> list[dict]:
     """The rows of one network, ``RUN_DIR[@SAMPLES]`` (RUN_DIR a path or URI)."""
-    path, _, at = spec.rpartition("@") if "@" in spec else (spec, "", "")
-    if not at.isdigit():  # no @SAMPLES: an "@" belongs to the path
+    path, sep, at = spec.rpartition("@")
+    if not (sep and at.isdigit()):  # no @SAMPLES: any "@" belongs to the path
         path, at = spec, ""
     run = storage.read_location(path)
     record = rundir.read_run_record(run)

@@ -83,11 +83,9 @@ def _ship(src: Path, dest: Path) -> Path:
         if report.is_sweep_root(src):
             _copy(src, tmp, SWEEP_FILES, SWEEP_FILES[:2])
             summary = rundir.read_sweep_summary(src, list(rundir.read_sweep_settings(src).grid))
-            for run_dir in summary.column("run_dir").to_pylist():
-                run = report.inside_root(src, run_dir, source=src / rundir.SWEEP_SUMMARY_FILE,
-                                         what="run_dir", where="the sweep directory")
-                _copy(run, tmp / run_dir, RUN_FILES, (rundir.RUN_CONFIG_FILE,
-                                                      rundir.METRICS_FILE))
+            for run in report.sweep_run_dirs(src, summary.column("run_dir").to_pylist()):
+                _copy(run, tmp / run.relative_to(src), RUN_FILES, (rundir.RUN_CONFIG_FILE,
+                                                                   rundir.METRICS_FILE))
         elif report.is_ensemble_root(src):
             seeds = rundir.read_ensemble_settings(src).seeds
             seeds = ensembles.check_seeds(seeds if isinstance(seeds, list) else "?",

@@ -42,13 +42,14 @@ from .rundir import (CONFUSION_PNG, ENSEMBLE_PNG, RECEPTIVE_FIELDS_PNG, REPORT_D
                      SWEEP_PNG, TRAINING_CURVES_PNG, TRAINING_SUMMARY_CSV, PhaseManifest, RunMetrics,
                      RunRecord)
 from .state import ArtifactError, atomic_write_bytes, directory_lock, load_network
-from .storage import display
+from .storage import display, display_name
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["write_report", "write_run_report", "write_ensemble_report", "write_sweep_report",
            "write_sweep_figure", "save_figure", "DEFAULT_DPI", "is_ensemble_root",
-           "is_sweep_root", "inside_root", "training_summary", "SUMMARY_EVERY"]
+           "is_sweep_root", "inside_root", "sweep_run_dirs", "training_summary",
+           "SUMMARY_EVERY"]
 
 #: Training samples per row of the training summary (CSV).
 SUMMARY_EVERY = 1000
@@ -300,7 +301,7 @@ def _shown(path: Path) -> str:
 
 def _shown_name(path: Path) -> str:
     """The last part of :func:`_shown`."""
-    return _shown(path).rstrip("/").rpartition("/")[2]
+    return display_name(path)
 
 
 def _run_markdown(data: _RunData, written: dict[str, Path], curve=None) -> str:
@@ -608,6 +609,14 @@ def _read_sweep(root: Path):
     return settings, summary
 
 
+def sweep_run_dirs(root: str | os.PathLike, run_dirs) -> list[Path]:
+    """The run directories named in a sweep's ``sweep.parquet``, each checked to lie inside
+    ``root`` (:func:`inside_root`)."""
+    root = Path(root)
+    return [inside_root(root, str(d), source=root / rundir.SWEEP_SUMMARY_FILE, what="run_dir",
+                        where="the sweep directory") for d in run_dirs]
+
+
 def write_sweep_figure(root: str | os.PathLike, summary, fields: list[str], path=None, *,
                        dpi: float = DEFAULT_DPI) -> Path:
     """Write the sweep's figure (test accuracy against each swept setting).
@@ -660,8 +669,7 @@ def write_sweep_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     settings, summary = _read_sweep(root)
     fields = list(settings.grid)
     source = root / rundir.SWEEP_SUMMARY_FILE
-    run_dirs = [inside_root(root, str(d), source=source, what="run_dir",
-                            where="the sweep directory") for d in summary["run_dir"]]
+    run_dirs = sweep_run_dirs(root, summary["run_dir"])
     out_dir = root / REPORT_DIR
     written: list[Path] = []
     links: list[str] = []

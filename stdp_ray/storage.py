@@ -426,6 +426,11 @@ def display(text: object) -> str:
     return out
 
 
+def display_name(path: str | os.PathLike) -> str:
+    """The last part of a directory as the user named it (a mirror's: its URI's last part)."""
+    return display(Path(os.path.abspath(path)).resolve()).rstrip("/").rpartition("/")[2]
+
+
 class DisplayFilter(logging.Filter):
     """A logging filter that shows every mirror path of a message as its URI (:func:`display`)."""
 
