@@ -159,7 +159,7 @@ def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
         The first ``samples`` training images (None: all).
     data_dir : path, optional
         MNIST's directory (default ``$STDP_RAY_DATA``).
-    backend : {"native", "standalone", "runtime"}, optional
+    backend : {"native", "fast", "standalone", "runtime"}, optional
         The engine (default: the run's).
     chunk_size : int, optional
         Samples per chunk (Ray task and Parquet part).

@@ -200,8 +200,11 @@ def _add_common(p: argparse.ArgumentParser, backend_default: str | None = "nativ
     p.add_argument("--data-dir", default=None,
                    help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
     p.add_argument("--backend", choices=BACKENDS, default=backend_default,
-                   help="simulation engine, all bit-identical (default: native; falls back to "
-                        "standalone, then runtime, where its kernel cannot load)"
+                   help="simulation engine (default: native, the exact one; native, "
+                        "standalone and runtime are bit-identical; fast is the same model in "
+                        "float32, several times faster, statistically equivalent; each falls "
+                        "back to the next, fast -> native -> standalone -> runtime, where it "
+                        "cannot load)"
                         + ("; shortcut for --set backend=..." if backend_default is None else ""))
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -218,8 +221,8 @@ def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--checkpoint-every", type=_positive_int, default=1000,
                    help="samples between checkpoints (default 1000)")
     p.add_argument("--threads", type=_positive_int, default=1,
-                   help="threads of each training actor, reserved as its CPUs (native engine; "
-                        "pays off from ~1600 neurons; results do not depend on it; default 1)")
+                   help="threads of each training actor, reserved as its CPUs (native and fast "
+                        "engines; pays off from ~1600 neurons; results do not depend on it; default 1)")
     p.add_argument("--max-intensity", type=_intensity, default=None,
                    help="highest input intensity tried before a sample is marked failed "
                         "(2..1000, default 32); shortcut for --set max_intensity=...")

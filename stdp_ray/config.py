@@ -24,7 +24,7 @@ __all__ = ["Config", "BACKENDS", "Bounds", "Choices", "ConfigError", "config_fro
            "apply_settings", "read_config_file", "format_config"]
 
 #: Simulation engines: the native C++ kernel, Brian2's C++ standalone device and its Cython runtime.
-BACKENDS = ("native", "standalone", "runtime")
+BACKENDS = ("native", "fast", "standalone", "runtime")
 
 #: Schema version of the serialised configuration.
 CONFIG_VERSION = 1
@@ -173,9 +173,11 @@ class Config:
         intensity + 1 (5).
     backend : str
         Simulation engine (not part of the model): "native" (the default,
-        this package's C++ kernel), "standalone" (Brian2's C++ standalone
-        device) or "runtime" (Brian2's Cython runtime, the reference). All
-        three give bit-identical results.
+        this package's exact C++ kernel), "fast" (the same model in float32
+        with per-neuron traces: several times faster, statistically
+        equivalent, not bit-identical), "standalone" (Brian2's C++
+        standalone device) or "runtime" (Brian2's Cython runtime, the
+        reference). native, standalone and runtime give bit-identical results.
     frozen_rest_ms : float or None
         Silence simulated after each presentation in observe and test. The
         dynamic state is reset before every sample there, so any rest at least

@@ -333,7 +333,7 @@ class Trainer:
         t0 = time.perf_counter()
         image_index = k % len(self.images)
         image = self.images[image_index]
-        self.sim.set_weights(model.normalize_weights(self.sim.get_weights(), cfg.weight_sum))
+        self.sim.normalize_weights(cfg.weight_sum)
         intensity, attempt, failed = cfg.intensity, 0, False
         while True:
             counts = self.sim.present(image, sample=k, attempt=attempt, intensity=intensity,
@@ -345,12 +345,12 @@ class Trainer:
                 break
             intensity += 1
             attempt += 1
-        w = self.sim.get_weights()
+        w_mean, w_std = self.sim.weight_moments()
         theta = self.sim.get_theta_mV()
         row = {"sample": k, "image": image_index, "label": int(self.labels[image_index]),
                "total_spikes": int(counts.sum()), "intensity": float(intensity),
                "presentations": attempt + 1, "failed": failed,
-               "w_mean": float(w.mean()), "w_std": float(w.std()),
+               "w_mean": w_mean, "w_std": w_std,
                "theta_mean_mV": float(theta.mean()), "theta_std_mV": float(theta.std()),
                "seconds": time.perf_counter() - t0}
         self._rows.append(row)

@@ -56,11 +56,19 @@ def check_samples(samples: int, option: str = "--samples") -> int:
 def resolve_backend(cfg: Config) -> Config:
     """The engine that works here: ``cfg.backend``, else the next one, with a clear message.
 
-    native -> standalone (its kernel neither installed nor compilable) ->
-    runtime (no C++ compiler for Brian2's standalone device).
+    fast -> native (its kernel neither installed nor compilable) -> standalone
+    -> runtime (no C++ compiler for Brian2's standalone device).
     """
     from .engines import compiler_available
 
+    if cfg.backend == "fast":
+        from .engines import fast
+
+        problem = fast.unavailable()
+        if problem is None:
+            return cfg
+        logger.warning("%s; falling back to the exact native backend (slower)", problem)
+        cfg = cfg.replace(backend="native")
     if cfg.backend == "native":
         from .engines import native
 

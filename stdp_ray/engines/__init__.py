@@ -5,7 +5,8 @@ forms: frozen (weights and theta constant; observe and test) through a
 :class:`FrozenSimulator`, and plastic (training) through a
 :class:`PlasticSimulator`. ``cfg.backend`` names the engine, and
 :func:`make_frozen_simulator` and :func:`make_trainer` return it; the rest of
-the package uses nothing else. Engines agree bit for bit: same input spikes
+the package uses nothing else. The exact engines (all but ``fast``) agree
+bit for bit: same input spikes
 (keyed by sample, see :func:`stdp_ray.model.input_uniform`), same state reset
 per frozen sample (:func:`stdp_ray.model.slot_reset_values`), same arithmetic.
 
@@ -14,12 +15,18 @@ per frozen sample (:func:`stdp_ray.model.slot_reset_values`), same arithmetic.
                (:mod:`.runtime`).
 ``standalone`` Brian2's C++ standalone device, compiled once per node and
                re-run with new inputs (:mod:`.standalone`).
-``native``     A hand-written C++ kernel (:mod:`.native`).
+``native``     A hand-written C++ kernel, bit-identical to Brian2: the
+               exact engine (:mod:`.native`).
+``fast``       The same model in float32 with per-neuron traces, several
+               times faster, held to ``native`` by statistics, not bits
+               (:mod:`.fast`).
 =============  ==========================================================
 
 Modules: :mod:`.base` (engine-independent: pass inputs, spike counting,
 plastic state, build cache; no Brian2), :mod:`.brian` (what both Brian2
-engines share), one module per engine. Importing this package imports no
+engines share), :mod:`.kernels` (building and loading the compiled kernels),
+:mod:`.layout` (the input synapses grouped by delay, for the kernels), one
+module per engine. Importing this package imports no
 simulator; an engine's module is imported when it is made.
 """
 
@@ -143,6 +150,14 @@ class PlasticSimulator(Protocol):
         """The input weights, (n_input, n_neurons)."""
         ...
 
+    def normalize_weights(self, total: float) -> None:
+        """Rescale each excitatory neuron's input weights to sum to ``total``."""
+        ...
+
+    def weight_moments(self) -> tuple[float, float]:
+        """Mean and standard deviation of the input weights (training statistics)."""
+        ...
+
     def set_weights(self, weights: np.ndarray) -> None:
         """Replace the input weights, (n_input, n_neurons), for the next sample."""
         ...
@@ -191,6 +206,10 @@ def make_frozen_simulator(cfg: Config, arrays: FrozenNetwork, n_slots: int) -> F
         from . import native
 
         return native.NativeFrozen(cfg, arrays, n_slots)
+    if cfg.backend == "fast":
+        from . import fast
+
+        return fast.FastFrozen(cfg, arrays, n_slots)
     raise _unknown(cfg.backend)
 
 
@@ -203,15 +222,16 @@ def make_trainer(cfg: Config, arrays: FrozenNetwork, threads: int = 1) -> Plasti
     arrays : FrozenNetwork
         Starting weights, theta and delays.
     threads : int
-        Threads that share each presentation (native engine; the Brian2
-        engines use one). Results do not depend on it.
+        Threads that share each presentation (native and fast engines; the
+        Brian2 engines use one). Results do not depend on it (fast: up to
+        float rounding).
 
     Returns
     -------
     PlasticSimulator
     """
-    if threads > 1 and cfg.backend != "native":
-        logger.warning("threads == %d: only the native engine uses threads; %s runs on one",
+    if threads > 1 and cfg.backend not in ("native", "fast"):
+        logger.warning("threads == %d: only the native and fast engines use threads; %s runs on one",
                        threads, cfg.backend)
     if cfg.backend == "runtime":
         from .runtime import RuntimeTrainer
@@ -225,4 +245,8 @@ def make_trainer(cfg: Config, arrays: FrozenNetwork, threads: int = 1) -> Plasti
         from . import native
 
         return native.NativeTrainer(cfg, arrays, threads=threads)
+    if cfg.backend == "fast":
+        from . import fast
+
+        return fast.FastTrainer(cfg, arrays, threads=threads)
     raise _unknown(cfg.backend)

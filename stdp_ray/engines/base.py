@@ -22,7 +22,7 @@ from ..config import Config
 from ..network import FrozenNetwork
 
 __all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available", "private_dir",
-           "UnsafeDirectoryError",
+           "UnsafeDirectoryError", "NEVER_S", "expand_synapse_traces", "compact_synapse_traces",
            "build_cache_dir", "CACHE_ENV"]
 
 #: Environment variable overriding where compiled standalone builds are cached.
@@ -186,6 +186,75 @@ _CARRIED = [("exc", v) for v in ("v", "ge", "gi", "timer", "lastspike", "not_ref
 _TIMES = {("exc", "lastspike"), ("inh", "lastspike"), ("syn", "lastupdate")}
 
 
+#: Brian2's "never spiked" (lastspike), in seconds.
+NEVER_S = -1e4
+#: The exact engines' per-synapse trace variables (pixel-major, ``n_input * n_neurons`` each).
+SYNAPSE_TRACES = ("pre", "post1", "post2", "post2before", "lastupdate")
+
+
+def expand_synapse_traces(state: dict[str, np.ndarray], delays_ms: np.ndarray,
+                          cfg: Config) -> dict[str, np.ndarray]:
+    """A dynamic state with the exact engines' per-synapse traces.
+
+    A state of the fast engine holds the traces compact: each input neuron's
+    last spike (``syn_input_lastspike``, s) and each exc neuron's
+    ``post2before`` (``syn_post2before_neuron``); ``post1`` and ``post2``
+    follow from ``exc_lastspike``. They are expanded to their values at
+    ``t = 0`` (``lastupdate`` 0): ``pre = exp((s_i + d_ij) / tau_pre)``,
+    ``post1 = exp(lastspike_j / tau_post1)``, ``post2`` alike. A state that
+    already holds them is returned as it is.
+    """
+    if "syn_pre" in state:
+        return state
+    out = {k: v for k, v in state.items()
+           if k not in ("syn_input_lastspike", "syn_post2before_neuron")}
+    n_in, n = cfg.n_input, cfg.n_neurons
+    from .layout import delay_steps
+
+    delay_s = delay_steps(delays_ms, cfg).reshape(n_in, n) * (cfg.dt_ms * 1e-3)
+    arrival = np.asarray(state["syn_input_lastspike"], dtype=np.float64)[:, None] + delay_s
+    last_post = np.asarray(state["exc_lastspike"], dtype=np.float64)[None, :]
+    with np.errstate(under="ignore"):
+        out["syn_pre"] = np.exp(np.minimum(arrival, 0.0) / (cfg.tau_pre_ms * 1e-3)).reshape(-1)
+        for name, tau in (("post1", cfg.tau_post1_ms), ("post2", cfg.tau_post2_ms)):
+            out[f"syn_{name}"] = np.broadcast_to(
+                np.exp(np.minimum(last_post, 0.0) / (tau * 1e-3)), (n_in, n)).reshape(-1)
+    out["syn_post2before"] = np.broadcast_to(
+        np.asarray(state["syn_post2before_neuron"], dtype=np.float64)[None, :],
+        (n_in, n)).reshape(-1)
+    out["syn_lastupdate"] = np.zeros(n_in * n)
+    return out
+
+
+def compact_synapse_traces(state: dict[str, np.ndarray], delays_ms: np.ndarray,
+                           cfg: Config) -> dict[str, np.ndarray]:
+    """A dynamic state with the fast engine's compact traces (see :func:`expand_synapse_traces`).
+
+    From per-synapse traces: synapse (i, j)'s last arrival is
+    ``lastupdate + tau_pre * log(pre)``; less its delay, the spike of input
+    neuron ``i`` that caused it (the latest over ``j``); ``post2before`` per
+    neuron is its largest over the neuron's synapses. A state that already
+    holds them is returned as it is.
+    """
+    if "syn_input_lastspike" in state:
+        return state
+    out = {k: v for k, v in state.items() if not (k.startswith("syn_") and
+                                                  k[4:] in SYNAPSE_TRACES)}
+    n_in, n = cfg.n_input, cfg.n_neurons
+    from .layout import delay_steps
+
+    delay_s = delay_steps(delays_ms, cfg).reshape(n_in, n) * (cfg.dt_ms * 1e-3)
+    pre = np.asarray(state["syn_pre"], dtype=np.float64).reshape(n_in, n)
+    lastupdate = np.asarray(state["syn_lastupdate"], dtype=np.float64).reshape(n_in, n)
+    with np.errstate(divide="ignore"):
+        spike = np.where(pre > 0, lastupdate + cfg.tau_pre_ms * 1e-3 * np.log(pre) - delay_s,
+                         NEVER_S)
+    out["syn_input_lastspike"] = spike.max(axis=1)
+    out["syn_post2before_neuron"] = np.asarray(state["syn_post2before"],
+                                               dtype=np.float64).reshape(n_in, n).max(axis=0)
+    return out
+
+
 class PlasticState:
     """State handling shared by the training engines (state kept in SI units).
 
@@ -227,6 +296,16 @@ class PlasticState:
         """Replace the input weights, (n_input, n_neurons), for the next sample."""
         self.weights = np.array(weights, dtype=np.float64).reshape(-1)
 
+    def normalize_weights(self, total: float) -> None:
+        """Rescale each neuron's input weights to sum to ``total``
+        (:func:`stdp_ray.model.normalize_weights`)."""
+        self.set_weights(model.normalize_weights(self.get_weights(), total))
+
+    def weight_moments(self) -> tuple[float, float]:
+        """Mean and standard deviation of the input weights."""
+        w = self.get_weights()
+        return float(w.mean()), float(w.std())
+
     def get_theta_mV(self) -> np.ndarray:
         """The adaptive thresholds in mV, (n_neurons,)."""
         return self.theta * 1e3
@@ -239,6 +318,7 @@ class PlasticState:
 
     def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
         """Continue from ``state``, a :meth:`dynamic_state` (of any engine)."""
+        state = expand_synapse_traces(state, self.delays_ms, self.cfg)
         for (g, v) in self.state:
             self.state[(g, v)] = np.array(state[f"{g}_{v}"], dtype=self.state[(g, v)].dtype)
         self.theta = np.array(state["exc_theta_volt"], dtype=np.float64)

@@ -8,24 +8,15 @@ file I/O, no per-step interpreter. This module computes the constants Brian2
 folds into its generated code, groups the input synapses by delay in the
 order of Brian2's spike queue, and calls the kernel through ``ctypes``.
 
-The kernel is compiled when the package is installed (``setup.py``, a plain
-shared library without Python bindings). Where that build is missing (a
-source checkout used without installing), it is compiled once per node into
-the build cache (:func:`stdp_ray.engines.base.build_cache_dir`) under a file
-lock, keyed by the sources, the compiler and its flags.
+The kernel is compiled when the package is installed (``setup.py``), else
+once per node into the build cache (:mod:`.kernels`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import functools
-import hashlib
-import importlib.util
 import logging
-import os
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +25,9 @@ import numpy as np
 from .. import model
 from ..config import Config
 from ..network import FrozenNetwork
-from .base import _TIMES, PassInputs, PlasticState, build_cache_dir, toolchain_parts
+from .base import _TIMES, PassInputs, PlasticState, expand_synapse_traces
+from .kernels import KernelBuild, KernelUnavailable
+from .layout import SynapseLayout, delay_groups, delay_steps, thread_splits
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +46,8 @@ KERNEL_FLAGS = ["-O3", "-march=native", "-std=c++17", "-fno-fast-math", "-ffp-co
 _ABI = 1
 
 
-class NativeUnavailable(RuntimeError):
-    """The native kernel is neither installed nor can it be compiled here."""
+#: The native kernel is neither installed nor can it be compiled here.
+NativeUnavailable = KernelUnavailable
 
 
 # --------------------------------------------------------------------------
@@ -115,58 +108,22 @@ def _ptr(array: np.ndarray, ctype):
 # --------------------------------------------------------------------------
 # The library
 # --------------------------------------------------------------------------
-def _compiler() -> str:
-    return os.environ.get("CXX", "g++")
-
-
-@functools.lru_cache(maxsize=1)
-def _source_key() -> str:
-    parts = [p.read_bytes() for p in _SOURCES] + [" ".join(KERNEL_FLAGS).encode()]
-    return hashlib.sha256(b"\0".join(parts + toolchain_parts())).hexdigest()[:16]
+#: The exact kernel's build (see :mod:`.kernels`).
+BUILD = KernelBuild(name="native", sources=_SOURCES, flags=tuple(KERNEL_FLAGS),
+                    installed=_INSTALLED, abi_symbol="stdp_native_abi", abi=_ABI,
+                    hint="reinstall stdp-ray where a C++ compiler works, or use "
+                         "--backend standalone")
 
 
 def _compile_into_cache() -> Path:
     """Compile the kernel once per node into the build cache; returns the library's path."""
-    cache = build_cache_dir().parent / "native"
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"kernel-{_source_key()}.so"
-    if target.exists():
-        return target
-    with open(cache / f"kernel-{_source_key()}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists():
-            return target
-        fd, tmp = tempfile.mkstemp(prefix=".kernel.", suffix=".so", dir=cache)
-        os.close(fd)
-        cmd = [_compiler(), *KERNEL_FLAGS, f"-I{_HERE}", str(_SOURCES[0]), "-o", tmp]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=600)
-        except OSError as exc:
-            os.unlink(tmp)
-            raise NativeUnavailable(f"native kernel: cannot run the compiler {_compiler()!r} "
-                                    f"({exc}); reinstall stdp-ray where a C++ compiler "
-                                    "works, or use --backend standalone") from exc
-        if proc.returncode != 0:
-            os.unlink(tmp)
-            raise NativeUnavailable("native kernel: compilation failed: "
-                                    + proc.stderr.decode(errors="replace")[-2000:])
-        os.replace(tmp, target)
-        logger.info("native kernel compiled into %s", target)
-    return target
+    return BUILD.compile_into_cache()
 
 
 @functools.lru_cache(maxsize=1)
 def kernel_library() -> ctypes.CDLL:
     """The loaded kernel: the installed build, else one compiled once per node."""
-    spec = importlib.util.find_spec(_INSTALLED)
-    path = Path(spec.origin) if spec is not None and spec.origin else None
-    if path is None or not path.is_file() or _stale(path):
-        path = _compile_into_cache()
-    lib = ctypes.CDLL(str(path))
-    lib.stdp_native_abi.restype = ctypes.c_int64
-    if lib.stdp_native_abi() != _ABI:
-        raise NativeUnavailable(f"{path}: native kernel interface {lib.stdp_native_abi()}, "
-                                f"this stdp-ray needs {_ABI}; reinstall stdp-ray")
+    lib = BUILD.library()
     lib.stdp_native_train_present.restype = ctypes.c_int64
     lib.stdp_native_train_present.argtypes = [
         ctypes.POINTER(_Model), _Neurons, _dp, _Neurons, _Synapses, ctypes.POINTER(_PlasticIO),
@@ -177,7 +134,6 @@ def kernel_library() -> ctypes.CDLL:
         ctypes.POINTER(_Model), _Neurons, _dp, _Neurons, _dp, ctypes.c_int64, _dp, _i64p, _i64p,
         ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_double, ctypes.c_double,
         ctypes.c_double, _i32p]
-    logger.debug("native kernel %s", path)
     return lib
 
 
@@ -188,14 +144,6 @@ def unavailable() -> str | None:
     except (NativeUnavailable, OSError) as exc:
         return f"native engine unavailable: {exc}"
     return None
-
-
-def _stale(path: Path) -> bool:
-    """An installed build older than its sources (an editable checkout after an edit)."""
-    try:
-        return any(src.stat().st_mtime > path.stat().st_mtime for src in _SOURCES)
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------
@@ -251,59 +199,6 @@ def kernel_constants(cfg: Config, max_delay: int, steps: int) -> _Model:
         w_max=cfg.w_max)
 
 
-def delay_steps(delays_ms: np.ndarray, cfg: Config) -> np.ndarray:
-    """Each synapse's delay in steps, rounded as Brian2's spike queue rounds it."""
-    return (np.asarray(delays_ms, dtype=np.float64).reshape(-1) * 1e-3 / (cfg.dt_ms * 1e-3)
-            + 0.5).astype(np.int64)
-
-
-def delay_groups(delays_ms: np.ndarray, cfg: Config):
-    """Input synapses grouped by (input neuron, delay), targets ascending.
-
-    Returns
-    -------
-    start : ndarray of int64, (n_input * (max_delay + 1) + 1,)
-        Group ``i * (max_delay + 1) + d`` is ``syn[start[g]:start[g + 1]]``.
-    syn, post : ndarray of int32
-        Synapse index ``i * n + j`` and target ``j`` of each entry.
-    max_delay : int
-    """
-    n_in, n = cfg.n_input, cfg.n_neurons
-    d = delay_steps(delays_ms, cfg)
-    if d.size != n_in * n:
-        raise ValueError(f"delays hold {d.size} values, must hold {n_in * n}")
-    max_delay = int(d.max()) if d.size else 0
-    k = np.arange(n_in * n, dtype=np.int64)
-    i, j = np.divmod(k, n)
-    order = np.lexsort((j, d, i))
-    groups = i * (max_delay + 1) + d
-    start = np.zeros(n_in * (max_delay + 1) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(groups, minlength=n_in * (max_delay + 1)), out=start[1:])
-    return (start, k[order].astype(np.int32), j[order].astype(np.int32), max_delay)
-
-
-def thread_splits(start: np.ndarray, post: np.ndarray, n: int, threads: int) -> np.ndarray:
-    """Where each thread's entries of each delay group start.
-
-    Thread ``t`` owns the neurons ``[t*n//threads, (t+1)*n//threads)``; within
-    a group (targets ascending) its entries are consecutive. Returns an int32
-    array of ``(n_groups + 1) * threads``: ``[g*threads + t]`` is where thread
-    ``t``'s entries of group ``g`` start; each ends where the next one starts
-    (the last row is a sentinel). With one thread, the groups' starts.
-    """
-    n_groups = start.size - 1
-    owner = np.searchsorted((np.arange(1, threads) * n) // threads, np.arange(n), side="right")
-    group_of = np.repeat(np.arange(n_groups), np.diff(start))
-    per = np.bincount(group_of * threads + owner[post], minlength=n_groups * threads)
-    split = np.empty((n_groups + 1, threads), dtype=np.int64)
-    split[:-1, 0] = start[:-1]
-    split[:-1, 1:] = start[:-1, None] + np.cumsum(per.reshape(n_groups, threads), axis=1)[:, :-1]
-    split[-1] = start[-1]
-    if start[-1] >= 2**31:
-        raise ValueError(f"{start[-1]} synapses, the native kernel holds at most 2**31 - 1")
-    return np.ascontiguousarray(split.reshape(-1), dtype=np.int32)
-
-
 class _Kernel:
     """A model bound to its synapse groups (keeps the arrays the struct points to alive).
 
@@ -316,27 +211,26 @@ class _Kernel:
     """
 
     def __init__(self, cfg: Config, delays_ms: np.ndarray, steps: int, threads: int = 1):
-        self.start, self.syn, self.post, max_delay = delay_groups(delays_ms, cfg)
-        self.inverse = np.empty(self.syn.size, dtype=np.int64)
-        self.inverse[self.syn] = np.arange(self.syn.size)
+        layout = SynapseLayout(cfg, delays_ms, threads)
+        self.layout = layout
+        self.syn, self.inverse = layout.syn, layout.inverse
         # Each exc neuron's input synapses, ascending in memory (on_post visits them all).
-        self.post_pos = np.ascontiguousarray(np.sort(
-            self.inverse.reshape(cfg.n_input, cfg.n_neurons).T, axis=1), dtype=np.int32)
-        self.split = thread_splits(self.start, self.post, cfg.n_neurons, threads)
-        self.model = kernel_constants(cfg, max_delay, steps)
+        self.post_pos = np.ascontiguousarray(np.sort(layout.positions_by_neuron(), axis=1),
+                                             dtype=np.int32)
+        self.model = kernel_constants(cfg, layout.max_delay, steps)
         self.model.n_threads = threads
-        self.model.grp_syn = _ptr(self.syn, ctypes.c_int32)
-        self.model.grp_post = _ptr(self.post, ctypes.c_int32)
+        self.model.grp_syn = _ptr(layout.syn, ctypes.c_int32)
+        self.model.grp_post = _ptr(layout.post, ctypes.c_int32)
         self.model.post_pos = _ptr(self.post_pos, ctypes.c_int32)
-        self.model.grp_split = _ptr(self.split, ctypes.c_int32)
+        self.model.grp_split = _ptr(layout.split, ctypes.c_int32)
 
     def to_groups(self, values: np.ndarray) -> np.ndarray:
         """A pixel-major synapse array in group order (a new contiguous array)."""
-        return np.ascontiguousarray(np.asarray(values).reshape(-1)[self.syn])
+        return self.layout.to_groups(values)
 
     def from_groups(self, values: np.ndarray) -> np.ndarray:
         """A group-order synapse array back in pixel-major order."""
-        return values[self.inverse]
+        return self.layout.from_groups(values)
 
 
 #: Brian2's units of :func:`stdp_ray.model.slot_reset_values` as plain factors.
@@ -475,6 +369,7 @@ class NativeTrainer(PlasticState):
         return out
 
     def set_dynamic_state(self, state: dict[str, np.ndarray]) -> None:
+        state = expand_synapse_traces(state, self.delays_ms, self.cfg)
         super().set_dynamic_state(state)  # the neurons and theta (self.state holds no synapses)
         self._load_synapses({v: np.asarray(state[f"syn_{v}"], dtype=np.float64)
                              for v in self._SYN_VARS})

@@ -1,0 +1,121 @@
+"""How the input synapses are laid out for the compiled kernels: groups by delay.
+
+Brian2's spike queue delivers, in each step, the input spikes emitted ``d``
+steps ago to their synapses of delay ``d``. Both kernels therefore keep the
+784 x n input synapses grouped by (input neuron, delay), targets ascending:
+the arrivals of one step are a few contiguous runs of memory. Each thread of
+a kernel owns a range of neurons and, within every group, the consecutive
+entries of its neurons (:func:`thread_splits`). :class:`SynapseLayout` holds
+one network's grouping and converts synapse arrays between the pixel-major
+order of the rest of the package (synapse ``i * n + j``) and group order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import Config
+
+__all__ = ["delay_steps", "delay_groups", "thread_splits", "SynapseLayout"]
+
+
+def delay_steps(delays_ms: np.ndarray, cfg: Config) -> np.ndarray:
+    """Each synapse's delay in steps, rounded as Brian2's spike queue rounds it."""
+    return (np.asarray(delays_ms, dtype=np.float64).reshape(-1) * 1e-3 / (cfg.dt_ms * 1e-3)
+            + 0.5).astype(np.int64)
+
+
+def delay_groups(delays_ms: np.ndarray, cfg: Config):
+    """Input synapses grouped by (input neuron, delay), targets ascending.
+
+    Returns
+    -------
+    start : ndarray of int64, (n_input * (max_delay + 1) + 1,)
+        Group ``i * (max_delay + 1) + d`` is ``syn[start[g]:start[g + 1]]``.
+    syn, post : ndarray of int32
+        Synapse index ``i * n + j`` and target ``j`` of each entry.
+    max_delay : int
+    """
+    n_in, n = cfg.n_input, cfg.n_neurons
+    d = delay_steps(delays_ms, cfg)
+    if d.size != n_in * n:
+        raise ValueError(f"delays hold {d.size} values, must hold {n_in * n}")
+    max_delay = int(d.max()) if d.size else 0
+    k = np.arange(n_in * n, dtype=np.int64)
+    i, j = np.divmod(k, n)
+    order = np.lexsort((j, d, i))
+    groups = i * (max_delay + 1) + d
+    start = np.zeros(n_in * (max_delay + 1) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(groups, minlength=n_in * (max_delay + 1)), out=start[1:])
+    return (start, k[order].astype(np.int32), j[order].astype(np.int32), max_delay)
+
+
+def thread_splits(start: np.ndarray, post: np.ndarray, n: int, threads: int) -> np.ndarray:
+    """Where each thread's entries of each delay group start.
+
+    Thread ``t`` owns the neurons ``[t*n//threads, (t+1)*n//threads)``; within
+    a group (targets ascending) its entries are consecutive. Returns an int32
+    array of ``(n_groups + 1) * threads``: ``[g*threads + t]`` is where thread
+    ``t``'s entries of group ``g`` start; each ends where the next one starts
+    (the last row is a sentinel). With one thread, the groups' starts.
+    """
+    n_groups = start.size - 1
+    owner = np.searchsorted((np.arange(1, threads) * n) // threads, np.arange(n), side="right")
+    group_of = np.repeat(np.arange(n_groups), np.diff(start))
+    per = np.bincount(group_of * threads + owner[post], minlength=n_groups * threads)
+    split = np.empty((n_groups + 1, threads), dtype=np.int64)
+    split[:-1, 0] = start[:-1]
+    split[:-1, 1:] = start[:-1, None] + np.cumsum(per.reshape(n_groups, threads), axis=1)[:, :-1]
+    split[-1] = start[-1]
+    if start[-1] >= 2**31:
+        raise ValueError(f"{start[-1]} synapses, a kernel holds at most 2**31 - 1")
+    return np.ascontiguousarray(split.reshape(-1), dtype=np.int32)
+
+
+class SynapseLayout:
+    """One network's input synapses in group order.
+
+    Parameters
+    ----------
+    cfg : Config
+    delays_ms : ndarray
+        Delays of the input synapses, (n_input, n_neurons) or flat pixel-major.
+    threads : int
+        Threads the groups are split between.
+
+    Attributes
+    ----------
+    start : ndarray of int64
+        Group ``g = i * (max_delay + 1) + d`` is entries ``start[g]:start[g + 1]``.
+    syn : ndarray of int32
+        Group order: position ``e`` holds synapse ``syn[e]`` (pixel-major index).
+    post : ndarray of int32
+        The target neuron of each entry.
+    inverse : ndarray of int64
+        Pixel-major synapse ``k`` sits at position ``inverse[k]``.
+    split : ndarray of int32
+        :func:`thread_splits`.
+    steps : ndarray of int64
+        Each synapse's delay in steps, pixel-major.
+    max_delay : int
+    """
+
+    def __init__(self, cfg: Config, delays_ms: np.ndarray, threads: int = 1):
+        self.n_input, self.n_neurons = cfg.n_input, cfg.n_neurons
+        self.start, self.syn, self.post, self.max_delay = delay_groups(delays_ms, cfg)
+        self.steps = delay_steps(delays_ms, cfg)
+        self.inverse = np.empty(self.syn.size, dtype=np.int64)
+        self.inverse[self.syn] = np.arange(self.syn.size)
+        self.split = thread_splits(self.start, self.post, cfg.n_neurons, threads)
+
+    def positions_by_neuron(self) -> np.ndarray:
+        """(n_neurons, n_input): the position of synapse (i, j) at ``[j, i]``."""
+        return self.inverse.reshape(self.n_input, self.n_neurons).T
+
+    def to_groups(self, values: np.ndarray, dtype=None) -> np.ndarray:
+        """A pixel-major synapse array in group order (a new contiguous array)."""
+        return np.ascontiguousarray(np.asarray(values).reshape(-1)[self.syn], dtype=dtype)
+
+    def from_groups(self, values: np.ndarray) -> np.ndarray:
+        """A group-order synapse array back in pixel-major order."""
+        return values[self.inverse]
