@@ -1,12 +1,13 @@
-"""Build of the native engine's kernel (everything else is in pyproject.toml).
+"""Build of the engines' kernels (everything else is in pyproject.toml).
 
-The kernel is a plain C++ shared library without Python bindings, loaded with
-ctypes (stdp_ray/engines/native.py). It is compiled here, at install time, for
+Each kernel is a plain C++ shared library without Python bindings, loaded with
+ctypes (stdp_ray/engines/native.py, the exact one; stdp_ray/engines/fast.py).
+Each is compiled here, at install time, for
 the installing machine's CPU (-march=native; set STDP_RAY_PORTABLE_KERNEL=1 to
 build a portable one, e.g. for a wheel shared between different CPUs), with
-the floating-point flags that keep it bit-identical to Brian2's generated code.
-Without a working compiler the install still succeeds; the kernel is then
-compiled at first use, or the native engine reports itself unavailable.
+the floating-point flags that keep the exact kernel bit-identical to Brian2's
+generated code. Without a working compiler the install still succeeds; a
+kernel is then compiled at first use, or its engine reports itself unavailable.
 """
 
 import os
@@ -17,13 +18,29 @@ flags = ["-O3", "-std=c++17", "-fno-fast-math", "-ffp-contract=off", "-fopenmp"]
 if os.environ.get("STDP_RAY_PORTABLE_KERNEL", "") in ("", "0"):
     flags.insert(1, "-march=native")
 
-setup(ext_modules=[Extension(
-    "stdp_ray.engines._native_kernel",
-    sources=["stdp_ray/engines/native_kernel.cpp"],
-    depends=["stdp_ray/engines/input_hash.h"],
-    include_dirs=["stdp_ray/engines"],
-    extra_compile_args=flags,
-    extra_link_args=["-fopenmp"],
-    language="c++",
-    optional=True,
-)])
+# The fast kernel has no bit-identity to keep: contraction to FMA is allowed.
+fast_flags = [f for f in flags if f not in ("-fno-fast-math", "-ffp-contract=off")]
+fast_flags.append("-fno-math-errno")
+
+setup(ext_modules=[
+    Extension(
+        "stdp_ray.engines._native_kernel",
+        sources=["stdp_ray/engines/native_kernel.cpp"],
+        depends=["stdp_ray/engines/input_hash.h"],
+        include_dirs=["stdp_ray/engines"],
+        extra_compile_args=flags,
+        extra_link_args=["-fopenmp"],
+        language="c++",
+        optional=True,
+    ),
+    Extension(
+        "stdp_ray.engines._fast_kernel",
+        sources=["stdp_ray/engines/fast_kernel.cpp"],
+        depends=["stdp_ray/engines/input_hash.h"],
+        include_dirs=["stdp_ray/engines"],
+        extra_compile_args=fast_flags,
+        extra_link_args=["-fopenmp"],
+        language="c++",
+        optional=True,
+    ),
+])

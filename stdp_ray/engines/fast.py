@@ -189,16 +189,19 @@ def fast_constants(cfg: Config, max_delay: int, steps: int) -> _FastModel:
         tau_post2=cfg.tau_post2_ms * 1e-3)
 
 
-def lazy_arrivals(n_neurons: int) -> bool:
-    """Whether the kernel delivers arrivals lazily, by delay group (large networks), rather
-    than eagerly through a ring of future conductances (see ``fast_kernel.cpp``)."""
-    return n_neurons >= LAZY_FROM
+def lazy_arrivals(n_neurons: int, threads: int = 1) -> bool:
+    """Whether the kernel delivers arrivals lazily, by delay group, rather than eagerly
+    through a ring of future conductances (see ``fast_kernel.cpp``).
+
+    Measured (results/README.md, "Fast engine"): eager is faster on one thread
+    up to a few thousand neurons (its ring, ``128 * n`` floats, then leaves the
+    L2 cache); lazy splits better between threads.
+    """
+    return n_neurons >= LAZY_FROM or threads > 1
 
 
-#: Smallest network whose arrivals are lazy: the eager ring holds
-#: ``128 * n_neurons`` floats and leaves the L2 cache above about a thousand
-#: neurons (measured on this package's benchmark machine, results/README.md).
-LAZY_FROM = 3000
+#: Smallest network whose arrivals are lazy on one thread.
+LAZY_FROM = 3200
 
 
 class _Bound:
@@ -222,8 +225,8 @@ class _Bound:
         self.model.n_threads = threads
         self.model.delay = _ptr(self.delay, ctypes.c_uint16)
         self.layout = None
-        if lazy_arrivals(cfg.n_neurons):
-            self.layout = lay = SynapseLayout(cfg, delays_ms, threads)
+        if lazy_arrivals(cfg.n_neurons, threads):
+            self.layout = lay = SynapseLayout(cfg, delays_ms, threads, thread_major=True)
             self.post_pos = np.ascontiguousarray(lay.positions_by_neuron(), dtype=np.int32)
             self.model.lazy = 1
             self.model.grp_post = _ptr(lay.post, ctypes.c_int32)

@@ -110,15 +110,16 @@ typedef struct {
     double tau_pre, tau_post1, tau_post2;  /* s */
     /* Delay of input synapse (i, j) in steps at [i * n + j] (pixel-major, as
      * the weights). Thread tid of n_threads owns the neurons
-     * [tid * n / n_threads, (tid + 1) * n / n_threads). */
+     * [share_start(tid), share_start(tid + 1)): whole cache lines of every
+     * per-neuron and pixel-major array, so no line is written by two threads. */
     const uint16_t *delay;
     int64_t n_threads;
     /* Lazy only: the input synapses grouped by (input neuron, delay), as the
      * exact kernel's (stdp_ray.engines.layout): group g = i*(max_delay+1)+d
-     * is entries [grp_split[g*T], grp_split[(g+1)*T]) of grp_post (target j,
-     * ascending) and of the weights, which are then in this group order;
-     * grp_split[g*T+tid] is where thread tid's entries start. post_pos row j
-     * (n_in entries): the position of synapse (i, j). */
+     * stored thread by thread (no cache line written by two threads): thread
+     * tid's entries of group g are [grp_split[g*T+tid], grp_split[(g+1)*T+tid])
+     * of grp_post (target j, ascending) and of the weights, which are then in
+     * this order. post_pos row j (n_in entries): the position of synapse (i, j). */
     const int32_t *grp_post;
     const int32_t *grp_split;
     const int32_t *post_pos;
@@ -160,6 +161,13 @@ namespace {
 const int32_t NEVER = -1000000000;
 
 inline float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+/* First neuron of thread tid's share: tid * n / T rounded up to 16 (one
+ * cache line of floats); stdp_ray.engines.layout.share_starts is its twin. */
+inline int64_t share_start(int64_t tid, int64_t T, int64_t n) {
+    if (tid >= T) return n;
+    return std::min<int64_t>(n, (tid * n / T + 15) / 16 * 16);
+}
 
 /* ---------------------------------------------------------------------------
  * Input raster: the exact kernel's, by step (arrivals) and by input neuron
@@ -364,14 +372,16 @@ PHASE void deliver(float *__restrict ge, float *__restrict slot, int64_t len) {
  * slot is emptied). Returns whether any may spike: v > thr, where thr is
  * +inf while the timer or refractoriness forbid a spike (the caller keeps
  * those neurons on a list). Refractory neurons are integrated too; the
- * caller puts back their clamped v.
+ * caller puts back their clamped v. The inhibitory conductance is the same
+ * for every neuron, `gi` (every inh spike reaches all exc neurons but its
+ * partner): the caller corrects the few whose partner spiked recently.
  * ------------------------------------------------------------------------- */
 template <bool Ring>
 __attribute__((noinline)) bool exc_step(int64_t len, float *__restrict v, float *__restrict ge,
-                                        float *__restrict gi, float *__restrict slot,
+                                        float gi, float *__restrict slot,
                                         const float *__restrict thr, const FastModel &m) {
     const float cv = m.exc_cv, rest = m.exc_v_rest, einh = m.exc_e_inh;
-    const float kge = m.exc_keep_ge, kgi = m.exc_keep_gi;
+    const float kge = m.exc_keep_ge, h = gi;
     int32_t any = 0;
     for (int64_t j = 0; j < len; ++j) {
         float g = ge[j];
@@ -379,11 +389,10 @@ __attribute__((noinline)) bool exc_step(int64_t len, float *__restrict v, float 
             g += slot[j];
             slot[j] = 0.0f;
         }
-        const float vv = v[j], h = gi[j];
+        const float vv = v[j];
         const float vn = vv + cv * ((rest - vv) - g * vv + h * (einh - vv));
         v[j] = vn;
         ge[j] = g * kge;
-        gi[j] = h * kgi;
         any |= (int32_t)(vn > thr[j]);
     }
     return any != 0;
@@ -406,7 +415,18 @@ struct Local {
     std::vector<int32_t> blocked;              /* local jj whose thr is +inf now */
     std::vector<int32_t> held;                 /* local jj of refractory exc neurons */
     std::vector<int32_t> cursor;               /* per input: spikes seen so far */
-    std::vector<float> gi_before;
+    /* exc gi = G + x[jj]: G common to all, x for the few whose partner spiked */
+    float G = 0.0f;
+    std::vector<int32_t> x_of;                 /* local jj -> index in xs, or -1 */
+    std::vector<std::pair<int32_t, float>> xs; /* (jj, x) */
+    std::vector<float> v_old;
+    void add_x(int32_t jj, float dx) {
+        if (x_of[jj] < 0) {
+            x_of[jj] = (int32_t)xs.size();
+            xs.push_back({jj, 0.0f});
+        }
+        xs[x_of[jj]].second += dx;
+    }
 };
 
 struct Shared {
@@ -433,7 +453,7 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
                       const std::vector<float> &pre_table) {
     const uint16_t *delay = m.delay;
     const int64_t n = m.n, D = m.max_delay, n_in = m.n_in;
-    const int64_t lo = tid * n / T, hi = (tid + 1) * n / T, len = hi - lo;
+    const int64_t lo = share_start(tid, T, n), hi = share_start(tid + 1, T, n), len = hi - lo;
     const double dt = m.dt;
     Local s;
     s.thr_open.resize(len);
@@ -469,6 +489,9 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
         }
     }
     float *pending = nullptr;  /* eager: the ring slot of the previous step */
+    s.x_of.assign(len, -1);
+    for (int64_t jj = 0; jj < len; ++jj)
+        if (gi[jj] != 0.0f) s.add_x((int32_t)jj, gi[jj]);
     /* post1 as c(t) * a1[j]; base moves forward before exp overflows float */
     const double k1 = dt / m.tau_post1, k2 = dt / m.tau_post2, kp = dt / m.tau_pre;
     const int64_t rebase_every = std::max<int64_t>(1, (int64_t)(60.0 / k1));
@@ -493,8 +516,9 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
             bool q = s.inh_active.empty();
             const float gq = m.g_quiet;
             for (int64_t jj = 0; q && jj < len; ++jj)
-                q = fabsf(ge[jj]) < gq && fabsf(gi[jj]) < gq && s.held.empty() &&
+                q = fabsf(ge[jj]) < gq && fabsf(s.G) < gq && s.held.empty() &&
                     v[jj] < s.thr_open[jj] && m.exc_v_rest < s.thr_open[jj];
+            for (size_t e = 0; q && e < s.xs.size(); ++e) q = fabsf(s.G + s.xs[e].second) < gq;
             bool all = q;
             if (T > 1) {
                 uint8_t *slot = sh.quiet + ((step >> 4) & 1) * T;
@@ -511,8 +535,9 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
                 for (int64_t jj = 0; jj < len; ++jj) {
                     v[jj] = m.exc_v_rest + (v[jj] - m.exc_v_rest) * rv;
                     ge[jj] *= rge;
-                    gi[jj] *= rgi;
                 }
+                s.G *= rgi;
+                for (auto &e : s.xs) e.second *= rgi;
                 break;
             }
         }
@@ -528,8 +553,30 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
                 ++q;
             }
         }
-        const bool exc_any = pending ? exc_step<true>(len, v, ge, gi, pending, s.thr.data(), m)
-                                     : exc_step<false>(len, v, ge, gi, nullptr, s.thr.data(), m);
+        s.v_old.resize(s.xs.size());
+        for (size_t e = 0; e < s.xs.size(); ++e) s.v_old[e] = v[s.xs[e].first];
+        bool exc_any = pending ? exc_step<true>(len, v, ge, s.G, pending, s.thr.data(), m)
+                               : exc_step<false>(len, v, ge, s.G, nullptr, s.thr.data(), m);
+        /* the neurons whose gi is not G: the Euler step's gi term corrected */
+        for (size_t e = 0; e < s.xs.size();) {
+            const int32_t jj = s.xs[e].first;
+            const float x = s.xs[e].second;
+            v[jj] += m.exc_cv * x * (m.exc_e_inh - s.v_old[e]);
+            exc_any = exc_any || v[jj] > s.thr[jj];
+            const float xn = x * m.exc_keep_gi;
+            if (fabsf(xn) < 1e-30f) {  /* decayed away: gi is G again */
+                s.x_of[jj] = -1;
+                s.xs[e] = s.xs.back();
+                s.v_old[e] = s.v_old.back();
+                s.xs.pop_back();
+                s.v_old.pop_back();
+                if (e < s.xs.size()) s.x_of[s.xs[e].first] = (int32_t)e;
+                continue;
+            }
+            s.xs[e].second = xn;
+            ++e;
+        }
+        s.G *= m.exc_keep_gi;
         /* refractory neurons keep their potential (the reset value) */
         for (size_t q = 0; q < s.held.size();) {
             const int32_t jj = s.held[q];
@@ -598,13 +645,8 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
             for (int64_t u = 0; u < T; ++u) inh_spikes += slot[u];
         }
         if (inh_spikes) {
-            s.gi_before.clear();
-            for (int32_t j : s.inh_spk) s.gi_before.push_back(exc.gi[j]);
-            const float add = m.w_inh_exc * (float)inh_spikes;
-            for (int64_t jj = 0; jj < len; ++jj) gi[jj] += add;
-            const float own = m.w_inh_exc * (float)(inh_spikes - 1);
-            for (size_t q = 0; q < s.inh_spk.size(); ++q)
-                exc.gi[s.inh_spk[q]] = s.gi_before[q] + own;
+            s.G += m.w_inh_exc * (float)inh_spikes;
+            for (int32_t j : s.inh_spk) s.add_x((int32_t)(j - lo), -m.w_inh_exc);
         }
         /* input -> exc: this step's input spikes into the ring, then its slot into ge */
         const float c = Plastic ? (float)(m.nu_pre * exp(-(double)(step - base) * k1)) : 0.0f;
@@ -617,15 +659,16 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
                 const int64_t d = step - r.step[q];
                 const int64_t g = (int64_t)r.spikes[q] * (D + 1) + d;
                 const int32_t *split = m.grp_split + g * T + tid;
+                const int64_t e_lo = split[0], e_hi = split[T];
                 if (d < D) {
-                    const int64_t next = split[T];
-                    __builtin_prefetch(m.grp_post + next);
-                    __builtin_prefetch(Plastic ? (const float *)pl.w + next : w_frozen + next);
+                    /* next step this spike reaches the next group: from e_hi on */
+                    __builtin_prefetch(m.grp_post + e_hi);
+                    __builtin_prefetch(Plastic ? (const float *)pl.w + e_hi : w_frozen + e_hi);
                 }
                 if (Plastic)
-                    arrive_plastic(m.grp_post, pl.w, exc.ge, a1, c, m.w_max, split[0], split[1]);
+                    arrive_plastic(m.grp_post, pl.w, exc.ge, a1, c, m.w_max, e_lo, e_hi);
                 else
-                    arrive_frozen(m.grp_post, w_frozen, exc.ge, split[0], split[1]);
+                    arrive_frozen(m.grp_post, w_frozen, exc.ge, e_lo, e_hi);
             }
         } else if (step < m.present_steps) {
             for (int64_t q = r.start[step]; q < r.start[step + 1]; ++q) {
@@ -710,6 +753,8 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
         }
     }
     if (pending) deliver(ge, pending, len);
+    for (int64_t jj = 0; jj < len; ++jj) gi[jj] = s.G;
+    for (const auto &e : s.xs) gi[e.first] = s.G + e.second;
     return total;
 }
 
@@ -749,12 +794,18 @@ int64_t present(const FastModel &m, FastNeurons exc, FastNeurons inh, FastPlasti
     return total;
 }
 
-std::vector<float> make_pre_table(const FastModel &m) {
-    /* exp(-k dt / tau_pre) for every k where it is above float's smallest normal */
+/* exp(-k dt / tau_pre) for every k where it is above float's smallest
+ * normal; kept per thread for the last dt / tau_pre asked for. */
+const std::vector<float> &pre_table(const FastModel &m) {
+    static thread_local double kept = -1.0;
+    static thread_local std::vector<float> table;
     const double kp = m.dt / m.tau_pre;
-    const int64_t size = std::min<int64_t>(1 << 20, (int64_t)(87.0 / kp) + 1);
-    std::vector<float> table(size);
-    for (int64_t k = 0; k < size; ++k) table[k] = (float)exp(-(double)k * kp);
+    if (kp != kept) {
+        const int64_t size = std::min<int64_t>(1 << 20, (int64_t)(87.0 / kp) + 1);
+        table.resize(size);
+        for (int64_t k = 0; k < size; ++k) table[k] = (float)exp(-(double)k * kp);
+        kept = kp;
+    }
     return table;
 }
 
@@ -778,7 +829,7 @@ int64_t stdp_fast_train_present(const FastModel *m, FastNeurons exc, FastNeurons
                                 int32_t *counts) {
     static thread_local Raster r;
     input_raster(*m, rates, seed, stream, sample, attempt, r, true);
-    const std::vector<float> table = make_pre_table(*m);
+    const std::vector<float> &table = pre_table(*m);
     static thread_local std::vector<float> ring, snap;
     const int64_t total =
         present<true>(*m, exc, inh, pl, nullptr, nullptr, a1, r, counts, table, ring, snap);

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..config import Config
 
-__all__ = ["delay_steps", "delay_groups", "thread_splits", "SynapseLayout"]
+__all__ = ["delay_steps", "delay_groups", "thread_splits", "thread_major_groups", "share_starts",
+           "SynapseLayout"]
 
 
 def delay_steps(delays_ms: np.ndarray, cfg: Config) -> np.ndarray:
@@ -72,6 +73,56 @@ def thread_splits(start: np.ndarray, post: np.ndarray, n: int, threads: int) -> 
     return np.ascontiguousarray(split.reshape(-1), dtype=np.int32)
 
 
+def share_starts(n: int, threads: int) -> np.ndarray:
+    """Where each thread's neurons start in the fast kernel, and ``n``: ``t * n // threads``
+    rounded up to a multiple of 16 (a cache line of float32), so that no cache line of a
+    per-neuron array is written by two threads (``share_start`` in ``fast_kernel.cpp``)."""
+    t = np.arange(threads + 1, dtype=np.int64)
+    out = np.minimum(n, (t * n // threads + 15) // 16 * 16)
+    out[-1] = n
+    return out
+
+
+def thread_major_groups(delays_ms: np.ndarray, cfg: Config, threads: int):
+    """Delay groups stored thread by thread: each thread's entries of every group together.
+
+    Thread ``t`` owns the neurons ``[share_starts(n, threads)[t], ...[t + 1])``. Its
+    entries of group ``g`` are ``split[g*threads + t]:split[(g+1)*threads + t]``,
+    all of them one contiguous region of memory, so that no cache line of the
+    weights is written by two threads (with :func:`thread_splits`' order the
+    line where one thread's part of a group ends and the next one's begins
+    is). With one thread the order is :func:`delay_groups`'.
+
+    Returns
+    -------
+    split : ndarray of int32, ((n_groups + 1) * threads,)
+    syn, post : ndarray of int32
+        Synapse index ``i * n + j`` and target ``j`` of each entry.
+    max_delay : int
+    """
+    n_in, n = cfg.n_input, cfg.n_neurons
+    d = delay_steps(delays_ms, cfg)
+    if d.size != n_in * n:
+        raise ValueError(f"delays hold {d.size} values, must hold {n_in * n}")
+    if d.size >= 2**31:
+        raise ValueError(f"{d.size} synapses, a kernel holds at most 2**31 - 1")
+    max_delay = int(d.max()) if d.size else 0
+    n_groups = n_in * (max_delay + 1)
+    k = np.arange(n_in * n, dtype=np.int64)
+    i, j = np.divmod(k, n)
+    owner = np.searchsorted(share_starts(n, threads)[1:-1], j, side="right")
+    group = i * (max_delay + 1) + d
+    order = np.lexsort((j, group, owner))
+    counts = np.bincount(owner * n_groups + group, minlength=threads * n_groups)
+    starts = np.zeros(threads * n_groups + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    split = np.empty((n_groups + 1, threads), dtype=np.int64)
+    split[:-1] = starts[:-1].reshape(threads, n_groups).T
+    split[-1] = [starts[(t + 1) * n_groups] for t in range(threads)]
+    return (np.ascontiguousarray(split.reshape(-1), dtype=np.int32),
+            k[order].astype(np.int32), j[order].astype(np.int32), max_delay)
+
+
 class SynapseLayout:
     """One network's input synapses in group order.
 
@@ -82,11 +133,15 @@ class SynapseLayout:
         Delays of the input synapses, (n_input, n_neurons) or flat pixel-major.
     threads : int
         Threads the groups are split between.
+    thread_major : bool
+        Store each thread's entries together (:func:`thread_major_groups`);
+        else :func:`delay_groups`' order split by :func:`thread_splits`.
 
     Attributes
     ----------
-    start : ndarray of int64
-        Group ``g = i * (max_delay + 1) + d`` is entries ``start[g]:start[g + 1]``.
+    start : ndarray of int64 or None
+        Group ``g = i * (max_delay + 1) + d`` is entries ``start[g]:start[g + 1]``
+        (None when thread-major).
     syn : ndarray of int32
         Group order: position ``e`` holds synapse ``syn[e]`` (pixel-major index).
     post : ndarray of int32
@@ -100,13 +155,19 @@ class SynapseLayout:
     max_delay : int
     """
 
-    def __init__(self, cfg: Config, delays_ms: np.ndarray, threads: int = 1):
+    def __init__(self, cfg: Config, delays_ms: np.ndarray, threads: int = 1,
+                 thread_major: bool = False):
         self.n_input, self.n_neurons = cfg.n_input, cfg.n_neurons
-        self.start, self.syn, self.post, self.max_delay = delay_groups(delays_ms, cfg)
+        if thread_major:
+            self.split, self.syn, self.post, self.max_delay = thread_major_groups(
+                delays_ms, cfg, threads)
+            self.start = None
+        else:
+            self.start, self.syn, self.post, self.max_delay = delay_groups(delays_ms, cfg)
+            self.split = thread_splits(self.start, self.post, cfg.n_neurons, threads)
         self.steps = delay_steps(delays_ms, cfg)
         self.inverse = np.empty(self.syn.size, dtype=np.int64)
         self.inverse[self.syn] = np.arange(self.syn.size)
-        self.split = thread_splits(self.start, self.post, cfg.n_neurons, threads)
 
     def positions_by_neuron(self) -> np.ndarray:
         """(n_neurons, n_input): the position of synapse (i, j) at ``[j, i]``."""
