@@ -250,7 +250,7 @@ def _neurons(cfg: Config, layer: str) -> dict[str, np.ndarray]:
     n = cfg.n_neurons
     rest = cfg.v_rest_exc_mV if layer == "exc" else cfg.v_rest_inh_mV
     return {"v": np.full(n, rest * 1e-3, dtype=np.float32), "ge": np.zeros(n, np.float32),
-            "gi": np.zeros(n, np.float32), "treset": np.zeros(n, np.int32),
+            "gi": np.zeros(n, np.float32), "treset": _treset_of(np.zeros(n), cfg),
             "tpost": np.full(n, NEVER, dtype=np.int32)}
 
 
@@ -258,6 +258,23 @@ def _as_struct(arrays: dict[str, np.ndarray]) -> _FastNeurons:
     return _FastNeurons(_ptr(arrays["v"], ctypes.c_float), _ptr(arrays["ge"], ctypes.c_float),
                         _ptr(arrays["gi"], ctypes.c_float), _ptr(arrays["treset"], ctypes.c_int32),
                         _ptr(arrays["tpost"], ctypes.c_int32))
+
+
+def _treset_of(timer_s: np.ndarray, cfg: Config) -> np.ndarray:
+    """The kernel's ``treset`` of a timer value (s) at the start of a presentation.
+
+    The exact engines add ``dt`` to the timer in each step before the
+    threshold is checked: a timer ``T`` at the start reads ``T + (s + 1) dt``
+    in step ``s``, and the kernel's ``s - treset`` steps, so
+    ``treset = -(T / dt) - 1`` (a reset in step ``u`` sets ``treset = u``).
+    """
+    steps = np.round(np.asarray(timer_s, dtype=np.float64) / (cfg.dt_ms * 1e-3))
+    return (-np.clip(steps, 0, -NEVER - 1) - 1).astype(np.int32)
+
+
+def _timer_of(treset: np.ndarray, cfg: Config) -> np.ndarray:
+    """The timer (s) at the start of a presentation of a kernel's ``treset``."""
+    return (-np.asarray(treset, dtype=np.float64) - 1) * (cfg.dt_ms * 1e-3)
 
 
 def _steps_of(seconds: np.ndarray, dt: float) -> np.ndarray:
@@ -320,7 +337,7 @@ class FastFrozen:
                                                             inputs.intensities), dtype=np.float64)
         ids = np.ascontiguousarray(inputs.sample_ids, dtype=np.int64)
         attempts = np.ascontiguousarray(inputs.attempts, dtype=np.int64)
-        reset_timer = int(round(cfg.rest_ms / cfg.dt_ms))
+        reset_timer = -int(_treset_of(np.array([cfg.rest_ms * 1e-3]), cfg)[0])
         self._lib.stdp_fast_frozen(
             ctypes.byref(self._bound.model), _as_struct(self._exc), _as_struct(self._inh),
             _ptr(self._w, ctypes.c_float), _ptr(self._theta, ctypes.c_float), n,
@@ -407,7 +424,7 @@ class FastTrainer:
             out[f"{name}_v"] = arrays["v"].astype(np.float64)
             out[f"{name}_ge"] = arrays["ge"].astype(np.float64)
             out[f"{name}_gi"] = arrays["gi"].astype(np.float64)
-            out[f"{name}_timer"] = -arrays["treset"].astype(np.float64) * dt
+            out[f"{name}_timer"] = _timer_of(arrays["treset"], cfg)
             out[f"{name}_lastspike"] = _seconds_of(arrays["tpost"], dt)
             out[f"{name}_not_refractory"] = (0 - arrays["tpost"].astype(np.int64)) >= \
                 _timestep(ref * 1e-3, dt)
@@ -424,8 +441,7 @@ class FastTrainer:
             arrays["v"] = np.ascontiguousarray(state[f"{name}_v"], dtype=np.float32)
             arrays["ge"] = np.ascontiguousarray(state[f"{name}_ge"], dtype=np.float32)
             arrays["gi"] = np.ascontiguousarray(state[f"{name}_gi"], dtype=np.float32)
-            timer = np.round(np.asarray(state[f"{name}_timer"], dtype=np.float64) / dt)
-            arrays["treset"] = (-np.clip(timer, 0, -NEVER)).astype(np.int32)
+            arrays["treset"] = _treset_of(state[f"{name}_timer"], cfg)
             arrays["tpost"] = _steps_of(state[f"{name}_lastspike"], dt)
         self.theta = np.array(state["exc_theta_volt"], dtype=np.float64)
         self._in_last = _steps_of(state["syn_input_lastspike"], dt)
