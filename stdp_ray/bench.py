@@ -1,12 +1,15 @@
 """Side-by-side benchmark of the engines, and their identity on real data.
 
-:func:`run_benchmark` runs every engine (native, standalone, runtime) on the
-same samples of the real data, in one process, one after another, for one or
-more network sizes: training from the same initial network (the Brian2
-engines on fewer samples: they are slow), then frozen evaluation of the same
-test images. It times each (build or compile cost apart, as the first sample
-or pass), checks that the engines agree bit for bit on the samples they share
-and writes a JSON record and a Markdown table with the command and commit.
+:func:`run_benchmark` runs every engine (native, fast, standalone, runtime)
+on the same samples of the real data, in one process, one after another, for
+one or more network sizes: training from the same initial network (the
+Brian2 engines on fewer samples: they are slow), with each thread count of
+the engines that use threads, then frozen evaluation of the same test images
+at each batch size (samples per simulator call). It times each (build or
+compile cost apart, as the first sample or pass), checks that the exact
+engines agree bit for bit on the samples they share, measures how closely
+the fast engine follows the exact one, and writes a JSON record and a
+Markdown table with the command and commit.
 
 :func:`verify_identity` is the longer check on real data: the responses of a
 trained network to thousands of test images, and the weights and theta after
@@ -40,9 +43,13 @@ __all__ = ["run_benchmark", "verify_identity", "machine_info", "format_report", 
            "DEFAULT_TRAIN", "DEFAULT_EVAL"]
 
 #: Training samples timed per engine (after one warm-up sample).
-DEFAULT_TRAIN = {"native": 100, "standalone": 10, "runtime": 5}
+DEFAULT_TRAIN = {"native": 100, "fast": 300, "standalone": 10, "runtime": 5}
 #: Test images evaluated per engine (after one warm-up pass).
-DEFAULT_EVAL = {"native": 500, "standalone": 100, "runtime": 20}
+DEFAULT_EVAL = {"native": 500, "fast": 1000, "standalone": 100, "runtime": 20}
+#: Engines that agree bit for bit (the identity check); the others are compared by statistics.
+EXACT = ("native", "standalone", "runtime")
+#: Engines whose training uses threads.
+THREADED = ("native", "fast")
 
 
 def machine_info() -> dict:
@@ -140,48 +147,85 @@ def _network(cfg: Config, seed: int, network_dir) -> tuple[Config, FrozenNetwork
     return cfg, arrays, f"untrained (seed {seed}, weights normalised)"
 
 
+def _key(engine: str, threads: int = 1, batch: int | None = None) -> str:
+    """A row of the benchmark: ``fast``, ``fast-2threads``, ``fast-batch10``."""
+    if threads > 1:
+        return f"{engine}-{threads}threads"
+    return f"{engine}-batch{batch}" if batch is not None else engine
+
+
+def _agreement(counts: np.ndarray, reference: np.ndarray) -> dict:
+    """How closely one engine's responses follow the reference's on the same images."""
+    return {"images": int(len(reference)),
+            "identical_responses": float(np.mean(np.all(counts == reference, axis=1))),
+            "same_most_active_neuron": float(np.mean(counts.argmax(axis=1)
+                                                     == reference.argmax(axis=1))),
+            "spikes_ratio": float(counts.sum() / max(reference.sum(), 1))}
+
+
 def _bench_size(neurons: int, engine_names, train: dict, evaluate: dict, threads: list[int],
-                train_data, test_data, seed: int, network_dir, chunk: int) -> dict:
+                batches: list[int], train_data, test_data, seed: int, network_dir,
+                chunk: int) -> dict:
     cfg, arrays, label = _network(Config(n_neurons=neurons), seed, network_dir)
     out: dict = {"neurons": neurons, "network": label, "training": {}, "evaluation": {}}
     timed_train = [e for e in engine_names if train.get(e, 0) > 0]
+    exact = [e for e in engine_names if e in EXACT]
     if timed_train:
         common = 1 + min(train[e] for e in timed_train)
-        runs = [(e, t) for e in timed_train for t in (threads if e == "native" else [1])]
+        runs = [(e, t) for e in timed_train for t in (threads if e in THREADED else [1])]
+        rows = {}
         with tempfile.TemporaryDirectory() as tmp:
             for e, t in runs:
                 logger.info("n=%d training: %s, %d thread(s), %d samples", neurons, e, t, train[e])
-                out["training"][f"{e}" if t == 1 else f"{e}-{t}threads"] = _time_training(
-                    cfg.replace(backend=e), seed, *train_data, train[e], common,
-                    Path(tmp) / f"{e}-{t}", threads=t)
+                result = _time_training(cfg.replace(backend=e), seed, *train_data, train[e],
+                                        common, Path(tmp) / f"{e}-{t}", threads=t)
+                rows[_key(e, t)] = result.pop("rows")
+                result["engine"] = e
+                out["training"][_key(e, t)] = result
         results = out["training"]
-        first = next(iter(results.values()))
-        out["training_identical"] = all(
-            r["rows"][:common] == first["rows"][:common] and r["digest"] == first["digest"]
-            for r in results.values())
-        out["training_common_samples"] = common
-        for r in results.values():
-            del r["rows"]
+        same = [k for k, r in results.items() if r["engine"] in exact]
+        if same:
+            out["training_identical"] = all(
+                rows[k][:common] == rows[same[0]][:common]
+                and results[k]["digest"] == results[same[0]]["digest"] for k in same)
+            out["training_common_samples"] = common
+        if "fast" in results and same:
+            ref = np.array(rows[same[0]][:common], dtype=float)
+            fst = np.array(rows["fast"][:common], dtype=float)
+            out["training_fast_vs_exact"] = {
+                "samples": common, "mean_spikes": [float(ref[:, 0].mean()),
+                                                   float(fst[:, 0].mean())],
+                "mean_presentations": [float(ref[:, 1].mean()), float(fst[:, 1].mean())],
+                "identical_responses": float(np.mean(np.all(ref[:, :2] == fst[:, :2], axis=1)))}
     timed_eval = [e for e in engine_names if evaluate.get(e, 0) > 0]
     if timed_eval:
         test_x = test_data[0]
         counts = {}
         for e in timed_eval:
             n = evaluate[e]
-            logger.info("n=%d evaluation: %s, %d test images", neurons, e, n)
-            r = _time_eval(cfg.replace(backend=e), arrays, test_x[:n], np.arange(n), chunk)
-            counts[e] = r.pop("counts")
-            out["evaluation"][e] = r
+            for b in batches:
+                key = _key(e, batch=b if len(batches) > 1 else None)
+                logger.info("n=%d evaluation: %s, %d test images, batch %d", neurons, e, n, b)
+                r = _time_eval(cfg.replace(backend=e), arrays, test_x[:n], np.arange(n), b)
+                counts[key] = r.pop("counts")
+                r["engine"], r["batch"] = e, b
+                out["evaluation"][key] = r
         common = min(evaluate[e] for e in timed_eval)
-        ref = counts[timed_eval[0]][:common]
-        out["evaluation_identical"] = all(np.array_equal(c[:common], ref) for c in counts.values())
-        out["evaluation_common_samples"] = common
+        same = [k for k, r in out["evaluation"].items() if r["engine"] in exact]
+        if same:
+            ref = counts[same[0]][:common]
+            out["evaluation_identical"] = all(np.array_equal(counts[k][:common], ref)
+                                              for k in same)
+            out["evaluation_common_samples"] = common
+            fast_keys = [k for k, r in out["evaluation"].items() if r["engine"] == "fast"]
+            if fast_keys:
+                out["evaluation_fast_vs_exact"] = _agreement(counts[fast_keys[0]][:common], ref)
     return out
 
 
 def run_benchmark(*, neurons=(400,), engine_names=engines.ENGINES, train: dict | None = None,
-                  evaluate: dict | None = None, threads=(1,), data_dir=None, network_dir=None,
-                  seed: int = 42, chunk: int = 50, out_dir="results",
+                  evaluate: dict | None = None, threads=(1,), batches=None, data_dir=None,
+                  network_dir=None, seed: int = 42, chunk: int = 50, out_dir="results",
                   name: str | None = None) -> dict:
     """Time every engine on the same real samples, for each network size; write the figures.
 
@@ -194,7 +238,9 @@ def run_benchmark(*, neurons=(400,), engine_names=engines.ENGINES, train: dict |
     train, evaluate : dict, optional
         Samples timed per engine (:data:`DEFAULT_TRAIN`, :data:`DEFAULT_EVAL`); 0 skips.
     threads : sequence of int
-        Thread counts of the native engine's training.
+        Thread counts of the training of the engines that use threads (native, fast).
+    batches : sequence of int, optional
+        Batch sizes of evaluation: samples per simulator call (default: ``chunk``).
     network_dir : path, optional
         A trained network to evaluate and train from (one size only).
     out_dir : path
@@ -214,10 +260,12 @@ def run_benchmark(*, neurons=(400,), engine_names=engines.ENGINES, train: dict |
               "commit": git_commit(), "machine": machine_info(), "provenance": provenance(),
               "engines": list(engine_names), "train_samples": train, "eval_samples": evaluate,
               "chunk_size": chunk, "sizes": []}
+    batches = [int(b) for b in (batches or [chunk])]
+    report["batches"] = batches
     for n in neurons:
         report["sizes"].append(_bench_size(int(n), list(engine_names), train, evaluate,
-                                           [int(t) for t in threads], train_data, test_data,
-                                           seed, network_dir, chunk))
+                                           [int(t) for t in threads], batches, train_data,
+                                           test_data, seed, network_dir, chunk))
     report["peak_memory"] = _peak_mib()
     name = name or "bench-n" + "-".join(str(n) for n in neurons)
     out_dir = Path(out_dir)
@@ -236,46 +284,60 @@ def format_report(r: dict) -> str:
              "samples of the real MNIST, one after another in one process.", ""]
     if r.get("command"):
         lines += [f"Command: `{r['command']}`", ""]
-    lines += ["Ratios are each engine's time over the native engine's on one thread "
-              "(above 1: slower).", "",
-              "| neurons | engine | train ms/sample | samples | eval ms/sample | images | "
-              "train time / native | eval time / native |",
-              "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["Ratios are the native engine's time (one thread) over each row's "
+              "(above 1: faster than native). Batch: test images per simulator call.", "",
+              "| neurons | engine | threads | train ms/sample | samples | batch | "
+              "eval ms/image | images | native / train time | native / eval time |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size in r["sizes"]:
         t, e = size["training"], size["evaluation"]
         nt = t.get("native", {}).get("ms_per_sample")
-        ne = e.get("native", {}).get("ms_per_sample")
+        ne = next((v["ms_per_sample"] for v in e.values() if v.get("engine") == "native"), None)
         for key in list(dict.fromkeys([*t, *e])):
             tr, ev = t.get(key, {}), e.get(key, {})
+            engine = tr.get("engine") or ev.get("engine") or key
             lines.append(
-                f"| {size['neurons']} | {key} | {_ms(tr)} | {tr.get('samples', '-')} | "
-                f"{_ms(ev)} | {ev.get('samples', '-')} | {_ratio(tr, nt)} | {_ratio(ev, ne)} |")
+                f"| {size['neurons']} | {engine} | {tr.get('threads', '-')} | {_ms(tr)} | "
+                f"{tr.get('samples', '-')} | {ev.get('batch', '-')} | {_ms(ev)} | "
+                f"{ev.get('samples', '-')} | {_ratio(nt, tr)} | {_ratio(ne, ev)} |")
     lines.append("")
     for size in r["sizes"]:
         parts = [f"n={size['neurons']} ({size['network']}):"]
         if "training_identical" in size:
-            parts.append(f"training identical on the first {size['training_common_samples']} "
-                         f"samples (responses, weights, theta, state): "
-                         f"{size['training_identical']};")
+            parts.append(f"exact engines' training identical on the first "
+                         f"{size['training_common_samples']} samples (responses, weights, theta, "
+                         f"state): {size['training_identical']};")
         if "evaluation_identical" in size:
-            parts.append(f"responses identical on the first {size['evaluation_common_samples']}"
-                         f" test images: {size['evaluation_identical']}.")
-        tr = size["training"].get("native")
-        if tr:
-            parts.append(f"Native: one epoch (60,000 samples) {60000 * tr['ms_per_sample'] / 6e4:.1f}"
-                         f" min; first sample (build) {tr['first_sample_seconds']:.2f} s.")
+            parts.append(f"exact engines' responses identical on the first "
+                         f"{size['evaluation_common_samples']} test images: "
+                         f"{size['evaluation_identical']}.")
+        agree = size.get("evaluation_fast_vs_exact")
+        if agree:
+            parts.append(f"Fast vs exact on those {agree['images']} images: identical responses "
+                         f"{100 * agree['identical_responses']:.1f} %, same most active neuron "
+                         f"{100 * agree['same_most_active_neuron']:.1f} %, spikes x "
+                         f"{agree['spikes_ratio']:.4f}.")
+        tagree = size.get("training_fast_vs_exact")
+        if tagree:
+            parts.append(f"Fast vs exact training, first {tagree['samples']} samples: spikes per "
+                         f"sample {tagree['mean_spikes'][1]:.2f} vs {tagree['mean_spikes'][0]:.2f}, "
+                         f"presentations {tagree['mean_presentations'][1]:.3f} vs "
+                         f"{tagree['mean_presentations'][0]:.3f}.")
+        for key, tr in size["training"].items():
+            parts.append(f"{key}: one epoch (60,000 samples) "
+                         f"{60000 * tr['ms_per_sample'] / 6e4:.1f} min.")
         lines.append(" ".join(parts))
     return "\n".join(lines)
 
 
 def _ms(section: dict) -> str:
-    return f"{section['ms_per_sample']:.1f}" if section.get("ms_per_sample") else "-"
+    return f"{section['ms_per_sample']:.2f}" if section.get("ms_per_sample") else "-"
 
 
-def _ratio(section: dict, native_ms: float | None) -> str:
+def _ratio(native_ms: float | None, section: dict) -> str:
     if not section.get("ms_per_sample") or not native_ms:
         return "-"
-    return f"{section['ms_per_sample'] / native_ms:.1f}x"
+    return f"{native_ms / section['ms_per_sample']:.1f}x"
 
 
 def verify_identity(*, network_dir, data_dir=None, eval_images: int = 2000,

@@ -324,12 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"engines, comma-separated (default {','.join(BACKENDS)})")
     b.add_argument("--train", type=_engine_counts, default={},
                    help="training samples per engine, e.g. native=200,standalone=10 "
-                        "(default native=100,standalone=10,runtime=5; 0 skips)")
+                        "(default native=100,fast=300,standalone=10,runtime=5; 0 skips)")
     b.add_argument("--eval", type=_engine_counts, default={},
-                   help="test images per engine (default native=500,standalone=100,"
-                        "runtime=20; 0 skips)")
+                   help="test images per engine (default native=500,fast=1000,"
+                        "standalone=100,runtime=20; 0 skips)")
     b.add_argument("--threads", type=_int_list, default=[1],
-                   help="thread counts of native training, comma-separated (default 1)")
+                   help="thread counts of native and fast training, comma-separated "
+                        "(default 1)")
+    b.add_argument("--batch", type=_int_list, default=None,
+                   help="batch sizes of evaluation (test images per simulator call), "
+                        "comma-separated (default: --chunk-size)")
     b.add_argument("--network", default=None, help="a network directory to evaluate and train "
                                                    "(default: an untrained network)")
     b.add_argument("--chunk-size", type=_positive_int, default=50, help="samples per task")
@@ -498,7 +502,7 @@ def _run(args) -> object:
             return None
         report = bench.run_benchmark(neurons=args.neurons, engine_names=args.engines,
                                      train=args.train, evaluate=args.eval, threads=args.threads,
-                                     data_dir=args.data_dir, network_dir=args.network,
+                                     batches=args.batch, data_dir=args.data_dir, network_dir=args.network,
                                      chunk=args.chunk_size, out_dir=args.out, name=args.name)
         logger.info("benchmark written to %s\n%s", report["written_to"],
                     bench.format_report(report))

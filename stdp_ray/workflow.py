@@ -14,6 +14,7 @@ sits, and the records written there, are :mod:`stdp_ray.rundir`'s.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import time
@@ -53,30 +54,28 @@ def check_samples(samples: int, option: str = "--samples") -> int:
     return samples
 
 
+#: Where an engine that cannot load falls back to: (next engine, how the warning names it).
+_FALLBACK = {"fast": ("native", "the exact native backend (slower)"),
+             "native": ("standalone", "Brian2's standalone backend (slower)")}
+
+
 def resolve_backend(cfg: Config) -> Config:
     """The engine that works here: ``cfg.backend``, else the next one, with a clear message.
 
     fast -> native (its kernel neither installed nor compilable) -> standalone
     -> runtime (no C++ compiler for Brian2's standalone device).
     """
+    from . import engines
     from .engines import compiler_available
 
-    if cfg.backend == "fast":
-        from .engines import fast
-
-        problem = fast.unavailable()
+    while cfg.backend in _FALLBACK:
+        module = importlib.import_module(f".{cfg.backend}", engines.__name__)
+        problem = module.unavailable()
         if problem is None:
             return cfg
-        logger.warning("%s; falling back to the exact native backend (slower)", problem)
-        cfg = cfg.replace(backend="native")
-    if cfg.backend == "native":
-        from .engines import native
-
-        problem = native.unavailable()
-        if problem is None:
-            return cfg
-        logger.warning("%s; falling back to Brian2's standalone backend (slower)", problem)
-        cfg = cfg.replace(backend="standalone")
+        following, name = _FALLBACK[cfg.backend]
+        logger.warning("%s; falling back to %s", problem, name)
+        cfg = cfg.replace(backend=following)
     if cfg.backend == "standalone" and not compiler_available():
         logger.warning("no C++ compiler found (g++/c++): Brian2's standalone backend cannot "
                        "build; falling back to the Cython runtime (much slower)")

@@ -13,24 +13,40 @@ pytestmark = pytest.mark.slow
 def test_benchmark_runs_every_engine_on_the_same_samples_and_writes_its_figures(
         mnist_dir, tmp_path):
     report = run_benchmark(neurons=[10], data_dir=mnist_dir,
-                           train={"native": 3, "standalone": 1, "runtime": 1},
-                           evaluate={"native": 4, "standalone": 3, "runtime": 2},
+                           train={"native": 3, "fast": 3, "standalone": 1, "runtime": 1},
+                           evaluate={"native": 4, "fast": 4, "standalone": 3, "runtime": 2},
                            threads=[1, 2], chunk=2, out_dir=tmp_path, name="b")
     stored = json.loads((tmp_path / "b.json").read_text())
-    assert stored["machine"]["cores"] >= 1 and stored["engines"] == ["native", "standalone",
-                                                                     "runtime"]
+    assert stored["machine"]["cores"] >= 1 and stored["engines"] == ["native", "fast",
+                                                                     "standalone", "runtime"]
     size = stored["sizes"][0]
     assert size["neurons"] == 10
     assert size["training_identical"] is True and size["training_common_samples"] == 2
     assert size["evaluation_identical"] is True and size["evaluation_common_samples"] == 2
-    assert set(size["training"]) == {"native", "native-2threads", "standalone", "runtime"}
+    assert set(size["training"]) == {"native", "native-2threads", "fast", "fast-2threads",
+                                     "standalone", "runtime"}
     assert size["training"]["native"]["samples"] == 3
     assert size["evaluation"]["standalone"]["samples"] == 3
     for section in (*size["training"].values(), *size["evaluation"].values()):
         assert section["ms_per_sample"] > 0
+    agree = size["evaluation_fast_vs_exact"]
+    assert agree["images"] == 2 and 0 <= agree["identical_responses"] <= 1
+    assert size["training_fast_vs_exact"]["samples"] == 2
     table = (tmp_path / "b.md").read_text()
     assert table == format_report(report) + "\n"
-    assert "| 10 | native-2threads |" in table and "train time / native" in table
+    assert "| 10 | native | 2 |" in table and "| 10 | fast | 2 |" in table
+    assert "native / train time" in table and "Fast vs exact on those 2 images" in table
+
+
+def test_benchmark_times_evaluation_at_each_batch_size(mnist_dir, tmp_path):
+    report = run_benchmark(neurons=[10], data_dir=mnist_dir, engine_names=["native", "fast"],
+                           train={"native": 0, "fast": 0}, evaluate={"native": 3, "fast": 3},
+                           batches=[1, 3], out_dir=tmp_path)
+    evaluation = report["sizes"][0]["evaluation"]
+    assert set(evaluation) == {"native-batch1", "native-batch3", "fast-batch1", "fast-batch3"}
+    assert [evaluation[k]["batch"] for k in ("fast-batch1", "fast-batch3")] == [1, 3]
+    assert report["sizes"][0]["evaluation_identical"] is True
+    assert "| 10 | fast | - | - | - | 3 |" in format_report(report)
 
 
 def test_benchmark_can_skip_engines_and_training(mnist_dir, tmp_path):

@@ -221,3 +221,21 @@ def test_fast_rejects_zero_slots_and_threads(cfg, tiny_network):
         fast.FastFrozen(cfg, tiny_network, 0)
     with pytest.raises(ValueError, match=r"threads == 0, must be >= 1"):
         fast.FastTrainer(cfg, tiny_network, threads=0)
+
+
+def test_a_fast_training_resumed_from_its_checkpoint_equals_an_uninterrupted_one(
+        cfg, images, tmp_path):
+    from stdp_ray.training import Trainer
+
+    labels = np.arange(len(images)) % 10
+    whole = Trainer(cfg, 5, tmp_path / "whole", images, labels, checkpoint_every=10**6)
+    rows = [whole.train_one() for _ in range(6)]
+    first = Trainer(cfg, 5, tmp_path / "cut", images, labels, checkpoint_every=3)
+    for _ in range(3):
+        first.train_one()
+    resumed = Trainer(cfg, 5, tmp_path / "cut", images, labels, checkpoint_every=10**6)
+    assert resumed.samples_done == 3
+    again = [resumed.train_one() for _ in range(3)]
+    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert [strip(r) for r in again] == [strip(r) for r in rows[3:]]
+    np.testing.assert_array_equal(resumed.sim.get_weights(), whole.sim.get_weights())

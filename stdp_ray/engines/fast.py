@@ -41,7 +41,7 @@ from ..config import Config
 from ..network import FrozenNetwork
 from .base import NEVER_S, PassInputs, compact_synapse_traces
 from .kernels import KernelBuild, KernelUnavailable
-from .layout import SynapseLayout, delay_steps
+from .layout import SynapseLayout, checked_steps
 from .native import _timestep
 
 logger = logging.getLogger(__name__)
@@ -212,11 +212,7 @@ class _Bound:
     """
 
     def __init__(self, cfg: Config, delays_ms: np.ndarray, steps: int, threads: int):
-        d = delay_steps(delays_ms, cfg)
-        if d.size != cfg.n_input * cfg.n_neurons:
-            raise ValueError(f"delays hold {d.size} values, must hold "
-                             f"{cfg.n_input * cfg.n_neurons}")
-        max_delay = int(d.max()) if d.size else 0
+        d, max_delay = checked_steps(delays_ms, cfg)
         if max_delay >= 2**15:
             raise ValueError(f"delays of {max_delay} steps, the fast kernel holds at most "
                              f"{2**15 - 1}")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import Config
 
-__all__ = ["delay_steps", "delay_groups", "thread_splits", "thread_major_groups", "share_starts",
+__all__ = ["delay_steps", "checked_steps", "delay_groups", "thread_splits", "thread_major_groups", "share_starts",
            "SynapseLayout"]
 
 
@@ -24,6 +24,16 @@ def delay_steps(delays_ms: np.ndarray, cfg: Config) -> np.ndarray:
     """Each synapse's delay in steps, rounded as Brian2's spike queue rounds it."""
     return (np.asarray(delays_ms, dtype=np.float64).reshape(-1) * 1e-3 / (cfg.dt_ms * 1e-3)
             + 0.5).astype(np.int64)
+
+
+def checked_steps(delays_ms: np.ndarray, cfg: Config) -> tuple[np.ndarray, int]:
+    """Each synapse's delay in steps (:func:`delay_steps`) and the largest, checked to be
+    one per input synapse."""
+    n_syn = cfg.n_input * cfg.n_neurons
+    d = delay_steps(delays_ms, cfg)
+    if d.size != n_syn:
+        raise ValueError(f"delays hold {d.size} values, must hold {n_syn}")
+    return d, (int(d.max()) if d.size else 0)
 
 
 def delay_groups(delays_ms: np.ndarray, cfg: Config):
@@ -38,10 +48,7 @@ def delay_groups(delays_ms: np.ndarray, cfg: Config):
     max_delay : int
     """
     n_in, n = cfg.n_input, cfg.n_neurons
-    d = delay_steps(delays_ms, cfg)
-    if d.size != n_in * n:
-        raise ValueError(f"delays hold {d.size} values, must hold {n_in * n}")
-    max_delay = int(d.max()) if d.size else 0
+    d, max_delay = checked_steps(delays_ms, cfg)
     k = np.arange(n_in * n, dtype=np.int64)
     i, j = np.divmod(k, n)
     order = np.lexsort((j, d, i))
@@ -101,12 +108,9 @@ def thread_major_groups(delays_ms: np.ndarray, cfg: Config, threads: int):
     max_delay : int
     """
     n_in, n = cfg.n_input, cfg.n_neurons
-    d = delay_steps(delays_ms, cfg)
-    if d.size != n_in * n:
-        raise ValueError(f"delays hold {d.size} values, must hold {n_in * n}")
+    d, max_delay = checked_steps(delays_ms, cfg)
     if d.size >= 2**31:
         raise ValueError(f"{d.size} synapses, a kernel holds at most 2**31 - 1")
-    max_delay = int(d.max()) if d.size else 0
     n_groups = n_in * (max_delay + 1)
     k = np.arange(n_in * n, dtype=np.int64)
     i, j = np.divmod(k, n)
