@@ -222,7 +222,8 @@ def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
                    help="samples between checkpoints (default 1000)")
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="threads of each training actor, reserved as its CPUs (native and fast "
-                        "engines; pays off from ~1600 neurons; results do not depend on it; default 1)")
+                        "engines; pays off from ~1600 neurons (native) or ~6400 (fast); results do not "
+                        "depend on it; default 1)")
     p.add_argument("--max-intensity", type=_intensity, default=None,
                    help="highest input intensity tried before a sample is marked failed "
                         "(2..1000, default 32); shortcut for --set max_intensity=...")
