@@ -244,16 +244,20 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
         queue = list(todo)
         with progress_bar(sum(bounds[c][1] - bounds[c][0] for c in todo), phase,
                           enabled=progress) as bar:
-            while queue or pending:
+            def refill() -> None:
                 while queue and len(pending) < limit:
                     c = queue.pop(0)
                     s, e = bounds[c]
                     ref = task.remote(cfg, arrays_ref, images[s:e], labels[s:e], sample_ids[s:e],
                                       int(seed), phase, c, fingerprint, chunk_size)
                     pending[ref] = c
+
+            refill()
+            while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    c = pending.pop(ref)
+                finished = [(ref, pending.pop(ref)) for ref in done]
+                refill()  # before writing: no worker waits on the driver's writes
+                for ref, c in finished:
                     table, where = ray.get(ref)
                     rundir.write_table(phase_dir / rundir.part_name(c), table,
                                        identity={"phase": phase, "seed": int(seed),

@@ -661,9 +661,13 @@ int64_t present_share(const FastModel &m, FastNeurons exc, FastNeurons inh, Fast
                 const int32_t *split = m.grp_split + g * T + tid;
                 const int64_t e_lo = split[0], e_hi = split[T];
                 if (d < D) {
-                    /* next step this spike reaches the next group: from e_hi on */
-                    __builtin_prefetch(m.grp_post + e_hi);
-                    __builtin_prefetch(Plastic ? (const float *)pl.w + e_hi : w_frozen + e_hi);
+                    /* next step this spike reaches the next group, [e_hi, split[2T]):
+                     * every cache line of it, from memory while this step goes on */
+                    const float *wn = Plastic ? (const float *)pl.w : w_frozen;
+                    for (int64_t e = e_hi; e < split[2 * T]; e += 16) {
+                        __builtin_prefetch(m.grp_post + e);
+                        __builtin_prefetch(wn + e);
+                    }
                 }
                 if (Plastic)
                     arrive_plastic(m.grp_post, pl.w, exc.ge, a1, c, m.w_max, e_lo, e_hi);
