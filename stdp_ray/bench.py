@@ -47,7 +47,7 @@ DEFAULT_TRAIN = {"native": 100, "fast": 300, "standalone": 10, "runtime": 5}
 #: Test images evaluated per engine (after one warm-up pass).
 DEFAULT_EVAL = {"native": 500, "fast": 1000, "standalone": 100, "runtime": 20}
 #: Engines that agree bit for bit (the identity check); the others are compared by statistics.
-EXACT = ("native", "standalone", "runtime")
+EXACT = engines.EXACT_ENGINES
 #: Engines whose training uses threads.
 THREADED = ("native", "fast")
 

@@ -225,7 +225,8 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                              n_samples=int(len(sample_ids)),
                              first_sample=int(sample_ids[0]) if len(sample_ids) else 0,
                              network=fingerprint, model=cfg.model_hash(),
-                             data=samples_fingerprint(images, labels))
+                             data=samples_fingerprint(images, labels),
+                             arithmetic=engines.arithmetic(cfg.backend))
     _check_manifest(phase_dir, manifest)
     written = {rundir.part_index(p) for p in rundir.part_paths(phase_dir)}
     todo = [c for c in range(len(bounds)) if c not in written]

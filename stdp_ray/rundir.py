@@ -765,6 +765,11 @@ class PhaseManifest:
         Hash of the model configuration (:meth:`stdp_ray.config.Config.model_hash`).
     data : str or None
         Fingerprint of the samples presented (:func:`stdp_ray.data.samples_fingerprint`).
+    arithmetic : str or None
+        None where the responses come from an exact engine (native, standalone,
+        runtime: bit-identical, so interchangeable, as in every manifest before
+        the fast engine), ``"fast"`` where from the fast engine (its responses
+        differ in rounding: the parts of the two never mix).
     """
 
     phase: str | None = None
@@ -775,6 +780,7 @@ class PhaseManifest:
     network: str | None = None
     model: str | None = None
     data: str | None = None
+    arithmetic: str | None = None
 
     def diff(self, other: "PhaseManifest") -> dict[str, tuple[Any, Any]]:
         """``{field: (value here, value in other)}`` for each field that differs."""
@@ -790,7 +796,10 @@ def write_manifest(phase_path: str | os.PathLike, manifest: PhaseManifest) -> Pa
     """
     path = manifest_path(phase_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = atomic_write_json(path, _to_dict(manifest))
+    record = _to_dict(manifest)
+    if record["arithmetic"] is None:  # exact engines: the manifest of every earlier version
+        del record["arithmetic"]
+    written = atomic_write_json(path, record)
     for old in _legacy_manifest_paths(phase_path):
         if old.exists():
             state.remove_path(old)

@@ -157,6 +157,22 @@ def test_rerun_with_other_settings_is_refused(fault_file, ray_local, tmp_path, t
         _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=6)
 
 
+@pytest.mark.slow
+def test_parts_of_an_exact_engine_never_mix_with_the_fast_engines(fault_file, ray_local,
+                                                                  tmp_path, tiny_cfg,
+                                                                  tiny_network, test_data):
+    path = tmp_path / "responses" / "phase=test"
+    _run(ray_local, path, tiny_cfg.replace(backend="native"), tiny_network, test_data,
+         chunk_size=4)
+    info, _ = _run(ray_local, path, tiny_cfg.replace(backend="standalone"), tiny_network,
+                   test_data, chunk_size=4)
+    assert info["skipped"] == 3  # the exact engines are interchangeable
+    with pytest.raises(PhaseError, match=r"computed with other settings .*'arithmetic': "
+                                         r"\(None, 'fast'\)"):
+        _run(ray_local, path, tiny_cfg.replace(backend="fast"), tiny_network, test_data,
+             chunk_size=4)
+
+
 def test_parts_without_a_manifest_are_refused(tmp_path, tiny_cfg, tiny_network, test_data):
     path = tmp_path / "responses" / "phase=test"
     path.mkdir(parents=True)

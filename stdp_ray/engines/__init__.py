@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..network import FrozenNetwork
 
-__all__ = ["ENGINES", "FrozenSimulator", "PlasticSimulator", "make_frozen_simulator",
+__all__ = ["ENGINES", "EXACT_ENGINES", "arithmetic", "FrozenSimulator", "PlasticSimulator", "make_frozen_simulator",
            "make_trainer", "PassInputs", "PlasticState", "count_slot_spikes",
            "compiler_available", "build_cache_dir", "CACHE_ENV"]
 
@@ -53,6 +53,19 @@ logger = logging.getLogger(__name__)
 
 #: Engine names, the values of ``Config.backend`` that the factories dispatch on.
 ENGINES = BACKENDS
+#: The engines that agree bit for bit (Brian2's two and the native kernel).
+EXACT_ENGINES = ("native", "standalone", "runtime")
+
+
+def arithmetic(backend: str) -> str | None:
+    """None for an exact engine (interchangeable results), else the engine's name.
+
+    Recorded with every phase's parts (:class:`stdp_ray.rundir.PhaseManifest`),
+    so that responses of the fast engine never mix with exact ones.
+    """
+    if backend not in ENGINES:
+        raise _unknown(backend)
+    return None if backend in EXACT_ENGINES else backend
 
 
 @runtime_checkable
