@@ -5,8 +5,8 @@
 
 Long trainings (6,400 neurons for 15 epochs) outlive a machine. This writes
 the run's ``config.json`` and its newest intact checkpoint with the weights
-and delays in float32 (theta and the dynamic state as they are) and new
-checksums, plus a ``README.md`` with the commands that continue it. The fast
+and delays in float32 (theta and the dynamic state as they are), compressed,
+with new checksums, plus a ``README.md`` with the commands that continue it. The fast
 engine holds its weights in float32, so its continuation is unchanged; the
 exact engines continue from the float32-rounded weights. The bundle replaces
 an existing one only with ``--overwrite`` (built under a temporary name,
@@ -57,11 +57,12 @@ def bundle(run_dir: Path, out: Path, *, overwrite: bool = False, max_mib: float 
         shutil.copyfile(run_dir / rundir.RUN_CONFIG_FILE, tmp / rundir.RUN_CONFIG_FILE)
         ckpt = tmp / name
         ckpt.mkdir()
-        state.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS,
-                              weights=found.arrays.weights.astype(np.float32),
-                              theta_mV=found.arrays.theta_mV,
-                              delays_ms=found.arrays.delays_ms.astype(np.float32))
-        state.atomic_save_npz(ckpt / rundir.CHECKPOINT_DYNAMIC, **found.dynamic)
+        with state.atomic_file(ckpt / rundir.CHECKPOINT_ARRAYS) as fh:  # compressed: the
+            np.savez_compressed(fh, weights=found.arrays.weights.astype(np.float32),  # delays
+                                theta_mV=found.arrays.theta_mV,  # take 101 values
+                                delays_ms=found.arrays.delays_ms.astype(np.float32))
+        with state.atomic_file(ckpt / rundir.CHECKPOINT_DYNAMIC) as fh:
+            np.savez_compressed(fh, **found.dynamic)
         rundir.write_checkpoint_state(ckpt, CheckpointState(
             samples_done=found.samples_done, seed=record.seed,
             model=record.config.model_hash(), config=config_to_dict(record.config),
