@@ -22,25 +22,14 @@ if os.environ.get("STDP_RAY_PORTABLE_KERNEL", "") in ("", "0"):
 fast_flags = [f for f in flags if f not in ("-fno-fast-math", "-ffp-contract=off")]
 fast_flags.append("-fno-math-errno")
 
-setup(ext_modules=[
-    Extension(
-        "stdp_ray.engines._native_kernel",
-        sources=["stdp_ray/engines/native_kernel.cpp"],
-        depends=["stdp_ray/engines/input_hash.h"],
-        include_dirs=["stdp_ray/engines"],
-        extra_compile_args=flags,
-        extra_link_args=["-fopenmp"],
-        language="c++",
-        optional=True,
-    ),
-    Extension(
-        "stdp_ray.engines._fast_kernel",
-        sources=["stdp_ray/engines/fast_kernel.cpp"],
-        depends=["stdp_ray/engines/input_hash.h"],
-        include_dirs=["stdp_ray/engines"],
-        extra_compile_args=fast_flags,
-        extra_link_args=["-fopenmp"],
-        language="c++",
-        optional=True,
-    ),
-])
+
+def kernel(name: str, compile_args: list[str]) -> Extension:
+    """One kernel: ``stdp_ray/engines/<name>_kernel.cpp`` as an optional extension."""
+    return Extension(f"stdp_ray.engines._{name}_kernel",
+                     sources=[f"stdp_ray/engines/{name}_kernel.cpp"],
+                     depends=["stdp_ray/engines/input_hash.h"],
+                     include_dirs=["stdp_ray/engines"], extra_compile_args=compile_args,
+                     extra_link_args=["-fopenmp"], language="c++", optional=True)
+
+
+setup(ext_modules=[kernel("native", flags), kernel("fast", fast_flags)])

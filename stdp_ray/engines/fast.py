@@ -41,6 +41,7 @@ from ..config import Config
 from ..network import FrozenNetwork
 from .base import NEVER_S, PassInputs, compact_synapse_traces
 from .kernels import KernelBuild, KernelUnavailable
+from .kernels import pointer as _ptr
 from .layout import SynapseLayout, checked_steps
 from .native import _timestep
 
@@ -100,12 +101,6 @@ class _FastPlastic(ctypes.Structure):
 
 class _FastWeightStats(ctypes.Structure):
     _fields_ = [("sum", ctypes.c_double), ("sum_sq", ctypes.c_double)]
-
-
-def _ptr(array: np.ndarray, ctype):
-    if not array.flags.c_contiguous:
-        raise ValueError("kernel arrays must be C-contiguous")
-    return array.ctypes.data_as(ctypes.POINTER(ctype))
 
 
 @functools.lru_cache(maxsize=1)

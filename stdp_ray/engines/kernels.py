@@ -30,11 +30,18 @@ from .base import build_cache_dir, toolchain_parts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KernelBuild", "KernelUnavailable", "compiler"]
+__all__ = ["KernelBuild", "KernelUnavailable", "compiler", "pointer"]
 
 
 class KernelUnavailable(RuntimeError):
     """A kernel is neither installed nor can it be compiled here."""
+
+
+def pointer(array, ctype):
+    """A ctypes pointer to a C-contiguous array of the kernel's element type ``ctype``."""
+    if not array.flags.c_contiguous:
+        raise ValueError("kernel arrays must be C-contiguous")
+    return array.ctypes.data_as(ctypes.POINTER(ctype))
 
 
 def compiler() -> str:

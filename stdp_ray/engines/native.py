@@ -27,6 +27,7 @@ from ..config import Config
 from ..network import FrozenNetwork
 from .base import _TIMES, PassInputs, PlasticState, expand_synapse_traces
 from .kernels import KernelBuild, KernelUnavailable
+from .kernels import pointer as _ptr
 from .layout import SynapseLayout, delay_groups, delay_steps, thread_splits
 
 logger = logging.getLogger(__name__)
@@ -96,13 +97,6 @@ class _PlasticIO(ctypes.Structure):
 
 #: Columns of the kernel's synapse records (``SynapseRecord``), in order.
 RECORD = ("w", "lastupdate", "post1", "post2", "pre")
-
-
-def _ptr(array: np.ndarray, ctype):
-    """A ctypes pointer to a contiguous array of the kernel's element type."""
-    if not array.flags.c_contiguous:
-        raise ValueError("kernel arrays must be C-contiguous")
-    return array.ctypes.data_as(ctypes.POINTER(ctype))
 
 
 # --------------------------------------------------------------------------
