@@ -19,34 +19,10 @@ from pathlib import Path
 
 from . import __version__
 from .config import BACKENDS, Config, ConfigError, apply_settings, parse_assignment
-from .connect import init_ray  # noqa: F401 - its old home; Ray is imported only when called
+from .errors import (EXIT_CODES_HELP, EXIT_ENVIRONMENT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK,
+                     EXIT_USAGE, StdpRayError)
 
 logger = logging.getLogger("stdp_ray")
-
-EXIT_OK = 0
-#: A Ray task or actor failed, or another stdp-ray process holds the directory (its lock,
-#: or its lease on object storage).
-EXIT_FAILURE = 1
-#: Bad input: an option, a file, a directory, an address.
-EXIT_USAGE = 2
-#: The environment failed: disk full, read-only file system, permissions.
-EXIT_ENVIRONMENT = 3
-#: Interrupted (SIGINT/SIGTERM); training saved a checkpoint to resume from.
-EXIT_INTERRUPTED = 130
-
-EXIT_CODES_HELP = """exit status:
-  0    success
-  1    a Ray task or actor failed, a download failed, or another stdp-ray
-       process holds the run directory (its lock, or its lease on a bucket)
-  2    bad input: an option, a file or directory, a network artifact, an
-       unreachable or unsupported --address, a run directory URI that cannot
-       be used (unknown scheme, unreachable endpoint, missing bucket, missing
-       or refused credentials)
-  3    the environment failed: disk full, read-only file system, permission
-       denied (OSError)
-  130  interrupted (Ctrl-C, SIGTERM): training stops after its current
-       sample, writes a checkpoint and says how to resume
-Failures are one line; --verbose adds the traceback."""
 
 #: Shown under every ``--help``.
 EPILOG = """\
@@ -669,28 +645,19 @@ def _main(args) -> tuple[int, object]:
     """Run the command; (exit status, result), each failure logged as one line."""
     import shutil
 
-    from .curve import CurveError
-    from .evaluation import PhaseError
-    from .fetch import FetchError
-    from .idx import MnistFormatError
-    from .connect import AddressError
-    from .state import ArtifactError, DirectoryBusyError, LeaseLostError, git_commit
-    from .storage import StorageError, display
-    from .training import TrainingError
-    from .workflow import RunError
+    from .state import git_commit
+    from .storage import display
 
     verbose = getattr(args, "verbose", False)
     git_commit()  # the commit this process runs, before the checkout can move under it
     try:
         return EXIT_OK, _run(args)
-    except (RunError, PhaseError, CurveError, ArtifactError, TrainingError, MnistFormatError,
-            AddressError, StorageError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            IsADirectoryError) as exc:
+    except StdpRayError as exc:
+        logger.error("%s", display(exc), exc_info=verbose)
+        return exc.exit_status, None
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
         logger.error("%s", display(exc), exc_info=verbose)
         return EXIT_USAGE, None
-    except (FetchError, DirectoryBusyError, LeaseLostError) as exc:
-        logger.error("%s", display(exc), exc_info=verbose)
-        return EXIT_FAILURE, None
     except Exception as exc:
         if _is_ray_error(exc):
             # A failure inside a worker, not the user's input (Ray's task errors

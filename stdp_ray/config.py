@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from .errors import InputError
+
 __all__ = ["Config", "BACKENDS", "Bounds", "Choices", "ConfigError", "config_from_dict",
            "config_to_dict", "field_names", "field_range", "parse_setting", "parse_assignment",
            "apply_settings", "read_config_file", "format_config"]
@@ -30,7 +32,7 @@ BACKENDS = ("native", "fast", "standalone", "runtime")
 CONFIG_VERSION = 1
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration value, key or file that cannot be used (names the field and the range)."""
 
 

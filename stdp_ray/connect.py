@@ -15,6 +15,8 @@ import logging
 import os
 import socket
 
+from .errors import EnvironmentFailure, InputError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["AddressError", "RayStartError", "check_address", "configure", "ensure_ray", "init_ray",
@@ -30,11 +32,11 @@ _SPECIAL = ("auto", "local")
 _settings: dict = {"address": None, "workers": None, "on_start": None}
 
 
-class RayStartError(OSError):
+class RayStartError(EnvironmentFailure):
     """Ray could not be started or joined (an overloaded or broken machine): the environment."""
 
 
-class AddressError(ValueError):
+class AddressError(InputError):
     """A cluster address that cannot be used (malformed, unsupported or unreachable)."""
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .errors import InputError
 from . import data, evaluation, rundir, scoring, state
 from .network import network_fingerprint
 
@@ -47,7 +48,7 @@ DEFAULT_LABEL_SAMPLES = (10_000,)
 SNAPSHOT_NEURONS = 16
 
 
-class CurveError(ValueError):
+class CurveError(InputError):
     """A learning curve cannot be computed as asked."""
 
 

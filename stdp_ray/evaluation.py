@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from .errors import InputError
 from . import engines, model, rundir, scoring
 from .config import Config
 from .data import samples_fingerprint
@@ -42,7 +43,7 @@ DEFAULT_CHUNK_SIZE = 50
 FAULT_FILE_ENV = "STDP_RAY_FAULT_FILE"
 
 
-class PhaseError(ValueError):
+class PhaseError(InputError):
     """A phase cannot run in this run directory as asked (incompatible parts...)."""
 
 

@@ -32,6 +32,7 @@ from typing import IO
 
 from tqdm import tqdm
 
+from .errors import ExternalError
 from .data import FILE_NAMES, check_checksums, default_data_dir
 from .idx import GZIP_MAGIC, READ_CHUNK, as_path, md5_of_raw, new_md5, open_maybe_gzip
 from .state import atomic_file
@@ -54,7 +55,7 @@ _MAX_RAW_BYTES = 1 << 28
 _FILE_MODE = 0o644
 
 
-class FetchError(RuntimeError):
+class FetchError(ExternalError):
     """No source could supply a verified copy of an MNIST file."""
 
 

@@ -26,6 +26,8 @@ from typing import IO, BinaryIO
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["MnistFormatError", "read_idx", "open_maybe_gzip", "md5_of", "md5_of_raw", "new_md5",
            "as_path", "GZIP_MAGIC", "READ_CHUNK"]
 
@@ -46,7 +48,7 @@ _IDX_TYPES = {
 }
 
 
-class MnistFormatError(ValueError):
+class MnistFormatError(InputError):
     """An IDX/MNIST file is malformed or inconsistent with its partner file."""
 
 

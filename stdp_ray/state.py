@@ -51,6 +51,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .errors import BusyError, InputError
 from . import storage
 from .config import Config, config_from_dict, config_to_dict
 from .network import NUM_CLASSES, FrozenNetwork
@@ -74,11 +75,11 @@ FORMAT_VERSION = 1
 LOCK_FILE = ".lock"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(InputError):
     """A network directory or checkpoint is missing, malformed or incompatible."""
 
 
-class DirectoryBusyError(RuntimeError):
+class DirectoryBusyError(BusyError):
     """Another process holds the directory's lock."""
 
 
@@ -318,7 +319,7 @@ def lock_owner(directory: str | os.PathLike) -> str | None:
         os.close(fd)
 
 
-class LeaseLostError(RuntimeError):
+class LeaseLostError(BusyError):
     """The driver that started a worker no longer holds its directory's lock."""
 
 

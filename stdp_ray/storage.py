@@ -68,6 +68,8 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
+from .errors import InputError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["StorageError", "Remote", "Mirror", "parse_location", "is_remote", "open_location",
@@ -98,7 +100,7 @@ REQUEST_TIMEOUT_S = 60.0
 TRANSFER_THREADS = 8
 
 
-class StorageError(ValueError):
+class StorageError(InputError):
     """A run-directory URI that cannot be used: bad input (exit status 2), one line."""
 
 

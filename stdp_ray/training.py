@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from . import engines, model, rundir, state, storage
 from .config import Config, config_to_dict
 from .network import FrozenNetwork
@@ -60,7 +61,7 @@ def initial_network(cfg: Config, seed: int) -> FrozenNetwork:
                          delays_ms=model.initial_delays(cfg, d_rng))
 
 
-class TrainingError(ValueError):
+class TrainingError(InputError):
     """Training cannot go on as asked (checkpoints of another run, fewer samples...)."""
 
 

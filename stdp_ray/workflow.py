@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from . import data, evaluation, rundir, scoring, state, training
 from .config import Config
 from .network import network_fingerprint
@@ -35,7 +36,7 @@ __all__ = ["RunError", "prepare_run", "train", "observe", "test", "run", "read_r
            "MAX_TRAIN_SAMPLES"]
 
 
-class RunError(ValueError):
+class RunError(InputError):
     """A run directory cannot be used as asked."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from .. import model
 from ..config import Config
 from ..network import FrozenNetwork
+from ..errors import EnvironmentFailure
 
 __all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available", "private_dir",
            "UnsafeDirectoryError", "NEVER_S", "expand_synapse_traces", "compact_synapse_traces",
@@ -67,7 +68,7 @@ def build_cache_dir() -> Path:
     return Path(base) / "stdp_ray" / "standalone"
 
 
-class UnsafeDirectoryError(RuntimeError):
+class UnsafeDirectoryError(EnvironmentFailure):
     """A directory that should be this user's own is a link, or someone else's."""
 
 

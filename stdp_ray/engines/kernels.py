@@ -26,6 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ExternalError
 from .base import build_cache_dir, toolchain_parts
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["KernelBuild", "KernelUnavailable", "compiler", "pointer"]
 
 
-class KernelUnavailable(RuntimeError):
+class KernelUnavailable(ExternalError):
     """A kernel is neither installed nor can it be compiled here."""
 
 
