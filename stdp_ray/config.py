@@ -21,12 +21,9 @@ from typing import Any, Mapping
 
 from .errors import InputError
 
-__all__ = ["Config", "BACKENDS", "Bounds", "Choices", "ConfigError", "config_from_dict",
+__all__ = ["Config", "Bounds", "Choices", "ConfigError", "config_from_dict",
            "config_to_dict", "field_names", "field_range", "parse_setting", "parse_assignment",
            "apply_settings", "read_config_file", "format_config"]
-
-#: Simulation engines: the native C++ kernel, Brian2's C++ standalone device and its Cython runtime.
-BACKENDS = ("native", "fast", "standalone", "runtime")
 
 #: Schema version of the serialised configuration.
 CONFIG_VERSION = 1
@@ -76,6 +73,19 @@ class Choices:
     """The allowed values of a text field."""
 
     values: tuple[str, ...]
+
+
+class EngineChoices(Choices):
+    """The engines of :data:`stdp_ray.engines.ENGINES`, which owns them (read when checked)."""
+
+    def __init__(self):
+        pass
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        from .engines import ENGINES
+
+        return ENGINES
 
     def contains(self, value: str) -> bool:
         """Whether ``value`` is one of the choices."""
@@ -227,7 +237,7 @@ class Config:
     intensity: float = _setting(2.0, Bounds(0, 1000, low_open=True))
     max_intensity: float = _setting(32.0, Bounds(0, 1000, low_open=True))
     min_spikes: int = _setting(5, Bounds(0, None))
-    backend: str = _setting("native", Choices(BACKENDS))
+    backend: str = _setting("native", EngineChoices())
     frozen_rest_ms: float | None = _setting(None, NON_NEGATIVE)
 
     def __post_init__(self) -> None:

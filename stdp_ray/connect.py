@@ -29,7 +29,9 @@ CONNECT_TIMEOUT_S = 5.0
 #: ``RAY_ADDRESS`` values that name no host to check.
 _SPECIAL = ("auto", "local")
 
-_settings: dict = {"address": None, "workers": None, "on_start": None}
+_settings: dict = {"address": None, "workers": None}
+#: The signals whose handlers survive ``ray.init`` (which replaces SIGTERM's).
+_KEPT_SIGNALS = ("SIGINT", "SIGTERM")
 
 
 class RayStartError(EnvironmentFailure):
@@ -82,13 +84,25 @@ def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> st
     return address
 
 
-def configure(address: str | None, workers: int | None, on_start=None) -> None:
-    """Record where :func:`ensure_ray` connects (None: ``$RAY_ADDRESS``, else a local Ray).
+def configure(address: str | None, workers: int | None) -> None:
+    """Record where :func:`ensure_ray` connects (None: ``$RAY_ADDRESS``, else a local Ray)."""
+    _settings.update(address=address, workers=workers)
 
-    ``on_start``, if given, is called right after Ray has started (the command
-    line reinstalls its SIGTERM handler there, which ``ray.init`` replaces).
-    """
-    _settings.update(address=address, workers=workers, on_start=on_start)
+
+def _python_handlers() -> dict:
+    """This process's Python-level SIGINT/SIGTERM handlers (main thread only), by signal."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    handlers = {}
+    for name in _KEPT_SIGNALS:
+        num = getattr(signal, name)
+        handler = signal.getsignal(num)
+        if callable(handler) and handler not in (signal.default_int_handler,):
+            handlers[num] = handler
+    return handlers
 
 
 def ensure_ray() -> None:
@@ -98,6 +112,9 @@ def ensure_ray() -> None:
     if ray.is_initialized():
         return
     address, _ = _resolve(_settings["address"])
+    # ray.init replaces the SIGTERM handler with one that aborts: a caller's own
+    # handlers (the command line's, which stop training with a checkpoint) are put back.
+    kept = _python_handlers()
     try:
         if address:
             ray.init(address=address, log_to_driver=True)
@@ -110,8 +127,10 @@ def ensure_ray() -> None:
         text = str(exc).strip().splitlines()
         raise RayStartError(f"Ray did not start: {text[0] if text else type(exc).__name__}") \
             from exc
-    if _settings["on_start"] is not None:
-        _settings["on_start"]()
+    import signal
+
+    for num, handler in kept.items():
+        signal.signal(num, handler)
 
 
 def init_ray(address: str | None = None, workers: int | None = None) -> None:

@@ -34,7 +34,8 @@ import pandas as pd
 import pyarrow as pa
 
 from .errors import InputError
-from . import data, evaluation, rundir, scoring, state
+from . import data, engines, evaluation, rundir, scoring, state
+from .options import RunOptions
 from .network import network_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -64,33 +65,28 @@ def _check_counts(values, option: str, available: int, split: str) -> list[int]:
     return out
 
 
-def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=None,
-                   test_samples: int | None = None, data_dir: str | os.PathLike | None = None,
-                   backend: str | None = None,
-                   chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
-                   progress: bool = True, figures: bool = True,
-                   snapshots=None) -> pa.Table:
+def evaluate_curve(run_dir: str | os.PathLike, options: RunOptions, *,
+                   backend: str | None = None, figures: bool = True) -> pa.Table:
     """Label and score every snapshot of ``run_dir``; write and return the curve.
 
     Parameters
     ----------
     run_dir : path
         A run directory whose training kept snapshots (``--eval-every``).
-    label_samples : sequence of int
-        Sizes of the label sets: the first that many training images (default
-        10,000, or every training image where there are fewer; the paper's
-        labels come from all 60,000). The largest is observed; each gives one
-        row per snapshot.
-    test_samples : int, optional
-        Test images scored, from the first (default: all 10,000).
+    options : RunOptions
+        ``label_samples``: sizes of the label sets, the first that many
+        training images (default 10,000, or every training image where there
+        are fewer; the paper's labels come from all 60,000); the largest is
+        observed, each gives one row per snapshot. ``test_samples``: test
+        images scored, from the first (default: all 10,000). ``snapshots``:
+        only the snapshots after these numbers of training samples (default:
+        all); rows of earlier calls that this one does not recompute (other
+        snapshots, label sets or test sets) stay in the curve. And how the
+        chunks run (``chunk_size``, ``workers``, ``progress``, ``data_dir``).
     backend : str, optional
         Engine of the evaluation (default: the run's).
     figures : bool
         Also write ``learning_curve.png`` and the receptive-field snapshots.
-    snapshots : sequence of int, optional
-        Evaluate only the snapshots after these numbers of training samples
-        (default: all). Rows of earlier calls that this one does not
-        recompute (other snapshots, label sets or test sets) stay in the curve.
 
     Returns
     -------
@@ -98,76 +94,93 @@ def evaluate_curve(run_dir: str | os.PathLike, *, label_samples=None,
         :data:`stdp_ray.rundir.CURVE_SCHEMA`, also written to
         ``RUN_DIR/curve/curve.parquet``.
     """
-    from .workflow import read_run_config, resolve_backend
+    from .workflow import read_run_config
 
     run_dir = Path(run_dir)
     rc = read_run_config(run_dir)
-    snaps = rundir.snapshot_dirs(run_dir / rundir.TRAIN_DIR)
-    if not snaps:
-        raise CurveError(f"{run_dir}: no training snapshots in {rundir.SNAPSHOTS_DIR}; train "
-                         "with `stdp-ray train --eval-every N`")
-    if snapshots is not None:
-        have = {seen for seen, _ in snaps}
-        missing = sorted({int(n) for n in snapshots} - have)
-        if missing:
-            raise CurveError(f"--snapshots: no snapshot after {missing} samples in "
-                             f"{run_dir / rundir.SNAPSHOTS_DIR} (have {sorted(have)})")
-        wanted = {int(n) for n in snapshots}
-    data_dir = data_dir or data.default_data_dir()
-    train_images, train_labels = data.load_mnist(data_dir, "train")
-    test_images, test_labels = data.load_mnist(data_dir, "test")
+    snaps = _selected_snapshots(run_dir, options.snapshots)
+    data_dir = options.data_dir or data.default_data_dir()
+    train = data.load_mnist(data_dir, "train")
+    test = data.load_mnist(data_dir, "test")
+    label_samples = options.label_samples
     if label_samples is None:
-        label_samples = [min(n, len(train_images)) for n in DEFAULT_LABEL_SAMPLES]
-    label_sets = _check_counts(label_samples, "--label-samples", len(train_images), "training")
-    n_test = _check_counts([len(test_images) if test_samples is None else test_samples],
-                           "--test-samples", len(test_images), "test")[0]
-    cfg = resolve_backend(rc.config.replace(backend=backend) if backend else rc.config)
+        label_samples = [min(n, len(train[0])) for n in DEFAULT_LABEL_SAMPLES]
+    label_sets = _check_counts(label_samples, "--label-samples", len(train[0]), "training")
+    n_test = _check_counts([len(test[0]) if options.test_samples is None
+                            else options.test_samples], "--test-samples", len(test[0]),
+                           "test")[0]
+    cfg = engines.resolve(rc.config.replace(backend=backend) if backend else rc.config)
     curve_dir = run_dir / rundir.CURVE_DIR
     curve_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     with state.directory_lock(curve_dir):
         for k, (seen, snap) in enumerate(snaps):
-            if snapshots is not None and seen not in wanted:
-                continue
             t0 = time.perf_counter()
             net = state.load_network(snap, expect=rc.config)
-            splits = {"observe": (train_images, train_labels, label_sets[-1]),
-                      "test": (test_images, test_labels, n_test)}
+            splits = {"observe": (*train, label_sets[-1]), "test": (*test, n_test)}
             responses = {}
             for phase, (images, labels, n) in splits.items():
                 phase_dir = rundir.curve_phase_dir(run_dir, seen, phase, n)
                 evaluation.run_phase(phase_dir, cfg, net.arrays, images[:n], labels[:n],
-                                     np.arange(n), seed=rc.seed, phase=phase,
-                                     chunk_size=chunk_size, workers=workers, progress=progress)
+                                     np.arange(n), seed=rc.seed, phase=phase, options=options)
                 responses[phase] = evaluation.responses(phase_dir)
-            observed, tested = responses["observe"], responses["test"]
-            counts = rundir.counts_matrix(tested)
-            y = tested.column("label").to_numpy().astype(np.int64)
-            # What does not depend on the label set: the same in each of the point's rows.
-            point = {
-                "samples_seen": seen, "epochs": seen / len(train_images), "test_samples": n_test,
-                "n_failed": int(np.sum(tested.column("failed").to_numpy())),
-                "mean_spikes": float(np.mean(tested.column("total_spikes").to_numpy())),
-                "mean_presentations": float(np.mean(tested.column("presentations").to_numpy())),
-                "theta_mean_mV": float(np.mean(net.arrays.theta_mV)),
-                "network": network_fingerprint(net.arrays),
-            }
-            for n_labels in label_sets:
-                assignments, _ = evaluation.assignment_from_responses(observed.slice(0, n_labels))
-                predicted = scoring.predict(scoring.class_scores(counts, assignments))
-                rows.append({**point, "label_samples": n_labels,
-                             "accuracy": scoring.accuracy(y, predicted),
-                             "classes_covered": int(len(np.unique(assignments)))})
+            point = _point(seen, seen / len(train[0]), net, responses["test"])
+            rows.extend(_point_rows(point, responses["observe"], responses["test"], label_sets))
             logger.info("curve point %d/%d: %d samples seen, accuracy %s (%.1f s)", k + 1,
                         len(snaps), seen,
                         ", ".join(f"{r['accuracy']:.4f} (labels {r['label_samples']})"
                                   for r in rows[-len(label_sets):]),
                         time.perf_counter() - t0)
-        table = rundir.curve_table(rows + _earlier_rows(run_dir, rows, {s for s, _ in snaps}))
+        every = {seen for seen, _ in rundir.snapshot_dirs(run_dir / rundir.TRAIN_DIR)}
+        table = rundir.curve_table(rows + _earlier_rows(run_dir, rows, every))
         rundir.write_table(curve_dir / rundir.CURVE_FILE, table)
         if figures:
             write_curve_figures(run_dir, table)
     return table
+
+
+def _selected_snapshots(run_dir: Path, snapshots) -> list[tuple[int, Path]]:
+    """The run's snapshots (samples seen, directory) that ``snapshots`` asks for (None: all)."""
+    snaps = rundir.snapshot_dirs(run_dir / rundir.TRAIN_DIR)
+    if not snaps:
+        raise CurveError(f"{run_dir}: no training snapshots in {rundir.SNAPSHOTS_DIR}; train "
+                         "with `stdp-ray train --eval-every N`")
+    if snapshots is None:
+        return snaps
+    have = {seen for seen, _ in snaps}
+    wanted = {int(n) for n in snapshots}
+    missing = sorted(wanted - have)
+    if missing:
+        raise CurveError(f"--snapshots: no snapshot after {missing} samples in "
+                         f"{run_dir / rundir.SNAPSHOTS_DIR} (have {sorted(have)})")
+    return [(seen, snap) for seen, snap in snaps if seen in wanted]
+
+
+def _point(seen: int, epochs: float, net, tested: pa.Table) -> dict:
+    """What a curve point records that does not depend on the label set."""
+    return {
+        "samples_seen": seen, "epochs": epochs, "test_samples": tested.num_rows,
+        "n_failed": int(np.sum(tested.column("failed").to_numpy())),
+        "mean_spikes": float(np.mean(tested.column("total_spikes").to_numpy())),
+        "mean_presentations": float(np.mean(tested.column("presentations").to_numpy())),
+        "theta_mean_mV": float(np.mean(net.arrays.theta_mV)),
+        "network": network_fingerprint(net.arrays),
+    }
+
+
+def _point_rows(point: dict, observed: pa.Table, tested: pa.Table,
+                label_sets: list[int]) -> list[dict]:
+    """One row per label set: the labels from its first training images, the test scored."""
+    counts = rundir.counts_matrix(tested)
+    y = tested.column("label").to_numpy().astype(np.int64)
+    rows = []
+    for n_labels in label_sets:
+        assignments, _ = evaluation.assignment_from_responses(observed.slice(0, n_labels))
+        predicted = scoring.predict(scoring.class_scores(counts, assignments))
+        rows.append({**point, "label_samples": n_labels,
+                     "accuracy": scoring.accuracy(y, predicted),
+                     "classes_covered": int(len(np.unique(assignments)))})
+    return rows
 
 
 def _earlier_rows(run_dir: Path, rows: list[dict], snapshots: set[int]) -> list[dict]:

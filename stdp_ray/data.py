@@ -155,53 +155,9 @@ def load_mnist(directory: str | os.PathLike[str], split: str) -> tuple[np.ndarra
         image and label counts differ, a split is empty, or a label is
         outside 0..9.
     """
-    directory = as_path(directory, "directory")
-    if not isinstance(split, str):
-        raise TypeError(f"split must be a str, got {type(split).__name__}")
-    if split not in SPLITS:
-        raise ValueError(f"split == {split!r}, must be one of {SPLITS}")
-    names = MNIST_FILES[split]
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"MNIST directory {directory} does not exist. " + _missing_message(directory, list(names.values()))
-        )
-    found = {kind: find_file(directory, name) for kind, name in names.items()}
-    missing = [names[kind] for kind, p in found.items() if p is None]
-    if missing:
-        raise FileNotFoundError(_missing_message(directory, missing))
-    image_path, label_path = found["images"], found["labels"]
-    assert image_path is not None and label_path is not None
-
-    images = read_idx(image_path)
-    if images.ndim != 3:
-        raise MnistFormatError(
-            f"{image_path}: magic 0x{0x0800 | images.ndim:08x} ({images.ndim}-D), "
-            f"expected 0x00000803 (3-D unsigned-byte images)"
-        )
-    if images.shape[1:] != IMAGE_SHAPE:
-        raise MnistFormatError(
-            f"{image_path}: images are {images.shape[1]}x{images.shape[2]}, must be "
-            f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}"
-        )
-    labels = read_idx(label_path)
-    if labels.ndim != 1:
-        raise MnistFormatError(
-            f"{label_path}: magic 0x{0x0800 | labels.ndim:08x} ({labels.ndim}-D), "
-            f"expected 0x00000801 (1-D unsigned-byte labels)"
-        )
-    if images.shape[0] != labels.shape[0]:
-        raise MnistFormatError(
-            f"image/label count mismatch: {image_path} holds {images.shape[0]} images but "
-            f"{label_path} holds {labels.shape[0]} labels"
-        )
-    if images.shape[0] == 0:
-        raise MnistFormatError(f"{image_path}: images == 0, must be >= 1")
-    bad = np.flatnonzero(labels >= NUM_CLASSES)
-    if bad.size:
-        raise MnistFormatError(
-            f"{label_path}: {bad.size} labels outside 0..{NUM_CLASSES - 1}, "
-            f"first at index {bad[0]} with value {labels[bad[0]]}"
-        )
+    image_path, label_path = _split_files(directory, split)
+    images, labels = read_idx(image_path), read_idx(label_path)
+    _check_split(images, labels, image_path, label_path)
     verify_real_mnist(image_path, images)
     verify_real_mnist(label_path, labels)
     n = images.shape[0]
@@ -209,6 +165,52 @@ def load_mnist(directory: str | os.PathLike[str], split: str) -> tuple[np.ndarra
     labels = np.ascontiguousarray(labels)
     logger.info("loaded MNIST %s split from %s: %d images", split, directory, n)
     return images, labels
+
+
+
+def _split_files(directory: str | os.PathLike[str], split: str) -> tuple[Path, Path]:
+    """The image and label files of ``split`` in ``directory`` (raw, else ``.gz``)."""
+    directory = as_path(directory, "directory")
+    if not isinstance(split, str):
+        raise TypeError(f"split must be a str, got {type(split).__name__}")
+    if split not in SPLITS:
+        raise ValueError(f"split == {split!r}, must be one of {SPLITS}")
+    names = MNIST_FILES[split]
+    if not directory.is_dir():
+        raise FileNotFoundError(f"MNIST directory {directory} does not exist. "
+                                + _missing_message(directory, list(names.values())))
+    found = {kind: find_file(directory, name) for kind, name in names.items()}
+    missing = [names[kind] for kind, p in found.items() if p is None]
+    if missing:
+        raise FileNotFoundError(_missing_message(directory, missing))
+    return found["images"], found["labels"]
+
+
+def _check_split(images: np.ndarray, labels: np.ndarray, image_path: Path,
+                 label_path: Path) -> None:
+    """MnistFormatError unless ``images`` are n 28x28 images with n labels in 0..9."""
+    if images.ndim != 3:
+        raise MnistFormatError(f"{image_path}: magic 0x{0x0800 | images.ndim:08x} "
+                               f"({images.ndim}-D), expected 0x00000803 (3-D unsigned-byte "
+                               "images)")
+    if images.shape[1:] != IMAGE_SHAPE:
+        raise MnistFormatError(f"{image_path}: images are {images.shape[1]}x{images.shape[2]},"
+                               f" must be {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}")
+    if labels.ndim != 1:
+        raise MnistFormatError(f"{label_path}: magic 0x{0x0800 | labels.ndim:08x} "
+                               f"({labels.ndim}-D), expected 0x00000801 (1-D unsigned-byte "
+                               "labels)")
+    if images.shape[0] != labels.shape[0]:
+        raise MnistFormatError(f"image/label count mismatch: {image_path} holds "
+                               f"{images.shape[0]} images but {label_path} holds "
+                               f"{labels.shape[0]} labels")
+    if images.shape[0] == 0:
+        raise MnistFormatError(f"{image_path}: images == 0, must be >= 1")
+    bad = np.flatnonzero(labels >= NUM_CLASSES)
+    if bad.size:
+        raise MnistFormatError(f"{label_path}: {bad.size} labels outside "
+                               f"0..{NUM_CLASSES - 1}, first at index {bad[0]} with value "
+                               f"{labels[bad[0]]}")
 
 
 #: Shape of each real MNIST file's content: a file of that shape must have its MD5.

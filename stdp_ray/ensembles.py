@@ -26,6 +26,7 @@ import pandas as pd
 from . import data, rundir, scoring, state, training, workflow
 from .config import Config
 from .network import NUM_CLASSES
+from .options import RunOptions
 from .rundir import EnsembleMember, EnsembleMetrics, EnsembleSettings, member_dir
 
 logger = logging.getLogger(__name__)
@@ -107,16 +108,18 @@ def _prepare_root(root: Path, settings: EnsembleSettings) -> None:
     rundir.write_ensemble_settings(root, settings)
 
 
-def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samples: int,
-                 observe_samples: int | None = 10_000, test_samples: int | None = None,
-                 data_dir=None, chunk_size: int = 50, workers: int | None = None,
-                 checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY,
-                 overwrite: bool = False, progress: bool = True, threads: int = 1) -> dict:
-    """Train every member at once, observe and test each, combine; returns the metrics."""
+def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int],
+                 options: RunOptions) -> dict:
+    """Train every member at once, observe and test each, combine; returns the metrics.
+
+    Each member trains on ``options.samples``, takes its labels from
+    ``options.observe_samples`` training images and is scored on
+    ``options.test_samples`` test images.
+    """
     root = Path(root)
-    workflow.check_samples(samples)
+    samples = workflow.check_samples(options.required_samples())
     seeds = check_seeds(seeds)
-    images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
+    images, labels = data.load_mnist(options.data_dir or data.default_data_dir(), "train")
     if root.exists() and not root.is_dir():
         raise workflow.RunError(f"{root}: exists and is not a directory")
     # The root's lock, then every member's, held to the end: no other process
@@ -125,13 +128,11 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int], *, samp
         locks.enter_context(state.directory_lock(root))
         rundir.sweep_temporaries(root, recursive=False)
         _prepare_root(root, EnsembleSettings(cfg, seeds, samples=samples,
-                                             observe_samples=observe_samples,
-                                             test_samples=test_samples))
+                                             observe_samples=options.observe_samples,
+                                             test_samples=options.test_samples))
         for seed in seeds:
             locks.enter_context(workflow.run_lock(member_dir(root, seed), create=True))
-        return _run_ensemble(root, cfg, seeds, samples, images, labels, observe_samples,
-                             test_samples, data_dir, chunk_size, workers, checkpoint_every,
-                             overwrite, progress, threads)
+        return _run_ensemble(root, cfg, seeds, (images, labels), options)
 
 
 def trained_member(run_dir: str | os.PathLike, cfg: Config, seed: int,
@@ -170,10 +171,9 @@ def trained_member(run_dir: str | os.PathLike, cfg: Config, seed: int,
     return True
 
 
-def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, images: np.ndarray,
-                  labels: np.ndarray, observe_samples: int | None, test_samples: int | None,
-                  data_dir, chunk_size: int, workers: int | None, checkpoint_every: int,
-                  overwrite: bool, progress: bool, threads: int = 1) -> dict:
+def _run_ensemble(root: Path, cfg: Config, seeds: list[int],
+                  train_data: tuple[np.ndarray, np.ndarray], options: RunOptions) -> dict:
+    samples = options.required_samples()
     to_train = []
     for seed in seeds:
         workflow.prepare_run(member_dir(root, seed), cfg, seed)
@@ -184,20 +184,18 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, image
             to_train.append(seed)
     if to_train:
         jobs = [(member_dir(root, s) / rundir.TRAIN_DIR, s) for s in to_train]
-        trained = training.train_many(jobs, cfg, samples, images, labels,
-                                      checkpoint_every=checkpoint_every, progress=progress,
-                                      threads=threads, lease=(root, state.lock_owner(root)))
+        trained = training.train_many(jobs, cfg, samples, *train_data,
+                                      checkpoint_every=options.checkpoint_every,
+                                      progress=options.progress, threads=options.threads,
+                                      lease=(root, state.lock_owner(root)))
         for seed, (arrays, summary) in zip(to_train, trained):
             workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)
-    evaluate = dict(data_dir=data_dir, chunk_size=chunk_size, workers=workers,
-                    progress=progress, lock=False)
     member_metrics = []
     for seed in seeds:
         run = member_dir(root, seed)
         logger.info("member seed %d: observe and test", seed)
-        workflow.observe(run, samples=observe_samples, overwrite=overwrite, **evaluate)
-        member_metrics.append(workflow.test(run, samples=test_samples, overwrite=overwrite,
-                                            **evaluate))
+        workflow.observe(run, options, lock=False, train_data=train_data)
+        member_metrics.append(workflow.test(run, options, lock=False))
     frames = [pd.read_parquet(member_dir(root, s) / rundir.PREDICTIONS_FILE) for s in seeds]
     for s, f in zip(seeds[1:], frames[1:]):
         if not np.array_equal(f["sample"].to_numpy(), frames[0]["sample"].to_numpy()):
@@ -219,7 +217,7 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int], samples: int, image
         ensemble_accuracy_sum=combined["accuracy_sum"][-1],
         ensemble_accuracy_vote=combined["accuracy_vote"][-1],
         n_samples=int(len(label)), n_neurons=cfg.n_neurons, samples=samples,
-        observe_samples=observe_samples, provenance=state.provenance(),
+        observe_samples=options.observe_samples, provenance=state.provenance(),
     )
     rundir.write_ensemble_metrics(root, metrics)
     logger.info("ensemble of %d: accuracy %.4f (sum), %.4f (vote); mean member %.4f",

@@ -28,19 +28,15 @@ from .engines import PassInputs
 from .network import FrozenNetwork, network_fingerprint
 from .rundir import PhaseManifest
 from .connect import ensure_ray
-from .testing.faults import maybe_crash
+from .faults import crash_point
+from .options import RunOptions
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SampleResponses", "simulate_samples", "evaluate_chunk", "chunk_bounds",
-           "run_phase", "PhaseError", "FAULT_FILE_ENV", "DEFAULT_CHUNK_SIZE", "responses",
+           "run_phase", "PhaseError", "responses",
            "assignment_from_responses", "predictions_from_responses"]
 
-#: Samples per chunk (one task, one standalone binary run per pass).
-DEFAULT_CHUNK_SIZE = 50
-#: Test hook: a file holding "chunk N"; the task for chunk N deletes it and
-#: kills its own worker process, to prove that Ray's retry writes N once.
-FAULT_FILE_ENV = "STDP_RAY_FAULT_FILE"
 
 
 class PhaseError(InputError):
@@ -158,7 +154,7 @@ def _remote_evaluate():
     @ray.remote(num_cpus=1, max_retries=3, scheduling_strategy="SPREAD")
     def evaluate_chunk_task(cfg, arrays, images, labels, sample_ids, seed, phase, chunk,
                             fingerprint, n_slots):
-        maybe_crash(FAULT_FILE_ENV, f"chunk {chunk}")
+        crash_point("chunk", chunk)
         table = evaluate_chunk(cfg, arrays, images, labels, sample_ids, seed=seed, phase=phase,
                                chunk=chunk, fingerprint=fingerprint, n_slots=n_slots)
         return table, {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
@@ -196,8 +192,7 @@ def _check_manifest(phase_dir: Path, manifest: PhaseManifest) -> None:
 
 def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
               images: np.ndarray, labels: np.ndarray, sample_ids: np.ndarray, *, seed: int,
-              phase: str, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
-              progress: bool = True) -> dict:
+              phase: str, options: RunOptions = RunOptions()) -> dict:
     """Simulate all samples over Ray workers, one Parquet part per chunk.
 
     Parameters
@@ -206,8 +201,9 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
         ``RUN_DIR/responses/phase=<phase>``.
     images, labels : ndarray
         The samples to present (already selected), aligned with ``sample_ids``.
-    workers : int, optional
-        Most chunks in flight at once (default: the cluster's CPUs).
+    options : RunOptions
+        ``chunk_size`` (samples per task and part), ``workers`` (most chunks
+        in flight at once; default: the cluster's CPUs), ``progress``.
 
     Returns
     -------
@@ -220,6 +216,7 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
 
     phase_dir = Path(phase_dir)
     phase_dir.mkdir(parents=True, exist_ok=True)
+    chunk_size, workers = options.chunk_size, options.workers
     fingerprint = network_fingerprint(arrays)
     bounds = chunk_bounds(len(sample_ids), chunk_size)
     manifest = PhaseManifest(phase=phase, seed=int(seed), chunk_size=int(chunk_size),
@@ -245,7 +242,7 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
         pending: dict = {}
         queue = list(todo)
         with progress_bar(sum(bounds[c][1] - bounds[c][0] for c in todo), phase,
-                          enabled=progress) as bar:
+                          enabled=options.progress) as bar:
             def refill() -> None:
                 while queue and len(pending) < limit:
                     c = queue.pop(0)

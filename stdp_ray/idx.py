@@ -135,57 +135,64 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise FileNotFoundError(f"{path}: IDX file not found")
     try:
         with open_maybe_gzip(path) as fh:
-            magic = _read_upto(fh, 4)
-            if len(magic) < 4:
-                raise MnistFormatError(
-                    f"{path}: header is {len(magic)} bytes, expected at least 4 (magic number); file is truncated or empty"
-                )
-            if magic[0] != 0 or magic[1] != 0:
-                raise MnistFormatError(
-                    f"{path}: first two bytes are 0x{magic[0]:02x} 0x{magic[1]:02x}, must be 0x00 0x00 "
-                    f"(magic 0x{magic.hex()} is not an IDX header)"
-                )
-            type_code, ndim = magic[2], magic[3]
-            if type_code != _UBYTE:
-                kind = _IDX_TYPES.get(type_code, "unknown")
-                raise MnistFormatError(
-                    f"{path}: data type byte is 0x{type_code:02x} ({kind}), must be 0x08 (unsigned byte)"
-                )
-            if ndim == 0:
-                raise MnistFormatError(f"{path}: number of dimensions == 0, must be >= 1")
-            dim_bytes = _read_upto(fh, 4 * ndim)
-            if len(dim_bytes) < 4 * ndim:
-                raise MnistFormatError(
-                    f"{path}: header declares {ndim} dimensions needing {4 * ndim} bytes of sizes, "
-                    f"got {len(dim_bytes)}; file is truncated"
-                )
-            dims = tuple(int.from_bytes(dim_bytes[4 * i : 4 * i + 4], "big") for i in range(ndim))
-            expected = 1
-            for d in dims:
-                expected *= d
-            # Grow the buffer with the data actually present, so a corrupt
-            # header declaring huge dimensions cannot force a huge allocation.
-            buf = bytearray()
-            while len(buf) < expected:
-                chunk = fh.read(min(READ_CHUNK, expected - len(buf)))
-                if not chunk:
-                    break
-                buf += chunk
-            if len(buf) < expected:
-                raise MnistFormatError(
-                    f"{path}: data section is {len(buf)} bytes, expected {expected} bytes for dimensions "
-                    f"{'x'.join(map(str, dims))}; file is truncated"
-                )
-            extra = _count_rest(fh)
-            if extra:
-                raise MnistFormatError(
-                    f"{path}: data section is {expected + extra} bytes, expected {expected} bytes for dimensions "
-                    f"{'x'.join(map(str, dims))}; file has {extra} trailing bytes"
-                )
+            dims = _read_header(fh, path)
+            buf = _read_data(fh, path, dims)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise MnistFormatError(f"{path}: corrupt gzip stream ({exc})") from exc
     logger.debug("read %s: shape %s", path, dims)
     return np.frombuffer(buf, dtype=np.uint8).reshape(dims)
+
+
+def _read_header(fh, path: Path) -> tuple[int, ...]:
+    """The dimensions an IDX header of unsigned bytes declares (MnistFormatError otherwise)."""
+    magic = _read_upto(fh, 4)
+    if len(magic) < 4:
+        raise MnistFormatError(f"{path}: header is {len(magic)} bytes, expected at least 4 "
+                               "(magic number); file is truncated or empty")
+    if magic[0] != 0 or magic[1] != 0:
+        raise MnistFormatError(f"{path}: first two bytes are 0x{magic[0]:02x} "
+                               f"0x{magic[1]:02x}, must be 0x00 0x00 (magic 0x{magic.hex()} "
+                               "is not an IDX header)")
+    type_code, ndim = magic[2], magic[3]
+    if type_code != _UBYTE:
+        kind = _IDX_TYPES.get(type_code, "unknown")
+        raise MnistFormatError(f"{path}: data type byte is 0x{type_code:02x} ({kind}), must "
+                               "be 0x08 (unsigned byte)")
+    if ndim == 0:
+        raise MnistFormatError(f"{path}: number of dimensions == 0, must be >= 1")
+    dim_bytes = _read_upto(fh, 4 * ndim)
+    if len(dim_bytes) < 4 * ndim:
+        raise MnistFormatError(f"{path}: header declares {ndim} dimensions needing "
+                               f"{4 * ndim} bytes of sizes, got {len(dim_bytes)}; file is "
+                               "truncated")
+    return tuple(int.from_bytes(dim_bytes[4 * i: 4 * i + 4], "big") for i in range(ndim))
+
+
+def _read_data(fh, path: Path, dims: tuple[int, ...]) -> bytearray:
+    """Exactly the product of ``dims`` bytes, the rest of the file (MnistFormatError otherwise).
+
+    The buffer grows with the data actually present, so a corrupt header
+    declaring huge dimensions cannot force a huge allocation.
+    """
+    expected = 1
+    for d in dims:
+        expected *= d
+    buf = bytearray()
+    while len(buf) < expected:
+        chunk = fh.read(min(READ_CHUNK, expected - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    shape = "x".join(map(str, dims))
+    if len(buf) < expected:
+        raise MnistFormatError(f"{path}: data section is {len(buf)} bytes, expected {expected} "
+                               f"bytes for dimensions {shape}; file is truncated")
+    extra = _count_rest(fh)
+    if extra:
+        raise MnistFormatError(f"{path}: data section is {expected + extra} bytes, expected "
+                               f"{expected} bytes for dimensions {shape}; file has {extra} "
+                               "trailing bytes")
+    return buf
 
 
 def md5_of(path: Path) -> str:

@@ -48,15 +48,13 @@ import pandas as pd
 from . import data, rundir, state, training, workflow
 from .config import Config, ConfigError, apply_settings, parse_setting
 from .ensembles import check_seeds
+from .options import RunOptions
 from .rundir import SweepSettings
-from .testing.faults import maybe_crash
+from .faults import crash_point
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["parse_grid", "grid_points", "run_sweep", "read_summary", "SWEEP_FAULT_FILE_ENV"]
-
-#: Fault injection (tests): the sweep's driver exits after evaluating run "run <k>".
-SWEEP_FAULT_FILE_ENV = "STDP_RAY_SWEEP_FAULT_FILE"
+__all__ = ["parse_grid", "grid_points", "run_sweep", "read_summary"]
 
 
 def parse_grid(text: str) -> dict[str, list]:
@@ -128,11 +126,7 @@ def _prepare_root(root: Path, settings: SweepSettings) -> None:
 
 
 def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
-              seeds: list[int], *, samples: int, observe_samples: int | None = 10_000,
-              test_samples: int | None = None, data_dir=None, chunk_size: int = 50,
-              workers: int | None = None,
-              checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY,
-              overwrite: bool = False, progress: bool = True, threads: int = 1) -> pd.DataFrame:
+              seeds: list[int], options: RunOptions) -> pd.DataFrame:
     """Train, observe and test every point of ``grid`` for every seed; summarise.
 
     Parameters
@@ -145,10 +139,10 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
         ``{field: [values]}`` (see :func:`parse_grid`).
     seeds : list of int
         Each point is trained once per seed.
-    samples : int
-        Training samples of every run.
-    observe_samples, test_samples : int or None
-        Samples to assign labels from and to score (None: all test images).
+    options : RunOptions
+        ``samples`` (training samples of every run), ``observe_samples`` and
+        ``test_samples`` (samples to assign labels from and to score; None:
+        all), and how the runs are executed.
 
     Returns
     -------
@@ -157,13 +151,14 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
         and seed; see :func:`stdp_ray.rundir.sweep_summary_table`).
     """
     root = Path(root)
-    workflow.check_samples(samples)
+    samples = workflow.check_samples(options.required_samples())
+    observe_samples, test_samples = options.observe_samples, options.test_samples
     seeds = check_seeds(seeds)
     grid = {str(k): list(v) for k, v in grid.items()}
     if not grid:
         raise ConfigError("grid is empty, must name >= 1 field")
     points = grid_points(cfg, grid)
-    data_dir = data_dir or data.default_data_dir()
+    data_dir = options.data_dir or data.default_data_dir()
     train_data = data.load_mnist(data_dir, "train")
     test_data = data.load_mnist(data_dir, "test")
     for option, n, split, images in (("--observe-samples", observe_samples, "training",
@@ -183,9 +178,7 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
                                           test_samples))
         for _, _, _, run_dir in runs:
             locks.enter_context(workflow.run_lock(run_dir, create=True))
-        return _run_sweep(root, grid, runs, samples, train_data, test_data, observe_samples,
-                          test_samples, chunk_size, workers, checkpoint_every, overwrite,
-                          progress, threads)
+        return _run_sweep(root, grid, runs, train_data, test_data, options)
 
 
 def _trained_samples(run_dir: Path) -> int | None:
@@ -208,14 +201,13 @@ def _finished(run_dir: Path, samples: int, observe_samples: int | None,
             and _trained_samples(run_dir) == samples)
 
 
-def _run_sweep(root: Path, grid: dict, runs: list, samples: int, train_data, test_data,
-               observe_samples: int | None, test_samples: int | None, chunk_size: int,
-               workers: int | None, checkpoint_every: int, overwrite: bool, progress: bool,
-               threads: int) -> pd.DataFrame:
+def _run_sweep(root: Path, grid: dict, runs: list, train_data, test_data,
+               options: RunOptions) -> pd.DataFrame:
+    samples = options.required_samples()
     for _, point_cfg, seed, run_dir in runs:
         workflow.prepare_run(run_dir, point_cfg, seed)
         training.check_resumable(run_dir / rundir.TRAIN_DIR, point_cfg, seed, samples)
-    n_test = len(test_data[0]) if test_samples is None else test_samples
+    n_test = len(test_data[0]) if options.test_samples is None else options.test_samples
     todo = [r for r in runs if _trained_samples(r[3]) != samples]
     logger.info("sweep of %d points x %d seeds: %d runs to train, %d trained", len(runs)
                 // max(1, len({r[2] for r in runs})), len({r[2] for r in runs}), len(todo),
@@ -223,21 +215,21 @@ def _run_sweep(root: Path, grid: dict, runs: list, samples: int, train_data, tes
     if todo:
         trained = training.train_many([(r[3] / rundir.TRAIN_DIR, r[2]) for r in todo],
                                       [r[1] for r in todo], samples, *train_data,
-                                      checkpoint_every=checkpoint_every, progress=progress,
-                                      threads=threads, lease=(root, state.lock_owner(root)))
+                                      checkpoint_every=options.checkpoint_every,
+                                      progress=options.progress, threads=options.threads,
+                                      lease=(root, state.lock_owner(root)))
         for (_, point_cfg, seed, run_dir), (arrays, summary) in zip(todo, trained):
             workflow.save_trained(run_dir, point_cfg, arrays, seed, summary)
-    evaluate = dict(chunk_size=chunk_size, workers=workers, progress=progress, lock=False,
-                    overwrite=overwrite)
     for k, (point, _, seed, run_dir) in enumerate(runs):
-        if not overwrite and _finished(run_dir, samples, observe_samples, n_test):
+        if not options.overwrite and _finished(run_dir, samples, options.observe_samples,
+                                               n_test):
             logger.info("%s: finished, skipped", run_dir.relative_to(root))
             continue
         logger.info("%s: observe and test", run_dir.relative_to(root))
-        workflow.observe(run_dir, samples=observe_samples, data_dir=train_data, **evaluate)
-        workflow.test(run_dir, samples=test_samples, data_dir=test_data, **evaluate)
+        workflow.observe(run_dir, options, lock=False, train_data=train_data)
+        workflow.test(run_dir, options, lock=False, test_data=test_data)
         _write_summary(root, grid, runs)
-        maybe_crash(SWEEP_FAULT_FILE_ENV, f"run {k}")
+        crash_point("sweep-run", k)
     summary = _write_summary(root, grid, runs)
     _write_figure(root, summary, list(grid))
     best = summary.loc[summary["accuracy"].idxmax()]

@@ -34,23 +34,16 @@ from .state import (NETWORK_ARRAYS, NETWORK_JSON, ArtifactError, LeaseLostError,
                     atomic_directory, atomic_save_npz, check_lease, load_npz, network_shapes, save_network,
                     sha256_of, validate_arrays)
 from .connect import ensure_ray
-from .testing.faults import maybe_crash, maybe_pause
+from .faults import crash_point, pause_point
+from .options import DEFAULT_CHECKPOINT_EVERY
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["initial_network", "Trainer", "train_run", "train_many", "TRAIN_FAULT_FILE_ENV",
-           "TRAIN_PAUSE_FILE_ENV",
+__all__ = ["initial_network", "Trainer", "train_run", "train_many",
            "DEFAULT_CHECKPOINT_EVERY", "Checkpoint", "read_checkpoint", "check_resumable",
            "TrainingError", "TrainingInterrupted", "newest_usable_checkpoint"]
 
-DEFAULT_CHECKPOINT_EVERY = 1000
 KEEP_CHECKPOINTS = 2
-#: Test hook: a file holding "sample N"; the trainer deletes it and kills its
-#: own process just before training sample N.
-TRAIN_FAULT_FILE_ENV = "STDP_RAY_TRAIN_FAULT_FILE"
-#: Test hook: a file holding "sample N"; every trainer waits just before training
-#: sample N until the file is removed.
-TRAIN_PAUSE_FILE_ENV = "STDP_RAY_TRAIN_PAUSE_FILE"
 
 
 def initial_network(cfg: Config, seed: int) -> FrozenNetwork:
@@ -329,8 +322,8 @@ class Trainer:
     def train_one(self) -> dict:
         """Train on the next sample; returns its statistics row."""
         cfg, k = self.cfg, self.samples_done
-        maybe_crash(TRAIN_FAULT_FILE_ENV, f"sample {k}")
-        maybe_pause(TRAIN_PAUSE_FILE_ENV, f"sample {k}")
+        crash_point("train-sample", k)
+        pause_point("train-pause", k)
         t0 = time.perf_counter()
         image_index = k % len(self.images)
         image = self.images[image_index]

@@ -14,7 +14,6 @@ sits, and the records written there, are :mod:`stdp_ray.rundir`'s.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import time
@@ -23,16 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from . import data, evaluation, rundir, scoring, state, training
+from . import data, engines, evaluation, rundir, scoring, state, training
 from .config import Config
 from .network import network_fingerprint
+from .options import RunOptions
 from .rundir import RunMetrics, RunRecord
 from .connect import ensure_ray
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RunError", "prepare_run", "train", "observe", "test", "run", "read_run_config",
-           "resolve_backend", "run_lock", "import_network", "save_trained", "check_samples",
+           "run_lock", "import_network", "save_trained", "check_samples",
            "MAX_TRAIN_SAMPLES"]
 
 
@@ -53,35 +53,6 @@ def check_samples(samples: int, option: str = "--samples") -> int:
         raise RunError(f"{option} == {samples}, must be <= {MAX_TRAIN_SAMPLES} "
                        f"(MAX_TRAIN_SAMPLES, {MAX_TRAIN_SAMPLES // 60_000} epochs)")
     return samples
-
-
-#: Where an engine that cannot load falls back to: (next engine, how the warning names it).
-_FALLBACK = {"fast": ("native", "the exact native backend (slower)"),
-             "native": ("standalone", "Brian2's standalone backend (slower)")}
-
-
-def resolve_backend(cfg: Config) -> Config:
-    """The engine that works here: ``cfg.backend``, else the next one, with a clear message.
-
-    fast -> native (its kernel neither installed nor compilable) -> standalone
-    -> runtime (no C++ compiler for Brian2's standalone device).
-    """
-    from . import engines
-    from .engines import compiler_available
-
-    while cfg.backend in _FALLBACK:
-        module = importlib.import_module(f".{cfg.backend}", engines.__name__)
-        problem = module.unavailable()
-        if problem is None:
-            return cfg
-        following, name = _FALLBACK[cfg.backend]
-        logger.warning("%s; falling back to %s", problem, name)
-        cfg = cfg.replace(backend=following)
-    if cfg.backend == "standalone" and not compiler_available():
-        logger.warning("no C++ compiler found (g++/c++): Brian2's standalone backend cannot "
-                       "build; falling back to the Cython runtime (much slower)")
-        return cfg.replace(backend="runtime")
-    return cfg
 
 
 @contextlib.contextmanager
@@ -209,37 +180,31 @@ def _select(n_available: int, samples: int | None, option: str, split: str) -> n
     return np.arange(samples)
 
 
-def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
-          data_dir: str | os.PathLike | None = None,
-          checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY, progress: bool = True,
-          network_dtype: str = "float64", threads: int = 1,
-          eval_every: int | None = None) -> dict:
-    """Train (or resume training) the run's network to ``samples`` samples and save it.
+def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, options: RunOptions,
+          network_dtype: str = "float64") -> dict:
+    """Train (or resume training) the run's network to ``options.samples`` and save it.
 
-    With ``eval_every`` the network is kept as a snapshot every that many
-    samples (``train/snapshots``); :func:`stdp_ray.curve.evaluate_curve` scores
-    them. Snapshots do not change training.
+    With ``options.eval_every`` the network is kept as a snapshot every that
+    many samples (``train/snapshots``); :func:`stdp_ray.curve.evaluate_curve`
+    scores them. Snapshots do not change training.
     """
     run_dir = Path(run_dir)
-    check_samples(samples)
-    if eval_every is not None and eval_every < 1:
-        raise RunError(f"--eval-every == {eval_every}, must be >= 1")
-    images, labels = data.load_mnist(data_dir or data.default_data_dir(), "train")
+    check_samples(options.required_samples())
+    images, labels = data.load_mnist(options.data_dir or data.default_data_dir(), "train")
     with run_lock(run_dir, create=True):
-        return _train(run_dir, cfg, seed, samples, images, labels, checkpoint_every, progress,
-                      network_dtype, threads, eval_every)
+        return _train(run_dir, cfg, seed, images, labels, options, network_dtype)
 
 
-def _train(run_dir: Path, cfg: Config, seed: int, samples: int, images: np.ndarray,
-           labels: np.ndarray, checkpoint_every: int, progress: bool,
-           network_dtype: str, threads: int = 1, eval_every: int | None = None) -> dict:
+def _train(run_dir: Path, cfg: Config, seed: int, images: np.ndarray, labels: np.ndarray,
+           options: RunOptions, network_dtype: str = "float64") -> dict:
+    samples = options.required_samples()
     prepare_run(run_dir, cfg, seed)
     training.check_resumable(run_dir / rundir.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
     arrays, summary = training.train_run(run_dir / rundir.TRAIN_DIR, cfg, seed, samples, images,
-                                         labels, checkpoint_every=checkpoint_every,
-                                         progress=progress, threads=threads,
-                                         snapshot_every=eval_every,
+                                         labels, checkpoint_every=options.checkpoint_every,
+                                         progress=options.progress, threads=options.threads,
+                                         snapshot_every=options.eval_every,
                                          lease=(run_dir, state.lock_owner(run_dir)))
     save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
     summary["seconds"] = time.perf_counter() - t0
@@ -247,29 +212,23 @@ def _train(run_dir: Path, cfg: Config, seed: int, samples: int, images: np.ndarr
     return summary
 
 
-def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, samples: int,
-        observe_samples: int | None = 10_000, test_samples: int | None = None,
-        data_dir: str | os.PathLike | None = None,
-        checkpoint_every: int = training.DEFAULT_CHECKPOINT_EVERY, backend: str | None = None,
-        chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
-        overwrite: bool = False, progress: bool = True, threads: int = 1) -> dict:
+def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, options: RunOptions) -> dict:
     """Train, observe and test in one go, holding the run directory's lock throughout.
 
-    Returns the test metrics (see :func:`test`).
+    Labels come from ``options.observe_samples`` training images and
+    ``options.test_samples`` test images are scored. Returns the test
+    metrics (see :func:`test`).
     """
     run_dir = Path(run_dir)
-    check_samples(samples)
-    data_dir = data_dir or data.default_data_dir()
+    check_samples(options.required_samples())
+    data_dir = options.data_dir or data.default_data_dir()
     # Both splits are read before anything is written (a missing one fails first).
     train_data = data.load_mnist(data_dir, "train")
     test_data = data.load_mnist(data_dir, "test")
     with run_lock(run_dir, create=True):
-        _train(run_dir, cfg, seed, samples, *train_data, checkpoint_every, progress, "float64",
-               threads)
-        _observe(run_dir, train_data, observe_samples, backend, chunk_size, workers, overwrite,
-                 progress)
-        return _test(run_dir, test_data, test_samples, backend, chunk_size, workers, overwrite,
-                     progress)
+        _train(run_dir, cfg, seed, *train_data, options)
+        _observe(run_dir, train_data, cfg.backend, options)
+        return _test(run_dir, test_data, cfg.backend, options)
 
 
 def _discard(run_dir: Path, phase: str, responses: bool) -> None:
@@ -323,7 +282,7 @@ def _load(run_dir: Path, backend: str | None) -> tuple[RunRecord, state.Network]
     cfg = network.config
     if backend:
         cfg = cfg.replace(backend=backend)
-    return RunRecord(resolve_backend(cfg), rc.seed, rc.provenance), network
+    return RunRecord(engines.resolve(cfg), rc.seed, rc.provenance), network
 
 
 def _identity(rc: RunRecord, network: state.Network) -> dict:
@@ -337,39 +296,41 @@ def _observe_samples(run_dir: Path) -> int | None:
     return int(manifest.n_samples) if manifest is not None else None
 
 
-def _split(loaded_or_dir, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Already loaded (images, labels), or read ``split`` from a directory (None: default)."""
-    if isinstance(loaded_or_dir, tuple):
-        return loaded_or_dir
-    return data.load_mnist(loaded_or_dir or data.default_data_dir(), split)
+def _split(loaded: tuple[np.ndarray, np.ndarray] | None, split: str,
+           options: RunOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Already loaded (images, labels), else ``split`` read from ``options.data_dir``."""
+    if loaded is not None:
+        return loaded
+    return data.load_mnist(options.data_dir or data.default_data_dir(), split)
 
 
-def observe(run_dir: str | os.PathLike, *, samples: int | None = 10_000,
-            data_dir: str | os.PathLike | None = None, backend: str | None = None,
-            chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
-            overwrite: bool = False, progress: bool = True, lock: bool = True) -> dict:
-    """Present training images to the frozen network and assign each neuron a class.
+def observe(run_dir: str | os.PathLike, options: RunOptions, *, backend: str | None = None,
+            lock: bool = True, train_data: tuple[np.ndarray, np.ndarray] | None = None,
+            option: str = "--observe-samples") -> dict:
+    """Present ``options.observe_samples`` training images to the frozen network and assign
+    each neuron a class.
 
+    ``backend`` replaces the run's engine; ``train_data``, the training split
+    already read (else it is read from ``options.data_dir``); ``option``, the
+    name messages give the count (``stdp-ray observe`` calls it ``--samples``).
     ``lock=False`` only where the caller holds the run directory's lock.
     """
     run_dir = Path(run_dir)
     with run_lock(run_dir, lock=lock):
-        return _observe(run_dir, data_dir, samples, backend, chunk_size, workers, overwrite,
-                        progress)
+        return _observe(run_dir, train_data, backend, options, option)
 
 
-def _observe(run_dir: Path, train_data, samples: int | None, backend: str | None,
-             chunk_size: int, workers: int | None, overwrite: bool, progress: bool) -> dict:
-    """``train_data``: the (images, labels) of the training split, or the directory to read."""
+def _observe(run_dir: Path, train_data, backend: str | None, options: RunOptions,
+             option: str = "--observe-samples") -> dict:
+    """``train_data``: the (images, labels) of the training split, or None to read it."""
     rc, network = _load(run_dir, backend)
-    images, labels = _split(train_data, "train")
-    ids = _select(len(images), samples, "--samples", "training")
+    images, labels = _split(train_data, "train", options)
+    ids = _select(len(images), options.observe_samples, option, "training")
     phase_dir = rundir.phase_dir(run_dir, "observe")
-    if overwrite:
+    if options.overwrite:
         _discard(run_dir, "observe", responses=True)
     info = evaluation.run_phase(phase_dir, rc.config, network.arrays, images[ids], labels[ids],
-                                ids, seed=rc.seed, phase="observe", chunk_size=chunk_size,
-                                workers=workers, progress=progress)
+                                ids, seed=rc.seed, phase="observe", options=options)
     responses = evaluation.responses(phase_dir)
     assignments, rates = evaluation.assignment_from_responses(responses)
     rundir.write_table(run_dir / rundir.ASSIGNMENTS_FILE,
@@ -382,36 +343,34 @@ def _observe(run_dir: Path, train_data, samples: int | None, backend: str | None
     return info
 
 
-def test(run_dir: str | os.PathLike, *, samples: int | None = None,
-         data_dir: str | os.PathLike | None = None, backend: str | None = None,
-         chunk_size: int = evaluation.DEFAULT_CHUNK_SIZE, workers: int | None = None,
-         overwrite: bool = False, progress: bool = True, lock: bool = True) -> dict:
-    """Score test images (all 10,000 by default, each once, in order); writes metrics.json.
+def test(run_dir: str | os.PathLike, options: RunOptions, *, backend: str | None = None,
+         lock: bool = True, test_data: tuple[np.ndarray, np.ndarray] | None = None,
+         option: str = "--test-samples") -> dict:
+    """Score ``options.test_samples`` test images (None: all 10,000, each once, in order);
+    writes metrics.json.
 
-    ``lock=False`` only where the caller holds the run directory's lock.
+    ``backend``, ``test_data``, ``option`` and ``lock`` as in :func:`observe`.
     """
     run_dir = Path(run_dir)
     with run_lock(run_dir, lock=lock):
-        return _test(run_dir, data_dir, samples, backend, chunk_size, workers, overwrite,
-                     progress)
+        return _test(run_dir, test_data, backend, options, option)
 
 
-def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
-          chunk_size: int, workers: int | None, overwrite: bool, progress: bool) -> dict:
-    """``test_data``: the (images, labels) of the test split, or the directory to read."""
+def _test(run_dir: Path, test_data, backend: str | None, options: RunOptions,
+          option: str = "--test-samples") -> dict:
+    """``test_data``: the (images, labels) of the test split, or None to read it."""
     rc, network = _load(run_dir, backend)
     if network.assignments is None:
         raise RunError(f"{run_dir}: the network has no label assignment; run "
                        "`stdp-ray observe` first")
-    images, labels = _split(test_data, "test")
-    ids = _select(len(images), samples, "--samples", "test")
+    images, labels = _split(test_data, "test", options)
+    ids = _select(len(images), options.test_samples, option, "test")
     phase_dir = rundir.phase_dir(run_dir, "test")
-    if overwrite:
+    if options.overwrite:
         _discard(run_dir, "test", responses=True)
     t0 = time.perf_counter()
     info = evaluation.run_phase(phase_dir, rc.config, network.arrays, images[ids], labels[ids],
-                                ids, seed=rc.seed, phase="test", chunk_size=chunk_size,
-                                workers=workers, progress=progress)
+                                ids, seed=rc.seed, phase="test", options=options)
     responses = evaluation.responses(phase_dir)
     preds = evaluation.predictions_from_responses(responses, network.assignments)
     rundir.write_table(run_dir / rundir.PREDICTIONS_FILE, preds,
@@ -428,8 +387,8 @@ def _test(run_dir: Path, test_data, samples: int | None, backend: str | None,
         wall_seconds=time.perf_counter() - t0,
         simulate_seconds=info["seconds"],
         chunks=info["chunks"], chunks_computed=info["computed"],
-        chunk_size=chunk_size,
-        workers=workers or _cluster_cpus(),
+        chunk_size=options.chunk_size,
+        workers=options.workers or _cluster_cpus(),
         nodes=len({v["node"] for v in info["placement"].values()}),
         chunk_nodes={str(c): v["node"] for c, v in sorted(info["placement"].items())},
         backend=rc.config.backend, seed=rc.seed,

@@ -136,3 +136,16 @@ def test_the_readme_example_runs(ray_local, mnist_dir, tmp_path, monkeypatch):
     assert run.metrics.n_samples == 30 and 0 <= run.metrics.accuracy <= 1
     assert len(run.predictions) == 30 and len(run.train_stats) == 20
     assert (tmp_path / "runs" / "demo" / "assignments.parquet").is_file()
+
+
+def test_no_api_name_shadows_a_submodule():
+    """``stdp_ray.<name>`` is the API function, never a module of the same name."""
+    import pkgutil
+
+    import stdp_ray
+    from stdp_ray import api
+
+    modules = {m.name for m in pkgutil.iter_modules(stdp_ray.__path__)}
+    assert not modules & set(api.__all__)
+    for name in api.__all__:
+        assert getattr(stdp_ray, name) is getattr(api, name)

@@ -11,6 +11,8 @@ import pytest
 from conftest import TINY
 from stdp_ray import curve, plots, rundir, state, workflow
 from stdp_ray.network import network_fingerprint
+from stdp_ray.errors import InputError
+from stdp_ray.options import RunOptions
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +23,12 @@ CFG = TINY.replace(backend="native")
 def trained(tmp_path_factory, mnist_dir, ray_local):
     """Two runs of 6 samples, one with --eval-every 2 (and its curve), one without."""
     root = tmp_path_factory.mktemp("curve")
-    common = dict(seed=1, samples=6, data_dir=mnist_dir, checkpoint_every=3, progress=False)
-    workflow.train(root / "plain", CFG, **common)
-    workflow.train(root / "curve", CFG, eval_every=2, **common)
-    table = curve.evaluate_curve(root / "curve", label_samples=[20, 40], test_samples=30,
-                                 data_dir=mnist_dir, chunk_size=7, progress=False)
+    common = RunOptions(samples=6, data_dir=mnist_dir, checkpoint_every=3, progress=False)
+    workflow.train(root / "plain", CFG, seed=1, options=common)
+    workflow.train(root / "curve", CFG, seed=1, options=common.replace(eval_every=2))
+    table = curve.evaluate_curve(root / "curve",
+        RunOptions(label_samples=(20, 40), test_samples=30, data_dir=mnist_dir, chunk_size=7,
+        progress=False))
     return root, table
 
 
@@ -56,9 +59,10 @@ def test_a_curve_point_scores_as_observe_and_test_of_that_network(trained, mnist
     """The point of the final snapshot equals observe + test of the trained run itself."""
     root, table = trained
     run = root / "plain"
-    workflow.observe(run, samples=40, data_dir=mnist_dir, chunk_size=5, progress=False)
-    metrics = workflow.test(run, samples=30, data_dir=mnist_dir, chunk_size=11,
-                            progress=False)
+    workflow.observe(run, RunOptions(observe_samples=40, data_dir=mnist_dir, chunk_size=5,
+                                     progress=False))
+    metrics = workflow.test(run, RunOptions(test_samples=30, data_dir=mnist_dir, chunk_size=11,
+                                            progress=False))
     row = table.to_pandas().query("samples_seen == 6 and label_samples == 40").iloc[0]
     assert row["accuracy"] == metrics["accuracy"]
     assert row["n_failed"] == metrics["n_failed"]
@@ -72,16 +76,16 @@ def test_an_interrupted_curve_resumes_to_the_same_table(trained, mnist_dir):
     rundir.part_paths(point)[-1].unlink()              # a chunk never written
     shutil.rmtree(rundir.curve_point_dir(run, 6))       # a point never started
     (run / rundir.CURVE_DIR / rundir.CURVE_FILE).unlink()
-    again = curve.evaluate_curve(run, label_samples=[20, 40], test_samples=30,
-                                 data_dir=mnist_dir, chunk_size=7, progress=False,
-                                 figures=False)
+    again = curve.evaluate_curve(run,
+        RunOptions(label_samples=(20, 40), test_samples=30, data_dir=mnist_dir, chunk_size=7,
+        progress=False), figures=False)
     assert again.equals(table)
 
 
 def test_a_run_without_snapshots_is_refused(trained, mnist_dir):
     root, _ = trained
     with pytest.raises(curve.CurveError, match=r"no training snapshots .*--eval-every"):
-        curve.evaluate_curve(root / "plain", data_dir=mnist_dir, progress=False)
+        curve.evaluate_curve(root / "plain", RunOptions(data_dir=mnist_dir, progress=False))
 
 
 @pytest.mark.parametrize("labels, message", [
@@ -91,9 +95,9 @@ def test_a_run_without_snapshots_is_refused(trained, mnist_dir):
 ])
 def test_bad_label_sets_are_refused(trained, mnist_dir, labels, message):
     root, _ = trained
-    with pytest.raises(curve.CurveError, match=message):
-        curve.evaluate_curve(root / "curve", label_samples=labels, data_dir=mnist_dir,
-                             progress=False)
+    with pytest.raises(InputError, match=message):
+        curve.evaluate_curve(root / "curve",
+            RunOptions(label_samples=labels, data_dir=mnist_dir, progress=False))
 
 
 def test_learning_curve_figure_refuses_a_frame_without_accuracy():
@@ -103,12 +107,13 @@ def test_learning_curve_figure_refuses_a_frame_without_accuracy():
 
 def test_chosen_snapshots_are_scored_and_earlier_points_kept(trained, mnist_dir):
     root, table = trained
-    again = curve.evaluate_curve(root / "curve", label_samples=[20, 40], test_samples=30,
-                                 data_dir=mnist_dir, chunk_size=7, progress=False,
-                                 figures=False, snapshots=[4])
+    again = curve.evaluate_curve(root / "curve",
+        RunOptions(label_samples=(20, 40), test_samples=30, data_dir=mnist_dir, chunk_size=7,
+        progress=False, snapshots=(4,)), figures=False)
     assert again.equals(table)
     with pytest.raises(curve.CurveError, match=r"no snapshot after \[5\] samples"):
-        curve.evaluate_curve(root / "curve", data_dir=mnist_dir, progress=False, snapshots=[5])
+        curve.evaluate_curve(root / "curve",
+            RunOptions(data_dir=mnist_dir, progress=False, snapshots=(5,)))
 
 
 def test_the_paper_table_reads_its_figures_from_the_run_directories(trained, tmp_path):
@@ -159,9 +164,9 @@ def test_the_curve_command_scores_the_chosen_snapshots(trained, mnist_dir, capsy
 
 def test_rows_of_other_label_sets_stay_in_the_curve(trained, mnist_dir):
     root, table = trained
-    again = curve.evaluate_curve(root / "curve", label_samples=[20], test_samples=30,
-                                 data_dir=mnist_dir, chunk_size=7, progress=False,
-                                 figures=False)
+    again = curve.evaluate_curve(root / "curve",
+        RunOptions(label_samples=(20,), test_samples=30, data_dir=mnist_dir, chunk_size=7,
+        progress=False), figures=False)
     assert again.equals(table)   # the rows with labels from 40 images are kept
 
 

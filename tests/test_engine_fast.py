@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import pass_inputs, random_network, sparse_images
-from stdp_ray import engines, workflow
+from stdp_ray import engines
 from stdp_ray.engines import base, fast, layout, native
 
 pytestmark = pytest.mark.slow
@@ -211,7 +211,7 @@ def test_commands_fall_back_to_the_exact_engine_where_the_fast_kernel_cannot_loa
         tiny_cfg, monkeypatch, caplog):
     monkeypatch.setattr(fast, "unavailable", lambda: "fast engine unavailable: no kernel")
     monkeypatch.setattr(native, "unavailable", lambda: None)
-    cfg = workflow.resolve_backend(tiny_cfg.replace(backend="fast"))
+    cfg = engines.resolve(tiny_cfg.replace(backend="fast"))
     assert cfg.backend == "native"
     assert "falling back to the exact native backend" in caplog.text
 

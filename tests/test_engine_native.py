@@ -169,9 +169,7 @@ def test_thread_splits_give_each_thread_its_own_neurons(tiny_cfg, tiny_network):
 
 def test_commands_fall_back_to_standalone_where_the_kernel_cannot_load(tiny_cfg, monkeypatch,
                                                                         caplog):
-    from stdp_ray import workflow
-
     monkeypatch.setattr(native, "unavailable", lambda: "native engine unavailable: no kernel")
-    cfg = workflow.resolve_backend(tiny_cfg.replace(backend="native"))
+    cfg = engines.resolve(tiny_cfg.replace(backend="native"))
     assert cfg.backend in ("standalone", "runtime")
     assert "falling back to Brian2's standalone backend" in caplog.text

@@ -12,6 +12,7 @@ from stdp_ray import rundir, training, workflow
 from stdp_ray.cli import main
 from conftest import TINY
 from stdp_ray.ensembles import combine_members, parse_seeds, run_ensemble, trained_member
+from stdp_ray.options import RunOptions
 
 NAN = np.nan
 
@@ -86,7 +87,7 @@ def test_parse_seeds_rejections(text, match):
     ([True], TypeError, r"must be a sequence of ints")])
 def test_run_ensemble_checks_seeds_before_anything(tmp_path, seeds, exc, match):
     with pytest.raises(exc, match=match):
-        run_ensemble(tmp_path / "ens", TINY, seeds, samples=2, progress=False)
+        run_ensemble(tmp_path / "ens", TINY, seeds, RunOptions(samples=2, progress=False))
     assert not (tmp_path / "ens").exists()
 
 
@@ -134,12 +135,12 @@ def test_an_older_root_with_seed_dash_members_reads_and_resumes_in_place(ray_loc
     cfg = TINY.replace(backend="native")
     common = dict(observe_samples=20, test_samples=10, chunk_size=10, data_dir=mnist_dir,
                   progress=False)
-    run_ensemble(root, cfg, [1, 2], samples=2, **common)
+    run_ensemble(root, cfg, [1, 2], RunOptions(samples=2, **common))
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["seed=1", "seed=2"]
     for seed in (1, 2):  # as an older version named them
         (root / f"seed={seed}").rename(root / f"seed-{seed}")
     # One sample more: the members' older responses are discarded (overwrite).
-    metrics = run_ensemble(root, cfg, [1, 2], samples=3, overwrite=True, **common)
+    metrics = run_ensemble(root, cfg, [1, 2], RunOptions(samples=3, overwrite=True, **common))
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["seed-1", "seed-2"]
     assert [m["run_dir"] for m in metrics["members"]] == ["seed-1", "seed-2"]
     stats = rundir.read_parts(root / "seed-2" / rundir.STATS_DIR, rundir.TRAIN_STATS_SCHEMA)
@@ -152,7 +153,7 @@ def test_a_member_trained_elsewhere_and_copied_in_is_used_as_it_is(ray_local, tm
     cfg = TINY.replace(backend="native")
     common = dict(observe_samples=20, test_samples=10, chunk_size=10, data_dir=mnist_dir,
                   progress=False)
-    alone = run_ensemble(tmp_path / "alone", cfg, [1, 2], samples=3, **common)
+    alone = run_ensemble(tmp_path / "alone", cfg, [1, 2], RunOptions(samples=3, **common))
     # The same members, copied into a new root without their checkpoints (as a
     # run trained on another machine or pruned): nothing is trained again.
     root = tmp_path / "copied"
@@ -165,7 +166,7 @@ def test_a_member_trained_elsewhere_and_copied_in_is_used_as_it_is(ray_local, tm
         raise AssertionError("an already trained member was trained again")
 
     monkeypatch.setattr(training, "train_many", no_training)
-    again = run_ensemble(root, cfg, [1, 2], samples=3, **common)
+    again = run_ensemble(root, cfg, [1, 2], RunOptions(samples=3, **common))
     assert again["accuracy_sum"] == alone["accuracy_sum"]
     assert again["members"] == alone["members"]
 
@@ -179,7 +180,7 @@ def test_a_copied_member_of_other_samples_or_seed_is_refused(ray_local, tmp_path
     cfg = TINY.replace(backend="native")
     common = dict(observe_samples=20, test_samples=10, chunk_size=10, data_dir=mnist_dir,
                   progress=False)
-    run_ensemble(tmp_path / "alone", cfg, [1], samples=3, **common)
+    run_ensemble(tmp_path / "alone", cfg, [1], RunOptions(samples=3, **common))
     member = tmp_path / "alone" / "seed=1"
     shutil.rmtree(member / rundir.CHECKPOINTS_DIR)
     if samples is None:  # seed 1's network where seed 2's belongs

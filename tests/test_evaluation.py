@@ -6,9 +6,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import data, evaluation, rundir
+from stdp_ray import data, evaluation, faults, rundir
 from stdp_ray.evaluation import PhaseError, chunk_bounds, simulate_samples
 from stdp_ray.network import network_fingerprint
+from stdp_ray.options import RunOptions
+
+QUIET = RunOptions(progress=False)
 
 
 class FakeSimulator:
@@ -71,9 +74,9 @@ N_TEST = 12
 def fault_file(tmp_path_factory):
     # Ray's workers inherit the environment at ray.init: name the hook file first.
     path = tmp_path_factory.mktemp("fault") / "fault.txt"
-    os.environ[evaluation.FAULT_FILE_ENV] = str(path)
+    os.environ[faults.env_var("chunk")] = str(path)
     yield path
-    del os.environ[evaluation.FAULT_FILE_ENV]
+    del os.environ[faults.env_var("chunk")]
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +88,7 @@ def test_data(mnist_dir):
 def _run(ray_local, path, cfg, net, test_data, **kw):
     images, labels, ids = test_data
     info = evaluation.run_phase(path, cfg.replace(intensity=4.0), net, images, labels, ids,
-                                seed=5, phase="test", progress=False, **kw)
+                                seed=5, phase="test", options=RunOptions(progress=False, **kw))
     return info, evaluation.responses(path)
 
 
@@ -181,7 +184,7 @@ def test_parts_without_a_manifest_are_refused(tmp_path, tiny_cfg, tiny_network, 
     with pytest.raises(PhaseError, match=r"holds response parts but no manifest "
                                          r"\(.*_manifests/.*/phase=test.json\)"):
         evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
-                             phase="test", progress=False)
+                             phase="test", options=QUIET)
 
 
 def _old_manifest(path, cfg, net, images, labels, ids, **change):
@@ -203,7 +206,7 @@ def test_parts_of_other_samples_are_refused(tmp_path, tiny_cfg, tiny_network, te
     _old_manifest(path, tiny_cfg, tiny_network, other, labels, ids)
     with pytest.raises(PhaseError, match=r"computed with other settings .*'data'"):
         evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
-                             phase="test", progress=False)
+                             phase="test", options=QUIET)
 
 
 def test_manifest_without_data_fingerprint_is_accepted(tmp_path, tiny_cfg, tiny_network,
@@ -215,7 +218,7 @@ def test_manifest_without_data_fingerprint_is_accepted(tmp_path, tiny_cfg, tiny_
     del manifest["data"]
     (path / rundir.LEGACY_MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
     info = evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
-                                phase="test", progress=False)
+                                phase="test", options=QUIET)
     assert (info["computed"], info["skipped"]) == (0, 1)
     assert "records no fingerprint of the samples" in caplog.text
     # The manifest now records them, so the next run checks them; it moved out of the folder.

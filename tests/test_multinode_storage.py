@@ -17,7 +17,8 @@ import pytest
 from stdp_ray import data, rundir, storage
 from stdp_ray.config import Config
 from stdp_ray.testing.localcluster import LocalCluster
-from stdp_ray.training import TRAIN_PAUSE_FILE_ENV, Trainer
+from stdp_ray import faults
+from stdp_ray.training import Trainer
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +68,7 @@ def node_loss(s3_server, tmp_path_factory, mnist_dir):
            "--test-samples", "20", "--chunk-size", "10", "--backend", "native",
            "--data-dir", mnist_dir, "--no-progress"]
     record: dict = {"uri": uri}
-    env = {TRAIN_PAUSE_FILE_ENV: str(pause),
+    env = {faults.env_var("train-pause"): str(pause),
            # A lost node is declared dead after 3 missed health checks of 1 s.
            "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
     with LocalCluster(workers=1, cpus=1, private_dirs=True, extra_env=env) as cluster:

@@ -15,6 +15,7 @@ from stdp_ray.config import Config, config_to_dict
 from stdp_ray.rundir import (CheckpointState, EnsembleMember, EnsembleMetrics, EnsembleSettings,
                              PhaseManifest, RunMetrics, RunRecord)
 from stdp_ray.state import ArtifactError
+from stdp_ray.options import RunOptions
 
 
 def _stats_rows(samples):
@@ -396,9 +397,9 @@ def written_ensemble(ray_local, mnist_dir, tmp_path_factory):
     from stdp_ray import ensembles
 
     root = tmp_path_factory.mktemp("readers") / "ens"
-    ensembles.run_ensemble(root, TINY.replace(backend="native"), [1, 2], samples=3,
-                           observe_samples=20, test_samples=10, chunk_size=5,
-                           data_dir=mnist_dir, progress=False)
+    ensembles.run_ensemble(root, TINY.replace(backend="native"), [1, 2],
+                           RunOptions(samples=3, observe_samples=20, test_samples=10,
+                                      chunk_size=5, data_dir=mnist_dir, progress=False))
     return root
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from stdp_ray import evaluation, report, rundir, scoring, state, workflow
 from stdp_ray.network import network_fingerprint
+from stdp_ray.options import RunOptions
 
 OLD = Path(__file__).parent / "data" / "written-by-12aa4be"
 
@@ -155,10 +156,12 @@ def test_old_ensemble_predictions_read_with_their_schema():
 def test_testing_an_old_run_again_recomputes_nothing_and_keeps_its_metrics(ray_local, run,
                                                                           mnist_dir):
     before = (run / "metrics.json").read_bytes()
-    result = workflow.test(run, samples=20, chunk_size=10, data_dir=mnist_dir, progress=False)
+    result = workflow.test(run, RunOptions(test_samples=20, chunk_size=10, data_dir=mnist_dir,
+                                            progress=False))
     assert result["chunks_computed"] == 0 and result["accuracy"] == 0.6
     assert (run / "metrics.json").read_bytes() == before
-    info = workflow.observe(run, samples=40, chunk_size=10, data_dir=mnist_dir, progress=False)
+    info = workflow.observe(run, RunOptions(observe_samples=40, chunk_size=10, data_dir=mnist_dir,
+                                              progress=False))
     assert info["computed"] == 0
     # The manifests moved out of the dataset folders, unchanged.
     for phase in rundir.PHASES:

@@ -14,7 +14,9 @@ import pytest
 from stdp_ray import rundir
 from stdp_ray.cli import main
 from stdp_ray.config import Config, ConfigError
-from stdp_ray.sweeps import SWEEP_FAULT_FILE_ENV, grid_points, parse_grid, run_sweep
+from stdp_ray import faults
+from stdp_ray.sweeps import grid_points, parse_grid, run_sweep
+from stdp_ray.options import RunOptions
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -54,7 +56,7 @@ def test_a_point_out_of_range_is_refused_before_anything_is_written(tmp_path, mn
     with pytest.raises(ConfigError, match=r"--grid point nu_post=-1.0: nu_post == -1.0, "
                                           r"must be >= 0"):
         run_sweep(tmp_path / "sweep", Config(n_neurons=10), {"nu_post": [0.01, -1.0]}, [1],
-                  samples=2, data_dir=mnist_dir, progress=False)
+                  RunOptions(samples=2, data_dir=mnist_dir, progress=False))
     assert not (tmp_path / "sweep").exists()
 
 
@@ -76,7 +78,7 @@ def test_an_interrupted_2x2_sweep_resumes_point_by_point(tmp_path, mnist_dir, ra
     # First attempt, in its own process: it dies (as if killed) after the second run.
     fault = tmp_path / "fault"
     fault.write_text("run 1")
-    env = {**os.environ, SWEEP_FAULT_FILE_ENV: str(fault), "RAY_ADDRESS": ""}
+    env = {**os.environ, faults.env_var("sweep-run"): str(fault), "RAY_ADDRESS": ""}
     env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
     child = subprocess.run([sys.executable, "-m", "stdp_ray.cli", "sweep", *args, "--workers",
                             "2"], env=env, capture_output=True, text=True, timeout=600)

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import data, training
+from stdp_ray import data, faults, training
 from stdp_ray.rundir import latest_checkpoint
 from stdp_ray.training import Trainer
 
@@ -112,9 +112,9 @@ def test_checkpoint_every_rejected(tmp_path, tiny_cfg, train_data, every):
 @pytest.fixture(scope="module")
 def fault_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("fault") / "train-fault.txt"
-    os.environ[training.TRAIN_FAULT_FILE_ENV] = str(path)
+    os.environ[faults.env_var("train-sample")] = str(path)
     yield path
-    del os.environ[training.TRAIN_FAULT_FILE_ENV]
+    del os.environ[faults.env_var("train-sample")]
 
 
 def test_actor_killed_mid_run_resumes_exactly(fault_file, ray_local, straight, tmp_path,

@@ -12,6 +12,7 @@ import pytest
 from conftest import TINY, lock_in_child, random_network
 from stdp_ray import ensembles, rundir, state, workflow
 from stdp_ray.cli import main
+from stdp_ray.options import RunOptions
 
 
 @pytest.fixture
@@ -73,8 +74,8 @@ def test_ensemble_refuses_while_a_member_is_busy(tmp_path, mnist_dir):
     root = tmp_path / "ens"
     with lock_in_child(rundir.member_dir(root, 2)):
         with pytest.raises(state.DirectoryBusyError, match=r"seed=2: in use"):
-            ensembles.run_ensemble(root, TINY, [1, 2], samples=2, data_dir=mnist_dir,
-                                  progress=False)
+            ensembles.run_ensemble(root, TINY, [1, 2], RunOptions(samples=2, data_dir=mnist_dir,
+                                                                    progress=False))
     # Nothing was trained: seed=1 holds its lock file only.
     assert sorted(p.name for p in rundir.member_dir(root, 1).iterdir()) == [state.LOCK_FILE]
 

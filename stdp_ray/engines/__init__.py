@@ -32,12 +32,13 @@ simulator; an engine's module is imported when it is made.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import logging
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..config import BACKENDS
 from .base import (CACHE_ENV, PassInputs, PlasticState, build_cache_dir, compiler_available,
                    count_slot_spikes)
 
@@ -45,16 +46,107 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..network import FrozenNetwork
 
-__all__ = ["ENGINES", "EXACT_ENGINES", "arithmetic", "FrozenSimulator", "PlasticSimulator", "make_frozen_simulator",
-           "make_trainer", "PassInputs", "PlasticState", "count_slot_spikes",
-           "compiler_available", "build_cache_dir", "CACHE_ENV"]
+__all__ = ["Engine", "REGISTRY", "ENGINES", "EXACT_ENGINES", "arithmetic", "resolve",
+           "FrozenSimulator", "PlasticSimulator", "make_frozen_simulator", "make_trainer",
+           "PassInputs", "PlasticState", "count_slot_spikes", "compiler_available",
+           "build_cache_dir", "CACHE_ENV"]
 
 logger = logging.getLogger(__name__)
 
+
+def _kernel_problem(module: str) -> Callable[[], str | None]:
+    """Why the compiled kernel of ``module`` cannot load here (its ``unavailable()``)."""
+    return lambda: importlib.import_module(f".{module}", __name__).unavailable()
+
+
+def _compiler_problem() -> str | None:
+    return None if compiler_available() else (
+        "no C++ compiler found (g++/c++): Brian2's standalone backend cannot build")
+
+
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """One engine: where its simulators live and how it relates to the others.
+
+    Attributes
+    ----------
+    name : str
+        The value of ``Config.backend`` (and ``--backend``).
+    module : str
+        Its module in this package, imported only when a simulator is made.
+    frozen, plastic : str
+        The classes of that module implementing :class:`FrozenSimulator`
+        (made as ``cls(cfg, arrays, n_slots)``) and :class:`PlasticSimulator`
+        (``cls(cfg, arrays, threads)``).
+    exact : bool
+        It agrees bit for bit with every other exact engine.
+    fallback : str or None
+        The engine used where this one cannot run here.
+    unavailable : callable
+        Why it cannot run here (a message), or None when it can.
+    shown_as : str
+        How a fallback's warning names it.
+    """
+
+    name: str
+    module: str
+    frozen: str
+    plastic: str
+    exact: bool
+    fallback: str | None
+    unavailable: Callable[[], str | None]
+    shown_as: str
+
+    def simulator(self, kind: str) -> type:
+        """The class of its ``"frozen"`` or ``"plastic"`` simulator (imports its module)."""
+        module = importlib.import_module(f".{self.module}", __name__)
+        return getattr(module, self.frozen if kind == "frozen" else self.plastic)
+
+
+#: Every engine, in the order ``--help`` lists them; the first is the default.
+REGISTRY: tuple[Engine, ...] = (
+    Engine("native", "native", "NativeFrozen", "NativeTrainer", exact=True,
+           fallback="standalone", unavailable=_kernel_problem("native"),
+           shown_as="the exact native backend (slower)"),
+    Engine("fast", "fast", "FastFrozen", "FastTrainer", exact=False, fallback="native",
+           unavailable=_kernel_problem("fast"), shown_as="the fast backend"),
+    Engine("standalone", "standalone", "StandaloneFrozen", "StandaloneTrainer", exact=True,
+           fallback="runtime", unavailable=_compiler_problem,
+           shown_as="Brian2's standalone backend (slower)"),
+    Engine("runtime", "runtime", "RuntimeFrozen", "RuntimeTrainer", exact=True, fallback=None,
+           unavailable=lambda: None, shown_as="the Cython runtime (much slower)"),
+)
+_BY_NAME = {engine.name: engine for engine in REGISTRY}
+
 #: Engine names, the values of ``Config.backend`` that the factories dispatch on.
-ENGINES = BACKENDS
+ENGINES = tuple(_BY_NAME)
 #: The engines that agree bit for bit (Brian2's two and the native kernel).
-EXACT_ENGINES = ("native", "standalone", "runtime")
+EXACT_ENGINES = tuple(engine.name for engine in REGISTRY if engine.exact)
+
+
+def engine(name: str) -> Engine:
+    """The :class:`Engine` called ``name`` (ValueError naming the known ones)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise _unknown(name) from None
+
+
+def resolve(cfg: Config) -> Config:
+    """``cfg`` with the engine that works here: ``cfg.backend``, else its fallback, and so on.
+
+    fast -> native (its kernel neither installed nor compilable) -> standalone
+    (no kernel) -> runtime (no C++ compiler); each step is one warning.
+    """
+    current = engine(cfg.backend)
+    while current.fallback is not None:
+        problem = current.unavailable()
+        if problem is None:
+            break
+        following = engine(current.fallback)
+        logger.warning("%s; falling back to %s", problem, following.shown_as)
+        current = following
+    return cfg if current.name == cfg.backend else cfg.replace(backend=current.name)
 
 
 def arithmetic(backend: str) -> str | None:
@@ -207,23 +299,7 @@ def make_frozen_simulator(cfg: Config, arrays: FrozenNetwork, n_slots: int) -> F
     -------
     FrozenSimulator
     """
-    if cfg.backend == "runtime":
-        from .runtime import RuntimeFrozen
-
-        return RuntimeFrozen(cfg, arrays)
-    if cfg.backend == "standalone":
-        from .standalone import StandaloneFrozen
-
-        return StandaloneFrozen(cfg, arrays, n_slots)
-    if cfg.backend == "native":
-        from . import native
-
-        return native.NativeFrozen(cfg, arrays, n_slots)
-    if cfg.backend == "fast":
-        from . import fast
-
-        return fast.FastFrozen(cfg, arrays, n_slots)
-    raise _unknown(cfg.backend)
+    return engine(cfg.backend).simulator("frozen")(cfg, arrays, n_slots)
 
 
 def make_trainer(cfg: Config, arrays: FrozenNetwork, threads: int = 1) -> PlasticSimulator:
@@ -235,31 +311,12 @@ def make_trainer(cfg: Config, arrays: FrozenNetwork, threads: int = 1) -> Plasti
     arrays : FrozenNetwork
         Starting weights, theta and delays.
     threads : int
-        Threads that share each presentation (native and fast engines; the
-        Brian2 engines use one). Results do not depend on it (fast: up to
+        Threads that share each presentation (an engine that has none runs
+        on one, after a warning). Results do not depend on it (fast: up to
         float rounding).
 
     Returns
     -------
     PlasticSimulator
     """
-    if threads > 1 and cfg.backend not in ("native", "fast"):
-        logger.warning("threads == %d: only the native and fast engines use threads; %s runs on one",
-                       threads, cfg.backend)
-    if cfg.backend == "runtime":
-        from .runtime import RuntimeTrainer
-
-        return RuntimeTrainer(cfg, arrays)
-    if cfg.backend == "standalone":
-        from .standalone import StandaloneTrainer
-
-        return StandaloneTrainer(cfg, arrays)
-    if cfg.backend == "native":
-        from . import native
-
-        return native.NativeTrainer(cfg, arrays, threads=threads)
-    if cfg.backend == "fast":
-        from . import fast
-
-        return fast.FastTrainer(cfg, arrays, threads=threads)
-    raise _unknown(cfg.backend)
+    return engine(cfg.backend).simulator("plastic")(cfg, arrays, threads)

@@ -10,6 +10,7 @@ too.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -19,12 +20,14 @@ import numpy as np
 
 from .. import model
 from ..config import Config
-from ..network import FrozenNetwork
 from ..errors import EnvironmentFailure
+from ..network import FrozenNetwork
 
 __all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available", "private_dir",
            "UnsafeDirectoryError", "NEVER_S", "expand_synapse_traces", "compact_synapse_traces",
-           "build_cache_dir", "CACHE_ENV"]
+           "build_cache_dir", "CACHE_ENV", "warn_single_threaded"]
+
+logger = logging.getLogger(__name__)
 
 #: Environment variable overriding where compiled standalone builds are cached.
 CACHE_ENV = "STDP_RAY_CACHE"
@@ -333,3 +336,9 @@ class PlasticState:
         keep = steps < self.cfg.present_steps
         return np.bincount(np.asarray(spike_i)[keep],
                            minlength=self.cfg.n_neurons).astype(np.int32)
+
+
+def warn_single_threaded(backend: str, threads: int) -> None:
+    """One warning where ``threads`` > 1 is asked of an engine that runs on one thread."""
+    if threads > 1:
+        logger.warning("threads == %d: the %s engine runs on one thread", threads, backend)

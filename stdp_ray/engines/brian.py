@@ -102,6 +102,9 @@ def _reset_quantity(number, unit: str):
 # --------------------------------------------------------------------------
 def _build(cfg: Config, form: str, n_slots: int, net_arrays: FrozenNetwork,
            inputs: PassInputs | None = None, slots: bool = True):
+    # Longer than ~60 lines on purpose: the network is built top to bottom, groups, then
+    # synapses, then monitors, in the order of the original script, so that it reads
+    # beside it; each step is a few lines that use the previous ones' objects.
     """Create the Brian2 objects of one network form; returns (Network, objects dict).
 
     For the frozen form with ``slots``, ``inputs`` fills the per-slot

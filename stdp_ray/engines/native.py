@@ -28,7 +28,7 @@ from ..network import FrozenNetwork
 from .base import _TIMES, PassInputs, PlasticState, expand_synapse_traces
 from .kernels import KernelBuild, KernelUnavailable
 from .kernels import pointer as _ptr
-from .layout import SynapseLayout, delay_groups, delay_steps, thread_splits
+from .layout import SynapseLayout, delay_groups
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import model
 from ..config import Config
 from ..network import FrozenNetwork
-from .base import PassInputs, PlasticState, count_slot_spikes
+from .base import PassInputs, PlasticState, count_slot_spikes, warn_single_threaded
 from .brian import _activate_runtime, _build, _reset_quantity
 
 __all__ = ["RuntimeFrozen", "RuntimeTrainer"]
@@ -30,11 +30,13 @@ class RuntimeFrozen:
     ----------
     cfg : Config
     net_arrays : FrozenNetwork
+    n_slots : int
+        Unused: a pass runs its samples one after another.
     """
 
     backend = "runtime"
 
-    def __init__(self, cfg: Config, net_arrays: FrozenNetwork):
+    def __init__(self, cfg: Config, net_arrays: FrozenNetwork, n_slots: int = 1):
         self.cfg = cfg
         self.net_arrays = net_arrays
         self._net = None
@@ -88,7 +90,8 @@ class RuntimeTrainer(PlasticState):
 
     backend = "runtime"
 
-    def __init__(self, cfg: Config, net_arrays: FrozenNetwork):
+    def __init__(self, cfg: Config, net_arrays: FrozenNetwork, threads: int = 1):
+        warn_single_threaded(self.backend, threads)
         super().__init__(cfg, net_arrays)
         self.net = self.o = None
         self._arrays = net_arrays

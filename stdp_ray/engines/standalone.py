@@ -29,7 +29,7 @@ from ..config import Config
 from ..network import FrozenNetwork, network_fingerprint
 from . import brian
 from .base import (_CARRIED, PassInputs, PlasticState, UnsafeDirectoryError, build_cache_dir,
-                   count_slot_spikes, private_dir, toolchain_parts)
+                   count_slot_spikes, private_dir, toolchain_parts, warn_single_threaded)
 from .brian import COMPILE_ARGS, _build, _set_prefs
 
 logger = logging.getLogger(__name__)
@@ -330,7 +330,8 @@ class StandaloneTrainer(PlasticState):
 
     backend = "standalone"
 
-    def __init__(self, cfg: Config, net_arrays: FrozenNetwork):
+    def __init__(self, cfg: Config, net_arrays: FrozenNetwork, threads: int = 1):
+        warn_single_threaded(self.backend, threads)
         super().__init__(cfg, net_arrays)
         self.project = StandaloneProject(cfg, "train", 1)
         self._fp = hashlib.sha256(self.delays_ms.tobytes()).hexdigest()[:16]

