@@ -74,6 +74,14 @@ class Choices:
 
     values: tuple[str, ...]
 
+    def contains(self, value: str) -> bool:
+        """Whether ``value`` is one of the choices."""
+        return value in self.values
+
+    def describe(self) -> str:
+        """The choices as the end of "must be ...": ``one of ('a', 'b')``."""
+        return f"one of {self.values}"
+
 
 class EngineChoices(Choices):
     """The engines of :data:`stdp_ray.engines.ENGINES`, which owns them (read when checked)."""
@@ -86,14 +94,6 @@ class EngineChoices(Choices):
         from .engines import ENGINES
 
         return ENGINES
-
-    def contains(self, value: str) -> bool:
-        """Whether ``value`` is one of the choices."""
-        return value in self.values
-
-    def describe(self) -> str:
-        """The choices as the end of "must be ...": ``one of ('a', 'b')``."""
-        return f"one of {self.values}"
 
 
 def _num(x: float) -> str:

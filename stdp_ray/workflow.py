@@ -304,7 +304,8 @@ def _split(loaded: tuple[np.ndarray, np.ndarray] | None, split: str,
     return data.load_mnist(options.data_dir or data.default_data_dir(), split)
 
 
-def observe(run_dir: str | os.PathLike, options: RunOptions, *, backend: str | None = None,
+def observe(run_dir: str | os.PathLike, options: RunOptions = RunOptions(), *,
+            backend: str | None = None,
             lock: bool = True, train_data: tuple[np.ndarray, np.ndarray] | None = None,
             option: str = "--observe-samples") -> dict:
     """Present ``options.observe_samples`` training images to the frozen network and assign
@@ -343,7 +344,8 @@ def _observe(run_dir: Path, train_data, backend: str | None, options: RunOptions
     return info
 
 
-def test(run_dir: str | os.PathLike, options: RunOptions, *, backend: str | None = None,
+def test(run_dir: str | os.PathLike, options: RunOptions = RunOptions(), *,
+         backend: str | None = None,
          lock: bool = True, test_data: tuple[np.ndarray, np.ndarray] | None = None,
          option: str = "--test-samples") -> dict:
     """Score ``options.test_samples`` test images (None: all 10,000, each once, in order);

@@ -99,7 +99,7 @@ def test_interrupted_ensemble_resumes(ray_local, tmp_path, mnist_dir, caplog):
     # First attempt: trains 3 samples per member, then stops at a bad observe request.
     assert main(["ensemble", str(root), "--samples", "3", "--observe-samples", "999",
                  *common]) == 2
-    assert "--samples == 999, but the training set has only 60 images" in caplog.text
+    assert "--observe-samples == 999, but the training set has only 60 images" in caplog.text
     assert not (root / rundir.ENSEMBLE_METRICS_FILE).exists()
     # Second attempt: training continues from sample 3 to 6, evaluation runs.
     assert main(["ensemble", str(root), "--samples", "6", "--observe-samples", "40",
