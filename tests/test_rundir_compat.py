@@ -163,6 +163,6 @@ def test_testing_an_old_run_again_recomputes_nothing_and_keeps_its_metrics(ray_l
     # The manifests moved out of the dataset folders, unchanged.
     for phase in rundir.PHASES:
         folder = rundir.phase_dir(run, phase)
-        assert not (folder / rundir.LEGACY_MANIFEST_FILE).exists()
+        assert not (folder / rundir.legacy.MANIFEST_FILE).exists()
         assert json.loads(rundir.manifest_path(folder).read_text()) == json.loads(
             (OLD / "run" / "responses" / f"phase={phase}" / "_manifest.json").read_text())
