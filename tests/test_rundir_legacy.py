@@ -1,22 +1,24 @@
-"""Run and ensemble directories written by an older stdp-ray (commit 12aa4be) are still read.
+"""Older layouts (:mod:`stdp_ray.rundir.legacy`) are read until ``READ_UNTIL``.
 
-The directories under ``tests/data/written-by-12aa4be/`` were written by the
-code of that commit (see the README there) and are never regenerated: these
-tests are what keeps later versions able to read them.
+The directories under ``tests/data/written-by-12aa4be/`` were written by an
+older stdp-ray (see the README there) and are never regenerated: these tests
+are what keeps this version able to read them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from stdp_ray import evaluation, report, rundir, scoring, state, workflow
+from stdp_ray import __version__, evaluation, report, rundir, scoring, state, workflow
 from stdp_ray.network import network_fingerprint
+from stdp_ray.rundir import legacy
 
 OLD = Path(__file__).parent / "data" / "written-by-12aa4be"
 
@@ -35,6 +37,64 @@ def ensemble_root(tmp_path):
 
 def _metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(".")[:3])
+
+
+def test_older_layouts_are_read_only_until_the_version_that_removes_them():
+    assert _version(__version__) < _version(legacy.READ_UNTIL), (
+        f"stdp-ray {__version__} no longer reads older layouts (README, 'Run directories'): "
+        "remove stdp_ray.rundir.legacy and its callers")
+
+
+@pytest.mark.parametrize("present, expected", [
+    (["seed-7"], "seed-7"),              # a root of an older version: used in place
+    (["seed-7", "seed=7"], "seed=7"),    # the current name wins
+    (["seed-8"], "seed=7"),              # another seed's old member changes nothing
+])
+def test_older_ensemble_members_named_seed_dash_n_are_found(tmp_path, present, expected):
+    for name in present:
+        (tmp_path / name).mkdir()
+    assert rundir.member_dir(tmp_path, 7) == tmp_path / expected
+
+
+
+def test_an_older_member_is_read_with_a_hint_to_migrate(tmp_path, caplog):
+    (tmp_path / "seed-3").mkdir()
+    with caplog.at_level(logging.WARNING, logger=legacy.__name__):
+        assert rundir.member_dir(tmp_path, 3) == tmp_path / "seed-3"
+        rundir.member_dir(tmp_path, 3)
+    hints = [r.getMessage() for r in caplog.records]
+    assert len(hints) == 1 and "read until stdp-ray " + legacy.READ_UNTIL in hints[0]
+    assert "scripts/migrate_results.py" in hints[0]
+
+
+def test_an_older_manifest_inside_the_folder_reads_and_moves_out_when_written(tmp_path):
+    phase = tmp_path / "responses" / "phase=observe"
+    phase.mkdir(parents=True)
+    (phase / "_manifest.json").write_text(json.dumps({"phase": "observe", "n_samples": 9,
+                                                      "unknown_later_key": 1}))
+    manifest = rundir.read_manifest(phase)
+    assert (manifest.phase, manifest.n_samples, manifest.data, manifest.seed) == \
+        ("observe", 9, None, None)
+    assert rundir.stored_manifest_path(phase) == phase / "_manifest.json"
+    rundir.write_manifest(phase, manifest)
+    assert rundir.stored_manifest_path(phase) == \
+        tmp_path / "_manifests" / "responses" / "phase=observe.json"
+    assert not (phase / "_manifest.json").exists()
+    assert rundir.read_manifest(phase) == manifest
+
+
+def test_a_manifest_in_the_dataset_of_the_first_seed_eq_layout_reads_and_moves_out(tmp_path):
+    phase = tmp_path / "responses" / "phase=test"
+    inside = tmp_path / "responses" / "_manifests" / "phase=test.json"
+    inside.parent.mkdir(parents=True)
+    inside.write_text(json.dumps({"phase": "test", "n_samples": 3}))
+    assert rundir.read_manifest(phase).n_samples == 3
+    rundir.write_manifest(phase, rundir.read_manifest(phase))
+    assert not inside.exists() and rundir.stored_manifest_path(phase) == rundir.manifest_path(phase)
 
 
 def test_an_old_run_configuration_reads():
