@@ -263,8 +263,8 @@ class NativeFrozen:
     cfg : Config
     net_arrays : FrozenNetwork
     n_slots : int
-        Most samples per pass (kept for the interface; the kernel has no build
-        per size).
+        Most samples per pass, as every frozen engine takes it (this kernel
+        needs no build per size).
     """
 
     backend = "native"
