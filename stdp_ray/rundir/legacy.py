@@ -1,7 +1,7 @@
 """Names of older layouts, still read until :data:`READ_UNTIL`.
 
-Run directories and ensemble roots written by stdp-ray before 0.2 differ from
-the current layout (:mod:`stdp_ray.rundir.layout`) in three places:
+Run directories and ensemble roots written by earlier builds of stdp-ray 0.1
+differ from the current layout (:mod:`stdp_ray.rundir.layout`) in three places:
 
 - ensemble members are ``seed-<seed>/`` instead of ``seed=<seed>/``;
 - a phase's manifest sits inside its folder (``responses/phase=test/_manifest.json``)
@@ -12,9 +12,9 @@ the current layout (:mod:`stdp_ray.rundir.layout`) in three places:
 The readers here find those; each logs once per directory that it read an
 older layout and how to migrate it (``scripts/migrate_results.py``). Writers
 always write the current layout: a phase's manifest moves out the next time a
-command writes it. These readers are kept through the 0.2 releases and
-removed in :data:`READ_UNTIL` (README, "Run directories"); a test fails once
-the package's version reaches it, as a reminder.
+command writes it. These readers are kept through the 0.1 releases and
+removed in :data:`READ_UNTIL` (README, "Run directory and table schemas"); a
+test fails once the package's version reaches it, as a reminder.
 
 This module imports nothing of the current layout, so that the layout can
 fall back on it.
@@ -32,7 +32,7 @@ __all__ = ["READ_UNTIL", "MEMBER_PREFIX", "MANIFEST_FILE", "CHECKPOINT_TEMPORARY
            "older_member_dir", "older_manifest_paths", "older_member_dirs"]
 
 #: The first version that no longer reads the layouts named here.
-READ_UNTIL = "0.3.0"
+READ_UNTIL = "0.2.0"
 
 #: Ensemble members of older roots: ``seed-<seed>``.
 MEMBER_PREFIX = "seed-"
