@@ -30,7 +30,7 @@ def test_a_part_index_is_read_from_names_of_any_width(name, index):
 
 
 def test_parts_of_both_widths_are_read_in_index_order(tmp_path):
-    # Nine digits (training statistics before rundir owned part names) beside six.
+    # Nine digits (the width training statistics once had) beside six.
     for name, samples in (("part-000000004.parquet", [4, 5]), ("part-000000.parquet", [0, 1]),
                           ("part-000002.parquet", [2, 3]), ("part-000010.parquet", [10])):
         rundir.write_table(tmp_path / name, rundir.train_stats_table(_stats_rows(samples)))
