@@ -59,7 +59,10 @@ partitions so that readers recover the settings and the seed)::
       sweep.parquet                   one row per point and seed: settings, accuracy, ...
       sweep.png                       accuracy against each swept setting
 
-Datasets and manifests: a dataset folder (``responses/``, a phase's folder)
+A dataset folder (``responses/``, a phase's folder) holds Parquet parts only,
+so that ``pyarrow.dataset``, duckdb and polars read it as it is (hive
+partitioning recovers ``phase``; over an ensemble root also ``seed``); what
+a phase's parts were computed from sits beside it (:mod:`~stdp_ray.rundir.manifests`).
 """
 
 from __future__ import annotations
