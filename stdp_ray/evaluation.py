@@ -167,7 +167,7 @@ def _check_manifest(phase_dir: Path, manifest: PhaseManifest) -> None:
     if old is not None:
         stored = rundir.stored_manifest_path(phase_dir)
         if old.data is None:
-            # Written before manifests recorded the samples (stdp-ray <= 954b861).
+            # An older layout's manifest (stdp_ray.rundir.legacy): no fingerprint of the samples.
             logger.warning("%s: records no fingerprint of the samples; assuming the parts were "
                            "computed from these samples and recording theirs", stored)
             old = dataclasses.replace(old, data=manifest.data)
@@ -179,7 +179,7 @@ def _check_manifest(phase_dir: Path, manifest: PhaseManifest) -> None:
                 f"{phase_dir}: existing parts were computed with other settings "
                 f"(stored vs now: {diff}); use a new run directory or --overwrite")
         if stored != rundir.manifest_path(phase_dir):
-            # An older version's manifest inside the dataset folder: moved beside it.
+            # A manifest at an older layout's place (stdp_ray.rundir.legacy): moved beside the folder.
             rundir.write_manifest(phase_dir, old)
             logger.info("%s: moved to %s", stored, rundir.manifest_path(phase_dir))
     else:

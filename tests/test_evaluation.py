@@ -194,7 +194,7 @@ def _old_manifest(path, cfg, net, images, labels, ids, **change):
                 "model": cfg.model_hash(), "data": data.samples_fingerprint(images, labels),
                 **change}
     path.mkdir(parents=True)
-    (path / rundir.LEGACY_MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
+    (path / rundir.legacy.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
     (path / rundir.part_name(0)).write_bytes(b"a part")
 
 
@@ -214,9 +214,9 @@ def test_manifest_without_data_fingerprint_is_accepted(tmp_path, tiny_cfg, tiny_
     images, labels, ids = test_data
     path = tmp_path / "responses" / "phase=test"
     _old_manifest(path, tiny_cfg, tiny_network, images, labels, ids, data=None)
-    manifest = __import__("json").loads((path / rundir.LEGACY_MANIFEST_FILE).read_text())
+    manifest = __import__("json").loads((path / rundir.legacy.MANIFEST_FILE).read_text())
     del manifest["data"]
-    (path / rundir.LEGACY_MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
+    (path / rundir.legacy.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
     info = evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
                                 phase="test", options=QUIET)
     assert (info["computed"], info["skipped"]) == (0, 1)

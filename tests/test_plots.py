@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -273,7 +274,7 @@ def test_run_report(tmp_path):
 def test_run_report_observe_samples_from_manifest(tmp_path):
     run = tmp_path / "run"
     make_run(run)
-    state.atomic_write_json(run / "responses/phase=observe/_manifest.json",
+    state.atomic_write_json(run / "_manifests/responses/phase=observe.json",
                             {"phase": "observe", "n_samples": 1234})
     report.write_run_report(run)
     assert "| Observe (label-assignment) samples | 1,234 |" in \
@@ -563,3 +564,12 @@ def test_receptive_field_image_lays_tiles_on_a_given_grid():
     np.testing.assert_array_equal(one_row[:, 90:120], default[30:60, 0:30])
     with pytest.raises(ValueError, match=r"grid == \(1, 4\), must have >= 5 cells"):
         plots.receptive_field_image(w, grid=(1, 4))
+
+
+def test_a_report_names_its_directory_as_given_never_as_an_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path / "runs" / "r1")
+    report.write_run_report(Path("runs/r1"))
+    md = (tmp_path / "runs/r1/report/report.md").read_text()
+    assert "# Run report: r1\n" in md and "Run directory: `runs/r1`" in md
+    assert str(tmp_path) not in md

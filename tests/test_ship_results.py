@@ -36,10 +36,10 @@ def test_ships_a_run(tmp_path):
 def test_ships_an_ensemble_with_its_members(tmp_path):
     root = tmp_path / "ens"
     for seed in (1, 2):
-        make_run(root / f"seed-{seed}")
+        make_run(root / f"seed={seed}")
     state.atomic_write_json(root / "ensemble.json", {"seeds": [1, 2]})
     state.atomic_write_json(root / "metrics.json", {
-        "members": [{"seed": s, "accuracy": 0.8, "run_dir": f"seed-{s}"} for s in (1, 2)],
+        "members": [{"seed": s, "accuracy": 0.8, "run_dir": f"seed={s}"} for s in (1, 2)],
         "k": [1, 2], "accuracy_sum": [0.8, 0.85], "accuracy_vote": [0.8, 0.8]})
     (root / "ensemble_predictions.parquet").write_bytes(b"table")
     report.write_ensemble_report(root)
@@ -48,12 +48,12 @@ def test_ships_an_ensemble_with_its_members(tmp_path):
     got = _files(dest)
     for name in ("ensemble.json", "metrics.json", "ensemble_predictions.parquet",
                  "report/ensemble_accuracy.png", "report/report.md",
-                 "seed-1/metrics.json", "seed-2/report/report.md",
-                 "seed-2/report/training_summary.csv"):
+                 "seed=1/metrics.json", "seed=2/report/report.md",
+                 "seed=2/report/training_summary.csv"):
         assert name in got, name
     assert not any("network" in name or "responses" in name for name in got)
     # The ensemble report's links to member reports resolve inside the copy.
-    assert "[report](../seed-1/report/report.md)" in (dest / "report/report.md").read_text()
+    assert "[report](../seed=1/report/report.md)" in (dest / "report/report.md").read_text()
 
 
 def test_refuses_to_overwrite_and_replaces_when_asked(tmp_path, caplog):

@@ -1,0 +1,69 @@
+"""Reports of run directories, ensemble roots and sweep roots: PNG figures and Markdown.
+
+This package only reads what a run left on disk (through the readers of
+:mod:`stdp_ray.rundir`, which also names every file below) and writes files
+under ``<dir>/report/``; the figures themselves come from :mod:`stdp_ray.plots`.
+One module per kind of directory (:mod:`~stdp_ray.report.run`,
+:mod:`~stdp_ray.report.ensemble`, :mod:`~stdp_ray.report.sweep`), and
+:mod:`~stdp_ray.report.output` for the files and the Markdown text they share;
+:func:`write_report` picks the kind.
+Every file is written atomically (temporary file + rename), so a report being
+rewritten is never seen half-written::
+
+    RUN_DIR/report/
+      confusion.png          from metrics.json (confusion matrix, accuracy)
+      receptive_fields.png   from network/ (weights, assignments if observed)
+      training_curves.png    from train/stats/part-*.parquet
+      training_summary.csv   the same statistics as means per block of 1,000 samples
+      report.md              headline numbers, the figures, what was skipped and why
+
+    ENSEMBLE_ROOT/report/
+      ensemble_accuracy.png  from metrics.json (written beside ensemble.json)
+      report.md              member table, accuracy against K, links to member reports
+
+    SWEEP_ROOT/report/
+      sweep.png              from sweep.parquet (accuracy against each swept setting)
+      report.md              settings, best run, mean accuracy per point, every run
+                             with a link to its report
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..state import directory_lock
+from .ensemble import inside_root, is_ensemble_root, write_ensemble_report
+from .output import DEFAULT_DPI, save_figure
+from .run import SUMMARY_EVERY, training_summary, write_run_report
+from .sweep import is_sweep_root, sweep_run_dirs, write_sweep_figure, write_sweep_report
+
+__all__ = ["write_report", "write_run_report", "write_ensemble_report", "write_sweep_report",
+           "write_sweep_figure", "save_figure", "DEFAULT_DPI", "is_ensemble_root",
+           "is_sweep_root", "inside_root", "sweep_run_dirs", "training_summary",
+           "SUMMARY_EVERY"]
+
+
+def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[Path]:
+    """The report of a run directory, an ensemble root or a sweep root, holding its lock (shared).
+
+    The lock is taken shared: several reports may run at once, none while a
+    writer (``train``, ``test``...) holds the directory.
+
+    Raises
+    ------
+    DirectoryBusyError
+        If another stdp-ray process is writing the directory.
+    ValueError
+        As :func:`write_run_report`, :func:`write_ensemble_report` and
+        :func:`write_sweep_report`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: not a run directory (no such directory)")
+    with directory_lock(path, shared=True):
+        if is_ensemble_root(path):
+            return write_ensemble_report(path, dpi=dpi)
+        if is_sweep_root(path):
+            return write_sweep_report(path, dpi=dpi)
+        return write_run_report(path, dpi=dpi)
