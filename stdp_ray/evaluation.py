@@ -28,6 +28,7 @@ from .engines import PassInputs
 from .network import FrozenNetwork, network_fingerprint
 from .rundir import PhaseManifest
 from .connect import ensure_ray
+from .location import as_path
 from .testing.faults import maybe_crash
 
 logger = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
 
     from .progress import progress as progress_bar
 
-    phase_dir = Path(phase_dir)
+    phase_dir = as_path(phase_dir)
     phase_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = network_fingerprint(arrays)
     bounds = chunk_bounds(len(sample_ids), chunk_size)

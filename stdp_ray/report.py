@@ -41,8 +41,11 @@ from . import plots, rundir
 from .rundir import (CONFUSION_PNG, ENSEMBLE_PNG, RECEPTIVE_FIELDS_PNG, REPORT_DIR, REPORT_MD,
                      SWEEP_PNG, TRAINING_CURVES_PNG, TRAINING_SUMMARY_CSV, PhaseManifest, RunMetrics,
                      RunRecord)
-from .state import ArtifactError, atomic_write_bytes, directory_lock, load_network
-from .storage import display, display_name
+from .artifact import load_network
+from .atomic import atomic_write_bytes
+from .locks import directory_lock
+from .reading import ArtifactError
+from .location import as_path, display, display_name
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +190,7 @@ class _RunData:
     run_dir: Path
     record: RunRecord
     metrics: RunMetrics | None = None
-    network: Any = None            # state.Network
+    network: Any = None            # artifact.Network
     stats: Any = None              # pandas.DataFrame
     observe: PhaseManifest | None = None
     skipped: dict[str, str] = field(default_factory=dict)   # figure -> reason
@@ -370,9 +373,9 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
     ------
     ValueError
         If ``run_dir`` is not a run directory, or a file in it is malformed
-        (:class:`stdp_ray.state.ArtifactError` is a ValueError).
+        (:class:`stdp_ray.reading.ArtifactError` is a ValueError).
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     data = _read_run(run_dir)
     out_dir = run_dir / REPORT_DIR
     written: dict[str, Path] = {}
@@ -421,7 +424,7 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
 # --------------------------------------------------------------------------
 def is_ensemble_root(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an ensemble root (holds ``ensemble.json``), not a run directory."""
-    return (Path(path) / rundir.ENSEMBLE_FILE).is_file()
+    return (as_path(path) / rundir.ENSEMBLE_FILE).is_file()
 
 
 def _read_ensemble(root: Path) -> rundir.EnsembleMetrics:
@@ -444,7 +447,7 @@ def inside_root(root: Path, run_dir: str, *, source: Path | None = None,
     is refused, so that a report never writes elsewhere.
     """
     source = root / rundir.ENSEMBLE_METRICS_FILE if source is None else source
-    p = Path(run_dir)
+    p = as_path(run_dir)
     if p.is_absolute() or ".." in p.parts or not p.parts:
         raise ValueError(f"{source}: {what} {run_dir!r} must be a relative path inside {where}")
     candidate = root / p
@@ -484,7 +487,7 @@ def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[P
         As :func:`write_run_report`, :func:`write_ensemble_report` and
         :func:`write_sweep_report`.
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.is_dir():
         raise ValueError(f"{path}: not a run directory (no such directory)")
     with directory_lock(path, shared=True):
@@ -528,7 +531,7 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
         If ``root`` holds no ``ensemble.json``, no ``metrics.json``, or a
         malformed one (a member path outside ``root`` included).
     """
-    root = Path(root)
+    root = as_path(root)
     raw = _read_ensemble(root)
     path = root / rundir.ENSEMBLE_METRICS_FILE
     out_dir = root / REPORT_DIR
@@ -586,7 +589,7 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
 # --------------------------------------------------------------------------
 def is_sweep_root(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a sweep root (holds ``sweep.json``), not a run directory."""
-    return (Path(path) / rundir.SWEEP_FILE).is_file()
+    return (as_path(path) / rundir.SWEEP_FILE).is_file()
 
 
 def _read_sweep(root: Path):
@@ -612,7 +615,7 @@ def _read_sweep(root: Path):
 def sweep_run_dirs(root: str | os.PathLike, run_dirs) -> list[Path]:
     """The run directories named in a sweep's ``sweep.parquet``, each checked to lie inside
     ``root`` (:func:`inside_root`)."""
-    root = Path(root)
+    root = as_path(root)
     return [inside_root(root, str(d), source=root / rundir.SWEEP_SUMMARY_FILE, what="run_dir",
                         where="the sweep directory") for d in run_dirs]
 
@@ -632,7 +635,7 @@ def write_sweep_figure(root: str | os.PathLike, summary, fields: list[str], path
     path : path, optional
         Where (default ``ROOT/sweep.png``, which ``stdp-ray sweep`` writes).
     """
-    root = Path(root)
+    root = as_path(root)
     fig = plots.sweep_figure(summary, fields, title=f"Sweep: {_shown_name(root)}")
     return save_figure(fig, root / SWEEP_PNG if path is None else path, dpi)
 
@@ -665,7 +668,7 @@ def write_sweep_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
         If ``root`` holds no ``sweep.json``, no ``sweep.parquet``, or a
         malformed one (a run directory outside ``root`` included).
     """
-    root = Path(root)
+    root = as_path(root)
     settings, summary = _read_sweep(root)
     fields = list(settings.grid)
     source = root / rundir.SWEEP_SUMMARY_FILE

@@ -92,10 +92,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import state, storage
+from . import artifact, atomic, location
 from .config import Config, config_from_dict, config_to_dict
 from .network import NUM_CLASSES
-from .state import ArtifactError, atomic_write_bytes, atomic_write_json, load_json
+from .atomic import atomic_write_bytes, atomic_write_json
+from .location import as_path
+from .reading import ArtifactError, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +177,7 @@ ENSEMBLE_PNG = "ensemble_accuracy.png"
 
 #: A checkpoint directory ``ckpt-<samples done>`` and its files.
 _CHECKPOINT_PREFIX = "ckpt-"
-#: A snapshot: a network directory (:func:`stdp_ray.state.save_network`)
+#: A snapshot: a network directory (:func:`stdp_ray.artifact.save_network`)
 #: ``snap-<samples done>``.
 _SNAPSHOT_PREFIX = "snap-"
 CHECKPOINT_STATE = "state.json"
@@ -210,7 +212,7 @@ def phase_dir(run_dir: str | os.PathLike, phase: str) -> Path:
     """``RUN_DIR/responses/phase=<phase>``: the responses of observe or test."""
     if phase not in PHASES:
         raise ValueError(f"phase == {phase!r}, must be one of {PHASES}")
-    return Path(run_dir) / RESPONSES_DIR / f"phase={phase}"
+    return as_path(run_dir) / RESPONSES_DIR / f"phase={phase}"
 
 
 def member_dir(root: str | os.PathLike, seed: int) -> Path:
@@ -220,7 +222,7 @@ def member_dir(root: str | os.PathLike, seed: int) -> Path:
     seed), or ``ROOT/seed-<seed>`` where an older version made that one and
     there is no ``seed=<seed>``: such roots are read and resumed in place.
     """
-    root = Path(root)
+    root = as_path(root)
     current = root / f"{_MEMBER_PREFIX}{int(seed)}"
     legacy = root / f"{_LEGACY_MEMBER_PREFIX}{int(seed)}"
     if not os.path.lexists(current) and legacy.is_dir():
@@ -235,17 +237,17 @@ def manifest_path(phase_path: str | os.PathLike) -> Path:
     never inside ``responses/``, so that every dataset reader (polars too,
     which reads every file of a directory) finds only Parquet parts there.
     """
-    phase_path = Path(phase_path)
+    phase_path = as_path(phase_path)
     dataset = phase_path.parent
     return dataset.parent / MANIFESTS_DIR / dataset.name / f"{phase_path.name}.json"
 
 
 def remove_phase(phase_path: str | os.PathLike) -> None:
     """Remove a phase folder's parts and its manifest (wherever a version put it)."""
-    phase_path = Path(phase_path)
+    phase_path = as_path(phase_path)
     for path in (manifest_path(phase_path), *_legacy_manifest_paths(phase_path)):
-        state.remove_path(path)
-    state.remove_path(phase_path)
+        atomic.remove_path(path)
+    atomic.remove_path(phase_path)
 
 
 def setting_text(value: Any) -> str:
@@ -261,7 +263,7 @@ def sweep_point_dir(root: str | os.PathLike, point: Mapping[str, Any], seed: int
     One directory level per swept field, in the grid's order, named as hive
     partitions (:func:`setting_text`).
     """
-    path = Path(root)
+    path = as_path(root)
     for name, value in point.items():
         path = path / f"{name}={setting_text(value)}"
     return path / f"seed={int(seed)}"
@@ -288,12 +290,12 @@ def part_paths(directory: str | os.PathLike) -> list[Path]:
         index = part_index(p)
         return (index is None, index or 0, p.name)
 
-    return sorted(Path(directory).glob(PART_GLOB), key=key)
+    return sorted(as_path(directory).glob(PART_GLOB), key=key)
 
 
 def stats_dir(train_dir: str | os.PathLike) -> Path:
     """The training statistics' directory below ``train_dir`` (``RUN_DIR/train``)."""
-    return Path(train_dir) / _STATS
+    return as_path(train_dir) / _STATS
 
 
 #: Written by the driver into ``RUN_DIR/train`` on an interrupt: the trainer
@@ -303,12 +305,12 @@ STOP_FILE = ".stop"
 
 def stop_file(train_dir: str | os.PathLike) -> Path:
     """The stop request of a training (``RUN_DIR/train/.stop``)."""
-    return Path(train_dir) / STOP_FILE
+    return as_path(train_dir) / STOP_FILE
 
 
 def checkpoints_dir(train_dir: str | os.PathLike) -> Path:
     """The checkpoints' directory below ``train_dir`` (``RUN_DIR/train``)."""
-    return Path(train_dir) / _CHECKPOINTS
+    return as_path(train_dir) / _CHECKPOINTS
 
 
 def checkpoint_name(samples_done: int) -> str:
@@ -323,7 +325,7 @@ def checkpoint_dirs(directory: str | os.PathLike, *, complete: bool = True) -> l
     otherwise every directory named as a checkpoint.
     """
     found = []
-    for p in Path(directory).glob(f"{_CHECKPOINT_PREFIX}*"):
+    for p in as_path(directory).glob(f"{_CHECKPOINT_PREFIX}*"):
         m = _CHECKPOINT_RE.fullmatch(p.name)
         if m and (not complete or (p / CHECKPOINT_STATE).is_file()):
             found.append((int(m.group(1)), p))
@@ -338,7 +340,7 @@ def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
 
 def snapshots_dir(train_dir: str | os.PathLike) -> Path:
     """The snapshots' directory below ``train_dir`` (``RUN_DIR/train``)."""
-    return Path(train_dir) / _SNAPSHOTS
+    return as_path(train_dir) / _SNAPSHOTS
 
 
 def snapshot_name(samples_done: int) -> str:
@@ -355,39 +357,39 @@ def snapshot_dirs(train_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     found = []
     for p in snapshots_dir(train_dir).glob(f"{_SNAPSHOT_PREFIX}*"):
         m = _SNAPSHOT_RE.fullmatch(p.name)
-        if m and not p.is_symlink() and (p / state.NETWORK_JSON).is_file():
+        if m and not p.is_symlink() and (p / artifact.NETWORK_JSON).is_file():
             found.append((int(m.group(1)), p))
     return sorted(found)
 
 
 #: Files computed from a phase's responses (and so from the network).
 _DERIVED = {"observe": (ASSIGNMENTS_FILE, PREDICTIONS_FILE, METRICS_FILE,
-                        f"{NETWORK_DIR}/{state.ASSIGNMENTS_NPZ}"),
+                        f"{NETWORK_DIR}/{artifact.ASSIGNMENTS_NPZ}"),
             "test": (PREDICTIONS_FILE, METRICS_FILE)}
 
 
 def derived_files(run_dir: str | os.PathLike, phase: str) -> list[Path]:
     """The files computed from ``phase``'s responses: stale once those change."""
-    return [Path(run_dir) / name for name in _DERIVED[phase]]
+    return [as_path(run_dir) / name for name in _DERIVED[phase]]
 
 
 # --------------------------------------------------------------------------
 # Temporaries of interrupted writes
 # --------------------------------------------------------------------------
 #: What interrupted writes of a run's own steps leave (globs relative to the run
-#: directory): network replacements and imports (state.atomic_directory), files
-#: (state.atomic_file) and checkpoints, today's (``.ckpt-<n>.<random>``) and
+#: directory): network replacements and imports (atomic.atomic_directory), files
+#: (atomic.atomic_file) and checkpoints, today's (``.ckpt-<n>.<random>``) and
 #: those of stdp-ray before rundir owned them (``.ckpt.<random>``). ``report/``
 #: is left alone: reports are written without the lock.
 TEMPORARY_GLOBS = (
-    state.temporary_directory_glob(NETWORK_DIR),
-    state.TEMPORARY_FILE_GLOB,
-    f"{NETWORK_DIR}/{state.TEMPORARY_FILE_GLOB}",
-    f"{TRAIN_DIR}/**/{state.TEMPORARY_FILE_GLOB}",
-    f"{CHECKPOINTS_DIR}/{state.temporary_directory_glob(_CHECKPOINT_PREFIX + '*')}",
+    atomic.temporary_directory_glob(NETWORK_DIR),
+    atomic.TEMPORARY_FILE_GLOB,
+    f"{NETWORK_DIR}/{atomic.TEMPORARY_FILE_GLOB}",
+    f"{TRAIN_DIR}/**/{atomic.TEMPORARY_FILE_GLOB}",
+    f"{CHECKPOINTS_DIR}/{atomic.temporary_directory_glob(_CHECKPOINT_PREFIX + '*')}",
     f"{CHECKPOINTS_DIR}/.ckpt.*",
-    f"{RESPONSES_DIR}/**/{state.TEMPORARY_FILE_GLOB}",
-    f"{MANIFESTS_DIR}/**/{state.TEMPORARY_FILE_GLOB}",
+    f"{RESPONSES_DIR}/**/{atomic.TEMPORARY_FILE_GLOB}",
+    f"{MANIFESTS_DIR}/**/{atomic.TEMPORARY_FILE_GLOB}",
 )
 
 
@@ -400,24 +402,24 @@ def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> 
     put back first. ``recursive=False`` looks at ``run_dir``'s own files only
     (an ensemble root, whose members have their own locks). A run directory on
     object storage also loses its interrupted uploads there (directory
-    artifacts without their commit marker, :func:`stdp_ray.storage.sweep_incomplete`).
+    artifacts without their commit marker, :func:`stdp_ray.location.sweep_incomplete`).
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     net = run_dir / NETWORK_DIR
-    old = state.replaced_directory(net)
+    old = atomic.replaced_directory(net)
     if recursive and old.is_dir() and not net.exists():
         os.replace(old, net)
         logger.warning("%s: restored %s from %s (a replacement was interrupted)", run_dir,
                        net.name, old.name)
     removed = []
-    for pattern in TEMPORARY_GLOBS if recursive else (state.TEMPORARY_FILE_GLOB,):
+    for pattern in TEMPORARY_GLOBS if recursive else (atomic.TEMPORARY_FILE_GLOB,):
         for path in sorted(run_dir.glob(pattern)):
-            state.remove_path(path)
+            atomic.remove_path(path)
             removed.append(path)
     if removed:
         logger.info("%s: removed %d temporary file(s) of interrupted writes", run_dir,
                     len(removed))
-    storage.sweep_incomplete(run_dir, recursive=recursive)
+    location.sweep_incomplete(run_dir, recursive=recursive)
     return removed
 
 
@@ -498,7 +500,7 @@ CURVE_SCHEMA = pa.schema([
 
 def curve_point_dir(run_dir: str | os.PathLike, samples_seen: int) -> Path:
     """``RUN_DIR/curve/snap-<samples>``: the responses of one snapshot's evaluation."""
-    return Path(run_dir) / CURVE_DIR / snapshot_name(samples_seen)
+    return as_path(run_dir) / CURVE_DIR / snapshot_name(samples_seen)
 
 
 def curve_phase_dir(run_dir: str | os.PathLike, samples_seen: int, phase: str,
@@ -707,7 +709,7 @@ class RunRecord:
     seed : int
         Seeds the initial network and every input spike train.
     provenance : dict
-        Versions, host, commit and creation time (:func:`stdp_ray.state.provenance`)
+        Versions, host, commit and creation time (:func:`stdp_ray.provenance.provenance`)
         of the call that created the run; not compared.
     """
 
@@ -718,7 +720,7 @@ class RunRecord:
 
 def write_run_record(run_dir: str | os.PathLike, record: RunRecord) -> Path:
     """Write ``RUN_DIR/config.json`` (atomically)."""
-    return atomic_write_json(Path(run_dir) / RUN_CONFIG_FILE,
+    return atomic_write_json(as_path(run_dir) / RUN_CONFIG_FILE,
                              {"config": config_to_dict(record.config), "seed": int(record.seed),
                               "provenance": dict(record.provenance)})
 
@@ -731,7 +733,7 @@ def read_run_record(run_dir: str | os.PathLike) -> RunRecord:
     ArtifactError
         If the file is missing, not JSON, or not a valid run configuration.
     """
-    path = Path(run_dir) / RUN_CONFIG_FILE
+    path = as_path(run_dir) / RUN_CONFIG_FILE
     raw = load_json(path)
     try:
         return RunRecord(config_from_dict(raw.get("config"), source=str(path)),
@@ -802,14 +804,14 @@ def write_manifest(phase_path: str | os.PathLike, manifest: PhaseManifest) -> Pa
     written = atomic_write_json(path, record)
     for old in _legacy_manifest_paths(phase_path):
         if old.exists():
-            state.remove_path(old)
+            atomic.remove_path(old)
     return written
 
 
 def _legacy_manifest_paths(phase_path: str | os.PathLike) -> list[Path]:
     """Where earlier versions kept a phase's manifest: inside the folder
     (``_manifest.json``) and, briefly, in the dataset (``responses/_manifests/<folder>.json``)."""
-    phase_path = Path(phase_path)
+    phase_path = as_path(phase_path)
     return [phase_path / LEGACY_MANIFEST_FILE,
             phase_path.parent / MANIFESTS_DIR / f"{phase_path.name}.json"]
 
@@ -920,7 +922,7 @@ class RunMetrics:
 
 def write_metrics(run_dir: str | os.PathLike, metrics: RunMetrics) -> Path:
     """Write ``RUN_DIR/metrics.json`` (atomically)."""
-    return atomic_write_json(Path(run_dir) / METRICS_FILE, metrics.to_dict())
+    return atomic_write_json(as_path(run_dir) / METRICS_FILE, metrics.to_dict())
 
 
 def read_metrics(run_dir: str | os.PathLike) -> RunMetrics | None:
@@ -931,7 +933,7 @@ def read_metrics(run_dir: str | os.PathLike) -> RunMetrics | None:
     ArtifactError
         If the file is not a JSON object or has no ``confusion_matrix``.
     """
-    path = Path(run_dir) / METRICS_FILE
+    path = as_path(run_dir) / METRICS_FILE
     if not path.is_file():
         return None
     raw = load_json(path)
@@ -967,7 +969,7 @@ def write_ensemble_settings(root: str | os.PathLike, settings: EnsembleSettings)
     """Write ``ROOT/ensemble.json`` (atomically)."""
     record = _to_dict(settings)
     record["config"] = config_to_dict(settings.config)
-    return atomic_write_json(Path(root) / ENSEMBLE_FILE, record)
+    return atomic_write_json(as_path(root) / ENSEMBLE_FILE, record)
 
 
 def read_ensemble_settings(root: str | os.PathLike) -> EnsembleSettings:
@@ -978,7 +980,7 @@ def read_ensemble_settings(root: str | os.PathLike) -> EnsembleSettings:
     ArtifactError
         If it is missing, not a JSON object, or holds an invalid configuration.
     """
-    path = Path(root) / ENSEMBLE_FILE
+    path = as_path(root) / ENSEMBLE_FILE
     raw = load_json(path)
     config = None
     if raw.get("config") is not None:
@@ -1070,7 +1072,7 @@ class EnsembleMetrics:
 
 def write_ensemble_metrics(root: str | os.PathLike, metrics: EnsembleMetrics) -> Path:
     """Write ``ROOT/metrics.json`` (atomically)."""
-    return atomic_write_json(Path(root) / ENSEMBLE_METRICS_FILE, metrics.to_dict())
+    return atomic_write_json(as_path(root) / ENSEMBLE_METRICS_FILE, metrics.to_dict())
 
 
 def read_ensemble_metrics(root: str | os.PathLike) -> EnsembleMetrics | None:
@@ -1079,12 +1081,12 @@ def read_ensemble_metrics(root: str | os.PathLike) -> EnsembleMetrics | None:
     Raises
     ------
     ValueError
-        If it is not a JSON object (:class:`~stdp_ray.state.ArtifactError`),
+        If it is not a JSON object (:class:`~stdp_ray.reading.ArtifactError`),
         lacks a required key, has no members, a member without ``seed``,
         ``accuracy`` and ``run_dir``, or lists of K of unequal lengths; the
         message names the file.
     """
-    path = Path(root) / ENSEMBLE_METRICS_FILE
+    path = as_path(root) / ENSEMBLE_METRICS_FILE
     if not path.is_file():
         return None
     raw = load_json(path)
@@ -1142,7 +1144,7 @@ class CheckpointState:
 
 def write_checkpoint_state(checkpoint: str | os.PathLike, record: CheckpointState) -> Path:
     """Write a checkpoint directory's ``state.json`` (atomically)."""
-    return atomic_write_json(Path(checkpoint) / CHECKPOINT_STATE, _to_dict(record))
+    return atomic_write_json(as_path(checkpoint) / CHECKPOINT_STATE, _to_dict(record))
 
 
 def read_checkpoint_state(checkpoint: str | os.PathLike) -> CheckpointState:
@@ -1153,7 +1155,7 @@ def read_checkpoint_state(checkpoint: str | os.PathLike) -> CheckpointState:
     ArtifactError
         If it is missing, not a JSON object, or has no integer ``samples_done``.
     """
-    path = Path(checkpoint) / CHECKPOINT_STATE
+    path = as_path(checkpoint) / CHECKPOINT_STATE
     raw = load_json(path)
     try:
         done = int(raw.get("samples_done", 0))
@@ -1198,7 +1200,7 @@ def write_sweep_settings(root: str | os.PathLike, settings: SweepSettings) -> Pa
     record = _to_dict(settings)
     record["config"] = config_to_dict(settings.config)
     record["grid"] = {k: list(v) for k, v in settings.grid.items()}
-    return atomic_write_json(Path(root) / SWEEP_FILE, record)
+    return atomic_write_json(as_path(root) / SWEEP_FILE, record)
 
 
 def read_sweep_settings(root: str | os.PathLike) -> SweepSettings:
@@ -1209,7 +1211,7 @@ def read_sweep_settings(root: str | os.PathLike) -> SweepSettings:
     ArtifactError
         If it is missing, not a JSON object, or holds an invalid configuration.
     """
-    path = Path(root) / SWEEP_FILE
+    path = as_path(root) / SWEEP_FILE
     raw = load_json(path)
     try:
         config = config_from_dict(raw["config"], source=str(path))
@@ -1275,7 +1277,7 @@ def read_sweep_summary(root: str | os.PathLike, grid_fields: list[str]) -> pa.Ta
     ArtifactError
         If it is missing, not Parquet, or has other columns or types.
     """
-    path = Path(root) / SWEEP_SUMMARY_FILE
+    path = as_path(root) / SWEEP_SUMMARY_FILE
     if not path.is_file():
         raise ArtifactError(f"{path}: missing (the sweep has not finished a run yet)")
     expected = sweep_summary_table([], grid_fields).schema

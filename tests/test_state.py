@@ -13,12 +13,12 @@ import pytest
 
 import stdp_ray
 from conftest import TINY, lock_in_child, random_network
-from stdp_ray import state
+from stdp_ray import artifact, atomic, leases, locks
 from stdp_ray.network import FrozenNetwork
-from stdp_ray.state import (ARRAYS_NPZ, ASSIGNMENTS_NPZ, NETWORK_JSON, ArtifactError,
-                            atomic_save_npz, atomic_write_bytes, load_assignments, load_network,
-                            load_npz,
-                            save_assignments, save_network)
+from stdp_ray.artifact import (ARRAYS_NPZ, ASSIGNMENTS_NPZ, NETWORK_JSON, load_assignments,
+                               load_network, save_assignments, save_network)
+from stdp_ray.atomic import atomic_save_npz, atomic_write_bytes
+from stdp_ray.reading import ArtifactError, load_npz
 
 N = TINY.n_neurons
 
@@ -456,7 +456,7 @@ def test_failed_save_network_leaves_nothing_behind(tmp_path, arrays, monkeypatch
     d = parent / "net"
     if existing:
         save_network(d, TINY, arrays)
-    monkeypatch.setattr(state, "atomic_write_json", _boom)
+    monkeypatch.setattr(artifact, "atomic_write_json", _boom)
     with pytest.raises(RuntimeError, match="boom: simulated failure"):
         save_network(d, TINY, random_network(TINY, seed=9), overwrite=existing)
     assert [p.name for p in parent.iterdir()] == (["net"] if existing else [])
@@ -466,7 +466,7 @@ def test_failed_save_network_leaves_nothing_behind(tmp_path, arrays, monkeypatch
 
 
 def test_failed_npz_write_in_save_network_leaves_nothing_behind(tmp_path, arrays, monkeypatch):
-    monkeypatch.setattr(state, "atomic_save_npz", _boom)
+    monkeypatch.setattr(artifact, "atomic_save_npz", _boom)
     with pytest.raises(RuntimeError, match="boom: simulated failure"):
         save_network(tmp_path / "net", TINY, arrays)
     assert list(tmp_path.iterdir()) == []
@@ -487,7 +487,7 @@ def test_atomic_write_bytes_leaves_no_temp_file(tmp_path, monkeypatch, data, pat
     path = tmp_path / "f.bin"
     path.write_bytes(b"old")
     if patch_replace:
-        monkeypatch.setattr(state.os, "replace", _boom)
+        monkeypatch.setattr(atomic.os, "replace", _boom)
     with pytest.raises(exc, match=match):
         atomic_write_bytes(path, data)
     monkeypatch.undo()
@@ -497,7 +497,7 @@ def test_atomic_write_bytes_leaves_no_temp_file(tmp_path, monkeypatch, data, pat
 
 def test_atomic_save_npz_leaves_no_temp_file(tmp_path, monkeypatch):
     path = tmp_path / "a.npz"
-    monkeypatch.setattr(state.os, "replace", _boom)
+    monkeypatch.setattr(atomic.os, "replace", _boom)
     with pytest.raises(RuntimeError, match=r"boom: simulated failure"):
         atomic_save_npz(path, x=np.arange(3))
     monkeypatch.undo()
@@ -509,9 +509,9 @@ def test_atomic_file_gives_the_mode_asked_for_else_the_umask_default(tmp_path):
 
     mask = os.umask(0o077)
     try:
-        with state.atomic_file(tmp_path / "private") as fh:
+        with atomic.atomic_file(tmp_path / "private") as fh:
             fh.write(b"x")
-        with state.atomic_file(tmp_path / "shared", mode=0o644, durable=True) as fh:
+        with atomic.atomic_file(tmp_path / "shared", mode=0o644, durable=True) as fh:
             fh.write(b"y")
     finally:
         os.umask(mask)
@@ -524,15 +524,15 @@ def test_atomic_file_gives_the_mode_asked_for_else_the_umask_default(tmp_path):
 def test_the_temporary_globs_match_what_interrupted_writes_leave(tmp_path):
     d = tmp_path / "net"
     with pytest.raises(RuntimeError):
-        with state.atomic_directory(d):
-            with state.atomic_file(tmp_path / "f.bin"):
+        with atomic.atomic_directory(d):
+            with atomic.atomic_file(tmp_path / "f.bin"):
                 left = sorted(p.name for p in tmp_path.iterdir())
                 raise RuntimeError("interrupted")
     assert len(left) == 2 and list(tmp_path.iterdir()) == []
     temp_dir, temp_file = sorted(left, key=lambda n: n.endswith(".tmp"))
-    assert fnmatch.fnmatch(temp_dir, state.temporary_directory_glob("net"))
-    assert fnmatch.fnmatch(temp_file, state.TEMPORARY_FILE_GLOB)
-    assert fnmatch.fnmatch(state.replaced_directory(d).name, state.temporary_directory_glob("net"))
+    assert fnmatch.fnmatch(temp_dir, atomic.temporary_directory_glob("net"))
+    assert fnmatch.fnmatch(temp_file, atomic.TEMPORARY_FILE_GLOB)
+    assert fnmatch.fnmatch(atomic.replaced_directory(d).name, atomic.temporary_directory_glob("net"))
 
 
 # --------------------------------------------------------------------------
@@ -540,29 +540,29 @@ def test_the_temporary_globs_match_what_interrupted_writes_leave(tmp_path):
 # --------------------------------------------------------------------------
 def test_directory_lock_is_exclusive_and_released(tmp_path):
     run = tmp_path / "run"
-    with state.directory_lock(run):
-        assert f"pid {os.getpid()} on " in (run / state.LOCK_FILE).read_text()
-        with pytest.raises(state.DirectoryBusyError,
+    with locks.directory_lock(run):
+        assert f"pid {os.getpid()} on " in (run / leases.LOCK_FILE).read_text()
+        with pytest.raises(leases.DirectoryBusyError,
                            match=r"run: already locked by this process \(a nested lock"):
-            with state.directory_lock(run):
+            with locks.directory_lock(run):
                 pass  # pragma: no cover
-    with state.directory_lock(run):  # released on exit
+    with locks.directory_lock(run):  # released on exit
         pass
     with pytest.raises(KeyError):
-        with state.directory_lock(run):
+        with locks.directory_lock(run):
             raise KeyError("boom")
-    with state.directory_lock(run):  # and on an error
+    with locks.directory_lock(run):  # and on an error
         pass
 
 
 def test_directory_lock_held_by_another_process(tmp_path):
     run = tmp_path / "run"
     with lock_in_child(run) as pid:
-        with pytest.raises(state.DirectoryBusyError,
+        with pytest.raises(leases.DirectoryBusyError,
                            match=rf"run: in use by another stdp-ray process \(pid {pid} on "):
-            with state.directory_lock(run):
+            with locks.directory_lock(run):
                 pass  # pragma: no cover
-    with state.directory_lock(run):  # the kernel dropped the dead holder's lock
+    with locks.directory_lock(run):  # the kernel dropped the dead holder's lock
         pass
 
 
@@ -587,33 +587,33 @@ def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path):
     target.write_text("keep me\n")
     run = tmp_path / "run"
     run.mkdir()
-    (run / state.LOCK_FILE).symlink_to(target)
+    (run / leases.LOCK_FILE).symlink_to(target)
     for shared in (False, True):
         with pytest.raises(ArtifactError, match=r"\.lock: is a symbolic link; refusing"):
-            with state.directory_lock(run, shared=shared):
+            with locks.directory_lock(run, shared=shared):
                 pass
     assert target.read_text() == "keep me\n"
 
 
 def test_a_shared_lock_is_refused_while_a_writer_holds_it_and_writes_nothing(tmp_path):
-    with state.directory_lock(tmp_path, shared=True), \
-            state.directory_lock(tmp_path, shared=True):
+    with locks.directory_lock(tmp_path, shared=True), \
+            locks.directory_lock(tmp_path, shared=True):
         pass  # readers share it
     with lock_in_child(tmp_path) as pid:
-        with pytest.raises(state.DirectoryBusyError, match=f"pid {pid} on"):
-            with state.directory_lock(tmp_path, shared=True):
+        with pytest.raises(leases.DirectoryBusyError, match=f"pid {pid} on"):
+            with locks.directory_lock(tmp_path, shared=True):
                 pass
-    assert state.lock_owner(tmp_path).startswith(f"pid {pid} on")
+    assert locks.lock_owner(tmp_path).startswith(f"pid {pid} on")
 
 
 def test_the_lease_holds_only_while_its_driver_holds_the_lock(tmp_path):
     with lock_in_child(tmp_path):
-        owner = state.lock_owner(tmp_path)
-        state.check_lease(tmp_path, owner)
-        with pytest.raises(state.LeaseLostError, match="not by this worker's driver"):
-            state.check_lease(tmp_path, owner.replace("lease ", "lease 0"))
-    with pytest.raises(state.LeaseLostError, match="its lock is free: the driver .* is gone"):
-        state.check_lease(tmp_path, owner)
+        owner = locks.lock_owner(tmp_path)
+        locks.check_lease(tmp_path, owner)
+        with pytest.raises(leases.LeaseLostError, match="not by this worker's driver"):
+            locks.check_lease(tmp_path, owner.replace("lease ", "lease 0"))
+    with pytest.raises(leases.LeaseLostError, match="its lock is free: the driver .* is gone"):
+        locks.check_lease(tmp_path, owner)
 
 
 @pytest.mark.parametrize("name", [ARRAYS_NPZ, NETWORK_JSON])
@@ -662,10 +662,10 @@ def test_copy_known_files_copies_nothing_else_and_refuses_links(tmp_path, net_di
     (net_dir / "secret.txt").write_text("not for the receiver")
     out = tmp_path / "out"
     out.mkdir()
-    assert state.copy_known_files(net_dir, out, state.NETWORK_FILES) == [NETWORK_JSON,
+    assert atomic.copy_known_files(net_dir, out, artifact.NETWORK_FILES) == [NETWORK_JSON,
                                                                           ARRAYS_NPZ]
     assert sorted(p.name for p in out.iterdir()) == [ARRAYS_NPZ, NETWORK_JSON]
     (net_dir / ASSIGNMENTS_NPZ).symlink_to(tmp_path / "elsewhere.npz")
     (tmp_path / "out2").mkdir()
     with pytest.raises(ArtifactError, match=f"{ASSIGNMENTS_NPZ}: is a symbolic link"):
-        state.copy_known_files(net_dir, tmp_path / "out2", state.NETWORK_FILES)
+        atomic.copy_known_files(net_dir, tmp_path / "out2", artifact.NETWORK_FILES)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stdp_ray import cli, rundir, state, storage
+from stdp_ray import atomic, cli, leases, location, locks, mirrors, rundir, uris
 from stdp_ray.cli import main
 
 
@@ -25,8 +25,8 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def mirrors_left(cache: Path) -> list[str]:
-    mirrors = cache / "mirrors"
-    return sorted(p.name for p in mirrors.iterdir()) if mirrors.is_dir() else []
+    base = cache / "mirrors"
+    return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
 
 
 # --------------------------------------------------------------------------
@@ -36,8 +36,8 @@ def mirrors_left(cache: Path) -> list[str]:
     ("runs/a", Path("runs/a")), ("/abs/run", Path("/abs/run")),
     ("file:///abs/run", Path("/abs/run")), ("file://localhost/abs/run", Path("/abs/run"))])
 def test_paths_and_file_uris_are_local_directories(text, expected):
-    assert storage.parse_location(text) == expected
-    assert not storage.is_remote(text)
+    assert uris.parse_location(text) == expected
+    assert not uris.is_remote(text)
 
 
 @pytest.mark.parametrize("text,match", [
@@ -51,8 +51,8 @@ def test_paths_and_file_uris_are_local_directories(text, expected):
     ("s3://bucket/a/../b", r"must not hold empty, '\.' or '\.\.' parts"),
     ("file://otherhost/run", r"a file:// URI must be file:///ABSOLUTE/PATH")])
 def test_a_malformed_uri_is_refused_before_any_connection(text, match):
-    with pytest.raises(storage.StorageError, match=match):
-        storage.parse_location(text)
+    with pytest.raises(uris.StorageError, match=match):
+        uris.parse_location(text)
 
 
 # --------------------------------------------------------------------------
@@ -134,9 +134,9 @@ def test_an_unknown_scheme_exits_2_on_the_command_line(tmp_path, caplog, mnist_d
 # --------------------------------------------------------------------------
 HOLD = """\
 import sys, time
-from stdp_ray import storage
-storage.LEASE_SECONDS = float(sys.argv[2])
-with storage.open_location(sys.argv[1], write=True):
+from stdp_ray import leases, location
+leases.LEASE_SECONDS = float(sys.argv[2])
+with location.open_location(sys.argv[1], write=True):
     print("held", flush=True)
     time.sleep(600)
 """
@@ -158,8 +158,8 @@ def test_a_second_writer_is_refused_while_the_lease_is_held(s3_server, s3_bucket
         assert main(["test", uri, "--data-dir", str(mnist_dir)]) == cli.EXIT_FAILURE
         assert re.search(rf"{re.escape(uri)}: in use by another stdp-ray process \(pid "
                          rf"{child.pid} on \S+ lease [0-9a-f]+, lease until ", caplog.text)
-        with pytest.raises(state.DirectoryBusyError, match=f"pid {child.pid} on"):
-            with storage.open_location(uri, write=True):
+        with pytest.raises(leases.DirectoryBusyError, match=f"pid {child.pid} on"):
+            with location.open_location(uri, write=True):
                 pass
     finally:
         child.kill()
@@ -169,56 +169,56 @@ def test_a_second_writer_is_refused_while_the_lease_is_held(s3_server, s3_bucket
 
 def test_a_lease_is_released_at_the_end_and_taken_over_once_expired(s3_server, s3_bucket):
     uri = f"s3://{s3_bucket}/run"
-    with storage.open_location(uri, write=True):
-        assert f"run/{state.LOCK_FILE}" in s3_server.keys(s3_bucket)
+    with location.open_location(uri, write=True):
+        assert f"run/{leases.LOCK_FILE}" in s3_server.keys(s3_bucket)
     assert s3_server.keys(s3_bucket) == {}  # released
     # A holder killed outright leaves its lease; it blocks until it expires.
     child = hold_lease(uri, seconds=3)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     child.stdout.close()
-    with pytest.raises(state.DirectoryBusyError):
-        with storage.open_location(uri, write=True):
+    with pytest.raises(leases.DirectoryBusyError):
+        with location.open_location(uri, write=True):
             pass
     time.sleep(3.5)
-    with storage.open_location(uri, write=True) as local:
-        assert storage.held_lease_owner(local).startswith(f"pid {os.getpid()} on ")
+    with location.open_location(uri, write=True) as local:
+        assert locks.lock_owner(local).startswith(f"pid {os.getpid()} on ")
 
 
 def test_training_actors_check_the_lease_object(s3_server, s3_bucket):
     uri = f"s3://{s3_bucket}/run"
-    with storage.open_location(uri, write=True) as local:
-        owner = state.lock_owner(local)
-        state.check_lease(storage.portable(local), owner)  # held: no error
-        with pytest.raises(state.LeaseLostError, match="not by this worker's driver"):
-            state.check_lease(uri, owner.replace("lease", "lease f"))
-    with pytest.raises(state.LeaseLostError, match="holds no lease: the driver .* is gone"):
-        state.check_lease(uri, owner)
+    with location.open_location(uri, write=True) as local:
+        owner = locks.lock_owner(local)
+        locks.check_lease(local.portable, owner)  # held: no error
+        with pytest.raises(leases.LeaseLostError, match="not by this worker's driver"):
+            locks.check_lease(uri, owner.replace("lease", "lease f"))
+    with pytest.raises(leases.LeaseLostError, match="holds no lease: the driver .* is gone"):
+        locks.check_lease(uri, owner)
 
 
 def test_a_writer_whose_lease_was_taken_over_writes_nothing_more(s3_server, s3_bucket):
     uri = f"s3://{s3_bucket}/run"
-    with storage.open_location(uri, write=True) as local:
-        state.atomic_write_bytes(local / "a.txt", b"mine")
-        s3_server.client().put_object(Bucket=s3_bucket, Key=f"run/{state.LOCK_FILE}",
+    with location.open_location(uri, write=True) as local:
+        atomic.atomic_write_bytes(local / "a.txt", b"mine")
+        s3_server.client().put_object(Bucket=s3_bucket, Key=f"run/{leases.LOCK_FILE}",
                                       Body=b'{"owner": "pid 1 on elsewhere lease 00"}')
-        storage.mirror_of(local)[0].leases[""].renew()  # what the renewing thread does
-        with pytest.raises(state.LeaseLostError, match="lease lost: now held by 'pid 1 on"):
-            state.atomic_write_bytes(local / "b.txt", b"mine too")
-    assert set(s3_server.keys(s3_bucket)) == {"run/a.txt", f"run/{state.LOCK_FILE}"}
+        local.mirror.leases[""].renew()  # what the renewing thread does
+        with pytest.raises(leases.LeaseLostError, match="lease lost: now held by 'pid 1 on"):
+            atomic.atomic_write_bytes(local / "b.txt", b"mine too")
+    assert set(s3_server.keys(s3_bucket)) == {"run/a.txt", f"run/{leases.LOCK_FILE}"}
 
 
 def test_a_member_directory_takes_its_own_lease(s3_server, s3_bucket):
     root = f"s3://{s3_bucket}/ens"
-    with storage.open_location(root, write=True) as local:
-        with state.directory_lock(local):  # the root's: already held
-            with state.directory_lock(local / "seed=1"):
+    with location.open_location(root, write=True) as local:
+        with locks.directory_lock(local):  # the root's: already held
+            with locks.directory_lock(local / "seed=1"):
                 child = subprocess.run(
                     [sys.executable, "-c", HOLD, f"{root}/seed=1", "60"], capture_output=True,
                     text=True, timeout=60)
                 assert child.returncode != 0
                 assert "in use by another stdp-ray process" in child.stderr
-        assert f"ens/seed=1/{state.LOCK_FILE}" not in s3_server.keys(s3_bucket)
+        assert f"ens/seed=1/{leases.LOCK_FILE}" not in s3_server.keys(s3_bucket)
 
 
 # --------------------------------------------------------------------------
@@ -226,26 +226,26 @@ def test_a_member_directory_takes_its_own_lease(s3_server, s3_bucket):
 # --------------------------------------------------------------------------
 def test_files_and_directories_reach_the_store_and_removals_follow(s3_server, s3_bucket):
     uri = f"s3://{s3_bucket}/run"
-    with storage.open_location(uri, write=True) as local:
-        state.atomic_write_json(local / "metrics.json", {"accuracy": 0.5})
-        with state.atomic_directory(local / "network") as tmp:
-            state.atomic_write_bytes(tmp / "arrays.npz", b"arrays")
-            state.atomic_write_bytes(tmp / "network.json", b"{}")
+    with location.open_location(uri, write=True) as local:
+        atomic.atomic_write_json(local / "metrics.json", {"accuracy": 0.5})
+        with atomic.atomic_directory(local / "network") as tmp:
+            atomic.atomic_write_bytes(tmp / "arrays.npz", b"arrays")
+            atomic.atomic_write_bytes(tmp / "network.json", b"{}")
         keys = s3_server.keys(s3_bucket)
         assert keys["run/metrics.json"] == b'{\n  "accuracy": 0.5\n}\n'
         assert keys["run/network/arrays.npz"] == b"arrays"
-        assert f"run/network/{storage.COMMIT_MARKER}" in keys
-        assert f"run/network/{storage.PENDING_MARKER}" not in keys
-        assert not any("/." in k and storage.COMMIT_MARKER not in k
-                       and state.LOCK_FILE not in k for k in keys)  # no temporaries
+        assert f"run/network/{mirrors.COMMIT_MARKER}" in keys
+        assert f"run/network/{mirrors.PENDING_MARKER}" not in keys
+        assert not any("/." in k and mirrors.COMMIT_MARKER not in k
+                       and leases.LOCK_FILE not in k for k in keys)  # no temporaries
         # Replaced: the old files go, the new ones come, the marker is written again.
-        with state.atomic_directory(local / "network") as tmp:
-            state.atomic_write_bytes(tmp / "network.json", b'{"v": 2}')
+        with atomic.atomic_directory(local / "network") as tmp:
+            atomic.atomic_write_bytes(tmp / "network.json", b'{"v": 2}')
         keys = s3_server.keys(s3_bucket)
         assert "run/network/arrays.npz" not in keys
         assert keys["run/network/network.json"] == b'{"v": 2}'
-        state.remove_path(local / "network")
-        state.remove_path(local / "metrics.json")
+        atomic.remove_path(local / "network")
+        atomic.remove_path(local / "metrics.json")
     assert s3_server.keys(s3_bucket) == {}
 
 
@@ -255,18 +255,18 @@ def test_an_interrupted_directory_upload_is_never_read_and_the_next_writer_sweep
     ckpt = f"run/{rundir.CHECKPOINTS_DIR}/{rundir.checkpoint_name(20)}"
     good = f"run/{rundir.CHECKPOINTS_DIR}/{rundir.checkpoint_name(10)}"
     # As a writer killed mid-upload leaves it: pending marker and some files, no commit.
-    for key, body in ((f"{ckpt}/{storage.PENDING_MARKER}", b""),
+    for key, body in ((f"{ckpt}/{mirrors.PENDING_MARKER}", b""),
                       (f"{ckpt}/{rundir.CHECKPOINT_ARRAYS}", b"half"),
                       (f"{good}/{rundir.CHECKPOINT_STATE}", b"{}"),
-                      (f"{good}/{storage.COMMIT_MARKER}", b"{}")):
+                      (f"{good}/{mirrors.COMMIT_MARKER}", b"{}")):
         s3.put_object(Bucket=s3_bucket, Key=key, Body=body)
     uri = f"s3://{s3_bucket}/run"
-    local = storage.read_location(uri)
+    local = location.read_location(uri)
     assert rundir.latest_checkpoint(rundir.checkpoints_dir(local / rundir.TRAIN_DIR)).name \
         == rundir.checkpoint_name(10)
     assert not (local / rundir.CHECKPOINTS_DIR / rundir.checkpoint_name(20)).exists()
-    with storage.open_location(uri, write=True) as local:
-        with state.directory_lock(local):
+    with location.open_location(uri, write=True) as local:
+        with locks.directory_lock(local):
             rundir.sweep_temporaries(local)
     keys = s3_server.keys(s3_bucket)
     assert not any(k.startswith(ckpt) for k in keys)
@@ -279,17 +279,17 @@ def test_an_upload_that_never_completed_leaves_no_object(s3_server, s3_bucket):
     upload = s3.create_multipart_upload(Bucket=s3_bucket, Key="run/metrics.json")
     s3.upload_part(Bucket=s3_bucket, Key="run/metrics.json", UploadId=upload["UploadId"],
                    PartNumber=1, Body=b"x" * 1024)
-    local = storage.read_location(f"s3://{s3_bucket}/run")
+    local = location.read_location(f"s3://{s3_bucket}/run")
     assert not (local / "metrics.json").exists()
     assert s3_server.keys(s3_bucket) == {}
 
 
 def test_messages_show_the_uri_not_the_mirror(s3_server, s3_bucket):
     uri = f"s3://{s3_bucket}/run"
-    with storage.open_location(uri, write=True) as local:
-        assert storage.display(f"{local / 'network'}: not found") == f"{uri}/network: not found"
-        assert storage.portable(local / "train") == f"{uri}/train"
-    assert storage.portable(Path("/tmp/elsewhere")) == "/tmp/elsewhere"
+    with location.open_location(uri, write=True) as local:
+        assert location.display(f"{local / 'network'}: not found") == f"{uri}/network: not found"
+        assert (local / "train").portable == f"{uri}/train"
+    assert location.as_location(Path("/tmp/elsewhere")).portable == "/tmp/elsewhere"
 
 
 def test_an_object_name_that_would_leave_the_mirror_is_never_pulled(s3_server, s3_bucket,
@@ -298,7 +298,7 @@ def test_an_object_name_that_would_leave_the_mirror_is_never_pulled(s3_server, s
     outside = tmp_path / "outside.txt"
     for key in (f"run/{outside}", "run/../escaped.txt", "run/a//b.txt", "run/ok.txt"):
         s3.put_object(Bucket=s3_bucket, Key=key, Body=b"x")
-    local = storage.read_location(f"s3://{s3_bucket}/run")
+    local = location.read_location(f"s3://{s3_bucket}/run")
     assert sorted(p.relative_to(local).as_posix() for p in local.rglob("*")) == ["ok.txt"]
     assert not outside.exists()
     assert not (local.parent / "escaped.txt").exists()
@@ -306,16 +306,16 @@ def test_an_object_name_that_would_leave_the_mirror_is_never_pulled(s3_server, s
 
 def test_a_stop_request_reaches_a_worker_on_another_node_through_the_store(
         s3_server, s3_bucket, monkeypatch):
-    monkeypatch.setattr(storage, "SIGNAL_POLL_S", 0.0)
+    monkeypatch.setattr(mirrors, "SIGNAL_POLL_S", 0.0)
     uri = f"s3://{s3_bucket}/run"
-    with storage.open_location(uri, write=True) as driver:
-        worker = storage.worker_mirror(f"{uri}/{rundir.TRAIN_DIR}")
+    with location.open_location(uri, write=True) as driver:
+        worker = location.worker_location(f"{uri}/{rundir.TRAIN_DIR}")
         request = rundir.stop_file(worker)
-        assert not storage.signal_present(request)
-        storage.put_signal(rundir.stop_file(driver / rundir.TRAIN_DIR))
-        assert storage.signal_present(request)
-        storage.clear_signal(rundir.stop_file(driver / rundir.TRAIN_DIR))
-        assert not storage.signal_present(request)
+        assert not location.signal_present(request)
+        location.put_signal(rundir.stop_file(driver / rundir.TRAIN_DIR))
+        assert location.signal_present(request)
+        location.clear_signal(rundir.stop_file(driver / rundir.TRAIN_DIR))
+        assert not location.signal_present(request)
 
 
 def test_mirrors_of_killed_processes_of_this_machine_are_removed(s3_server, s3_bucket,
@@ -330,7 +330,7 @@ def test_mirrors_of_killed_processes_of_this_machine_are_removed(s3_server, s3_b
     assert [n for n in mirrors_left(private_cache) if f"-{child.pid}-" in n]
     other = private_cache / "mirrors" / f"run-{'0' * 12}-elsewhere-{child.pid}-abc"
     other.mkdir()  # another machine's (a shared home directory): not ours to judge
-    storage.read_location(f"s3://{s3_bucket}/other")
+    location.read_location(f"s3://{s3_bucket}/other")
     left = mirrors_left(private_cache)
     assert not [n for n in left if n.startswith("run-") and "elsewhere" not in n]
     assert other.name in left

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from ..config import BACKENDS
-from .base import (CACHE_ENV, PassInputs, PlasticState, build_cache_dir, compiler_available,
+from .base import (PassInputs, PlasticState, build_cache_dir, compiler_available,
                    count_slot_spikes)
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ENGINES", "EXACT_ENGINES", "arithmetic", "FrozenSimulator", "PlasticSimulator", "make_frozen_simulator",
            "make_trainer", "PassInputs", "PlasticState", "count_slot_spikes",
-           "compiler_available", "build_cache_dir", "CACHE_ENV"]
+           "compiler_available", "build_cache_dir"]
 
 logger = logging.getLogger(__name__)
 

@@ -21,13 +21,11 @@ from .. import model
 from ..config import Config
 from ..network import FrozenNetwork
 from ..errors import EnvironmentFailure
+from ..paths import CACHE_ENV, user_cache_dir
 
 __all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available", "private_dir",
            "UnsafeDirectoryError", "NEVER_S", "expand_synapse_traces", "compact_synapse_traces",
-           "build_cache_dir", "CACHE_ENV"]
-
-#: Environment variable overriding where compiled standalone builds are cached.
-CACHE_ENV = "STDP_RAY_CACHE"
+           "build_cache_dir"]
 
 
 def compiler_available() -> bool:
@@ -64,8 +62,7 @@ def build_cache_dir() -> Path:
     root = os.environ.get(CACHE_ENV)
     if root:
         return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stdp_ray" / "standalone"
+    return user_cache_dir() / "standalone"
 
 
 class UnsafeDirectoryError(EnvironmentFailure):
