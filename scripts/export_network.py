@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     prov["exported_from"] = location.display_name(run_dir)
     labels = (net.assignments, net.class_rates) if net.assignments is not None else None
     artifact.save_network(args.dest, rc.config, net.arrays, prov=prov, dtype=args.dtype,
-                       assignments=labels)
+                          assignments=labels)
     logging.info("exported %s to %s (%s)", args.run_dir, args.dest, args.dtype)
     return 0
 

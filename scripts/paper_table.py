@@ -174,10 +174,10 @@ def main(argv=None) -> int:
                       for n, k in zip(frame["n_neurons"], frame["kind"])]
     out = Path(args.out)
     atomic.atomic_write_json(out.with_suffix(".json"),
-                            {"rows": frame.replace({np.nan: None}).to_dict("records"),
-                             "paper": {str(k): v for k, v in PAPER.items()},
-                             "command": " ".join(["python", "scripts/paper_table.py",
-                                                  *(argv or sys.argv[1:])])})
+                             {"rows": frame.replace({np.nan: None}).to_dict("records"),
+                              "paper": {str(k): v for k, v in PAPER.items()},
+                              "command": " ".join(["python", "scripts/paper_table.py",
+                                                   *(argv or sys.argv[1:])])})
     atomic.atomic_write_bytes(out.with_suffix(".md"), markdown(frame).encode())
     # One point per network: the default labels (10,000 images) where there are several
     # (also when the other labels were measured in a copy of the run directory).

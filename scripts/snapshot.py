@@ -35,7 +35,7 @@ def main(argv=None) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(part, target)
     artifact.save_network(dst / rundir.NETWORK_DIR, rc.config, arrays,
-                       prov={"seed": rc.seed, "training_samples": done,
+                          prov={"seed": rc.seed, "training_samples": done,
                              "snapshot_of": str(src.resolve())})
     logging.info("%s: network after %d training samples", dst, done)
     return 0

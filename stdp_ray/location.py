@@ -51,9 +51,9 @@ from .uris import Remote, parse_location
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Location", "as_path", "as_location", "location_mirror", "open_location", "read_location",
-           "worker_location", "refresh", "sweep_incomplete", "put_signal", "clear_signal",
-           "signal_present", "display", "display_name", "DisplayFilter"]
+__all__ = ["Location", "as_path", "as_location", "location_mirror", "open_location",
+           "read_location", "worker_location", "refresh", "sweep_incomplete", "put_signal",
+           "clear_signal", "signal_present", "display", "display_name", "DisplayFilter"]
 
 
 class Location(Path):

@@ -43,9 +43,9 @@ from .rundir import (CONFUSION_PNG, ENSEMBLE_PNG, RECEPTIVE_FIELDS_PNG, REPORT_D
                      RunRecord)
 from .artifact import load_network
 from .atomic import atomic_write_bytes
+from .location import as_path, display, display_name
 from .locks import directory_lock
 from .reading import ArtifactError
-from .location import as_path, display, display_name
 
 logger = logging.getLogger(__name__)
 

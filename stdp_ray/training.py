@@ -25,21 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
 from . import atomic, engines, model, provenance, rundir
-from .config import Config, config_to_dict
-from .network import FrozenNetwork
-from .rundir import CheckpointState
 from .artifact import NETWORK_ARRAYS, NETWORK_JSON, network_shapes, save_network, validate_arrays
 from .atomic import atomic_directory, atomic_save_npz
+from .config import Config, config_to_dict
+from .connect import ensure_ray
+from .errors import InputError
 from .leases import LeaseLostError
 from .location import (Location, as_location, as_path, clear_signal, location_mirror,
                        put_signal, refresh, signal_present, sweep_incomplete, worker_location)
 from .locks import check_lease
+from .network import FrozenNetwork
 from .reading import ArtifactError, load_npz, sha256_of
-from .uris import is_remote
-from .connect import ensure_ray
+from .rundir import CheckpointState
 from .testing.faults import maybe_crash, maybe_pause
+from .uris import is_remote
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from . import artifact, atomic, data, evaluation, locks, provenance, reading, rundir, scoring, training
+from . import (artifact, atomic, data, evaluation, locks, provenance, reading, rundir, scoring,
+               training)
 from .config import Config
 from .network import network_fingerprint
 from .rundir import RunMetrics, RunRecord
@@ -176,7 +177,7 @@ def _import_network(network_dir: Path, run_dir: Path, net: artifact.Network,
         prepare_run(run_dir, net.config, seed)  # another run's directory: RunError, no write
     with atomic.atomic_directory(target) as tmp:
         atomic.copy_known_files(network_dir, tmp, artifact.NETWORK_FILES,
-                               required=(artifact.NETWORK_JSON, artifact.ARRAYS_NPZ))
+                                required=(artifact.NETWORK_JSON, artifact.ARRAYS_NPZ))
         copied = artifact.load_network(tmp)  # what was copied is what was checked
         if network_fingerprint(copied.arrays) != network_fingerprint(net.arrays):
             raise RunError(f"{network_dir}: changed while it was being imported")
@@ -307,7 +308,7 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
     sample_seconds = float(np.sum(stats.column("seconds").to_numpy())) \
         if stats is not None and stats.num_rows else summary["seconds"]
     path = artifact.save_network(net_dir, cfg, arrays, overwrite=True, dtype=dtype,
-                              prov={"seed": seed, "training_samples": summary["samples"],
+                                 prov={"seed": seed, "training_samples": summary["samples"],
                                     "training_seconds": sample_seconds,
                                     "training_call_seconds": summary["seconds"]})
     # Results of an older network must not pass for this one's.

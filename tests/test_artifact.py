@@ -493,7 +493,7 @@ def test_an_extra_member_claiming_1e11_elements_is_never_read(net_dir):
     ((784, 10), r"header claims 62720 bytes of data, the file holds \d+"),
 ])
 def test_a_member_whose_header_lies_is_refused_before_its_data_is_read(net_dir, header_shape,
-                                                                        what):
+                                                                       what):
     arrays = load_npz(net_dir / ARRAYS_NPZ)
     del arrays["weights"]
     npz_with_member(net_dir / ARRAYS_NPZ, header_shape, b"\0" * 16, **arrays)
@@ -514,7 +514,7 @@ def test_copy_known_files_copies_nothing_else_and_refuses_links(tmp_path, net_di
     out = tmp_path / "out"
     out.mkdir()
     assert atomic.copy_known_files(net_dir, out, artifact.NETWORK_FILES) == [NETWORK_JSON,
-                                                                          ARRAYS_NPZ]
+                                                                             ARRAYS_NPZ]
     assert sorted(p.name for p in out.iterdir()) == [ARRAYS_NPZ, NETWORK_JSON]
     (net_dir / ASSIGNMENTS_NPZ).symlink_to(tmp_path / "elsewhere.npz")
     (tmp_path / "out2").mkdir()

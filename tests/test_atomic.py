@@ -77,5 +77,6 @@ def test_the_temporary_globs_match_what_interrupted_writes_leave(tmp_path):
     temp_dir, temp_file = sorted(left, key=lambda n: n.endswith(".tmp"))
     assert fnmatch.fnmatch(temp_dir, atomic.temporary_directory_glob("net"))
     assert fnmatch.fnmatch(temp_file, atomic.TEMPORARY_FILE_GLOB)
-    assert fnmatch.fnmatch(atomic.replaced_directory(d).name, atomic.temporary_directory_glob("net"))
+    assert fnmatch.fnmatch(atomic.replaced_directory(d).name,
+                           atomic.temporary_directory_glob("net"))
 

@@ -79,7 +79,7 @@ def test_training_into_a_run_with_a_symlinked_lock_exits_2_and_truncates_nothing
 def test_a_report_of_an_ensemble_naming_a_member_elsewhere_exits_2(tmp_path, caplog):
     root, elsewhere = tmp_path / "ens", tmp_path / "elsewhere"
     workflow.import_network(artifact.save_network(tmp_path / "net", TINY, random_network(TINY),
-                                               prov={"seed": 1}), elsewhere)
+                                                  prov={"seed": 1}), elsewhere)
     atomic.atomic_write_json(root / "ensemble.json", {"seeds": [1]})
     atomic.atomic_write_json(root / "metrics.json", {
         "members": [{"seed": 1, "accuracy": 0.8, "run_dir": "../elsewhere"}],

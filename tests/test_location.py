@@ -69,7 +69,7 @@ def test_paths_derived_from_a_location_keep_its_mirror_and_never_leave_the_proce
 
 
 def test_a_write_reaches_the_store_of_the_location_it_is_given_and_no_other(s3_server,
-                                                                             s3_bucket):
+                                                                            s3_bucket):
     uri = f"s3://{s3_bucket}/run"
     with location.open_location(uri, write=True) as run:
         atomic.atomic_write_bytes(run / "given.txt", b"pushed")

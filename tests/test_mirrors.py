@@ -78,7 +78,7 @@ def test_an_upload_that_never_completed_leaves_no_object(s3_server, s3_bucket):
 
 
 def test_an_object_name_that_would_leave_the_mirror_is_never_pulled(s3_server, s3_bucket,
-                                                                      tmp_path):
+                                                                    tmp_path):
     s3 = s3_server.client()
     outside = tmp_path / "outside.txt"
     for key in (f"run/{outside}", "run/../escaped.txt", "run/a//b.txt", "run/ok.txt"):

@@ -28,7 +28,7 @@ def run_dir(tmp_path_factory, tiny_cfg, mnist_dir):
     net = random_network(cfg, seed=2)
     artifact.save_network(run / rundir.NETWORK_DIR, cfg, net)
     artifact.save_assignments(run / rundir.NETWORK_DIR, cfg, np.arange(10) % 10,
-                           np.zeros((10, 10)))
+                              np.zeros((10, 10)))
     return run
 
 

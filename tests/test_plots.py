@@ -51,10 +51,10 @@ def make_run(run_dir, *, stats: bool = True, metrics: bool = True, network: bool
     prepare_run(run_dir, cfg, seed=1)
     if network:
         artifact.save_network(run_dir / rundir.NETWORK_DIR, cfg, random_network(cfg),
-                           prov={"seed": 1, "training_samples": 20, "training_seconds": 6.5})
+                              prov={"seed": 1, "training_samples": 20, "training_seconds": 6.5})
         if assignments:
             artifact.save_assignments(run_dir / rundir.NETWORK_DIR, cfg, np.arange(N) % 10,
-                                   np.random.default_rng(0).random((10, N)))
+                                      np.random.default_rng(0).random((10, N)))
     if stats:
         rundir.write_table(run_dir / rundir.STATS_DIR / "part-000000000.parquet",
                            pa.Table.from_pylist(stats_rows(20), schema=rundir.TRAIN_STATS_SCHEMA))
@@ -274,7 +274,7 @@ def test_run_report_observe_samples_from_manifest(tmp_path):
     run = tmp_path / "run"
     make_run(run)
     atomic.atomic_write_json(run / "responses/phase=observe/_manifest.json",
-                            {"phase": "observe", "n_samples": 1234})
+                             {"phase": "observe", "n_samples": 1234})
     report.write_run_report(run)
     assert "| Observe (label-assignment) samples | 1,234 |" in \
         (run / "report/report.md").read_text()

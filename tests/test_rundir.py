@@ -63,7 +63,7 @@ def test_what_a_phase_derives_is_listed_once(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in rundir.derived_files(tmp_path, "test")] \
         == ["predictions.parquet", "metrics.json"]
     assert (tmp_path / "network" / artifact.ASSIGNMENTS_NPZ) in rundir.derived_files(tmp_path,
-                                                                                 "observe")
+                                                                                     "observe")
 
 
 def test_members_of_an_ensemble_are_hive_partitions_named_by_seed(tmp_path):
@@ -281,7 +281,7 @@ def _checkpoint(train_dir, samples_done, seed=1, cfg=TINY):
     ckpt = rundir.checkpoints_dir(train_dir) / rundir.checkpoint_name(samples_done)
     net = random_network(cfg)
     atomic.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=net.weights,
-                          theta_mV=net.theta_mV, delays_ms=net.delays_ms)
+                           theta_mV=net.theta_mV, delays_ms=net.delays_ms)
     atomic.atomic_save_npz(ckpt / rundir.CHECKPOINT_DYNAMIC, exc_v=np.zeros(cfg.n_neurons))
     rundir.write_checkpoint_state(ckpt, CheckpointState(
         samples_done=samples_done, seed=seed, model=cfg.model_hash(),
@@ -324,7 +324,7 @@ def test_a_checkpoint_whose_arrays_do_not_fit_the_configuration_is_refused(tmp_p
     ckpt = rundir.latest_checkpoint(rundir.checkpoints_dir(tmp_path))
     # Same model hash but other arrays: the arrays are checked too.
     atomic.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=np.zeros((3, 3)),
-                          theta_mV=np.zeros(3), delays_ms=np.zeros((3, 3)))
+                           theta_mV=np.zeros(3), delays_ms=np.zeros((3, 3)))
     with pytest.raises(ArtifactError, match="weights has shape"):
         training.check_resumable(tmp_path, bigger, 1, 10)
 

@@ -83,7 +83,8 @@ def test_the_bucket_holds_the_whole_run_and_nothing_else(runs, s3_server):
     keys = set(s3_server.keys(bucket))
     prefix = "runs/n10/"
     for name in (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, "network/network.json",
-                 "network/arrays.npz", "network/assignments.npz", f"network/{mirrors.COMMIT_MARKER}",
+                 "network/arrays.npz", "network/assignments.npz",
+                 f"network/{mirrors.COMMIT_MARKER}",
                  "train/stats/part-000000.parquet", "train/stats/part-000004.parquet",
                  f"{rundir.CHECKPOINTS_DIR}/{rundir.checkpoint_name(8)}/{rundir.CHECKPOINT_STATE}",
                  "_manifests/responses/phase=test.json", "report/report.md",

@@ -16,7 +16,8 @@ from stdp_ray.cli import main
 
 @pytest.fixture
 def network_dir(tmp_path):
-    return artifact.save_network(tmp_path / "shipped", TINY, random_network(TINY), prov={"seed": 3})
+    return artifact.save_network(tmp_path / "shipped", TINY, random_network(TINY),
+                                 prov={"seed": 3})
 
 
 def test_import_into_a_busy_directory_writes_nothing(tmp_path, network_dir):
