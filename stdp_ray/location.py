@@ -4,10 +4,13 @@ A :class:`Location` is the value the package passes down for a run directory
 (or an ensemble or sweep root, or any path below one), as Ray Train passes
 ``Checkpoint(path, filesystem)``. The contract:
 
-- A Location **is** a local path (a :class:`pathlib.Path`): reading code
-  uses it as one (``exists()``, ``glob()``, ``open()``, ``pd.read_parquet``).
-  For a directory on an object store that path lies in a node-private mirror
-  (:class:`~stdp_ray.mirrors.Mirror`), pulled when the command opened it.
+- A Location **is** a local path (a :class:`pathlib.Path`), plus the
+  :class:`~stdp_ray.mirrors.Mirror` its writes go through (``mirror``; None
+  for a local directory). Reading code uses it as any path (``exists()``,
+  ``glob()``, ``open()``, ``pd.read_parquet``), unchanged; for a directory
+  on an object store the path lies in the node-private mirror, pulled when
+  the command opened it. (A Path rather than a record holding one: so every
+  reader takes it as it is, and the paths pathlib derives keep the store.)
 - Every path derived from a Location (``location / "network"``,
   ``.parent``, ``.glob()``, ``.iterdir()``) is a Location with the same
   mirror: the store travels with the path, and nothing looks it up again.
@@ -43,7 +46,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 from .leases import acquire_lease
 from .mirrors import Mirror, new_mirror, pull
@@ -51,32 +54,30 @@ from .uris import Remote, parse_location
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Location", "as_path", "as_location", "location_mirror", "open_location",
+__all__ = ["Location", "located", "as_path", "as_location", "location_mirror", "open_location",
            "read_location", "worker_location", "refresh", "sweep_incomplete", "put_signal",
            "clear_signal", "signal_present", "display", "display_name", "DisplayFilter"]
 
 
-class Location(Path):
+class Location(type(Path())):
     """A local path and the mirror (or None) its writes are pushed through.
 
-    Parameters
+    ``Location(path)`` is a local directory (no mirror); :func:`located` gives
+    the Location of a mirror. The mirror is an attribute of the Location's
+    class (each mirror has its own subclass), so that every path pathlib
+    derives from one (``/``, ``parent``, ``glob()``, ``iterdir()``,
+    ``resolve()``), which keeps the class, keeps the mirror, on every Python
+    version the package supports.
+
+    Attributes
     ----------
-    *segments : str or path
-        As for :class:`pathlib.Path`.
-    mirror : Mirror, optional
+    mirror : Mirror or None
         The mirror of a remote directory holding this path; None for a local
         directory.
     """
 
-    __slots__ = ("mirror",)
-
-    def __init__(self, *segments, mirror: Mirror | None = None):
-        super().__init__(*segments)
-        self.mirror = mirror
-
-    def with_segments(self, *segments) -> "Location":
-        """A path derived from this one keeps its mirror (``/``, ``parent``, ``glob``...)."""
-        return type(self)(*segments, mirror=self.mirror)
+    __slots__ = ()
+    mirror: ClassVar[Mirror | None] = None
 
     def __reduce__(self):
         return Path, (str(self),)
@@ -99,6 +100,13 @@ class Location(Path):
         """What another node can open for this path: its URI on the store, else the path."""
         remote = self.remote
         return remote.uri if remote is not None else str(self)
+
+
+def located(path: str | os.PathLike, mirror: Mirror) -> Location:
+    """The Location of ``path`` whose writes are pushed through ``mirror``."""
+    cls = type("Location", (Location,), {"__slots__": (), "mirror": mirror,
+                                         "__module__": __name__})
+    return cls(path)
 
 
 def as_path(path: str | os.PathLike) -> Path:
@@ -151,7 +159,7 @@ def open_location(text: str | os.PathLike, *, write: bool) -> Iterator[Location]
             mirror.leases[""] = acquire_lease(target)
         pull(target, mirror.local)
         _show(mirror.local, target.uri)
-        yield Location(mirror.local, mirror=mirror)
+        yield located(mirror.local, mirror)
     finally:
         mirror.release()
 
@@ -186,7 +194,7 @@ def worker_location(uri: str) -> Location:
     atexit.register(shutil.rmtree, mirror.scratch, True)
     pull(target, mirror.local)
     _show(mirror.local, target.uri)
-    return Location(mirror.local, mirror=mirror)
+    return located(mirror.local, mirror)
 
 
 # --------------------------------------------------------------------------

@@ -62,7 +62,8 @@ def test_paths_derived_from_a_location_keep_its_mirror_and_never_leave_the_proce
     with location.open_location(f"s3://{s3_bucket}/run", write=True) as run:
         atomic.atomic_write_bytes(run / "a" / "b.txt", b"x")
         derived = [run / "a", (run / "a" / "b.txt").parent, *run.glob("a/*"), *run.iterdir(),
-                   run.absolute(), location.as_path(run), location.as_location(run)]
+                   run.absolute(), run.resolve(), run.with_name("x"), location.as_path(run),
+                   location.as_location(run)]
         assert all(p.mirror is run.mirror for p in derived)
         assert run.mirror is not None and not isinstance(run.path, Location)
         assert not isinstance(pickle.loads(pickle.dumps(run / "a")), Location)
