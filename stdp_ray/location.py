@@ -52,8 +52,6 @@ from .leases import acquire_lease
 from .mirrors import Mirror, new_mirror, pull
 from .uris import Remote, parse_location
 
-logger = logging.getLogger(__name__)
-
 __all__ = ["Location", "located", "as_path", "as_location", "location_mirror", "open_location",
            "read_location", "worker_location", "refresh", "sweep_incomplete", "put_signal",
            "clear_signal", "signal_present", "display", "display_name", "DisplayFilter"]

@@ -205,7 +205,8 @@ class Trainer:
         Seeds the initial weights and delays and every input spike train.
     train_dir : path
         ``RUN_DIR/train`` (:data:`stdp_ray.rundir.TRAIN_DIR`): its checkpoints
-        and statistics live below it.
+        and statistics live below it. A :class:`~stdp_ray.location.Location`
+        on object storage has every write pushed to its store.
     images, labels : ndarray
         The training set, (n, 784) uint8 and (n,).
     checkpoint_every : int
