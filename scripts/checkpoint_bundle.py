@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stdp_ray import rundir, state, training, workflow
+from stdp_ray import atomic, reading, rundir, training, workflow
 from stdp_ray.config import config_to_dict
 from stdp_ray.rundir import CheckpointState
 
@@ -53,20 +53,20 @@ def bundle(run_dir: Path, out: Path, *, overwrite: bool = False, max_mib: float 
     if out.exists() and not overwrite:
         raise SystemExit(f"{out}: exists; use --overwrite to replace it")
     name = rundir.checkpoint_name(found.samples_done)
-    with state.atomic_directory(out) as tmp:
+    with atomic.atomic_directory(out) as tmp:
         shutil.copyfile(run_dir / rundir.RUN_CONFIG_FILE, tmp / rundir.RUN_CONFIG_FILE)
         ckpt = tmp / name
         ckpt.mkdir()
-        with state.atomic_file(ckpt / rundir.CHECKPOINT_ARRAYS) as fh:  # compressed: the
+        with atomic.atomic_file(ckpt / rundir.CHECKPOINT_ARRAYS) as fh:  # compressed: the
             np.savez_compressed(fh, weights=found.arrays.weights.astype(np.float32),  # delays
                                 theta_mV=found.arrays.theta_mV,  # take 101 values
                                 delays_ms=found.arrays.delays_ms.astype(np.float32))
-        with state.atomic_file(ckpt / rundir.CHECKPOINT_DYNAMIC) as fh:
+        with atomic.atomic_file(ckpt / rundir.CHECKPOINT_DYNAMIC) as fh:
             np.savez_compressed(fh, **found.dynamic)
         rundir.write_checkpoint_state(ckpt, CheckpointState(
             samples_done=found.samples_done, seed=record.seed,
             model=record.config.model_hash(), config=config_to_dict(record.config),
-            checksums={f: state.sha256_of(ckpt / f) for f in training.CHECKPOINT_FILES}))
+            checksums={f: reading.sha256_of(ckpt / f) for f in training.CHECKPOINT_FILES}))
         lines = [f"# {out.name}: {found.samples_done:,} training samples",
                  "", f"The newest checkpoint of `{run_dir}` (weights and delays in float32), "
                  f"seed {record.seed}, {record.config.n_neurons} neurons, backend "
@@ -78,7 +78,7 @@ def bundle(run_dir: Path, out: Path, *, overwrite: bool = False, max_mib: float 
                             f"--neurons {record.config.n_neurons} --backend "
                             f"{record.config.backend} --samples N",
                  "```", ""]
-        state.atomic_write_bytes(tmp / "README.md", "\n".join(lines).encode())
+        atomic.atomic_write_bytes(tmp / "README.md", "\n".join(lines).encode())
     logger.info("bundled %s (%d samples) into %s", found.path, found.samples_done, out)
     return out / name
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stdp_ray import state
+from stdp_ray import atomic
 
 
 def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -67,14 +67,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     rows = {name: compare(Path(ref), Path(oth)) for name, ref, oth in args.pair}
     out = Path(args.out)
-    state.atomic_write_json(out.with_suffix(".json"), rows)
+    atomic.atomic_write_json(out.with_suffix(".json"), rows)
     lines = ["| pair | images | predicted alike | reference | other | difference |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['images']:,} | {100 * r['agreement']:.2f} % | "
                      f"{100 * r['reference_accuracy']:.2f} % | {100 * r['other_accuracy']:.2f} % "
                      f"| {r['difference_points']:+.2f} points |")
-    state.atomic_write_bytes(out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
+    atomic.atomic_write_bytes(out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
     print(json.dumps(rows, indent=1))
     return 0
 

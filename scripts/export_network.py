@@ -17,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from stdp_ray import rundir, state, storage, workflow
+from stdp_ray import artifact, location, rundir, workflow
 
 
 def main(argv=None) -> int:
@@ -29,19 +29,19 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        run_dir = storage.read_location(args.run_dir)
+        run_dir = location.read_location(args.run_dir)
         rc = workflow.read_run_config(run_dir)
-        net = state.load_network(run_dir / rundir.NETWORK_DIR, expect=rc.config)
+        net = artifact.load_network(run_dir / rundir.NETWORK_DIR, expect=rc.config)
     except (OSError, ValueError) as exc:  # missing, malformed, unreachable: one line, exit 2
         logging.error("%s", exc)
         return 2
     prov = {k: v for k, v in net.provenance.items()
             if k in ("seed", "training_samples", "training_seconds", "training_call_seconds")}
     prov["trained_with"] = rundir.provenance_commit(net.provenance)
-    prov["exported_from"] = storage.display_name(run_dir)
+    prov["exported_from"] = location.display_name(run_dir)
     labels = (net.assignments, net.class_rates) if net.assignments is not None else None
-    state.save_network(args.dest, rc.config, net.arrays, prov=prov, dtype=args.dtype,
-                       assignments=labels)
+    artifact.save_network(args.dest, rc.config, net.arrays, prov=prov, dtype=args.dtype,
+                          assignments=labels)
     logging.info("exported %s to %s (%s)", args.run_dir, args.dest, args.dtype)
     return 0
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stdp_ray import rundir, state
+from stdp_ray import artifact, atomic, rundir
 from stdp_ray.report import save_figure, training_summary
 
 logger = logging.getLogger("fast_equivalence")
@@ -64,8 +64,8 @@ def _blocks(member: Path) -> pd.DataFrame:
 
 def _network(member: Path, fallback: Path | None):
     for where in (member / "network", fallback):
-        if where is not None and (where / state.NETWORK_JSON).is_file():
-            return state.load_network(where), where
+        if where is not None and (where / artifact.NETWORK_JSON).is_file():
+            return artifact.load_network(where), where
     return None, None
 
 
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     fig.tight_layout()
     out = Path(args.out)
     save_figure(fig, out.with_suffix(".png"))
-    state.atomic_write_json(out.with_suffix(".json"), record)
+    atomic.atomic_write_json(out.with_suffix(".json"), record)
     logger.info("wrote %s.{json,png}: accuracy exact %.2f %%, fast %.2f %% (%+.2f points)", out,
                 100 * acc["exact_mean"], 100 * acc["fast_mean"], acc["difference_points"])
     return 0

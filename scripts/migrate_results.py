@@ -20,7 +20,7 @@ layout (:mod:`stdp_ray.rundir`):
   that wrote it) and the members' current names. A sweep root without a report
   gets one.
 
-Every write is atomic (a rename, or :mod:`stdp_ray.state`'s atomic writers) and
+Every write is atomic (a rename, or :mod:`stdp_ray.atomic`'s writers) and
 the script is idempotent: a second run changes nothing. Each directory is
 migrated under its shared lock, so never while a command writes it (and no
 ``.lock`` is left where there was none). ``--check`` lists what would change
@@ -37,7 +37,7 @@ import re
 import sys
 from pathlib import Path
 
-from stdp_ray import report, rundir, state
+from stdp_ray import atomic, locks, report, rundir
 from stdp_ray.rundir import legacy
 
 logger = logging.getLogger("migrate_results")
@@ -163,7 +163,7 @@ def fix_report_text(directory: Path, m: Migration, *, members: bool = False) -> 
     if members:
         new = _OLD_MEMBER.sub(lambda g: f"seed={g.group(1)}", new)
     if new != text and m.change(path, "directory name and path as they are now"):
-        state.atomic_write_bytes(path, new.encode("utf-8"))
+        atomic.atomic_write_bytes(path, new.encode("utf-8"))
 
 
 def migrate_run(run: Path, m: Migration) -> None:
@@ -227,7 +227,7 @@ def migrate(top: Path, *, apply: bool = True) -> list[str]:
     m = Migration(apply)
     steps = {"run": migrate_run, "ensemble": migrate_ensemble, "sweep": migrate_sweep}
     for kind, path in find_directories(top):
-        with state.directory_lock(path, shared=True):
+        with locks.directory_lock(path, shared=True):
             steps[kind](path, m)
     return m.changes
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stdp_ray import curve, plots, rundir, state, storage
+from stdp_ray import artifact, atomic, curve, location, plots, rundir
 from stdp_ray.config import Config
 from stdp_ray.report import save_figure
 
@@ -65,7 +65,7 @@ def single_rows(spec: str) -> list[dict]:
     path, sep, at = spec.rpartition("@")
     if not (sep and at.isdigit()):  # no @SAMPLES: any "@" belongs to the path
         path, at = spec, ""
-    run = storage.read_location(path)
+    run = location.read_location(path)
     record = rundir.read_run_record(run)
     n = record.config.n_neurons
     changed = _changed_settings(record.config)
@@ -80,7 +80,7 @@ def single_rows(spec: str) -> list[dict]:
             raise SystemExit(f"{spec}: the curve of {run} has no point after {samples} samples "
                              f"(has {sorted(set(frame['samples_seen']))})")
         snap = rundir.snapshots_dir(run / rundir.TRAIN_DIR) / rundir.snapshot_name(samples)
-        prov = state.load_network(snap).provenance if snap.is_dir() else {}
+        prov = artifact.load_network(snap).provenance if snap.is_dir() else {}
         return [{**base, "samples": samples, "label_samples": int(r.label_samples),
                  "test_samples": int(r.test_samples), "accuracy": float(r.accuracy),
                  "n_failed": int(r.n_failed),
@@ -101,7 +101,7 @@ def single_rows(spec: str) -> list[dict]:
 
 def ensemble_row(spec: str) -> dict:
     """The row of one ensemble root (a path or URI): its summed-scores accuracy."""
-    root = storage.read_location(spec)
+    root = location.read_location(spec)
     metrics = rundir.read_ensemble_metrics(root)
     if metrics is None:
         raise SystemExit(f"{root}: no ensemble metrics.json (is the ensemble finished?)")
@@ -173,12 +173,12 @@ def main(argv=None) -> int:
     frame["paper"] = [PAPER.get(n) if k == "single" else None
                       for n, k in zip(frame["n_neurons"], frame["kind"])]
     out = Path(args.out)
-    state.atomic_write_json(out.with_suffix(".json"),
-                            {"rows": frame.replace({np.nan: None}).to_dict("records"),
-                             "paper": {str(k): v for k, v in PAPER.items()},
-                             "command": " ".join(["python", "scripts/paper_table.py",
-                                                  *(argv or sys.argv[1:])])})
-    state.atomic_write_bytes(out.with_suffix(".md"), markdown(frame).encode())
+    atomic.atomic_write_json(out.with_suffix(".json"),
+                             {"rows": frame.replace({np.nan: None}).to_dict("records"),
+                              "paper": {str(k): v for k, v in PAPER.items()},
+                              "command": " ".join(["python", "scripts/paper_table.py",
+                                                   *(argv or sys.argv[1:])])})
+    atomic.atomic_write_bytes(out.with_suffix(".md"), markdown(frame).encode())
     # One point per network: the default labels (10,000 images) where there are several
     # (also when the other labels were measured in a copy of the run directory).
     points = frame.sort_values("label_samples").drop_duplicates(["name", "members", "samples"])

@@ -29,7 +29,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import ensembles, report, rundir, state, storage
+from stdp_ray import atomic, ensembles, leases, location, locks, report, rundir
 
 logger = logging.getLogger("ship_results")
 
@@ -72,14 +72,14 @@ def ship(src, dest: Path, overwrite: bool = False) -> Path:
         raise FileExistsError(f"{dest}: exists; pass --overwrite to replace it")
     # Hold the source's lock (on a bucket, its lease): a directory still being worked on is
     # refused. Nothing is written to the source.
-    with storage.open_location(src, write=True) as local:
+    with location.open_location(src, write=True) as local:
         return _ship(local, dest)
 
 
 def _ship(src: Path, dest: Path) -> Path:
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: no such directory")
-    with state.directory_lock(src), state.atomic_directory(dest) as tmp:
+    with locks.directory_lock(src), atomic.atomic_directory(dest) as tmp:
         if report.is_sweep_root(src):
             _copy(src, tmp, SWEEP_FILES, SWEEP_FILES[:2])
             summary = rundir.read_sweep_summary(src, list(rundir.read_sweep_settings(src).grid))
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
         logger.error("%s", exc)
         return 2
-    except state.DirectoryBusyError as exc:
+    except leases.DirectoryBusyError as exc:
         logger.error("%s", exc)
         return 1
     files = sorted(p for p in dest.rglob("*") if p.is_file())

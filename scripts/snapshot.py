@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import rundir, state, training, workflow
+from stdp_ray import artifact, rundir, training, workflow
 
 
 def main(argv=None) -> int:
@@ -34,8 +34,8 @@ def main(argv=None) -> int:
             target = dst / rundir.STATS_DIR / part.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(part, target)
-    state.save_network(dst / rundir.NETWORK_DIR, rc.config, arrays,
-                       prov={"seed": rc.seed, "training_samples": done,
+    artifact.save_network(dst / rundir.NETWORK_DIR, rc.config, arrays,
+                          prov={"seed": rc.seed, "training_samples": done,
                              "snapshot_of": str(src.resolve())})
     logging.info("%s: network after %d training samples", dst, done)
     return 0

@@ -22,7 +22,7 @@ RunOptions fields are :class:`~stdp_ray.config.Config` fields over
 
 Each command checks its inputs, opens its location (a local directory, or
 a bucket's prefix: lease taken, content pulled into a mirror,
-:func:`stdp_ray.storage.open_location`), points Ray at the cluster
+:func:`stdp_ray.location.open_location`), points Ray at the cluster
 (``address``; Ray starts only when the first simulation needs it,
 :func:`stdp_ray.connect.ensure_ray`) and hands the location down to the
 workflow. Failures raise :class:`~stdp_ray.errors.StdpRayError` subclasses
@@ -115,11 +115,11 @@ def _session(where: LocationLike, options: RunOptions, *, write: bool = True):
     keep the working directory Ray started in, which a notebook may have
     left since.
     """
-    from . import storage
+    from .location import open_location
 
     connect.check_address(options.address)
-    with storage.open_location(where if isinstance(where, str) else os.fspath(where),
-                               write=write) as location:
+    with open_location(where if isinstance(where, str) else os.fspath(where),
+                       write=write) as location:
         connect.configure(options.address, options.workers)
         yield location.absolute() if isinstance(location, Path) else location
 
@@ -393,10 +393,11 @@ def learning_curve(run_dir: LocationLike, options: RunOptions | None = None, *,
 def write_report(where: LocationLike) -> list[Path]:
     """Write the plots and ``report.md`` of a run, ensemble or sweep directory, as
     ``stdp-ray report``; returns the files written."""
-    from . import report as reports, storage
+    from . import report as reports
+    from .location import open_location
 
-    with storage.open_location(where if isinstance(where, str) else os.fspath(where),
-                               write=True) as location:
+    with open_location(where if isinstance(where, str) else os.fspath(where),
+                       write=True) as location:
         return reports.write_report(location)
 
 
@@ -408,12 +409,13 @@ def import_network(network_dir: LocationLike, run_dir: LocationLike) -> dict:
     dict
         ``seed`` and ``neurons`` of the imported network.
     """
-    from . import storage, workflow
+    from . import workflow
+    from .location import open_location, read_location
 
-    source = storage.read_location(network_dir if isinstance(network_dir, str)
-                                   else os.fspath(network_dir))
-    with storage.open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
-                               write=True) as location:
+    source = read_location(network_dir if isinstance(network_dir, str)
+                           else os.fspath(network_dir))
+    with open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
+                       write=True) as location:
         record = workflow.import_network(source, location)
     return {"seed": record.seed, "neurons": record.config.n_neurons}
 
@@ -436,9 +438,10 @@ def stored_config(where: LocationLike) -> Config:
     InputError
         If ``where`` is none of them.
     """
-    from . import rundir, storage
+    from . import rundir
+    from .location import read_location
 
-    root = storage.read_location(where if isinstance(where, str) else os.fspath(where))
+    root = read_location(where if isinstance(where, str) else os.fspath(where))
     if (root / rundir.ENSEMBLE_FILE).is_file():
         return rundir.read_ensemble_settings(root).config
     if (root / rundir.SWEEP_FILE).is_file():

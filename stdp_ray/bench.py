@@ -34,7 +34,9 @@ import numpy as np
 from . import data, engines, evaluation, model
 from .config import Config
 from .network import FrozenNetwork, network_fingerprint
-from .state import atomic_write_bytes, atomic_write_json, git_commit, load_network, provenance
+from .artifact import load_network
+from .atomic import atomic_write_bytes, atomic_write_json
+from .provenance import git_commit, provenance
 from .training import Trainer, initial_network
 
 logger = logging.getLogger(__name__)

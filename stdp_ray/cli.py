@@ -34,6 +34,7 @@ from .errors import (EXIT_ENVIRONMENT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, 
 
 logger = logging.getLogger("stdp_ray")
 
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (built on demand, never at import): one subparser per entry of
     :data:`COMMANDS`."""
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
-    from .storage import DisplayFilter
+    from .location import DisplayFilter
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -166,7 +167,7 @@ def _call_sweep(args) -> object:
 
 def _call_curve(args) -> object:
     from . import api, rundir
-    from .storage import display
+    from .location import display
 
     table = api.learning_curve(args.run_dir, _options(args), backend=args.backend)
     where = args.run_dir.rstrip("/") + "/" + rundir.CURVE_DIR
@@ -182,7 +183,7 @@ def _call_import(args) -> object:
 
 def _call_report(args) -> object:
     from . import api
-    from .storage import display
+    from .location import display
 
     return {"written": [display(p) for p in api.write_report(args.run_dir)]}
 
@@ -304,7 +305,7 @@ def _interrupted(exc: BaseException, args) -> str:
 
     if not isinstance(exc, TrainingInterrupted):
         return "interrupted"
-    from .storage import display
+    from .location import display
 
     where = ", ".join(f"{display(Path(d).parent)} at sample {n} of {exc.target}"
                       for d, n in exc.stopped)
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",
                                 "members")}
-        from .storage import display
+        from .location import display
 
         print(display(json.dumps(summary, indent=2, default=str)))
     return status
@@ -345,8 +346,8 @@ def _main(args) -> tuple[int, object]:
     """Run the command; (exit status, result), each failure logged as one line."""
     import shutil
 
-    from .state import git_commit
-    from .storage import display
+    from .location import display
+    from .provenance import git_commit
 
     verbose = getattr(args, "verbose", False)
     git_commit()  # the commit this process runs, before the checkout can move under it

@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from . import artifact, data, engines, evaluation, locks, rundir, scoring
 from .errors import InputError
-from . import data, engines, evaluation, rundir, scoring, state
+from .location import as_path
 from .options import RunOptions
 from .network import network_fingerprint
 
@@ -96,7 +97,7 @@ def evaluate_curve(run_dir: str | os.PathLike, options: RunOptions, *,
     """
     from .workflow import read_run_config
 
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     rc = read_run_config(run_dir)
     snaps = _selected_snapshots(run_dir, options.snapshots)
     data_dir = options.data_dir or data.default_data_dir()
@@ -113,10 +114,10 @@ def evaluate_curve(run_dir: str | os.PathLike, options: RunOptions, *,
     curve_dir = run_dir / rundir.CURVE_DIR
     curve_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    with state.directory_lock(curve_dir):
+    with locks.directory_lock(curve_dir):
         for k, (seen, snap) in enumerate(snaps):
             t0 = time.perf_counter()
-            net = state.load_network(snap, expect=rc.config)
+            net = artifact.load_network(snap, expect=rc.config)
             splits = {"observe": (*train, label_sets[-1]), "test": (*test, n_test)}
             responses = {}
             for phase, (images, labels, n) in splits.items():
@@ -196,7 +197,7 @@ def _earlier_rows(run_dir: Path, rows: list[dict], snapshots: set[int]) -> list[
 
 def read_curve(run_dir: str | os.PathLike) -> pd.DataFrame:
     """The learning curve of ``run_dir`` as a DataFrame (CurveError if none was computed)."""
-    path = Path(run_dir) / rundir.CURVE_DIR / rundir.CURVE_FILE
+    path = as_path(run_dir) / rundir.CURVE_DIR / rundir.CURVE_FILE
     if not path.is_file():
         raise CurveError(f"{run_dir}: no learning curve ({path} missing); run `stdp-ray curve`")
     return rundir.read_table(path, rundir.CURVE_SCHEMA).to_pandas()
@@ -208,7 +209,7 @@ def write_curve_figures(run_dir: str | os.PathLike, table: pa.Table | None = Non
     from . import plots
     from .report import save_figure
 
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     frame = table.to_pandas() if table is not None else read_curve(run_dir)
     record = rundir.read_run_record(run_dir)
     title = f"{record.config.n_neurons} neurons, seed {record.seed}"
@@ -216,7 +217,7 @@ def write_curve_figures(run_dir: str | os.PathLike, table: pa.Table | None = Non
     written = [save_figure(plots.learning_curve_figure(frame, title=title),
                            curve_dir / rundir.CURVE_PNG)]
     snaps = rundir.snapshot_dirs(run_dir / rundir.TRAIN_DIR)
-    shown = [(seen, state.load_network(path).arrays.weights) for seen, path in snaps]
+    shown = [(seen, artifact.load_network(path).arrays.weights) for seen, path in snaps]
     written.append(save_figure(plots.snapshots_figure(shown, neurons=neurons, title=title),
                                curve_dir / rundir.SNAPSHOTS_PNG))
     return written

@@ -263,7 +263,7 @@ def verify_real_mnist(path: Path, content: np.ndarray) -> None:
             f"{name} has {MNIST_MD5[name]}; fetch it again (`stdp-ray data fetch`)")
     cache[path.name] = key
     try:
-        from .state import atomic_write_json
+        from .atomic import atomic_write_json
 
         atomic_write_json(cache_path, cache)
     except OSError as exc:  # a read-only data directory: check again next time
@@ -271,7 +271,7 @@ def verify_real_mnist(path: Path, content: np.ndarray) -> None:
 
 
 def _read_cache(path: Path) -> dict:
-    from .state import ArtifactError, load_json
+    from .reading import ArtifactError, load_json
 
     try:
         return load_json(path)

@@ -23,8 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import data, rundir, scoring, state, training, workflow
+from . import artifact, data, provenance, rundir, scoring, training, workflow
 from .config import Config
+from .location import as_path
+from .locks import directory_lock, lock_owner
 from .network import NUM_CLASSES
 from .options import RunOptions
 from .rundir import EnsembleMember, EnsembleMetrics, EnsembleSettings, member_dir
@@ -116,7 +118,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int],
     ``options.observe_samples`` training images and is scored on
     ``options.test_samples`` test images.
     """
-    root = Path(root)
+    root = as_path(root)
     samples = workflow.check_samples(options.required_samples())
     seeds = check_seeds(seeds)
     images, labels = data.load_mnist(options.data_dir or data.default_data_dir(), "train")
@@ -125,7 +127,7 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int],
     # The root's lock, then every member's, held to the end: no other process
     # trains or evaluates any of them meanwhile.
     with contextlib.ExitStack() as locks:
-        locks.enter_context(state.directory_lock(root))
+        locks.enter_context(directory_lock(root))
         rundir.sweep_temporaries(root, recursive=False)
         _prepare_root(root, EnsembleSettings(cfg, seeds, samples=samples,
                                              observe_samples=options.observe_samples,
@@ -151,14 +153,14 @@ def trained_member(run_dir: str | os.PathLike, cfg: Config, seed: int,
         If the saved network records another seed or more training samples
         than ``samples``.
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     train_dir = run_dir / rundir.TRAIN_DIR
     if training.check_resumable(train_dir, cfg, seed, samples) > 0:
         return False
     net_dir = run_dir / rundir.NETWORK_DIR
     if not net_dir.is_dir():
         return False
-    prov = state.load_network(net_dir, expect=cfg).provenance
+    prov = artifact.load_network(net_dir, expect=cfg).provenance
     trained, net_seed = prov.get("training_samples"), prov.get("seed")
     if net_seed is not None and int(net_seed) != int(seed):
         raise workflow.RunError(f"{net_dir}: a network of seed {net_seed}, in the member "
@@ -187,7 +189,7 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int],
         trained = training.train_many(jobs, cfg, samples, *train_data,
                                       checkpoint_every=options.checkpoint_every,
                                       progress=options.progress, threads=options.threads,
-                                      lease=(root, state.lock_owner(root)))
+                                      lease=(root, lock_owner(root)))
         for seed, (arrays, summary) in zip(to_train, trained):
             workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)
     member_metrics = []
@@ -217,7 +219,7 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int],
         ensemble_accuracy_sum=combined["accuracy_sum"][-1],
         ensemble_accuracy_vote=combined["accuracy_vote"][-1],
         n_samples=int(len(label)), n_neurons=cfg.n_neurons, samples=samples,
-        observe_samples=options.observe_samples, provenance=state.provenance(),
+        observe_samples=options.observe_samples, provenance=provenance.provenance(),
     )
     rundir.write_ensemble_metrics(root, metrics)
     logger.info("ensemble of %d: accuracy %.4f (sum), %.4f (vote); mean member %.4f",

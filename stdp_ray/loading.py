@@ -28,7 +28,7 @@ class Run:
         Its configuration.
     seed : int
         Its seed.
-    network : stdp_ray.state.Network or None
+    network : stdp_ray.artifact.Network or None
         The trained network: ``arrays`` (``weights`` (784, N), ``theta``
         (N,) in volts, ``delays``), ``assignments`` (N,) and ``class_rates``
         (10, N) once observed (else None), ``provenance``; None before training.
@@ -125,12 +125,14 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     ValueError
         If ``run_dir`` is not a run directory (an ensemble or sweep root
         included: the message names its members), or its files are unreadable
-        (:class:`~stdp_ray.state.ArtifactError`).
+        (:class:`~stdp_ray.reading.ArtifactError`).
     """
-    from . import rundir, state, storage
+    from . import artifact, rundir
+    from .location import read_location
+    from .uris import is_remote
 
-    uri = run_dir if isinstance(run_dir, str) and storage.is_remote(run_dir) else None
-    path = storage.read_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir))
+    uri = run_dir if isinstance(run_dir, str) and is_remote(run_dir) else None
+    path = read_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir))
     shown = uri or path
     if not path.is_dir():
         raise ValueError(f"{shown}: not a run directory (no such directory)")
@@ -145,6 +147,6 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         raise ValueError(f"{shown}: not a run directory (no {rundir.RUN_CONFIG_FILE})")
     record = rundir.read_run_record(path)
     net_dir = path / rundir.NETWORK_DIR
-    network = state.load_network(net_dir, expect=record.config) if net_dir.is_dir() else None
+    network = artifact.load_network(net_dir, expect=record.config) if net_dir.is_dir() else None
     return Run(path=path, config=record.config, seed=record.seed, network=network,
                metrics=rundir.read_metrics(path), provenance=record.provenance, uri=uri)

@@ -1,7 +1,7 @@
 """The arrays that define a network, their fingerprint and the number of classes.
 
 This is the ground floor that every other layer shares: storage
-(:mod:`stdp_ray.state`), the simulation engines (:mod:`stdp_ray.engines`),
+(:mod:`stdp_ray.artifact`), the simulation engines (:mod:`stdp_ray.engines`),
 training, evaluation and scoring. It imports neither Brian2 nor Ray, so code
 that only moves networks around never loads a simulator.
 """

@@ -45,12 +45,14 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from . import data, rundir, state, training, workflow
+from . import artifact, data, reading, rundir, training, workflow
 from .config import Config, ConfigError, apply_settings, parse_setting
 from .ensembles import check_seeds
+from .faults import crash_point
+from .location import as_path
+from .locks import directory_lock, lock_owner
 from .options import RunOptions
 from .rundir import SweepSettings
-from .faults import crash_point
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +152,7 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
         The summary, as written to ``ROOT/sweep.parquet`` (one row per point
         and seed; see :func:`stdp_ray.rundir.sweep_summary_table`).
     """
-    root = Path(root)
+    root = as_path(root)
     samples = workflow.check_samples(options.required_samples())
     observe_samples, test_samples = options.observe_samples, options.test_samples
     seeds = check_seeds(seeds)
@@ -172,7 +174,7 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
     runs = [(point, point_cfg, seed, rundir.sweep_point_dir(root, point, seed))
             for point, point_cfg in points for seed in seeds]
     with contextlib.ExitStack() as locks:
-        locks.enter_context(state.directory_lock(root))
+        locks.enter_context(directory_lock(root))
         rundir.sweep_temporaries(root, recursive=False)
         _prepare_root(root, SweepSettings(cfg, grid, seeds, samples, observe_samples,
                                           test_samples))
@@ -183,10 +185,10 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
 
 def _trained_samples(run_dir: Path) -> int | None:
     """Samples the saved network of ``run_dir`` was trained on (None: no network)."""
-    path = run_dir / rundir.NETWORK_DIR / state.NETWORK_JSON
+    path = run_dir / rundir.NETWORK_DIR / artifact.NETWORK_JSON
     if not path.is_file():
         return None
-    return state.load_json(path).get("provenance", {}).get("training_samples")
+    return reading.load_json(path).get("provenance", {}).get("training_samples")
 
 
 def _finished(run_dir: Path, samples: int, observe_samples: int | None,
@@ -194,7 +196,7 @@ def _finished(run_dir: Path, samples: int, observe_samples: int | None,
     """Whether ``run_dir`` holds the test metrics of this sweep's settings."""
     try:
         metrics = rundir.read_metrics(run_dir)
-    except state.ArtifactError:
+    except reading.ArtifactError:
         return False
     return (metrics is not None and metrics.training_samples == samples
             and metrics.observe_samples == observe_samples and metrics.n_samples == n_test
@@ -217,7 +219,7 @@ def _run_sweep(root: Path, grid: dict, runs: list, train_data, test_data,
                                       [r[1] for r in todo], samples, *train_data,
                                       checkpoint_every=options.checkpoint_every,
                                       progress=options.progress, threads=options.threads,
-                                      lease=(root, state.lock_owner(root)))
+                                      lease=(root, lock_owner(root)))
         for (_, point_cfg, seed, run_dir), (arrays, summary) in zip(todo, trained):
             workflow.save_trained(run_dir, point_cfg, arrays, seed, summary)
     for k, (point, _, seed, run_dir) in enumerate(runs):
@@ -242,7 +244,7 @@ def _summary_row(root: Path, point: Mapping[str, Any], seed: int, run_dir: Path)
     metrics = rundir.read_metrics(run_dir)
     if metrics is None:
         return None
-    net = state.load_json(run_dir / rundir.NETWORK_DIR / state.NETWORK_JSON)
+    net = reading.load_json(run_dir / rundir.NETWORK_DIR / artifact.NETWORK_JSON)
     prov = net.get("provenance", {})
     stats = rundir.read_parts(run_dir / rundir.STATS_DIR, rundir.TRAIN_STATS_SCHEMA)
     return {"point": str(rundir.sweep_point_dir(root, point, seed).parent.relative_to(root)),
@@ -270,4 +272,4 @@ def _write_figure(root: Path, summary: pd.DataFrame, fields: list[str]) -> Path:
 
 def read_summary(root: str | os.PathLike) -> pd.DataFrame:
     """``ROOT/sweep.parquet`` as a DataFrame (one row per finished point and seed)."""
-    return pd.read_parquet(Path(root) / rundir.SWEEP_SUMMARY_FILE)
+    return pd.read_parquet(as_path(root) / rundir.SWEEP_SUMMARY_FILE)

@@ -25,17 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from . import engines, model, rundir, state, storage
+from . import atomic, engines, model, provenance, rundir
+from .artifact import NETWORK_ARRAYS, NETWORK_JSON, network_shapes, save_network, validate_arrays
+from .atomic import atomic_directory, atomic_save_npz
 from .config import Config, config_to_dict
-from .network import FrozenNetwork
-from .rundir import CheckpointState
-from .state import (NETWORK_ARRAYS, NETWORK_JSON, ArtifactError, LeaseLostError,
-                    atomic_directory, atomic_save_npz, check_lease, load_npz, network_shapes, save_network,
-                    sha256_of, validate_arrays)
 from .connect import ensure_ray
+from .errors import InputError
+from .leases import LeaseLostError
+from .location import (Location, as_location, as_path, clear_signal, location_mirror,
+                       put_signal, refresh, signal_present, sweep_incomplete, worker_location)
+from .locks import check_lease
+from .network import FrozenNetwork
+from .reading import ArtifactError, load_npz, sha256_of
+from .rundir import CheckpointState
 from .faults import crash_point, pause_point
 from .options import DEFAULT_CHECKPOINT_EVERY
+from .uris import is_remote
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +198,8 @@ class Trainer:
         Seeds the initial weights and delays and every input spike train.
     train_dir : path
         ``RUN_DIR/train`` (:data:`stdp_ray.rundir.TRAIN_DIR`): its checkpoints
-        and statistics live below it.
+        and statistics live below it. A :class:`~stdp_ray.location.Location`
+        on object storage has every write pushed to its store.
     images, labels : ndarray
         The training set, (n, 784) uint8 and (n,).
     checkpoint_every : int
@@ -207,7 +213,7 @@ class Trainer:
     lease : tuple of (path, str), optional
         ``(directory, owner)``: before each write the trainer checks that
         ``directory``'s lock is still held by ``owner`` (its driver; see
-        :func:`stdp_ray.state.check_lease`) and stops with LeaseLostError if
+        :func:`stdp_ray.locks.check_lease`) and stops with LeaseLostError if
         not, so that a trainer outliving its driver writes nothing.
     node : str, optional
         Where it runs (a Ray node id): recorded with each statistics part
@@ -224,11 +230,11 @@ class Trainer:
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError(f"snapshot_every == {snapshot_every}, must be >= 1")
         self.snapshot_every = snapshot_every
-        state.git_commit()  # the commit of the code this process runs, for the provenance
+        provenance.git_commit()  # the commit of the code this process runs, for the provenance
         if threads < 1:
             raise ValueError(f"threads == {threads}, must be >= 1")
         self.cfg, self.seed = cfg, int(seed)
-        self.train_dir = Path(train_dir)
+        self.train_dir = as_path(train_dir)
         self.ckpt_dir = rundir.checkpoints_dir(self.train_dir)
         self.stats_dir = rundir.stats_dir(self.train_dir)
         self.images, self.labels = images, labels
@@ -257,14 +263,14 @@ class Trainer:
         for p in rundir.part_paths(self.stats_dir):
             index = rundir.part_index(p)
             if index is not None and index >= samples_done:
-                state.remove_path(p)
+                atomic.remove_path(p)
 
     def _drop_damaged_after(self, used: Path) -> None:
         """Remove the checkpoints newer than ``used`` (damaged ones, skipped when resuming)."""
         dirs = rundir.checkpoint_dirs(self.ckpt_dir, complete=False)
         for newer in dirs[dirs.index(used) + 1:] if used in dirs else []:
             self._check_lease()
-            state.remove_path(newer)
+            atomic.remove_path(newer)
 
     def _check_lease(self) -> None:
         if self.lease is not None:
@@ -299,7 +305,7 @@ class Trainer:
                 checksums={name: sha256_of(tmp / name) for name in CHECKPOINT_FILES},
                 node=self.node))
         for old in rundir.checkpoint_dirs(self.ckpt_dir, complete=False)[:-KEEP_CHECKPOINTS]:
-            state.remove_path(old)
+            atomic.remove_path(old)
         return final
 
     def snapshot(self) -> Path:
@@ -308,7 +314,7 @@ class Trainer:
         if not (path / NETWORK_JSON).is_file():
             self._check_lease()
             if path.exists():  # an incomplete leftover: never a result
-                state.remove_path(path)
+                atomic.remove_path(path)
             save_network(path, self.cfg, self.network(),
                          prov={"seed": self.seed, "training_samples": self.samples_done})
         return path
@@ -366,7 +372,7 @@ class Trainer:
             raise ValueError(f"target == {target}, must be >= 0")
         stop = rundir.stop_file(self.train_dir)
         while self.samples_done < target and not self.stop_requested.is_set():
-            if storage.signal_present(stop):
+            if signal_present(stop):
                 self.stop_requested.set()
                 break
             self.train_one()
@@ -432,21 +438,21 @@ def _actor_class():
     return TrainerActor
 
 
-def _local_train_dir(train_dir: str, lease) -> str | Path:
+def _local_train_dir(train_dir: str, lease) -> str | Location:
     """Where a training actor works: ``train_dir``, or for a URI a mirror on its own node.
 
     A remote train directory (object storage) is pulled into a node-private
     mirror (its newest committed checkpoint included), after checking that
     the driver still holds its lease, and its interrupted uploads are
     removed; the trainer's writes go through to the store from there
-    (:func:`stdp_ray.storage.worker_mirror`).
+    (:func:`stdp_ray.location.worker_location`).
     """
-    if not storage.is_remote(train_dir):
+    if not is_remote(train_dir):
         return train_dir
     if lease is not None:
         check_lease(*lease)
-    local = storage.worker_mirror(train_dir)
-    storage.sweep_incomplete(local)
+    local = worker_location(train_dir)
+    sweep_incomplete(local)
     return local
 
 
@@ -458,7 +464,7 @@ def _stored_network(train_dir: str | os.PathLike, cfg: Config, seed: int,
     first (the actor wrote it from its own node), so the statistics are there
     too.
     """
-    storage.refresh(train_dir)
+    refresh(train_dir)
     ckpt = rundir.checkpoints_dir(train_dir) / rundir.checkpoint_name(samples_done)
     return read_checkpoint(ckpt, cfg, seed, dynamic=False).arrays
 
@@ -513,9 +519,9 @@ def _request_stop(train_dir, clear: bool = False) -> None:
     """Write (or with ``clear`` remove) a training's stop file."""
     path = rundir.stop_file(train_dir)
     if clear:
-        storage.clear_signal(path)
+        clear_signal(path)
     else:
-        storage.put_signal(path)
+        put_signal(path)
 
 
 def _end_actor(actor, timeout: float = 30.0) -> None:
@@ -607,8 +613,9 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     for d, _ in jobs:  # a stop request left by an earlier interrupt
         _request_stop(d, clear=True)
     # On object storage each actor is handed the URIs, not the driver's mirror.
-    lease = (storage.portable(lease[0]), lease[1]) if lease is not None else None
-    actors = [cls.remote(c, int(seed), storage.portable(d), int(checkpoint_every), int(threads),
+    lease = (as_location(lease[0]).portable, lease[1]) if lease is not None else None
+    actors = [cls.remote(c, int(seed), as_location(d).portable, int(checkpoint_every),
+                         int(threads),
                          snapshot_every, lease)
               for (d, seed), c in zip(jobs, cfgs)]
     done = [0] * len(jobs)
@@ -639,7 +646,7 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
                 elif what != "final":
                     # train_until(samples) also writes the final checkpoint.
                     pending[actors[k].train_until.remote(samples, data_refs)] = (k, "final")
-                elif storage.mirror_of(jobs[k][0]) is not None:
+                elif location_mirror(jobs[k][0]) is not None:
                     # On object storage: the final checkpoint, as the actor stored it.
                     results[k] = _stored_network(jobs[k][0], cfgs[k], jobs[k][1], done[k])
                     finished[k] = time.perf_counter()

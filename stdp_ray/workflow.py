@@ -4,7 +4,7 @@ Each function validates its inputs once, then hands the work to
 :mod:`stdp_ray.training` and :mod:`stdp_ray.evaluation`. Every file is written
 atomically; nothing that could pass for a result is written when a step fails.
 While one works on a run directory it holds the directory's lock
-(:func:`stdp_ray.state.directory_lock`), so a second ``stdp-ray`` process on the
+(:func:`stdp_ray.locks.directory_lock`), so a second ``stdp-ray`` process on the
 same directory stops with a clear error instead of interleaving its writes; the
 holder first removes temporary files that an interrupted write left behind
 (:func:`stdp_ray.rundir.sweep_temporaries`). Where each file of a run directory
@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from . import data, engines, evaluation, rundir, scoring, state, training
+from . import (artifact, atomic, data, engines, evaluation, locks, provenance, reading, rundir,
+               scoring, training)
 from .config import Config
 from .network import network_fingerprint
 from .options import RunOptions
 from .rundir import RunMetrics, RunRecord
 from .connect import ensure_ray
+from .location import as_path
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def run_lock(run_dir: str | os.PathLike, *, lock: bool = True, create: bool = Fa
     otherwise it must already be a run directory (RunError before anything is
     written).
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir}: exists and is not a directory")
     if not create:
@@ -71,26 +73,26 @@ def run_lock(run_dir: str | os.PathLike, *, lock: bool = True, create: bool = Fa
     if not lock:
         yield run_dir
         return
-    with state.directory_lock(run_dir):
+    with locks.directory_lock(run_dir):
         rundir.sweep_temporaries(run_dir)
         yield run_dir
 
 
 def read_run_config(run_dir: Path) -> RunRecord:
     """The run's ``config.json``; RunError if the directory holds no run."""
-    path = Path(run_dir) / rundir.RUN_CONFIG_FILE
+    path = as_path(run_dir) / rundir.RUN_CONFIG_FILE
     if not path.exists():
         raise RunError(f"{run_dir}: not a run directory (no {rundir.RUN_CONFIG_FILE}); "
                        "create one with `stdp-ray train`")
     try:
         return rundir.read_run_record(run_dir)
-    except state.ArtifactError as exc:
+    except reading.ArtifactError as exc:
         raise RunError(str(exc)) from exc
 
 
 def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunRecord:
     """Create a run directory, or check that an existing one was made with the same model and seed."""
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir}: exists and is not a directory")
     if (run_dir / rundir.RUN_CONFIG_FILE).exists():
@@ -103,7 +105,7 @@ def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunRecord
                            f"(stored vs requested: {diff}); use a new run directory")
         return RunRecord(cfg, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    record = RunRecord(cfg, int(seed), state.provenance())
+    record = RunRecord(cfg, int(seed), provenance.provenance())
     rundir.write_run_record(run_dir, record)
     return record
 
@@ -111,32 +113,32 @@ def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunRecord
 def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -> RunRecord:
     """Start a run directory from a network artifact (e.g. one shipped in results/networks).
 
-    Only the network's known files (:data:`stdp_ray.state.NETWORK_FILES`) are
+    Only the network's known files (:data:`stdp_ray.artifact.NETWORK_FILES`) are
     copied, links refused; the copy is checked, and ``config.json`` written
     only once it has succeeded: a failed import leaves no run behind.
     """
-    network_dir, run_dir = Path(network_dir), Path(run_dir)
+    network_dir, run_dir = as_path(network_dir), as_path(run_dir)
     if network_dir.is_symlink():
         raise RunError(f"{network_dir}: is a symbolic link; give the network directory itself")
-    net = state.load_network(network_dir)
+    net = artifact.load_network(network_dir)
     seed = net.provenance.get("seed")
     if not isinstance(seed, int):
-        raise RunError(f"{network_dir / state.NETWORK_JSON}: provenance has no integer seed")
+        raise RunError(f"{network_dir / artifact.NETWORK_JSON}: provenance has no integer seed")
     existed = os.path.lexists(run_dir)
     try:
         with run_lock(run_dir, create=True):
             return _import_network(network_dir, run_dir, net, seed)
     except BaseException:
         if not existed:  # made by this import: nothing of a failed one is left
-            state.remove_path(run_dir)
+            atomic.remove_path(run_dir)
         raise
 
 
-def _import_network(network_dir: Path, run_dir: Path, net: state.Network,
+def _import_network(network_dir: Path, run_dir: Path, net: artifact.Network,
                     seed: int) -> RunRecord:
     target = run_dir / rundir.NETWORK_DIR
     if os.path.lexists(target):
-        existing = state.load_network(target)
+        existing = artifact.load_network(target)
         if network_fingerprint(existing.arrays) != network_fingerprint(net.arrays):
             raise RunError(f"{run_dir}: already holds another network; use a new run directory")
         rc = prepare_run(run_dir, net.config, seed)
@@ -144,10 +146,10 @@ def _import_network(network_dir: Path, run_dir: Path, net: state.Network,
         return rc
     if (run_dir / rundir.RUN_CONFIG_FILE).exists():
         prepare_run(run_dir, net.config, seed)  # another run's directory: RunError, no write
-    with state.atomic_directory(target) as tmp:
-        state.copy_known_files(network_dir, tmp, state.NETWORK_FILES,
-                               required=(state.NETWORK_JSON, state.ARRAYS_NPZ))
-        copied = state.load_network(tmp)  # what was copied is what was checked
+    with atomic.atomic_directory(target) as tmp:
+        atomic.copy_known_files(network_dir, tmp, artifact.NETWORK_FILES,
+                                required=(artifact.NETWORK_JSON, artifact.ARRAYS_NPZ))
+        copied = artifact.load_network(tmp)  # what was copied is what was checked
         if network_fingerprint(copied.arrays) != network_fingerprint(net.arrays):
             raise RunError(f"{network_dir}: changed while it was being imported")
     rc = prepare_run(run_dir, net.config, seed)
@@ -161,7 +163,7 @@ def _assignments_table_if_missing(run_dir: Path, rc: RunRecord) -> None:
     assignment and the run has no table yet (an imported network, observed elsewhere)."""
     if (run_dir / rundir.ASSIGNMENTS_FILE).exists():
         return
-    network = state.load_network(run_dir / rundir.NETWORK_DIR)
+    network = artifact.load_network(run_dir / rundir.NETWORK_DIR)
     if network.assignments is None:
         return
     rundir.write_table(run_dir / rundir.ASSIGNMENTS_FILE,
@@ -188,7 +190,7 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, options: RunOpt
     many samples (``train/snapshots``); :func:`stdp_ray.curve.evaluate_curve`
     scores them. Snapshots do not change training.
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     check_samples(options.required_samples())
     images, labels = data.load_mnist(options.data_dir or data.default_data_dir(), "train")
     with run_lock(run_dir, create=True):
@@ -205,7 +207,7 @@ def _train(run_dir: Path, cfg: Config, seed: int, images: np.ndarray, labels: np
                                          labels, checkpoint_every=options.checkpoint_every,
                                          progress=options.progress, threads=options.threads,
                                          snapshot_every=options.eval_every,
-                                         lease=(run_dir, state.lock_owner(run_dir)))
+                                         lease=(run_dir, locks.lock_owner(run_dir)))
     save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
     summary["seconds"] = time.perf_counter() - t0
     logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])
@@ -219,7 +221,7 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, options: RunOptio
     ``options.test_samples`` test images are scored. Returns the test
     metrics (see :func:`test`).
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     check_samples(options.required_samples())
     data_dir = options.data_dir or data.default_data_dir()
     # Both splits are read before anything is written (a missing one fails first).
@@ -234,7 +236,7 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, options: RunOptio
 def _discard(run_dir: Path, phase: str, responses: bool) -> None:
     """Remove what a phase produced (its derived files; its responses too if asked)."""
     for path in rundir.derived_files(run_dir, phase):
-        state.remove_path(path)
+        atomic.remove_path(path)
     if responses:
         rundir.remove_phase(rundir.phase_dir(run_dir, phase))
 
@@ -249,12 +251,12 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
     (all sessions of a resumed training), and ``training_call_seconds``, the
     wall time of the call that finished it.
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     net_dir = run_dir / rundir.NETWORK_DIR
     old = None
     try:
-        old = state.load_network(net_dir) if net_dir.exists() else None
-    except state.ArtifactError as exc:
+        old = artifact.load_network(net_dir) if net_dir.exists() else None
+    except reading.ArtifactError as exc:
         logger.warning("replacing an unreadable network: %s", exc)
     if old is not None and network_fingerprint(old.arrays) == network_fingerprint(arrays):
         logger.info("%s: the trained network is already saved there; kept as it is", net_dir)
@@ -264,8 +266,8 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
         else None
     sample_seconds = float(np.sum(stats.column("seconds").to_numpy())) \
         if stats is not None and stats.num_rows else summary["seconds"]
-    path = state.save_network(net_dir, cfg, arrays, overwrite=True, dtype=dtype,
-                              prov={"seed": seed, "training_samples": summary["samples"],
+    path = artifact.save_network(net_dir, cfg, arrays, overwrite=True, dtype=dtype,
+                                 prov={"seed": seed, "training_samples": summary["samples"],
                                     "training_seconds": sample_seconds,
                                     "training_call_seconds": summary["seconds"]})
     # Results of an older network must not pass for this one's.
@@ -273,19 +275,19 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
     return path
 
 
-def _load(run_dir: Path, backend: str | None) -> tuple[RunRecord, state.Network]:
+def _load(run_dir: Path, backend: str | None) -> tuple[RunRecord, artifact.Network]:
     rc = read_run_config(run_dir)
     net_dir = run_dir / rundir.NETWORK_DIR
     if not net_dir.exists():
         raise RunError(f"{run_dir}: no trained network in {net_dir}; run `stdp-ray train` first")
-    network = state.load_network(net_dir, expect=rc.config)
+    network = artifact.load_network(net_dir, expect=rc.config)
     cfg = network.config
     if backend:
         cfg = cfg.replace(backend=backend)
     return RunRecord(engines.resolve(cfg), rc.seed, rc.provenance), network
 
 
-def _identity(rc: RunRecord, network: state.Network) -> dict:
+def _identity(rc: RunRecord, network: artifact.Network) -> dict:
     """What a run's table was computed from: seed, network hash, model (config) hash."""
     return {"seed": int(rc.seed), "network": network_fingerprint(network.arrays),
             "config": rc.config.model_hash()}
@@ -316,7 +318,7 @@ def observe(run_dir: str | os.PathLike, options: RunOptions = RunOptions(), *,
     name messages give the count (``stdp-ray observe`` calls it ``--samples``).
     ``lock=False`` only where the caller holds the run directory's lock.
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     with run_lock(run_dir, lock=lock):
         return _observe(run_dir, train_data, backend, options, option)
 
@@ -337,7 +339,7 @@ def _observe(run_dir: Path, train_data, backend: str | None, options: RunOptions
     rundir.write_table(run_dir / rundir.ASSIGNMENTS_FILE,
                        rundir.assignments_table(assignments, rates),
                        identity=_identity(rc, network))
-    state.save_assignments(run_dir / rundir.NETWORK_DIR, rc.config, assignments, rates)
+    artifact.save_assignments(run_dir / rundir.NETWORK_DIR, rc.config, assignments, rates)
     info["classes_covered"] = int(len(np.unique(assignments)))
     logger.info("observed %d samples in %.1f s; neurons cover %d classes", len(ids),
                 info["seconds"], info["classes_covered"])
@@ -353,7 +355,7 @@ def test(run_dir: str | os.PathLike, options: RunOptions = RunOptions(), *,
 
     ``backend``, ``test_data``, ``option`` and ``lock`` as in :func:`observe`.
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     with run_lock(run_dir, lock=lock):
         return _test(run_dir, test_data, backend, options, option)
 
@@ -398,7 +400,7 @@ def _test(run_dir: Path, test_data, backend: str | None, options: RunOptions,
         n_neurons=rc.config.n_neurons,
         training_samples=network.provenance.get("training_samples"),
         observe_samples=_observe_samples(run_dir),
-        provenance=state.provenance(),
+        provenance=provenance.provenance(),
     )
     kept = _unchanged_metrics(run_dir, metrics) if info["computed"] == 0 else None
     if kept is not None:
@@ -430,7 +432,7 @@ def _unchanged_metrics(run_dir: Path, metrics: RunMetrics) -> RunMetrics | None:
     """The run's metrics.json if it describes the same result as ``metrics``."""
     try:
         old = rundir.read_metrics(run_dir)
-    except state.ArtifactError:
+    except reading.ArtifactError:
         return None
     if old is None:
         return None

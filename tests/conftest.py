@@ -71,8 +71,8 @@ def ray_local():
 @contextlib.contextmanager
 def lock_in_child(directory):
     """Hold ``directory``'s run lock in another process while the block runs."""
-    code = ("import sys, time; from stdp_ray import state\n"
-            "with state.directory_lock(sys.argv[1]):\n"
+    code = ("import sys, time; from stdp_ray import locks\n"
+            "with locks.directory_lock(sys.argv[1]):\n"
             "    print('locked', flush=True); time.sleep(120)\n")
     child = subprocess.Popen([sys.executable, "-c", code, str(directory)],
                              stdout=subprocess.PIPE, text=True)

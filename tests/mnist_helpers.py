@@ -3,7 +3,7 @@
 These served only the tests, so they live here rather than in
 :mod:`stdp_ray.data`. :func:`write_idx` encodes with :func:`idx_helpers.idx_bytes`
 (written independently of :mod:`stdp_ray.idx`) and writes through
-:func:`stdp_ray.state.atomic_file`; :func:`verify_mnist` checks a directory
+:func:`stdp_ray.atomic.atomic_file`; :func:`verify_mnist` checks a directory
 against a checksum table with the package's own lookup and MD5.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from idx_helpers import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_bytes
 from stdp_ray.data import FILE_NAMES, check_checksums, find_file
 from stdp_ray.idx import as_path, md5_of
-from stdp_ray.state import atomic_file
+from stdp_ray.atomic import atomic_file
 
 logger = logging.getLogger(__name__)
 

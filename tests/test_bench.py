@@ -66,7 +66,7 @@ def test_benchmark_rejects_unknown_engines(mnist_dir, tmp_path):
 
 def test_identity_check_compares_native_with_standalone(mnist_dir, tmp_path, tiny_cfg,
                                                         tiny_network):
-    from stdp_ray.state import save_network
+    from stdp_ray.artifact import save_network
 
     save_network(tmp_path / "net", tiny_cfg, tiny_network)
     result = verify_identity(network_dir=tmp_path / "net", data_dir=mnist_dir, eval_images=4,

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import TINY, random_network
-from stdp_ray import cli, state, workflow
+from stdp_ray import artifact, atomic, cli, leases, workflow
 from stdp_ray.cli import main
 
 
@@ -68,20 +68,20 @@ def test_training_into_a_run_with_a_symlinked_lock_exits_2_and_truncates_nothing
     target.write_text("keep me\n")
     run = tmp_path / "run"
     run.mkdir()
-    (run / state.LOCK_FILE).symlink_to(target)
+    (run / leases.LOCK_FILE).symlink_to(target)
     assert main(["train", str(run), "--neurons", "10", "--samples", "2",
                  "--data-dir", str(mnist_dir)]) == cli.EXIT_USAGE
     assert ".lock: is a symbolic link; refusing to follow it" in caplog.text
     assert target.read_text() == "keep me\n"
-    assert sorted(p.name for p in run.iterdir()) == [state.LOCK_FILE]
+    assert sorted(p.name for p in run.iterdir()) == [leases.LOCK_FILE]
 
 
 def test_a_report_of_an_ensemble_naming_a_member_elsewhere_exits_2(tmp_path, caplog):
     root, elsewhere = tmp_path / "ens", tmp_path / "elsewhere"
-    workflow.import_network(state.save_network(tmp_path / "net", TINY, random_network(TINY),
-                                               prov={"seed": 1}), elsewhere)
-    state.atomic_write_json(root / "ensemble.json", {"seeds": [1]})
-    state.atomic_write_json(root / "metrics.json", {
+    workflow.import_network(artifact.save_network(tmp_path / "net", TINY, random_network(TINY),
+                                                  prov={"seed": 1}), elsewhere)
+    atomic.atomic_write_json(root / "ensemble.json", {"seeds": [1]})
+    atomic.atomic_write_json(root / "metrics.json", {
         "members": [{"seed": 1, "accuracy": 0.8, "run_dir": "../elsewhere"}],
         "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]})
     assert main(["report", str(root)]) == cli.EXIT_USAGE

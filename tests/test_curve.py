@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY
-from stdp_ray import curve, plots, rundir, state, workflow
+from stdp_ray import artifact, curve, plots, rundir, workflow
 from stdp_ray.network import network_fingerprint
 from stdp_ray.errors import InputError
 from stdp_ray.options import RunOptions
@@ -34,12 +34,12 @@ def trained(tmp_path_factory, mnist_dir, ray_local):
 
 def test_snapshots_do_not_change_training(trained):
     root, _ = trained
-    plain = state.load_network(root / "plain" / rundir.NETWORK_DIR).arrays
-    with_curve = state.load_network(root / "curve" / rundir.NETWORK_DIR).arrays
+    plain = artifact.load_network(root / "plain" / rundir.NETWORK_DIR).arrays
+    with_curve = artifact.load_network(root / "curve" / rundir.NETWORK_DIR).arrays
     assert network_fingerprint(plain) == network_fingerprint(with_curve)
     last = rundir.snapshot_dirs(root / "curve" / rundir.TRAIN_DIR)[-1]
     assert last[0] == 6
-    assert network_fingerprint(state.load_network(last[1]).arrays) == network_fingerprint(plain)
+    assert network_fingerprint(artifact.load_network(last[1]).arrays) == network_fingerprint(plain)
 
 
 def test_the_curve_has_one_row_per_snapshot_and_label_set(trained):

@@ -14,8 +14,9 @@ from stdp_ray.engines.kernels import KernelUnavailable
 from stdp_ray.evaluation import PhaseError
 from stdp_ray.fetch import FetchError
 from stdp_ray.idx import MnistFormatError
-from stdp_ray.state import ArtifactError, DirectoryBusyError, LeaseLostError
-from stdp_ray.storage import StorageError
+from stdp_ray.leases import DirectoryBusyError, LeaseLostError
+from stdp_ray.reading import ArtifactError
+from stdp_ray.uris import StorageError
 from stdp_ray.training import TrainingError
 from stdp_ray.workflow import RunError
 

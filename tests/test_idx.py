@@ -13,7 +13,7 @@ import pytest
 from idx_helpers import idx_bytes, write_bytes
 from mnist_helpers import leftovers, write_idx
 
-from stdp_ray import state
+from stdp_ray import atomic
 from stdp_ray.idx import MnistFormatError, md5_of, md5_of_raw, read_idx
 
 
@@ -82,7 +82,7 @@ def test_write_idx_is_atomic_on_failure(tmp_path: Path, monkeypatch: pytest.Monk
     def boom(src, dst):
         raise OSError("simulated failure during rename")
 
-    monkeypatch.setattr(state.os, "replace", boom)
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(OSError, match="simulated failure"):
         write_idx(path, ARRAYS["matrix"])
     assert path.read_bytes() == before

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import random_network
-from stdp_ray import data, evaluation, rundir, scoring, state, workflow
+from stdp_ray import artifact, data, evaluation, rundir, scoring, workflow
 from stdp_ray.testing.localcluster import LocalCluster
 
 pytestmark = pytest.mark.slow
@@ -26,9 +26,9 @@ def run_dir(tmp_path_factory, tiny_cfg, mnist_dir):
     cfg = tiny_cfg.replace(backend="standalone", intensity=4.0)
     workflow.prepare_run(run, cfg, seed=11)
     net = random_network(cfg, seed=2)
-    state.save_network(run / rundir.NETWORK_DIR, cfg, net)
-    state.save_assignments(run / rundir.NETWORK_DIR, cfg, np.arange(10) % 10,
-                           np.zeros((10, 10)))
+    artifact.save_network(run / rundir.NETWORK_DIR, cfg, net)
+    artifact.save_assignments(run / rundir.NETWORK_DIR, cfg, np.arange(10) % 10,
+                              np.zeros((10, 10)))
     return run
 
 
@@ -60,7 +60,7 @@ def test_chunks_ran_on_both_nodes(cluster_run, run_dir):
 
 
 def test_tables_equal_a_single_process_run(cluster_run, run_dir, mnist_dir):
-    net = state.load_network(run_dir / rundir.NETWORK_DIR)
+    net = artifact.load_network(run_dir / rundir.NETWORK_DIR)
     images, labels = data.load_mnist(mnist_dir, "test")
     local = evaluation.evaluate_chunk(net.config, net.arrays, images[:N], labels[:N],
                                       np.arange(N), seed=11, phase="test", chunk=0)

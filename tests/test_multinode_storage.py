@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stdp_ray import data, rundir, storage
+from stdp_ray import data, location, mirrors, rundir
 from stdp_ray.config import Config
 from stdp_ray.testing.localcluster import LocalCluster
 from stdp_ray import faults
@@ -34,7 +34,7 @@ def _committed(s3_server, bucket: str, seed: int, samples: int) -> dict | None:
     """The state.json of member ``seed``'s checkpoint after ``samples``, once committed."""
     prefix = f"ens/seed={seed}/{rundir.CHECKPOINTS_DIR}/{rundir.checkpoint_name(samples)}/"
     keys = s3_server.keys(bucket, prefix)
-    if prefix + storage.COMMIT_MARKER not in keys:
+    if prefix + mirrors.COMMIT_MARKER not in keys:
         return None
     return json.loads(keys[prefix + rundir.CHECKPOINT_STATE])
 
@@ -148,7 +148,7 @@ def test_each_node_mirrored_the_bucket_in_its_own_directory(node_loss):
 def test_final_weights_equal_an_uninterrupted_training_bit_for_bit(node_loss, s3_server,
                                                                     mnist_dir, tmp_path):
     images, labels = data.load_mnist(mnist_dir, "train")
-    local = storage.read_location(node_loss["uri"])
+    local = location.read_location(node_loss["uri"])
     for seed in SEEDS:
         trainer = Trainer(CFG, seed, tmp_path / f"seed={seed}", images, labels,
                           checkpoint_every=SAMPLES)

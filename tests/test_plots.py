@@ -15,7 +15,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from conftest import random_network
-from stdp_ray import plots, report, rundir, state
+from stdp_ray import artifact, atomic, plots, report, rundir
 from stdp_ray.config import Config
 from stdp_ray.workflow import prepare_run
 
@@ -51,17 +51,17 @@ def make_run(run_dir, *, stats: bool = True, metrics: bool = True, network: bool
     cfg = Config(n_neurons=N)
     prepare_run(run_dir, cfg, seed=1)
     if network:
-        state.save_network(run_dir / rundir.NETWORK_DIR, cfg, random_network(cfg),
-                           prov={"seed": 1, "training_samples": 20, "training_seconds": 6.5})
+        artifact.save_network(run_dir / rundir.NETWORK_DIR, cfg, random_network(cfg),
+                              prov={"seed": 1, "training_samples": 20, "training_seconds": 6.5})
         if assignments:
-            state.save_assignments(run_dir / rundir.NETWORK_DIR, cfg, np.arange(N) % 10,
-                                   np.random.default_rng(0).random((10, N)))
+            artifact.save_assignments(run_dir / rundir.NETWORK_DIR, cfg, np.arange(N) % 10,
+                                      np.random.default_rng(0).random((10, N)))
     if stats:
         rundir.write_table(run_dir / rundir.STATS_DIR / "part-000000000.parquet",
                            pa.Table.from_pylist(stats_rows(20), schema=rundir.TRAIN_STATS_SCHEMA))
     if metrics:
         cm = confusion()
-        state.atomic_write_json(run_dir / rundir.METRICS_FILE, {
+        atomic.atomic_write_json(run_dir / rundir.METRICS_FILE, {
             "accuracy": float(np.trace(cm) / cm.sum()), "confusion_matrix": cm.tolist(),
             "n_samples": int(cm.sum()), "n_failed": 2, "mean_presentations": 1.2,
             "mean_spikes": 14.5, "wall_seconds": 75.0, "chunks": 2, "chunks_computed": 2,
@@ -274,7 +274,7 @@ def test_run_report(tmp_path):
 def test_run_report_observe_samples_from_manifest(tmp_path):
     run = tmp_path / "run"
     make_run(run)
-    state.atomic_write_json(run / "_manifests/responses/phase=observe.json",
+    atomic.atomic_write_json(run / "_manifests/responses/phase=observe.json",
                             {"phase": "observe", "n_samples": 1234})
     report.write_run_report(run)
     assert "| Observe (label-assignment) samples | 1,234 |" in \
@@ -363,8 +363,8 @@ def test_ensemble_report(tmp_path, monkeypatch):
         {"seed": 3, "accuracy": 0.80, "run_dir": "gone"}],                   # missing
         "k": [1, 2, 3], "accuracy_sum": [0.81, 0.84, 0.86], "accuracy_vote": [0.81, 0.82, 0.85],
         "mean_member_accuracy": 0.80}
-    state.atomic_write_json(root / "ensemble.json", {"seeds": [1, 2, 3]})
-    state.atomic_write_json(root / "metrics.json", metrics)
+    atomic.atomic_write_json(root / "ensemble.json", {"seeds": [1, 2, 3]})
+    atomic.atomic_write_json(root / "metrics.json", metrics)
     paths = report.write_ensemble_report("ens")
     out = root / "report"
     assert [p.resolve() for p in paths[-2:]] == [(out / "ensemble_accuracy.png").resolve(),
@@ -393,8 +393,8 @@ def test_an_ensemble_member_outside_the_root_is_refused_and_nothing_is_written_t
     (root).mkdir()
     (root / "link").symlink_to(tmp_path)
     (tmp_path / "seed-2").symlink_to(elsewhere)
-    state.atomic_write_json(root / "ensemble.json", {"seeds": [1]})
-    state.atomic_write_json(root / "metrics.json", {
+    atomic.atomic_write_json(root / "ensemble.json", {"seeds": [1]})
+    atomic.atomic_write_json(root / "metrics.json", {
         "members": [{"seed": 1, "accuracy": 0.8, "run_dir": member.format(abs=elsewhere)}],
         "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]})
     with pytest.raises(ValueError, match="member run_dir .* (must be a relative path inside|"
@@ -405,8 +405,8 @@ def test_an_ensemble_member_outside_the_root_is_refused_and_nothing_is_written_t
 
 def test_ensemble_report_without_member_reports(tmp_path):
     make_run(tmp_path / "seed-1")
-    state.atomic_write_json(tmp_path / "ensemble.json", {"seeds": [1]})
-    state.atomic_write_json(tmp_path / "metrics.json", {
+    atomic.atomic_write_json(tmp_path / "ensemble.json", {"seeds": [1]})
+    atomic.atomic_write_json(tmp_path / "metrics.json", {
         "members": [{"seed": 1, "accuracy": 0.8, "run_dir": "seed-1"}],
         "k": [1], "accuracy_sum": [0.8], "accuracy_vote": [0.8]})
     paths = report.write_ensemble_report(tmp_path, member_reports=False)
@@ -429,9 +429,9 @@ def test_ensemble_report_without_member_reports(tmp_path):
 ])
 def test_ensemble_report_bad_metrics(tmp_path, content, match):
     if content != "no-root":
-        state.atomic_write_json(tmp_path / "ensemble.json", {"seeds": [1]})
+        atomic.atomic_write_json(tmp_path / "ensemble.json", {"seeds": [1]})
     if isinstance(content, dict):
-        state.atomic_write_json(tmp_path / "metrics.json", content)
+        atomic.atomic_write_json(tmp_path / "metrics.json", content)
     with pytest.raises(ValueError, match=match):
         report.write_ensemble_report(tmp_path)
 
@@ -502,7 +502,7 @@ def test_a_damaged_sweep_root_is_refused_naming_the_file(tmp_path, damage, match
         rundir.write_table(tmp_path / rundir.SWEEP_SUMMARY_FILE,
                            rundir.sweep_summary_table([], ["theta_plus_mV"]))
     else:
-        state.atomic_write_json(tmp_path / rundir.SWEEP_FILE, {"grid": {}})
+        atomic.atomic_write_json(tmp_path / rundir.SWEEP_FILE, {"grid": {}})
     with pytest.raises(ValueError, match=match):
         report.write_report(tmp_path)
     assert not (tmp_path / "report").exists()

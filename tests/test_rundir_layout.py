@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stdp_ray import rundir, state
+from stdp_ray import artifact, rundir
 from stdp_ray.rundir import CheckpointState
 
 
@@ -17,7 +17,7 @@ def test_phase_directories_are_hive_partitions_of_responses(tmp_path):
 def test_what_a_phase_derives_is_listed_once(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in rundir.derived_files(tmp_path, "test")] \
         == ["predictions.parquet", "metrics.json"]
-    assert (tmp_path / "network" / state.ASSIGNMENTS_NPZ) in rundir.derived_files(tmp_path,
+    assert (tmp_path / "network" / artifact.ASSIGNMENTS_NPZ) in rundir.derived_files(tmp_path,
                                                                                  "observe")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stdp_ray import __version__, evaluation, report, rundir, scoring, state, workflow
+from stdp_ray import __version__, artifact, evaluation, report, rundir, scoring, workflow
 from stdp_ray.network import network_fingerprint
 from stdp_ray.options import RunOptions
 from stdp_ray.rundir import legacy
@@ -106,7 +106,7 @@ def test_an_old_run_configuration_reads():
 
 def test_an_old_network_loads_with_its_label_assignment_and_fingerprint():
     rc = workflow.read_run_config(OLD / "run")
-    net = state.load_network(OLD / "run" / "network", expect=rc.config)
+    net = artifact.load_network(OLD / "run" / "network", expect=rc.config)
     assert net.arrays.weights.shape == (784, 10)
     assert net.assignments.shape == (10,) and net.class_rates.shape == (10, 10)
     assert net.provenance["training_samples"] == 4
@@ -125,7 +125,7 @@ def test_old_predictions_agree_with_old_metrics_and_old_responses():
     assert scoring.confusion_matrix(y, p).tolist() == metrics.confusion_matrix
     assert (metrics.n_neurons, metrics.training_samples, metrics.observe_samples) == (10, 4, 40)
     # The responses and the label assignment give the same predictions again.
-    net = state.load_network(run_dir / "network")
+    net = artifact.load_network(run_dir / "network")
     again = evaluation.predictions_from_responses(
         evaluation.responses(run_dir / "responses" / "phase=test"), net.assignments)
     assert again.column("predicted").to_pylist() == preds.column("predicted").to_pylist()

@@ -11,7 +11,7 @@ from conftest import TINY
 from stdp_ray import rundir
 from stdp_ray.config import Config, config_to_dict
 from stdp_ray.rundir import EnsembleMember, EnsembleMetrics, EnsembleSettings, RunMetrics, RunRecord
-from stdp_ray.state import ArtifactError
+from stdp_ray.reading import ArtifactError
 
 
 def test_a_run_record_round_trips_with_its_provenance(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import os
 
 from conftest import lock_in_child
-from stdp_ray import report, state
+from stdp_ray import atomic, report
 from test_plots import make_run, make_sweep
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -37,8 +37,8 @@ def test_ships_an_ensemble_with_its_members(tmp_path):
     root = tmp_path / "ens"
     for seed in (1, 2):
         make_run(root / f"seed={seed}")
-    state.atomic_write_json(root / "ensemble.json", {"seeds": [1, 2]})
-    state.atomic_write_json(root / "metrics.json", {
+    atomic.atomic_write_json(root / "ensemble.json", {"seeds": [1, 2]})
+    atomic.atomic_write_json(root / "metrics.json", {
         "members": [{"seed": s, "accuracy": 0.8, "run_dir": f"seed={s}"} for s in (1, 2)],
         "k": [1, 2], "accuracy_sum": [0.8, 0.85], "accuracy_vote": [0.8, 0.8]})
     (root / "ensemble_predictions.parquet").write_bytes(b"table")
@@ -94,7 +94,7 @@ def test_refuses_a_busy_or_stale_source(tmp_path, caplog):
 
 
 def test_refuses_a_malformed_ensemble_file(tmp_path, caplog):
-    state.atomic_write_json(tmp_path / "ens" / "ensemble.json", {"seeds": "1,2"})
+    atomic.atomic_write_json(tmp_path / "ens" / "ensemble.json", {"seeds": "1,2"})
     assert ship_results.main([str(tmp_path / "ens"), str(tmp_path / "dest")]) == 2
     assert "seeds == '1,2' in " in caplog.text and "must be a sequence of ints" in caplog.text
     (tmp_path / "file").write_text("x")

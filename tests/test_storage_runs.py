@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import stdp_ray
-from stdp_ray import rundir, state, storage
+from stdp_ray import artifact, leases, location, mirrors, rundir
 from stdp_ray.cli import main
 
 pytestmark = pytest.mark.slow
@@ -83,16 +83,17 @@ def test_the_bucket_holds_the_whole_run_and_nothing_else(runs, s3_server):
     keys = set(s3_server.keys(bucket))
     prefix = "runs/n10/"
     for name in (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, "network/network.json",
-                 "network/arrays.npz", "network/assignments.npz", f"network/{storage.COMMIT_MARKER}",
+                 "network/arrays.npz", "network/assignments.npz",
+                 f"network/{mirrors.COMMIT_MARKER}",
                  "train/stats/part-000000.parquet", "train/stats/part-000004.parquet",
                  f"{rundir.CHECKPOINTS_DIR}/{rundir.checkpoint_name(8)}/{rundir.CHECKPOINT_STATE}",
                  "_manifests/responses/phase=test.json", "report/report.md",
                  "report/confusion.png", f"{rundir.SNAPSHOTS_DIR}/{rundir.snapshot_name(4)}/"
-                 f"{storage.COMMIT_MARKER}", f"{rundir.CURVE_DIR}/{rundir.CURVE_PNG}"):
+                 f"{mirrors.COMMIT_MARKER}", f"{rundir.CURVE_DIR}/{rundir.CURVE_PNG}"):
         assert prefix + name in keys, name
     # No temporaries, no pending markers, no lease (released), no stop request.
     private = [k for k in keys if any(p.startswith(".") for p in k.split("/"))
-               and not k.endswith(storage.COMMIT_MARKER)]
+               and not k.endswith(mirrors.COMMIT_MARKER)]
     assert private == []
 
 
@@ -123,7 +124,7 @@ def test_the_scripts_ship_and_export_a_run_on_the_bucket(runs, s3_server, tmp_pa
                                   _frame(local / rundir.PREDICTIONS_FILE))
     net = tmp_path / "networks/n10"
     assert _script("export_network").main([uri, str(net), "--dtype", "float32"]) == 0
-    exported = state.load_network(net)
+    exported = artifact.load_network(net)
     np.testing.assert_array_equal(exported.arrays.weights,
                                   stdp_ray.load_run(local).network.arrays.weights
                                   .astype(np.float32))
@@ -152,16 +153,16 @@ def test_training_resumes_from_the_stored_checkpoint_past_an_interrupted_upload(
     s3 = s3_server.client()
     # A checkpoint whose upload was killed: pending marker, one file, no commit marker.
     broken = f"runs/n10/{rundir.CHECKPOINTS_DIR}/{rundir.checkpoint_name(12)}"
-    s3.put_object(Bucket=bucket, Key=f"{broken}/{storage.PENDING_MARKER}", Body=b"")
+    s3.put_object(Bucket=bucket, Key=f"{broken}/{mirrors.PENDING_MARKER}", Body=b"")
     s3.put_object(Bucket=bucket, Key=f"{broken}/{rundir.CHECKPOINT_ARRAYS}", Body=b"half")
     common = ["--samples", "12", "--checkpoint-every", "4", *TINY_ARGS, "--data-dir",
               str(mnist_dir)]
     assert main(["train", uri, *common]) == 0
     assert main(["train", str(local), *common]) == 0
     keys = s3_server.keys(bucket)
-    assert f"{broken}/{storage.COMMIT_MARKER}" in keys  # written again, complete
+    assert f"{broken}/{mirrors.COMMIT_MARKER}" in keys  # written again, complete
     assert keys[f"{broken}/{rundir.CHECKPOINT_ARRAYS}"] != b"half"
-    assert f"{broken}/{storage.PENDING_MARKER}" not in keys
+    assert f"{broken}/{mirrors.PENDING_MARKER}" not in keys
     there = stdp_ray.load_run(uri)
     assert there.train_stats["sample"].tolist() == list(range(12))
     np.testing.assert_array_equal(there.network.arrays.weights,
@@ -180,7 +181,7 @@ def test_an_ensemble_on_the_bucket_equals_the_local_one(ray_local, s3_server, tm
     assert main(["ensemble", str(tmp_path / "ens"), *ENSEMBLE, "--data-dir",
                  str(mnist_dir)]) == 0
     assert main(["report", uri]) == 0
-    remote = storage.read_location(uri)
+    remote = location.read_location(uri)
     pd.testing.assert_frame_equal(_frame(remote / rundir.ENSEMBLE_PREDICTIONS_FILE),
                                   _frame(tmp_path / "ens" / rundir.ENSEMBLE_PREDICTIONS_FILE))
     there = rundir.read_ensemble_metrics(remote)
@@ -189,4 +190,4 @@ def test_an_ensemble_on_the_bucket_equals_the_local_one(ray_local, s3_server, tm
     assert [m.run_dir for m in there.members] == ["seed=1", "seed=2"]
     keys = s3_server.keys(bucket)
     assert "ens/report/ensemble_accuracy.png" in keys and "ens/seed=2/report/report.md" in keys
-    assert not any(k.endswith(state.LOCK_FILE) for k in keys)  # every lease released
+    assert not any(k.endswith(leases.LOCK_FILE) for k in keys)  # every lease released

@@ -94,7 +94,7 @@ def test_silent_input_is_bounded_and_recorded(tmp_path, tiny_cfg, train_data):
 
 
 def test_checkpoint_of_another_seed_is_refused(straight, tiny_cfg, train_data):
-    from stdp_ray.state import ArtifactError
+    from stdp_ray.reading import ArtifactError
 
     with pytest.raises(ArtifactError, match=r"checkpoint of seed 1, this run has seed 2"):
         Trainer(tiny_cfg, 2, straight.train_dir, *train_data)
@@ -142,7 +142,7 @@ def test_rerunning_a_finished_training_trains_nothing(ray_local, tmp_path, tiny_
 
 def test_snapshots_keep_the_network_every_n_samples_without_changing_training(
         straight, tmp_path, tiny_cfg, train_data):
-    from stdp_ray import rundir, state
+    from stdp_ray import artifact, rundir
 
     trainer = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3, snapshot_every=2)
     trainer.train_until(4)
@@ -152,7 +152,7 @@ def test_snapshots_keep_the_network_every_n_samples_without_changing_training(
     np.testing.assert_array_equal(resumed.network().weights, straight.network().weights)
     snaps = rundir.snapshot_dirs(tmp_path)
     assert [n for n, _ in snaps] == [2, 4, 6]
-    last = state.load_network(snaps[-1][1])
+    last = artifact.load_network(snaps[-1][1])
     np.testing.assert_array_equal(last.arrays.weights, straight.network().weights)
     assert last.provenance["training_samples"] == 6
     # Checkpoints are pruned as before; snapshots are not.
@@ -175,16 +175,16 @@ def test_a_stop_request_ends_training_after_the_sample_with_a_checkpoint(tmp_pat
 
 
 def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, tiny_cfg, train_data):
-    from stdp_ray import state
+    from stdp_ray import leases, locks
 
     run = tmp_path / "run"
-    with state.directory_lock(run):  # the driver (its own open file: a lock apart)
-        lease = (run, state.lock_owner(run))
+    with locks.directory_lock(run):  # the driver (its own open file: a lock apart)
+        lease = (run, locks.lock_owner(run))
         trainer = Trainer(tiny_cfg, 1, run / "train", *train_data, checkpoint_every=2,
                           lease=lease)
         trainer.train_until(2)
     # The driver died: the lock is free.
-    with pytest.raises(state.LeaseLostError, match="the driver .* is gone"):
+    with pytest.raises(leases.LeaseLostError, match="the driver .* is gone"):
         trainer.train_until(4)
     assert [p.name for p in training.rundir.checkpoint_dirs(run / "train" / "checkpoints")] == [
         "ckpt-000000002"]

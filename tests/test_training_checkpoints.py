@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 
 from conftest import TINY, random_network
-from stdp_ray import rundir, state, training
+from stdp_ray import atomic, reading, rundir, training
 from stdp_ray.config import config_to_dict
 from stdp_ray.rundir import CheckpointState
-from stdp_ray.state import ArtifactError
+from stdp_ray.reading import ArtifactError
 
 
 def _checkpoint(train_dir, samples_done, seed=1, cfg=TINY):
     ckpt = rundir.checkpoints_dir(train_dir) / rundir.checkpoint_name(samples_done)
     net = random_network(cfg)
-    state.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=net.weights,
+    atomic.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=net.weights,
                           theta_mV=net.theta_mV, delays_ms=net.delays_ms)
-    state.atomic_save_npz(ckpt / rundir.CHECKPOINT_DYNAMIC, exc_v=np.zeros(cfg.n_neurons))
+    atomic.atomic_save_npz(ckpt / rundir.CHECKPOINT_DYNAMIC, exc_v=np.zeros(cfg.n_neurons))
     rundir.write_checkpoint_state(ckpt, CheckpointState(
         samples_done=samples_done, seed=seed, model=cfg.model_hash(),
         config=config_to_dict(cfg)))
@@ -60,7 +60,7 @@ def test_a_checkpoint_whose_arrays_do_not_fit_the_configuration_is_refused(tmp_p
     assert training.check_resumable(tmp_path, bigger, 1, 10) == 6
     ckpt = rundir.latest_checkpoint(rundir.checkpoints_dir(tmp_path))
     # Same model hash but other arrays: the arrays are checked too.
-    state.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=np.zeros((3, 3)),
+    atomic.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=np.zeros((3, 3)),
                           theta_mV=np.zeros(3), delays_ms=np.zeros((3, 3)))
     with pytest.raises(ArtifactError, match="weights has shape"):
         training.check_resumable(tmp_path, bigger, 1, 10)
@@ -71,7 +71,7 @@ def _checksummed(train_dir, samples_done):
     ckpt = _checkpoint(train_dir, samples_done)
     rundir.write_checkpoint_state(ckpt, CheckpointState(
         samples_done=samples_done, seed=1, model=TINY.model_hash(), config=config_to_dict(TINY),
-        checksums={n: state.sha256_of(ckpt / n) for n in training.CHECKPOINT_FILES}))
+        checksums={n: reading.sha256_of(ckpt / n) for n in training.CHECKPOINT_FILES}))
     return ckpt
 
 

@@ -10,22 +10,23 @@ import numpy as np
 import pytest
 
 from conftest import TINY, lock_in_child, random_network
-from stdp_ray import ensembles, rundir, state, workflow
+from stdp_ray import artifact, ensembles, leases, reading, rundir, workflow
 from stdp_ray.cli import main
 from stdp_ray.options import RunOptions
 
 
 @pytest.fixture
 def network_dir(tmp_path):
-    return state.save_network(tmp_path / "shipped", TINY, random_network(TINY), prov={"seed": 3})
+    return artifact.save_network(tmp_path / "shipped", TINY, random_network(TINY),
+                                 prov={"seed": 3})
 
 
 def test_import_into_a_busy_directory_writes_nothing(tmp_path, network_dir):
     run = tmp_path / "run"
     with lock_in_child(run):
-        with pytest.raises(state.DirectoryBusyError, match=r"run: in use by another stdp-ray"):
+        with pytest.raises(leases.DirectoryBusyError, match=r"run: in use by another stdp-ray"):
             workflow.import_network(network_dir, run)
-    assert sorted(p.name for p in run.iterdir()) == [state.LOCK_FILE]
+    assert sorted(p.name for p in run.iterdir()) == [leases.LOCK_FILE]
 
 
 def test_cli_exits_1_on_a_busy_directory(tmp_path, network_dir, caplog):
@@ -41,7 +42,7 @@ def test_evaluation_refuses_a_busy_run(tmp_path, network_dir, phase):
     run = tmp_path / "run"
     workflow.import_network(network_dir, run)
     with lock_in_child(run):
-        with pytest.raises(state.DirectoryBusyError, match="in use"):
+        with pytest.raises(leases.DirectoryBusyError, match="in use"):
             phase(run)
 
 
@@ -67,17 +68,17 @@ def test_taking_the_lock_sweeps_interrupted_writes(tmp_path, network_dir):
         p.mkdir(parents=True) if not p.name.endswith(".tmp") else p.write_text("half")
     workflow.import_network(network_dir, run)  # same network again: harmless
     assert not any(p.exists() for p in stale)
-    assert (run / rundir.NETWORK_DIR / state.ARRAYS_NPZ).is_file()
+    assert (run / rundir.NETWORK_DIR / artifact.ARRAYS_NPZ).is_file()
 
 
 def test_ensemble_refuses_while_a_member_is_busy(tmp_path, mnist_dir):
     root = tmp_path / "ens"
     with lock_in_child(rundir.member_dir(root, 2)):
-        with pytest.raises(state.DirectoryBusyError, match=r"seed=2: in use"):
+        with pytest.raises(leases.DirectoryBusyError, match=r"seed=2: in use"):
             ensembles.run_ensemble(root, TINY, [1, 2], RunOptions(samples=2, data_dir=mnist_dir,
                                                                     progress=False))
     # Nothing was trained: seed=1 holds its lock file only.
-    assert sorted(p.name for p in rundir.member_dir(root, 1).iterdir()) == [state.LOCK_FILE]
+    assert sorted(p.name for p in rundir.member_dir(root, 1).iterdir()) == [leases.LOCK_FILE]
 
 
 def _leftovers(run: Path) -> list[Path]:
@@ -100,7 +101,7 @@ def test_sweep_removes_exactly_the_temporaries(tmp_path):
     leftovers = _leftovers(run)
     keep = [run / "network/arrays.npz", run / "train/checkpoints/ckpt-000000004/state.json",
             run / "responses/phase=test/part-00000.parquet", run / "metrics.json",
-            run / state.LOCK_FILE, run / ".hidden-but-not-ours",
+            run / leases.LOCK_FILE, run / ".hidden-but-not-ours",
             run / "report/.report.md.x1.tmp"]  # reports are written without the lock
     for p in keep:
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -139,8 +140,8 @@ def test_sweep_finishes_an_interrupted_network_replacement(tmp_path, network_dir
     removed = rundir.sweep_temporaries(run)
     assert sorted(p.name for p in removed) == (
         [".network.old", ".network.tmp123"] if network_there else [".network.tmp123"])
-    assert sorted(p.name for p in run.iterdir()) == [state.LOCK_FILE, "config.json", "network"]
-    assert state.load_network(run / "network").provenance["seed"] == 3
+    assert sorted(p.name for p in run.iterdir()) == [leases.LOCK_FILE, "config.json", "network"]
+    assert artifact.load_network(run / "network").provenance["seed"] == 3
 
 
 def test_save_trained_records_sample_time_and_keeps_an_unchanged_network(tmp_path):
@@ -155,20 +156,20 @@ def test_save_trained_records_sample_time_and_keeps_an_unchanged_network(tmp_pat
                        pa.Table.from_pylist(rows, schema=rundir.TRAIN_STATS_SCHEMA))
     arrays = random_network(TINY, seed=1)
     workflow.save_trained(run, TINY, arrays, 3, {"samples": 4, "seconds": 9.0})
-    prov = state.load_network(run / "network").provenance
+    prov = artifact.load_network(run / "network").provenance
     assert (prov["training_seconds"], prov["training_call_seconds"]) == (1.0, 9.0)
-    state.save_assignments(run / "network", TINY, np.arange(10) % 10, np.ones((10, 10)))
+    artifact.save_assignments(run / "network", TINY, np.arange(10) % 10, np.ones((10, 10)))
     (run / rundir.ASSIGNMENTS_FILE).write_bytes(b"observe result")
-    before = (run / "network" / state.NETWORK_JSON).read_bytes()
+    before = (run / "network" / artifact.NETWORK_JSON).read_bytes()
     # A rerun that trained nothing: same arrays, network and assignment kept as they are.
     workflow.save_trained(run, TINY, arrays, 3, {"samples": 4, "seconds": 0.5})
-    assert (run / "network" / state.NETWORK_JSON).read_bytes() == before
-    assert state.load_network(run / "network").assignments is not None
+    assert (run / "network" / artifact.NETWORK_JSON).read_bytes() == before
+    assert artifact.load_network(run / "network").assignments is not None
     assert (run / rundir.ASSIGNMENTS_FILE).exists()
     # Another network replaces it and drops what was computed from the old one.
     workflow.save_trained(run, TINY, random_network(TINY, seed=2), 3,
                           {"samples": 4, "seconds": 0.5})
-    assert state.load_network(run / "network").assignments is None
+    assert artifact.load_network(run / "network").assignments is None
     assert not (run / rundir.ASSIGNMENTS_FILE).exists()
 
 
@@ -181,15 +182,15 @@ def test_import_copies_only_the_known_files(tmp_path, network_dir):
     rc = workflow.import_network(network_dir, tmp_path / "run")
     assert rc.seed == 3
     assert sorted(p.name for p in (tmp_path / "run" / rundir.NETWORK_DIR).iterdir()) == [
-        state.ARRAYS_NPZ, state.NETWORK_JSON]
+        artifact.ARRAYS_NPZ, artifact.NETWORK_JSON]
 
 
-@pytest.mark.parametrize("linked", [state.ASSIGNMENTS_NPZ, state.ARRAYS_NPZ])
+@pytest.mark.parametrize("linked", [artifact.ASSIGNMENTS_NPZ, artifact.ARRAYS_NPZ])
 def test_a_symlink_inside_an_imported_network_is_refused_and_no_run_is_left(
         tmp_path, network_dir, linked):
     secret = tmp_path / "secret"
     secret.write_text("the receiver's private key\n")
-    if linked == state.ARRAYS_NPZ:
+    if linked == artifact.ARRAYS_NPZ:
         (network_dir / linked).rename(secret)
     (network_dir / linked).symlink_to(secret)
     run = tmp_path / "run"
@@ -200,8 +201,8 @@ def test_a_symlink_inside_an_imported_network_is_refused_and_no_run_is_left(
 def test_a_failed_import_into_an_existing_directory_writes_no_config(tmp_path, network_dir):
     run = tmp_path / "run"
     run.mkdir()
-    (network_dir / state.ASSIGNMENTS_NPZ).symlink_to(tmp_path / "secret")
-    with pytest.raises(state.ArtifactError, match="is a symbolic link"):
+    (network_dir / artifact.ASSIGNMENTS_NPZ).symlink_to(tmp_path / "secret")
+    with pytest.raises(reading.ArtifactError, match="is a symbolic link"):
         workflow.import_network(network_dir, run)
     assert list(run.iterdir()) == []
 
@@ -241,7 +242,7 @@ OLD_NETWORK = Path(__file__).parent / "data" / "written-by-12aa4be" / "run" / "n
 def test_an_imported_network_with_labels_gets_its_assignments_table(tmp_path):
     run = tmp_path / "run"
     rc = workflow.import_network(OLD_NETWORK, run)
-    net = state.load_network(OLD_NETWORK)
+    net = artifact.load_network(OLD_NETWORK)
     table = rundir.read_table(run / rundir.ASSIGNMENTS_FILE, rundir.ASSIGNMENTS_SCHEMA)
     assert table.column("assigned_class").to_pylist() == net.assignments.tolist()
     rates = np.stack(table.column("class_rates").to_numpy(zero_copy_only=False))

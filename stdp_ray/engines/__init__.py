@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from .base import (CACHE_ENV, PassInputs, PlasticState, build_cache_dir, compiler_available,
+from .base import (PassInputs, PlasticState, build_cache_dir, compiler_available,
                    count_slot_spikes)
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "REGISTRY", "ENGINES", "EXACT_ENGINES", "arithmetic", "resolve",
            "FrozenSimulator", "PlasticSimulator", "make_frozen_simulator", "make_trainer",
            "PassInputs", "PlasticState", "count_slot_spikes", "compiler_available",
-           "build_cache_dir", "CACHE_ENV"]
+           "build_cache_dir"]
 
 logger = logging.getLogger(__name__)
 

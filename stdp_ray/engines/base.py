@@ -22,15 +22,13 @@ from .. import model
 from ..config import Config
 from ..errors import EnvironmentFailure
 from ..network import FrozenNetwork
+from ..paths import CACHE_ENV, user_cache_dir
 
 __all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available", "private_dir",
            "UnsafeDirectoryError", "NEVER_S", "expand_synapse_traces", "compact_synapse_traces",
-           "build_cache_dir", "CACHE_ENV", "warn_single_threaded"]
+           "build_cache_dir", "warn_single_threaded"]
 
 logger = logging.getLogger(__name__)
-
-#: Environment variable overriding where compiled standalone builds are cached.
-CACHE_ENV = "STDP_RAY_CACHE"
 
 
 def compiler_available() -> bool:
@@ -67,8 +65,7 @@ def build_cache_dir() -> Path:
     root = os.environ.get(CACHE_ENV)
     if root:
         return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stdp_ray" / "standalone"
+    return user_cache_dir() / "standalone"
 
 
 class UnsafeDirectoryError(EnvironmentFailure):

@@ -32,11 +32,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..state import directory_lock
+from ..locks import directory_lock
 from .ensemble import inside_root, is_ensemble_root, write_ensemble_report
 from .output import DEFAULT_DPI, save_figure
 from .run import SUMMARY_EVERY, training_summary, write_run_report
 from .sweep import is_sweep_root, sweep_run_dirs, write_sweep_figure, write_sweep_report
+from ..location import as_path
 
 __all__ = ["write_report", "write_run_report", "write_ensemble_report", "write_sweep_report",
            "write_sweep_figure", "save_figure", "DEFAULT_DPI", "is_ensemble_root",
@@ -58,7 +59,7 @@ def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[P
         As :func:`write_run_report`, :func:`write_ensemble_report` and
         :func:`write_sweep_report`.
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.is_dir():
         raise ValueError(f"{path}: not a run directory (no such directory)")
     with directory_lock(path, shared=True):

@@ -14,6 +14,7 @@ from ..rundir import ENSEMBLE_PNG, REPORT_DIR, REPORT_MD
 from .output import (DEFAULT_DPI, NA, fmt_pct, link, md_cell, save_figure, shown, shown_name,
                      write_text)
 from .run import write_run_report
+from ..location import as_path
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ __all__ = ["write_ensemble_report", "is_ensemble_root", "inside_root", "member_r
 
 def is_ensemble_root(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an ensemble root (holds ``ensemble.json``), not a run directory."""
-    return (Path(path) / rundir.ENSEMBLE_FILE).is_file()
+    return (as_path(path) / rundir.ENSEMBLE_FILE).is_file()
 
 
 def _read_ensemble(root: Path) -> rundir.EnsembleMetrics:
@@ -45,7 +46,7 @@ def inside_root(root: Path, run_dir: str, *, source: Path | None = None,
     is refused, so that a report never writes elsewhere.
     """
     source = root / rundir.ENSEMBLE_METRICS_FILE if source is None else source
-    p = Path(run_dir)
+    p = as_path(run_dir)
     if p.is_absolute() or ".." in p.parts or not p.parts:
         raise ValueError(f"{source}: {what} {run_dir!r} must be a relative path inside {where}")
     candidate = root / p
@@ -104,7 +105,7 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
         If ``root`` holds no ``ensemble.json``, no ``metrics.json``, or a
         malformed one (a member path outside ``root`` included).
     """
-    root = Path(root)
+    root = as_path(root)
     raw = _read_ensemble(root)
     path = root / rundir.ENSEMBLE_METRICS_FILE
     out_dir = root / REPORT_DIR

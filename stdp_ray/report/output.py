@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..state import atomic_write_bytes
-from ..storage import display, display_name
+from ..atomic import atomic_write_bytes
+from ..location import display, display_name
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,9 @@ from .. import plots, rundir
 from ..rundir import (CONFUSION_PNG, RECEPTIVE_FIELDS_PNG, REPORT_DIR, REPORT_MD,
                       TRAINING_CURVES_PNG, TRAINING_SUMMARY_CSV, PhaseManifest, RunMetrics,
                       RunRecord)
-from ..state import ArtifactError, load_network
+from ..artifact import load_network
+from ..reading import ArtifactError
+from ..location import as_path
 from .output import (DEFAULT_DPI, NA, first, fmt_int, fmt_pct, fmt_seconds, md_cell,
                      save_figure, shown, shown_name, write_text)
 
@@ -78,7 +80,7 @@ class _RunData:
     run_dir: Path
     record: RunRecord
     metrics: RunMetrics | None = None
-    network: Any = None            # state.Network
+    network: Any = None            # artifact.Network
     stats: Any = None              # pandas.DataFrame
     observe: PhaseManifest | None = None
     skipped: dict[str, str] = field(default_factory=dict)   # figure -> reason
@@ -251,9 +253,9 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
     ------
     ValueError
         If ``run_dir`` is not a run directory, or a file in it is malformed
-        (:class:`stdp_ray.state.ArtifactError` is a ValueError).
+        (:class:`stdp_ray.reading.ArtifactError` is a ValueError).
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     data = _read_run(run_dir)
     out_dir = run_dir / REPORT_DIR
     written = _write_figures(data, out_dir, dpi)

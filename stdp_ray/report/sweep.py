@@ -10,8 +10,9 @@ import numpy as np
 
 from .. import plots, rundir
 from ..rundir import REPORT_DIR, REPORT_MD, SWEEP_PNG
-from ..state import ArtifactError
+from ..reading import ArtifactError
 from .ensemble import inside_root, member_report
+from ..location import as_path
 from .output import (DEFAULT_DPI, NA, fmt_int, fmt_pct, fmt_seconds, md_cell, save_figure, shown,
                      shown_name, write_text)
 
@@ -20,7 +21,7 @@ __all__ = ["write_sweep_report", "write_sweep_figure", "is_sweep_root", "sweep_r
 
 def is_sweep_root(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a sweep root (holds ``sweep.json``), not a run directory."""
-    return (Path(path) / rundir.SWEEP_FILE).is_file()
+    return (as_path(path) / rundir.SWEEP_FILE).is_file()
 
 
 def _read_sweep(root: Path):
@@ -46,7 +47,7 @@ def _read_sweep(root: Path):
 def sweep_run_dirs(root: str | os.PathLike, run_dirs) -> list[Path]:
     """The run directories named in a sweep's ``sweep.parquet``, each checked to lie inside
     ``root`` (:func:`inside_root`)."""
-    root = Path(root)
+    root = as_path(root)
     return [inside_root(root, str(d), source=root / rundir.SWEEP_SUMMARY_FILE, what="run_dir",
                         where="the sweep directory") for d in run_dirs]
 
@@ -66,7 +67,7 @@ def write_sweep_figure(root: str | os.PathLike, summary, fields: list[str], path
     path : path, optional
         Where (default ``ROOT/sweep.png``, which ``stdp-ray sweep`` writes).
     """
-    root = Path(root)
+    root = as_path(root)
     fig = plots.sweep_figure(summary, fields, title=f"Sweep: {shown_name(root)}")
     return save_figure(fig, root / SWEEP_PNG if path is None else path, dpi)
 
@@ -99,7 +100,7 @@ def write_sweep_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
         If ``root`` holds no ``sweep.json``, no ``sweep.parquet``, or a
         malformed one (a run directory outside ``root`` included).
     """
-    root = Path(root)
+    root = as_path(root)
     settings, summary = _read_sweep(root)
     fields = list(settings.grid)
     source = root / rundir.SWEEP_SUMMARY_FILE

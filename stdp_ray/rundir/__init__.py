@@ -24,7 +24,7 @@ Layout of a run directory::
 
     RUN_DIR/
       config.json                     the run's configuration, seed, provenance
-      network/                        the network artifact (see stdp_ray.state)
+      network/                        the network artifact (see stdp_ray.artifact)
       train/stats/part-*.parquet      one row per training sample
       train/checkpoints/ckpt-*/       training checkpoints (state.json, arrays.npz, dynamic.npz)
       train/snapshots/snap-*/         networks kept every --eval-every samples (never pruned)
@@ -38,7 +38,7 @@ Layout of a run directory::
       predictions.parquet             one row per test sample
       metrics.json                    accuracy, confusion matrix, timings
       report/                         figures, training_summary.csv, report.md
-      .lock                           held by the process working on it (stdp_ray.state)
+      .lock                           held by the process working on it (stdp_ray.locks)
 
 Layout of an ensemble root::
 

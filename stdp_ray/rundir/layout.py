@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from .. import state
 from . import legacy
+from .. import artifact
+from ..location import as_path
 
 __all__ = [
     "RUN_CONFIG_FILE", "NETWORK_DIR", "TRAIN_DIR", "STATS_DIR", "CHECKPOINTS_DIR",
@@ -69,7 +70,7 @@ ENSEMBLE_PNG = "ensemble_accuracy.png"
 _CHECKPOINT_PREFIX = "ckpt-"
 #: Glob of the checkpoint directories in a checkpoints' directory.
 CHECKPOINT_GLOB = f"{_CHECKPOINT_PREFIX}*"
-#: A snapshot: a network directory (:func:`stdp_ray.state.save_network`)
+#: A snapshot: a network directory (:func:`stdp_ray.artifact.save_network`)
 #: ``snap-<samples done>``.
 _SNAPSHOT_PREFIX = "snap-"
 CHECKPOINT_STATE = "state.json"
@@ -97,7 +98,7 @@ def phase_dir(run_dir: str | os.PathLike, phase: str) -> Path:
     """``RUN_DIR/responses/phase=<phase>``: the responses of observe or test."""
     if phase not in PHASES:
         raise ValueError(f"phase == {phase!r}, must be one of {PHASES}")
-    return Path(run_dir) / RESPONSES_DIR / f"phase={phase}"
+    return as_path(run_dir) / RESPONSES_DIR / f"phase={phase}"
 
 
 
@@ -108,7 +109,7 @@ def member_dir(root: str | os.PathLike, seed: int) -> Path:
     seed), or ``ROOT/seed-<seed>`` where an older version made that one and
     there is no ``seed=<seed>`` (:func:`stdp_ray.rundir.legacy.older_member_dir`).
     """
-    current = Path(root) / f"{_MEMBER_PREFIX}{int(seed)}"
+    current = as_path(root) / f"{_MEMBER_PREFIX}{int(seed)}"
     if not os.path.lexists(current):
         return legacy.older_member_dir(root, seed) or current
     return current
@@ -127,7 +128,7 @@ def sweep_point_dir(root: str | os.PathLike, point: Mapping[str, Any], seed: int
     One directory level per swept field, in the grid's order, named as hive
     partitions (:func:`setting_text`).
     """
-    path = Path(root)
+    path = as_path(root)
     for name, value in point.items():
         path = path / f"{name}={setting_text(value)}"
     return path / f"seed={int(seed)}"
@@ -136,7 +137,7 @@ def sweep_point_dir(root: str | os.PathLike, point: Mapping[str, Any], seed: int
 
 def stats_dir(train_dir: str | os.PathLike) -> Path:
     """The training statistics' directory below ``train_dir`` (``RUN_DIR/train``)."""
-    return Path(train_dir) / _STATS
+    return as_path(train_dir) / _STATS
 
 
 #: Written by the driver into ``RUN_DIR/train`` on an interrupt: the trainer
@@ -146,12 +147,12 @@ STOP_FILE = ".stop"
 
 def stop_file(train_dir: str | os.PathLike) -> Path:
     """The stop request of a training (``RUN_DIR/train/.stop``)."""
-    return Path(train_dir) / STOP_FILE
+    return as_path(train_dir) / STOP_FILE
 
 
 def checkpoints_dir(train_dir: str | os.PathLike) -> Path:
     """The checkpoints' directory below ``train_dir`` (``RUN_DIR/train``)."""
-    return Path(train_dir) / _CHECKPOINTS
+    return as_path(train_dir) / _CHECKPOINTS
 
 
 def checkpoint_name(samples_done: int) -> str:
@@ -166,7 +167,7 @@ def checkpoint_dirs(directory: str | os.PathLike, *, complete: bool = True) -> l
     otherwise every directory named as a checkpoint.
     """
     found = []
-    for p in Path(directory).glob(CHECKPOINT_GLOB):
+    for p in as_path(directory).glob(CHECKPOINT_GLOB):
         m = _CHECKPOINT_RE.fullmatch(p.name)
         if m and (not complete or (p / CHECKPOINT_STATE).is_file()):
             found.append((int(m.group(1)), p))
@@ -181,7 +182,7 @@ def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
 
 def snapshots_dir(train_dir: str | os.PathLike) -> Path:
     """The snapshots' directory below ``train_dir`` (``RUN_DIR/train``)."""
-    return Path(train_dir) / _SNAPSHOTS
+    return as_path(train_dir) / _SNAPSHOTS
 
 
 def snapshot_name(samples_done: int) -> str:
@@ -198,7 +199,7 @@ def snapshot_dirs(train_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     found = []
     for p in snapshots_dir(train_dir).glob(f"{_SNAPSHOT_PREFIX}*"):
         m = _SNAPSHOT_RE.fullmatch(p.name)
-        if m and not p.is_symlink() and (p / state.NETWORK_JSON).is_file():
+        if m and not p.is_symlink() and (p / artifact.NETWORK_JSON).is_file():
             found.append((int(m.group(1)), p))
     return sorted(found)
 
@@ -207,7 +208,7 @@ def snapshot_dirs(train_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 def curve_point_dir(run_dir: str | os.PathLike, samples_seen: int) -> Path:
     """``RUN_DIR/curve/snap-<samples>``: the responses of one snapshot's evaluation."""
-    return Path(run_dir) / CURVE_DIR / snapshot_name(samples_seen)
+    return as_path(run_dir) / CURVE_DIR / snapshot_name(samples_seen)
 
 
 def curve_phase_dir(run_dir: str | os.PathLike, samples_seen: int, phase: str,
@@ -225,10 +226,10 @@ def curve_phase_dir(run_dir: str | os.PathLike, samples_seen: int, phase: str,
 
 
 _DERIVED = {"observe": (ASSIGNMENTS_FILE, PREDICTIONS_FILE, METRICS_FILE,
-                        f"{NETWORK_DIR}/{state.ASSIGNMENTS_NPZ}"),
+                        f"{NETWORK_DIR}/{artifact.ASSIGNMENTS_NPZ}"),
             "test": (PREDICTIONS_FILE, METRICS_FILE)}
 
 
 def derived_files(run_dir: str | os.PathLike, phase: str) -> list[Path]:
     """The files computed from ``phase``'s responses: stale once those change."""
-    return [Path(run_dir) / name for name in _DERIVED[phase]]
+    return [as_path(run_dir) / name for name in _DERIVED[phase]]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+from ..location import as_path
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -58,22 +59,22 @@ def _note(path: Path, what: str) -> None:
 
 def older_member_dir(root: str | os.PathLike, seed: int) -> Path | None:
     """``ROOT/seed-<seed>`` if an older version made that member, else None."""
-    path = Path(root) / f"{MEMBER_PREFIX}{int(seed)}"
+    path = as_path(root) / f"{MEMBER_PREFIX}{int(seed)}"
     if not path.is_dir():
         return None
-    _note(Path(root), f"member {path.name}")
+    _note(as_path(root), f"member {path.name}")
     return path
 
 
 def older_member_dirs(root: str | os.PathLike) -> list[Path]:
     """Every ``ROOT/seed-<n>`` directory (members of an older ensemble root)."""
-    return sorted(p for p in Path(root).glob(f"{MEMBER_PREFIX}*")
+    return sorted(p for p in as_path(root).glob(f"{MEMBER_PREFIX}*")
                   if p.is_dir() and p.name[len(MEMBER_PREFIX):].isdigit())
 
 
 def older_manifest_paths(phase_path: str | os.PathLike) -> list[Path]:
     """Where older versions kept a phase's manifest: inside the folder, then in the dataset."""
-    phase_path = Path(phase_path)
+    phase_path = as_path(phase_path)
     return [phase_path / MANIFEST_FILE,
             phase_path.parent / _DATASET_MANIFESTS_DIR / f"{phase_path.name}.json"]
 

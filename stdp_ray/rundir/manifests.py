@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import state
-from ..state import atomic_write_json, load_json
+from ..atomic import atomic_write_json
+from ..reading import load_json
 from . import legacy
 from .layout import MANIFESTS_DIR
 from .records import record_from_mapping, record_to_dict
+from .. import atomic
+from ..location import as_path
 
 __all__ = ["PhaseManifest", "manifest_path", "stored_manifest_path", "write_manifest",
            "read_manifest", "remove_phase"]
@@ -81,7 +83,7 @@ def manifest_path(phase_path: str | os.PathLike) -> Path:
     never inside ``responses/``, so that every dataset reader (polars too,
     which reads every file of a directory) finds only Parquet parts there.
     """
-    phase_path = Path(phase_path)
+    phase_path = as_path(phase_path)
     dataset = phase_path.parent
     return dataset.parent / MANIFESTS_DIR / dataset.name / f"{phase_path.name}.json"
 
@@ -112,7 +114,7 @@ def write_manifest(phase_path: str | os.PathLike, manifest: PhaseManifest) -> Pa
     written = atomic_write_json(path, record)
     for old in legacy.older_manifest_paths(phase_path):
         if old.exists():
-            state.remove_path(old)
+            atomic.remove_path(old)
     return written
 
 
@@ -132,7 +134,7 @@ def read_manifest(phase_path: str | os.PathLike) -> PhaseManifest | None:
 
 def remove_phase(phase_path: str | os.PathLike) -> None:
     """Remove a phase folder's parts and its manifest (at its current or an older place)."""
-    phase_path = Path(phase_path)
+    phase_path = as_path(phase_path)
     for path in (manifest_path(phase_path), *legacy.older_manifest_paths(phase_path)):
-        state.remove_path(path)
-    state.remove_path(phase_path)
+        atomic.remove_path(path)
+    atomic.remove_path(phase_path)

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..state import atomic_write_bytes
+from ..atomic import atomic_write_bytes
+from ..location import as_path
 
 __all__ = ["PART_GLOB", "part_name", "part_index", "part_paths", "TABLE_SCHEMA_VERSION",
            "COLUMN_UNITS", "table_metadata", "read_table_metadata", "write_table", "read_table",
@@ -39,7 +40,7 @@ def part_name(index: int) -> str:
 
 def part_index(path: str | os.PathLike) -> int | None:
     """The index in a part's file name (any number of digits), or None if it is no part."""
-    m = _PART_RE.fullmatch(Path(path).name)
+    m = _PART_RE.fullmatch(as_path(path).name)
     return int(m.group(1)) if m else None
 
 
@@ -53,7 +54,7 @@ def part_paths(directory: str | os.PathLike) -> list[Path]:
         index = part_index(p)
         return (index is None, index or 0, p.name)
 
-    return sorted(Path(directory).glob(PART_GLOB), key=key)
+    return sorted(as_path(directory).glob(PART_GLOB), key=key)
 
 
 #: Version of the tables' layout, in every Parquet file's key-value metadata.

@@ -19,11 +19,13 @@ from typing import Any, Mapping
 import pyarrow as pa
 
 from ..config import Config, config_from_dict, config_to_dict
-from ..state import ArtifactError, atomic_write_json, load_json
+from ..atomic import atomic_write_json
+from ..reading import ArtifactError, load_json
 from .layout import (CHECKPOINT_STATE, ENSEMBLE_FILE, ENSEMBLE_METRICS_FILE, METRICS_FILE,
                      RUN_CONFIG_FILE, SWEEP_FILE, SWEEP_SUMMARY_FILE)
 from .parts import read_table
 from .schemas import sweep_summary_table
+from ..location import as_path
 
 __all__ = ["provenance_commit", "RunRecord", "write_run_record", "read_run_record",
            "RunMetrics", "write_metrics", "read_metrics", "EnsembleSettings",
@@ -71,7 +73,7 @@ class RunRecord:
     seed : int
         Seeds the initial network and every input spike train.
     provenance : dict
-        Versions, host, commit and creation time (:func:`stdp_ray.state.provenance`)
+        Versions, host, commit and creation time (:func:`stdp_ray.provenance.provenance`)
         of the call that created the run; not compared.
     """
 
@@ -82,7 +84,7 @@ class RunRecord:
 
 def write_run_record(run_dir: str | os.PathLike, record: RunRecord) -> Path:
     """Write ``RUN_DIR/config.json`` (atomically)."""
-    return atomic_write_json(Path(run_dir) / RUN_CONFIG_FILE,
+    return atomic_write_json(as_path(run_dir) / RUN_CONFIG_FILE,
                              {"config": config_to_dict(record.config),
                               "seed": int(record.seed), "provenance": dict(record.provenance)})
 
@@ -95,7 +97,7 @@ def read_run_record(run_dir: str | os.PathLike) -> RunRecord:
     ArtifactError
         If the file is missing, not JSON, or not a valid run configuration.
     """
-    path = Path(run_dir) / RUN_CONFIG_FILE
+    path = as_path(run_dir) / RUN_CONFIG_FILE
     raw = load_json(path)
     try:
         return RunRecord(config_from_dict(raw.get("config"), source=str(path)),
@@ -184,7 +186,7 @@ class RunMetrics:
 
 def write_metrics(run_dir: str | os.PathLike, metrics: RunMetrics) -> Path:
     """Write ``RUN_DIR/metrics.json`` (atomically)."""
-    return atomic_write_json(Path(run_dir) / METRICS_FILE, metrics.to_dict())
+    return atomic_write_json(as_path(run_dir) / METRICS_FILE, metrics.to_dict())
 
 
 def read_metrics(run_dir: str | os.PathLike) -> RunMetrics | None:
@@ -195,7 +197,7 @@ def read_metrics(run_dir: str | os.PathLike) -> RunMetrics | None:
     ArtifactError
         If the file is not a JSON object or has no ``confusion_matrix``.
     """
-    path = Path(run_dir) / METRICS_FILE
+    path = as_path(run_dir) / METRICS_FILE
     if not path.is_file():
         return None
     raw = load_json(path)
@@ -231,7 +233,7 @@ def write_ensemble_settings(root: str | os.PathLike, settings: EnsembleSettings)
     """Write ``ROOT/ensemble.json`` (atomically)."""
     record = record_to_dict(settings)
     record["config"] = config_to_dict(settings.config)
-    return atomic_write_json(Path(root) / ENSEMBLE_FILE, record)
+    return atomic_write_json(as_path(root) / ENSEMBLE_FILE, record)
 
 
 def read_ensemble_settings(root: str | os.PathLike) -> EnsembleSettings:
@@ -242,7 +244,7 @@ def read_ensemble_settings(root: str | os.PathLike) -> EnsembleSettings:
     ArtifactError
         If it is missing, not a JSON object, or holds an invalid configuration.
     """
-    path = Path(root) / ENSEMBLE_FILE
+    path = as_path(root) / ENSEMBLE_FILE
     raw = load_json(path)
     config = None
     if raw.get("config") is not None:
@@ -333,7 +335,7 @@ class EnsembleMetrics:
 
 def write_ensemble_metrics(root: str | os.PathLike, metrics: EnsembleMetrics) -> Path:
     """Write ``ROOT/metrics.json`` (atomically)."""
-    return atomic_write_json(Path(root) / ENSEMBLE_METRICS_FILE, metrics.to_dict())
+    return atomic_write_json(as_path(root) / ENSEMBLE_METRICS_FILE, metrics.to_dict())
 
 
 def read_ensemble_metrics(root: str | os.PathLike) -> EnsembleMetrics | None:
@@ -342,12 +344,12 @@ def read_ensemble_metrics(root: str | os.PathLike) -> EnsembleMetrics | None:
     Raises
     ------
     ValueError
-        If it is not a JSON object (:class:`~stdp_ray.state.ArtifactError`),
+        If it is not a JSON object (:class:`~stdp_ray.reading.ArtifactError`),
         lacks a required key, has no members, a member without ``seed``,
         ``accuracy`` and ``run_dir``, or lists of K of unequal lengths; the
         message names the file.
     """
-    path = Path(root) / ENSEMBLE_METRICS_FILE
+    path = as_path(root) / ENSEMBLE_METRICS_FILE
     if not path.is_file():
         return None
     raw = load_json(path)
@@ -405,7 +407,7 @@ class CheckpointState:
 
 def write_checkpoint_state(checkpoint: str | os.PathLike, record: CheckpointState) -> Path:
     """Write a checkpoint directory's ``state.json`` (atomically)."""
-    return atomic_write_json(Path(checkpoint) / CHECKPOINT_STATE, record_to_dict(record))
+    return atomic_write_json(as_path(checkpoint) / CHECKPOINT_STATE, record_to_dict(record))
 
 
 def read_checkpoint_state(checkpoint: str | os.PathLike) -> CheckpointState:
@@ -416,7 +418,7 @@ def read_checkpoint_state(checkpoint: str | os.PathLike) -> CheckpointState:
     ArtifactError
         If it is missing, not a JSON object, or has no integer ``samples_done``.
     """
-    path = Path(checkpoint) / CHECKPOINT_STATE
+    path = as_path(checkpoint) / CHECKPOINT_STATE
     raw = load_json(path)
     try:
         done = int(raw.get("samples_done", 0))
@@ -461,7 +463,7 @@ def write_sweep_settings(root: str | os.PathLike, settings: SweepSettings) -> Pa
     record = record_to_dict(settings)
     record["config"] = config_to_dict(settings.config)
     record["grid"] = {k: list(v) for k, v in settings.grid.items()}
-    return atomic_write_json(Path(root) / SWEEP_FILE, record)
+    return atomic_write_json(as_path(root) / SWEEP_FILE, record)
 
 
 def read_sweep_settings(root: str | os.PathLike) -> SweepSettings:
@@ -472,7 +474,7 @@ def read_sweep_settings(root: str | os.PathLike) -> SweepSettings:
     ArtifactError
         If it is missing, not a JSON object, or holds an invalid configuration.
     """
-    path = Path(root) / SWEEP_FILE
+    path = as_path(root) / SWEEP_FILE
     raw = load_json(path)
     try:
         config = config_from_dict(raw["config"], source=str(path))
@@ -504,7 +506,7 @@ def read_sweep_summary(root: str | os.PathLike, grid_fields: list[str]) -> pa.Ta
     ArtifactError
         If it is missing, not Parquet, or has other columns or types.
     """
-    path = Path(root) / SWEEP_SUMMARY_FILE
+    path = as_path(root) / SWEEP_SUMMARY_FILE
     if not path.is_file():
         raise ArtifactError(f"{path}: missing (the sweep has not finished a run yet)")
     expected = sweep_summary_table([], grid_fields).schema

@@ -6,8 +6,10 @@ import logging
 import os
 from pathlib import Path
 
-from .. import state, storage
 from . import legacy
+from .. import atomic
+from .. import location
+from ..location import as_path
 from .layout import (CHECKPOINT_GLOB, CHECKPOINTS_DIR, MANIFESTS_DIR, NETWORK_DIR, RESPONSES_DIR,
                      TRAIN_DIR)
 
@@ -16,19 +18,19 @@ logger = logging.getLogger(__name__)
 __all__ = ["TEMPORARY_GLOBS", "sweep_temporaries"]
 
 #: What interrupted writes of a run's own steps leave (globs relative to the run
-#: directory): network replacements and imports (state.atomic_directory), files
-#: (state.atomic_file) and checkpoints (``.ckpt-<n>.<random>``, and those of older
+#: directory): network replacements and imports (atomic.atomic_directory), files
+#: (atomic.atomic_file) and checkpoints (``.ckpt-<n>.<random>``, and those of older
 #: versions, :data:`stdp_ray.rundir.legacy.CHECKPOINT_TEMPORARY_GLOB`). ``report/``
 #: is left alone: reports are written without the lock.
 TEMPORARY_GLOBS = (
-    state.temporary_directory_glob(NETWORK_DIR),
-    state.TEMPORARY_FILE_GLOB,
-    f"{NETWORK_DIR}/{state.TEMPORARY_FILE_GLOB}",
-    f"{TRAIN_DIR}/**/{state.TEMPORARY_FILE_GLOB}",
-    f"{CHECKPOINTS_DIR}/{state.temporary_directory_glob(CHECKPOINT_GLOB)}",
+    atomic.temporary_directory_glob(NETWORK_DIR),
+    atomic.TEMPORARY_FILE_GLOB,
+    f"{NETWORK_DIR}/{atomic.TEMPORARY_FILE_GLOB}",
+    f"{TRAIN_DIR}/**/{atomic.TEMPORARY_FILE_GLOB}",
+    f"{CHECKPOINTS_DIR}/{atomic.temporary_directory_glob(CHECKPOINT_GLOB)}",
     f"{CHECKPOINTS_DIR}/{legacy.CHECKPOINT_TEMPORARY_GLOB}",
-    f"{RESPONSES_DIR}/**/{state.TEMPORARY_FILE_GLOB}",
-    f"{MANIFESTS_DIR}/**/{state.TEMPORARY_FILE_GLOB}",
+    f"{RESPONSES_DIR}/**/{atomic.TEMPORARY_FILE_GLOB}",
+    f"{MANIFESTS_DIR}/**/{atomic.TEMPORARY_FILE_GLOB}",
 )
 
 
@@ -41,22 +43,22 @@ def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> 
     put back first. ``recursive=False`` looks at ``run_dir``'s own files only
     (an ensemble root, whose members have their own locks). A run directory on
     object storage also loses its interrupted uploads there (directory
-    artifacts without their commit marker, :func:`stdp_ray.storage.sweep_incomplete`).
+    artifacts without their commit marker, :func:`stdp_ray.location.sweep_incomplete`).
     """
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir)
     net = run_dir / NETWORK_DIR
-    old = state.replaced_directory(net)
+    old = atomic.replaced_directory(net)
     if recursive and old.is_dir() and not net.exists():
         os.replace(old, net)
         logger.warning("%s: restored %s from %s (a replacement was interrupted)", run_dir,
                        net.name, old.name)
     removed = []
-    for pattern in TEMPORARY_GLOBS if recursive else (state.TEMPORARY_FILE_GLOB,):
+    for pattern in TEMPORARY_GLOBS if recursive else (atomic.TEMPORARY_FILE_GLOB,):
         for path in sorted(run_dir.glob(pattern)):
-            state.remove_path(path)
+            atomic.remove_path(path)
             removed.append(path)
     if removed:
         logger.info("%s: removed %d temporary file(s) of interrupted writes", run_dir,
                     len(removed))
-    storage.sweep_incomplete(run_dir, recursive=recursive)
+    location.sweep_incomplete(run_dir, recursive=recursive)
     return removed

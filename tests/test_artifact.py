@@ -1,10 +1,9 @@
-"""The network artifact: round trips, every rejection of a bad file, atomic writes."""
+"""The network artifact: round trips, every rejection of a bad file, atomic saves, received
+artifacts read as data (links refused, npz headers checked before any data)."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import os
 import re
 from pathlib import Path
 
@@ -12,13 +11,13 @@ import numpy as np
 import pytest
 
 import stdp_ray
-from conftest import TINY, lock_in_child, random_network
-from stdp_ray import state
+from conftest import TINY, random_network
+from test_reading import npz_with_member
+from stdp_ray import artifact, atomic
 from stdp_ray.network import FrozenNetwork
-from stdp_ray.state import (ARRAYS_NPZ, ASSIGNMENTS_NPZ, NETWORK_JSON, ArtifactError,
-                            atomic_save_npz, atomic_write_bytes, load_assignments, load_network,
-                            load_npz,
-                            save_assignments, save_network)
+from stdp_ray.artifact import (ARRAYS_NPZ, ASSIGNMENTS_NPZ, NETWORK_JSON, load_assignments,
+                               load_network, save_assignments, save_network)
+from stdp_ray.reading import ArtifactError, load_npz
 
 N = TINY.n_neurons
 
@@ -456,7 +455,7 @@ def test_failed_save_network_leaves_nothing_behind(tmp_path, arrays, monkeypatch
     d = parent / "net"
     if existing:
         save_network(d, TINY, arrays)
-    monkeypatch.setattr(state, "atomic_write_json", _boom)
+    monkeypatch.setattr(artifact, "atomic_write_json", _boom)
     with pytest.raises(RuntimeError, match="boom: simulated failure"):
         save_network(d, TINY, random_network(TINY, seed=9), overwrite=existing)
     assert [p.name for p in parent.iterdir()] == (["net"] if existing else [])
@@ -466,154 +465,11 @@ def test_failed_save_network_leaves_nothing_behind(tmp_path, arrays, monkeypatch
 
 
 def test_failed_npz_write_in_save_network_leaves_nothing_behind(tmp_path, arrays, monkeypatch):
-    monkeypatch.setattr(state, "atomic_save_npz", _boom)
+    monkeypatch.setattr(artifact, "atomic_save_npz", _boom)
     with pytest.raises(RuntimeError, match="boom: simulated failure"):
         save_network(tmp_path / "net", TINY, arrays)
     assert list(tmp_path.iterdir()) == []
 
-
-def test_atomic_write_bytes_writes(tmp_path):
-    path = atomic_write_bytes(tmp_path / "sub" / "f.bin", b"new")
-    assert path.read_bytes() == b"new"
-    assert [p.name for p in path.parent.iterdir()] == ["f.bin"]
-
-
-@pytest.mark.parametrize("data, patch_replace, exc, match", [
-    ("a str, not bytes", False, TypeError, r"bytes-like object is required"),
-    (b"new contents", True, RuntimeError, r"boom: simulated failure"),
-], ids=["write-fails", "rename-fails"])
-def test_atomic_write_bytes_leaves_no_temp_file(tmp_path, monkeypatch, data, patch_replace, exc,
-                                                match):
-    path = tmp_path / "f.bin"
-    path.write_bytes(b"old")
-    if patch_replace:
-        monkeypatch.setattr(state.os, "replace", _boom)
-    with pytest.raises(exc, match=match):
-        atomic_write_bytes(path, data)
-    monkeypatch.undo()
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
-    assert path.read_bytes() == b"old"
-
-
-def test_atomic_save_npz_leaves_no_temp_file(tmp_path, monkeypatch):
-    path = tmp_path / "a.npz"
-    monkeypatch.setattr(state.os, "replace", _boom)
-    with pytest.raises(RuntimeError, match=r"boom: simulated failure"):
-        atomic_save_npz(path, x=np.arange(3))
-    monkeypatch.undo()
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_file_gives_the_mode_asked_for_else_the_umask_default(tmp_path):
-    import stat
-
-    mask = os.umask(0o077)
-    try:
-        with state.atomic_file(tmp_path / "private") as fh:
-            fh.write(b"x")
-        with state.atomic_file(tmp_path / "shared", mode=0o644, durable=True) as fh:
-            fh.write(b"y")
-    finally:
-        os.umask(mask)
-    assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o600
-    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o644
-    assert (tmp_path / "shared").read_bytes() == b"y"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["private", "shared"]
-
-
-def test_the_temporary_globs_match_what_interrupted_writes_leave(tmp_path):
-    d = tmp_path / "net"
-    with pytest.raises(RuntimeError):
-        with state.atomic_directory(d):
-            with state.atomic_file(tmp_path / "f.bin"):
-                left = sorted(p.name for p in tmp_path.iterdir())
-                raise RuntimeError("interrupted")
-    assert len(left) == 2 and list(tmp_path.iterdir()) == []
-    temp_dir, temp_file = sorted(left, key=lambda n: n.endswith(".tmp"))
-    assert fnmatch.fnmatch(temp_dir, state.temporary_directory_glob("net"))
-    assert fnmatch.fnmatch(temp_file, state.TEMPORARY_FILE_GLOB)
-    assert fnmatch.fnmatch(state.replaced_directory(d).name, state.temporary_directory_glob("net"))
-
-
-# --------------------------------------------------------------------------
-# Directory locks
-# --------------------------------------------------------------------------
-def test_directory_lock_is_exclusive_and_released(tmp_path):
-    run = tmp_path / "run"
-    with state.directory_lock(run):
-        assert f"pid {os.getpid()} on " in (run / state.LOCK_FILE).read_text()
-        with pytest.raises(state.DirectoryBusyError,
-                           match=r"run: already locked by this process \(a nested lock"):
-            with state.directory_lock(run):
-                pass  # pragma: no cover
-    with state.directory_lock(run):  # released on exit
-        pass
-    with pytest.raises(KeyError):
-        with state.directory_lock(run):
-            raise KeyError("boom")
-    with state.directory_lock(run):  # and on an error
-        pass
-
-
-def test_directory_lock_held_by_another_process(tmp_path):
-    run = tmp_path / "run"
-    with lock_in_child(run) as pid:
-        with pytest.raises(state.DirectoryBusyError,
-                           match=rf"run: in use by another stdp-ray process \(pid {pid} on "):
-            with state.directory_lock(run):
-                pass  # pragma: no cover
-    with state.directory_lock(run):  # the kernel dropped the dead holder's lock
-        pass
-
-
-# --------------------------------------------------------------------------
-# Received artifacts are data: links refused, npz headers checked before reading
-# --------------------------------------------------------------------------
-def _npz_with_member(path, header_shape, data=b"", **arrays):
-    """An npz holding ``arrays`` and a member ``extra`` whose header claims ``header_shape``."""
-    import io
-    import zipfile
-
-    np.savez(path, **arrays)
-    head = io.BytesIO()
-    np.lib.format.write_array_header_2_0(
-        head, {"descr": "<f8", "fortran_order": False, "shape": header_shape})
-    with zipfile.ZipFile(path, "a") as zf:
-        zf.writestr("extra.npy", np.lib.format.magic(2, 0) + head.getvalue()[8:] + data)
-
-
-def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path):
-    target = tmp_path / "precious"
-    target.write_text("keep me\n")
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / state.LOCK_FILE).symlink_to(target)
-    for shared in (False, True):
-        with pytest.raises(ArtifactError, match=r"\.lock: is a symbolic link; refusing"):
-            with state.directory_lock(run, shared=shared):
-                pass
-    assert target.read_text() == "keep me\n"
-
-
-def test_a_shared_lock_is_refused_while_a_writer_holds_it_and_writes_nothing(tmp_path):
-    with state.directory_lock(tmp_path, shared=True), \
-            state.directory_lock(tmp_path, shared=True):
-        pass  # readers share it
-    with lock_in_child(tmp_path) as pid:
-        with pytest.raises(state.DirectoryBusyError, match=f"pid {pid} on"):
-            with state.directory_lock(tmp_path, shared=True):
-                pass
-    assert state.lock_owner(tmp_path).startswith(f"pid {pid} on")
-
-
-def test_the_lease_holds_only_while_its_driver_holds_the_lock(tmp_path):
-    with lock_in_child(tmp_path):
-        owner = state.lock_owner(tmp_path)
-        state.check_lease(tmp_path, owner)
-        with pytest.raises(state.LeaseLostError, match="not by this worker's driver"):
-            state.check_lease(tmp_path, owner.replace("lease ", "lease 0"))
-    with pytest.raises(state.LeaseLostError, match="its lock is free: the driver .* is gone"):
-        state.check_lease(tmp_path, owner)
 
 
 @pytest.mark.parametrize("name", [ARRAYS_NPZ, NETWORK_JSON])
@@ -627,7 +483,7 @@ def test_a_network_file_that_is_a_link_is_refused(net_dir, tmp_path, name):
 
 def test_an_extra_member_claiming_1e11_elements_is_never_read(net_dir):
     arrays = load_npz(net_dir / ARRAYS_NPZ)
-    _npz_with_member(net_dir / ARRAYS_NPZ, (10**11,), **arrays)
+    npz_with_member(net_dir / ARRAYS_NPZ, (10**11,), **arrays)
     net = load_network(net_dir)  # reading the member would need 800 GB
     np.testing.assert_array_equal(net.arrays.weights, arrays["weights"])
 
@@ -637,10 +493,10 @@ def test_an_extra_member_claiming_1e11_elements_is_never_read(net_dir):
     ((784, 10), r"header claims 62720 bytes of data, the file holds \d+"),
 ])
 def test_a_member_whose_header_lies_is_refused_before_its_data_is_read(net_dir, header_shape,
-                                                                        what):
+                                                                       what):
     arrays = load_npz(net_dir / ARRAYS_NPZ)
     del arrays["weights"]
-    _npz_with_member(net_dir / ARRAYS_NPZ, header_shape, b"\0" * 16, **arrays)
+    npz_with_member(net_dir / ARRAYS_NPZ, header_shape, b"\0" * 16, **arrays)
     import zipfile
 
     with zipfile.ZipFile(net_dir / ARRAYS_NPZ) as src:  # the liar becomes "weights"
@@ -652,20 +508,15 @@ def test_a_member_whose_header_lies_is_refused_before_its_data_is_read(net_dir, 
         load_network(net_dir)
 
 
-def test_a_member_of_unfixed_shape_is_bounded_by_max_elements(tmp_path):
-    _npz_with_member(tmp_path / "d.npz", (10**11,), exc_v=np.zeros(3))
-    with pytest.raises(ArtifactError, match=r"extra has 100000000000 elements .*at most 1000"):
-        load_npz(tmp_path / "d.npz", max_elements=1000)
-
 
 def test_copy_known_files_copies_nothing_else_and_refuses_links(tmp_path, net_dir):
     (net_dir / "secret.txt").write_text("not for the receiver")
     out = tmp_path / "out"
     out.mkdir()
-    assert state.copy_known_files(net_dir, out, state.NETWORK_FILES) == [NETWORK_JSON,
-                                                                          ARRAYS_NPZ]
+    assert atomic.copy_known_files(net_dir, out, artifact.NETWORK_FILES) == [NETWORK_JSON,
+                                                                             ARRAYS_NPZ]
     assert sorted(p.name for p in out.iterdir()) == [ARRAYS_NPZ, NETWORK_JSON]
     (net_dir / ASSIGNMENTS_NPZ).symlink_to(tmp_path / "elsewhere.npz")
     (tmp_path / "out2").mkdir()
     with pytest.raises(ArtifactError, match=f"{ASSIGNMENTS_NPZ}: is a symbolic link"):
-        state.copy_known_files(net_dir, tmp_path / "out2", state.NETWORK_FILES)
+        atomic.copy_known_files(net_dir, tmp_path / "out2", artifact.NETWORK_FILES)
