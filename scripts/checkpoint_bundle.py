@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stdp_ray import atomic, reading, rundir, training, workflow
+from stdp_ray import atomic, checkpoints, reading, rundir, workflow
 from stdp_ray.config import config_to_dict
 from stdp_ray.rundir import CheckpointState
 
@@ -42,7 +42,7 @@ def bundle(run_dir: Path, out: Path, *, overwrite: bool = False, max_mib: float 
            command: str | None = None) -> Path:
     """Write the bundle of ``run_dir``'s newest checkpoint to ``out``; returns its checkpoint."""
     record = workflow.read_run_config(run_dir)
-    found = training.newest_usable_checkpoint(run_dir / rundir.TRAIN_DIR, record.config,
+    found = checkpoints.newest_usable_checkpoint(run_dir / rundir.TRAIN_DIR, record.config,
                                               record.seed)
     if found is None:
         raise SystemExit(f"{run_dir}: no checkpoint to bundle")
@@ -66,7 +66,7 @@ def bundle(run_dir: Path, out: Path, *, overwrite: bool = False, max_mib: float 
         rundir.write_checkpoint_state(ckpt, CheckpointState(
             samples_done=found.samples_done, seed=record.seed,
             model=record.config.model_hash(), config=config_to_dict(record.config),
-            checksums={f: reading.sha256_of(ckpt / f) for f in training.CHECKPOINT_FILES}))
+            checksums={f: reading.sha256_of(ckpt / f) for f in checkpoints.CHECKPOINT_FILES}))
         lines = [f"# {out.name}: {found.samples_done:,} training samples",
                  "", f"The newest checkpoint of `{run_dir}` (weights and delays in float32), "
                  f"seed {record.seed}, {record.config.n_neurons} neurons, backend "

@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import artifact, rundir, training, workflow
+from stdp_ray import artifact, checkpoints, rundir, workflow
 
 
 def main(argv=None) -> int:
@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     if ckpt is None:
         logging.error("%s: no checkpoint yet", src)
         return 2
-    found = training.read_checkpoint(ckpt, rc.config, rc.seed, dynamic=False)
+    found = checkpoints.read_checkpoint(ckpt, rc.config, rc.seed, dynamic=False)
     done, arrays = found.samples_done, found.arrays
     workflow.prepare_run(dst, rc.config, rc.seed)
     # The training statistics up to the checkpoint (parts are written with checkpoints).

@@ -37,7 +37,7 @@ from .network import FrozenNetwork, network_fingerprint
 from .artifact import load_network
 from .atomic import atomic_write_bytes, atomic_write_json
 from .provenance import git_commit, provenance
-from .training import Trainer, initial_network
+from .trainer import Trainer, initial_network
 
 logger = logging.getLogger(__name__)
 

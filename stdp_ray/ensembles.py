@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import artifact, data, provenance, rundir, scoring, training, workflow
+from . import artifact, checkpoints, data, provenance, rundir, scoring, training, workflow
 from .config import Config
 from .location import as_path
 from .locks import directory_lock, lock_owner
@@ -155,7 +155,7 @@ def trained_member(run_dir: str | os.PathLike, cfg: Config, seed: int,
     """
     run_dir = as_path(run_dir)
     train_dir = run_dir / rundir.TRAIN_DIR
-    if training.check_resumable(train_dir, cfg, seed, samples) > 0:
+    if checkpoints.check_resumable(train_dir, cfg, seed, samples) > 0:
         return False
     net_dir = run_dir / rundir.NETWORK_DIR
     if not net_dir.is_dir():
@@ -186,9 +186,7 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int],
             to_train.append(seed)
     if to_train:
         jobs = [(member_dir(root, s) / rundir.TRAIN_DIR, s) for s in to_train]
-        trained = training.train_many(jobs, cfg, samples, *train_data,
-                                      checkpoint_every=options.checkpoint_every,
-                                      progress=options.progress, threads=options.threads,
+        trained = training.train_many(jobs, cfg, *train_data, options,
                                       lease=(root, lock_owner(root)))
         for seed, (arrays, summary) in zip(to_train, trained):
             workflow.save_trained(member_dir(root, seed), cfg, arrays, seed, summary)

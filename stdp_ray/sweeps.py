@@ -45,7 +45,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from . import artifact, data, reading, rundir, training, workflow
+from . import artifact, checkpoints, data, reading, rundir, training, workflow
 from .config import Config, ConfigError, apply_settings, parse_setting
 from .ensembles import check_seeds
 from .faults import crash_point
@@ -208,7 +208,7 @@ def _run_sweep(root: Path, grid: dict, runs: list, train_data, test_data,
     samples = options.required_samples()
     for _, point_cfg, seed, run_dir in runs:
         workflow.prepare_run(run_dir, point_cfg, seed)
-        training.check_resumable(run_dir / rundir.TRAIN_DIR, point_cfg, seed, samples)
+        checkpoints.check_resumable(run_dir / rundir.TRAIN_DIR, point_cfg, seed, samples)
     n_test = len(test_data[0]) if options.test_samples is None else options.test_samples
     todo = [r for r in runs if _trained_samples(r[3]) != samples]
     logger.info("sweep of %d points x %d seeds: %d runs to train, %d trained", len(runs)
@@ -216,9 +216,7 @@ def _run_sweep(root: Path, grid: dict, runs: list, train_data, test_data,
                 len(runs) - len(todo))
     if todo:
         trained = training.train_many([(r[3] / rundir.TRAIN_DIR, r[2]) for r in todo],
-                                      [r[1] for r in todo], samples, *train_data,
-                                      checkpoint_every=options.checkpoint_every,
-                                      progress=options.progress, threads=options.threads,
+                                      [r[1] for r in todo], *train_data, options,
                                       lease=(root, lock_owner(root)))
         for (_, point_cfg, seed, run_dir), (arrays, summary) in zip(todo, trained):
             workflow.save_trained(run_dir, point_cfg, arrays, seed, summary)

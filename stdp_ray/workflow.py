@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import (artifact, atomic, checkpoints, data, engines, evaluation, locks, provenance,
+               reading, rundir, scoring, training)
 from .errors import InputError
-from . import (artifact, atomic, data, engines, evaluation, locks, provenance, reading, rundir,
-               scoring, training)
 from .config import Config
 from .network import network_fingerprint
 from .options import RunOptions
@@ -201,13 +201,10 @@ def _train(run_dir: Path, cfg: Config, seed: int, images: np.ndarray, labels: np
            options: RunOptions, network_dtype: str = "float64") -> dict:
     samples = options.required_samples()
     prepare_run(run_dir, cfg, seed)
-    training.check_resumable(run_dir / rundir.TRAIN_DIR, cfg, seed, samples)
+    checkpoints.check_resumable(run_dir / rundir.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
-    arrays, summary = training.train_run(run_dir / rundir.TRAIN_DIR, cfg, seed, samples, images,
-                                         labels, checkpoint_every=options.checkpoint_every,
-                                         progress=options.progress, threads=options.threads,
-                                         snapshot_every=options.eval_every,
-                                         lease=(run_dir, locks.lock_owner(run_dir)))
+    arrays, summary = training.train_run(run_dir / rundir.TRAIN_DIR, cfg, seed, images, labels,
+                                         options, lease=(run_dir, locks.lock_owner(run_dir)))
     save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
     summary["seconds"] = time.perf_counter() - t0
     logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])

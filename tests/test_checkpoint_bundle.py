@@ -11,7 +11,7 @@ import pytest
 from conftest import sparse_images
 from stdp_ray import rundir
 from stdp_ray.rundir import RunRecord
-from stdp_ray.training import Trainer
+from stdp_ray.trainer import Trainer
 
 _SPEC = importlib.util.spec_from_file_location(
     "checkpoint_bundle", Path(__file__).resolve().parents[1] / "scripts" / "checkpoint_bundle.py")

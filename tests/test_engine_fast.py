@@ -225,7 +225,7 @@ def test_fast_rejects_zero_slots_and_threads(cfg, tiny_network):
 
 def test_a_fast_training_resumed_from_its_checkpoint_equals_an_uninterrupted_one(
         cfg, images, tmp_path):
-    from stdp_ray.training import Trainer
+    from stdp_ray.trainer import Trainer
 
     labels = np.arange(len(images)) % 10
     whole = Trainer(cfg, 5, tmp_path / "whole", images, labels, checkpoint_every=10**6)

@@ -6,7 +6,7 @@ import pytest
 from conftest import pass_inputs, random_network, sparse_images
 from stdp_ray import engines, model
 from stdp_ray.engines import native
-from stdp_ray.training import Trainer
+from stdp_ray.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 

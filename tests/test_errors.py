@@ -17,7 +17,7 @@ from stdp_ray.idx import MnistFormatError
 from stdp_ray.leases import DirectoryBusyError, LeaseLostError
 from stdp_ray.reading import ArtifactError
 from stdp_ray.uris import StorageError
-from stdp_ray.training import TrainingError
+from stdp_ray.checkpoints import TrainingError
 from stdp_ray.workflow import RunError
 
 

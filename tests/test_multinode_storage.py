@@ -18,7 +18,7 @@ from stdp_ray import data, location, mirrors, rundir
 from stdp_ray.config import Config
 from stdp_ray.testing.localcluster import LocalCluster
 from stdp_ray import faults
-from stdp_ray.training import Trainer
+from stdp_ray.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 

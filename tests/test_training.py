@@ -7,9 +7,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import data, faults, training
+from stdp_ray import checkpoints, data, faults, trainer, training
 from stdp_ray.rundir import latest_checkpoint
-from stdp_ray.training import Trainer
+from stdp_ray.trainer import Trainer
+from stdp_ray.options import RunOptions
 
 pytestmark = pytest.mark.slow
 
@@ -20,10 +21,10 @@ def train_data(mnist_dir):
 
 
 def test_initial_network_is_seeded(tiny_cfg):
-    a, b = training.initial_network(tiny_cfg, 3), training.initial_network(tiny_cfg, 3)
+    a, b = trainer.initial_network(tiny_cfg, 3), trainer.initial_network(tiny_cfg, 3)
     np.testing.assert_array_equal(a.weights, b.weights)
     np.testing.assert_array_equal(a.delays_ms, b.delays_ms)
-    assert not np.array_equal(a.weights, training.initial_network(tiny_cfg, 4).weights)
+    assert not np.array_equal(a.weights, trainer.initial_network(tiny_cfg, 4).weights)
     np.testing.assert_array_equal(a.theta_mV, 20.0)
 
 
@@ -37,7 +38,7 @@ def straight(tmp_path_factory, tiny_cfg, train_data):
 
 
 def test_training_moves_weights_and_theta_the_expected_way(straight, tiny_cfg):
-    start = training.initial_network(tiny_cfg, 1)
+    start = trainer.initial_network(tiny_cfg, 1)
     net = straight.network()
     # theta only grows by 0.05 mV per spike (its decay over 3 s is ~3e-4 of itself).
     stats = pq.read_table(straight.stats_dir).to_pandas()
@@ -120,8 +121,9 @@ def fault_file(tmp_path_factory):
 def test_actor_killed_mid_run_resumes_exactly(fault_file, ray_local, straight, tmp_path,
                                               tiny_cfg, train_data):
     fault_file.write_text("sample 4")  # dies after the checkpoint at 3, mid-way to 6
-    arrays, summary = training.train_run(tmp_path, tiny_cfg, 1, 6, *train_data,
-                                         checkpoint_every=3, progress=False)
+    arrays, summary = training.train_run(tmp_path, tiny_cfg, 1, *train_data,
+                                         RunOptions(samples=6, checkpoint_every=3,
+                                                    progress=False))
     assert not fault_file.exists(), "the fault was not triggered"
     assert summary["samples"] == 6
     np.testing.assert_array_equal(arrays.weights, straight.network().weights)
@@ -132,10 +134,9 @@ def test_actor_killed_mid_run_resumes_exactly(fault_file, ray_local, straight, t
 
 
 def test_rerunning_a_finished_training_trains_nothing(ray_local, tmp_path, tiny_cfg, train_data):
-    training.train_run(tmp_path, tiny_cfg, 1, 3, *train_data, checkpoint_every=3,
-                       progress=False)
-    _, summary = training.train_run(tmp_path, tiny_cfg, 1, 3, *train_data, checkpoint_every=3,
-                                    progress=False)
+    options = RunOptions(samples=3, checkpoint_every=3, progress=False)
+    training.train_run(tmp_path, tiny_cfg, 1, *train_data, options)
+    _, summary = training.train_run(tmp_path, tiny_cfg, 1, *train_data, options)
     assert summary["resumed_from"] == 3
     assert len(pq.read_table(tmp_path / "stats")) == 3
 
@@ -171,7 +172,7 @@ def test_a_stop_request_ends_training_after_the_sample_with_a_checkpoint(tmp_pat
     trainer.train_one()
     trainer.request_stop()
     assert trainer.train_until(50) == 1
-    assert training.newest_usable_checkpoint(tmp_path, tiny_cfg, 1).samples_done == 1
+    assert checkpoints.newest_usable_checkpoint(tmp_path, tiny_cfg, 1).samples_done == 1
 
 
 def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, tiny_cfg, train_data):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY, random_network
-from stdp_ray import atomic, reading, rundir, training
+from stdp_ray import atomic, checkpoints, reading, rundir
 from stdp_ray.config import config_to_dict
 from stdp_ray.rundir import CheckpointState
 from stdp_ray.reading import ArtifactError
@@ -28,42 +28,42 @@ def _checkpoint(train_dir, samples_done, seed=1, cfg=TINY):
 
 def test_a_checkpoint_of_this_run_is_read_back_whole(tmp_path):
     ckpt = _checkpoint(tmp_path, 6)
-    found = training.read_checkpoint(ckpt, TINY, 1)
+    found = checkpoints.read_checkpoint(ckpt, TINY, 1)
     assert found.samples_done == 6 and found.path == ckpt
     np.testing.assert_array_equal(found.arrays.weights, random_network(TINY).weights)
     assert set(found.dynamic) == {"exc_v"}
-    assert training.read_checkpoint(ckpt, TINY, 1, dynamic=False).dynamic is None
+    assert checkpoints.read_checkpoint(ckpt, TINY, 1, dynamic=False).dynamic is None
 
 
 def test_the_driver_and_the_trainer_refuse_the_same_checkpoints(tmp_path):
     _checkpoint(tmp_path, 6, seed=2)
-    for check in (lambda: training.check_resumable(tmp_path, TINY, 1, 10),
-                  lambda: training.read_checkpoint(rundir.latest_checkpoint(
+    for check in (lambda: checkpoints.check_resumable(tmp_path, TINY, 1, 10),
+                  lambda: checkpoints.read_checkpoint(rundir.latest_checkpoint(
                       rundir.checkpoints_dir(tmp_path)), TINY, 1)):
         with pytest.raises(ArtifactError, match="checkpoint of seed 2, this run has seed 1"):
             check()
     with pytest.raises(ArtifactError, match="checkpoint of another model configuration"):
-        training.check_resumable(tmp_path, TINY.replace(nu_post=0.02), 2, 10)
+        checkpoints.check_resumable(tmp_path, TINY.replace(nu_post=0.02), 2, 10)
 
 
 def test_check_resumable_returns_the_samples_done_and_refuses_fewer(tmp_path):
-    assert training.check_resumable(tmp_path, TINY, 1, 10) == 0
+    assert checkpoints.check_resumable(tmp_path, TINY, 1, 10) == 0
     _checkpoint(tmp_path, 6)
-    assert training.check_resumable(tmp_path, TINY, 1, 10) == 6
-    with pytest.raises(training.TrainingError, match="has already trained 6 samples"):
-        training.check_resumable(tmp_path, TINY, 1, 5)
+    assert checkpoints.check_resumable(tmp_path, TINY, 1, 10) == 6
+    with pytest.raises(checkpoints.TrainingError, match="has already trained 6 samples"):
+        checkpoints.check_resumable(tmp_path, TINY, 1, 5)
 
 
 def test_a_checkpoint_whose_arrays_do_not_fit_the_configuration_is_refused(tmp_path):
     _checkpoint(tmp_path, 6, cfg=TINY.replace(n_neurons=11))
     bigger = TINY.replace(n_neurons=11)
-    assert training.check_resumable(tmp_path, bigger, 1, 10) == 6
+    assert checkpoints.check_resumable(tmp_path, bigger, 1, 10) == 6
     ckpt = rundir.latest_checkpoint(rundir.checkpoints_dir(tmp_path))
     # Same model hash but other arrays: the arrays are checked too.
     atomic.atomic_save_npz(ckpt / rundir.CHECKPOINT_ARRAYS, weights=np.zeros((3, 3)),
                           theta_mV=np.zeros(3), delays_ms=np.zeros((3, 3)))
     with pytest.raises(ArtifactError, match="weights has shape"):
-        training.check_resumable(tmp_path, bigger, 1, 10)
+        checkpoints.check_resumable(tmp_path, bigger, 1, 10)
 
 
 def _checksummed(train_dir, samples_done):
@@ -71,7 +71,7 @@ def _checksummed(train_dir, samples_done):
     ckpt = _checkpoint(train_dir, samples_done)
     rundir.write_checkpoint_state(ckpt, CheckpointState(
         samples_done=samples_done, seed=1, model=TINY.model_hash(), config=config_to_dict(TINY),
-        checksums={n: reading.sha256_of(ckpt / n) for n in training.CHECKPOINT_FILES}))
+        checksums={n: reading.sha256_of(ckpt / n) for n in checkpoints.CHECKPOINT_FILES}))
     return ckpt
 
 
@@ -87,24 +87,24 @@ def test_a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used(tmp_p
     else:
         blob = blob[:40]
     path.write_bytes(bytes(blob))
-    found = training.newest_usable_checkpoint(tmp_path, TINY, 1)
+    found = checkpoints.newest_usable_checkpoint(tmp_path, TINY, 1)
     assert found.samples_done == 3
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
     assert re.fullmatch(r"checkpoint ckpt-000000006 is damaged \(.*dynamic\.npz: damaged "
                         r"\(sha256 .*\); using the previous one", warnings[0])
-    assert training.check_resumable(tmp_path, TINY, 1, 10) == 3
+    assert checkpoints.check_resumable(tmp_path, TINY, 1, 10) == 3
 
 
 def test_when_every_checkpoint_is_damaged_the_newest_error_is_raised(tmp_path):
     ckpt = _checksummed(tmp_path, 6)
     (ckpt / rundir.CHECKPOINT_ARRAYS).write_bytes(b"PK-not-a-zip")
     with pytest.raises(ArtifactError, match=r"ckpt-000000006/arrays\.npz: damaged"):
-        training.newest_usable_checkpoint(tmp_path, TINY, 1)
+        checkpoints.newest_usable_checkpoint(tmp_path, TINY, 1)
 
 
 def test_a_checkpoint_of_another_run_is_never_skipped_for_an_older_one(tmp_path):
     _checksummed(tmp_path, 3)
     _checkpoint(tmp_path, 6, seed=2)
-    with pytest.raises(training.ForeignCheckpointError, match="checkpoint of seed 2"):
-        training.newest_usable_checkpoint(tmp_path, TINY, 1)
+    with pytest.raises(checkpoints.ForeignCheckpointError, match="checkpoint of seed 2"):
+        checkpoints.newest_usable_checkpoint(tmp_path, TINY, 1)
