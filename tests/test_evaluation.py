@@ -1,6 +1,5 @@
 """Observe/test: the retry rule, chunking, and sharding over Ray."""
 
-import os
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -68,12 +67,8 @@ N_TEST = 12
 
 
 @pytest.fixture(scope="module")
-def fault_file(tmp_path_factory):
-    # Ray's workers inherit the environment at ray.init: name the hook file first.
-    path = tmp_path_factory.mktemp("fault") / "fault.txt"
-    os.environ[evaluation.FAULT_FILE_ENV] = str(path)
-    yield path
-    del os.environ[evaluation.FAULT_FILE_ENV]
+def fault_file(fault_files):
+    return fault_files[evaluation.FAULT_FILE_ENV]
 
 
 @pytest.fixture(scope="module")
