@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from idx_helpers import make_synthetic_mnist
+from quick_tier import (pytest_addoption, pytest_collection_modifyitems,  # noqa: F401
+                        pytest_configure, pytest_sessionfinish)
 from stdp_ray.config import Config
 from stdp_ray.network import FrozenNetwork
 from stdp_ray import model
