@@ -127,7 +127,7 @@ def test_killed_task_is_retried_and_written_once(fault_file, ray_local, tmp_path
 @pytest.mark.slow
 def test_rerun_recomputes_nothing(fault_file, ray_local, tmp_path, tiny_cfg, tiny_network,
                                   test_data):
-    cfg = tiny_cfg.replace(backend="standalone")
+    cfg = tiny_cfg.replace(backend="native")
     path = tmp_path / "responses" / "phase=test"
     first, _ = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
     mtimes = {p: p.stat().st_mtime_ns for p in path.glob("part-*")}
@@ -145,7 +145,7 @@ def test_rerun_recomputes_nothing(fault_file, ray_local, tmp_path, tiny_cfg, tin
 @pytest.mark.slow
 def test_rerun_with_other_settings_is_refused(fault_file, ray_local, tmp_path, tiny_cfg,
                                               tiny_network, test_data):
-    cfg = tiny_cfg.replace(backend="standalone")
+    cfg = tiny_cfg.replace(backend="native")
     path = tmp_path / "responses" / "phase=test"
     _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
     with pytest.raises(PhaseError, match=r"phase=test: existing parts were computed with other "
