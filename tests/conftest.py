@@ -1,18 +1,22 @@
-"""Shared fixtures: small synthetic MNIST files, tiny networks, one local Ray per module."""
+"""Shared fixtures: small synthetic MNIST files, tiny networks, one local Ray for the run."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from idx_helpers import make_synthetic_mnist
+from quick_tier import (pytest_addoption, pytest_collection_modifyitems,  # noqa: F401
+                        pytest_configure, pytest_sessionfinish)
 from stdp_ray.config import Config
 from stdp_ray.network import FrozenNetwork
 from stdp_ray import model
+from stdp_ray.testing.env import environment
 
 #: Tiny networks keep the suite fast; intensity starts higher than the original script's
 #: because ten untrained neurons need a stronger drive to reach 5 spikes.
@@ -57,15 +61,62 @@ def tiny_network(tiny_cfg):
     return random_network(tiny_cfg)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    """One local Ray (2 CPUs) shared by the tests of a module."""
+@pytest.fixture(scope="session")
+def fault_files(tmp_path_factory) -> dict[str, Path]:
+    """The fault-injection file of each hook, named in the environment for the whole session.
+
+    Ray's workers inherit the environment at ``ray.init``, so the variables are
+    set before the session's Ray starts; a hook does nothing while its file is absent.
+    """
+    from stdp_ray import faults
+
+    root = tmp_path_factory.mktemp("faults")
+    files = {faults.env_var("chunk"): root / "evaluation.txt",
+             faults.env_var("train-sample"): root / "training.txt"}
+    with environment({name: str(path) for name, path in files.items()}):
+        yield files
+
+
+@pytest.fixture(scope="session")
+def ray_local(fault_files, s3_server):
+    """One local Ray (2 CPUs) for the whole test run: started at the first test that needs it.
+
+    Its workers see the fault-injection files and the S3 server's variables,
+    set before it starts. Tests that start Ray themselves (the command line's
+    ``ensure_ray``) use this one when it is running.
+    """
     import ray
 
+    if ray.is_initialized():  # started by a test without these variables
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def no_ray_start(monkeypatch):
+    """Fails the test if it starts or joins Ray (a refusal must come before Ray)."""
+    import ray
+
+    from stdp_ray import connect
+
+    calls = []
+    ensure = connect.ensure_ray
+
+    def recorded():
+        calls.append(1)
+        return ensure()
+
+    # Every module that imported it by name, and connect for those imported later.
+    for name, module in list(sys.modules.items()):
+        if name.startswith("stdp_ray") and getattr(module, "ensure_ray", None) is ensure:
+            monkeypatch.setattr(module, "ensure_ray", recorded)
+    running = ray.is_initialized()
+    yield
+    assert calls == [], "the command asked for Ray"
+    assert ray.is_initialized() == running, "Ray was started"
 
 
 @contextlib.contextmanager
@@ -110,8 +161,6 @@ def s3_server():
     as the nodes of a cluster get them from their environment or role.
     """
     from s3_server import S3Server
-
-    from stdp_ray.testing.env import environment
 
     with S3Server() as server, environment(server.environment()):
         yield server

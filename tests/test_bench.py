@@ -7,9 +7,8 @@ import pytest
 from stdp_ray.bench import format_report, run_benchmark, verify_identity
 from stdp_ray.cli import build_parser
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_benchmark_runs_every_engine_on_the_same_samples_and_writes_its_figures(
         mnist_dir, tmp_path):
     report = run_benchmark(neurons=[10], data_dir=mnist_dir,
@@ -38,6 +37,7 @@ def test_benchmark_runs_every_engine_on_the_same_samples_and_writes_its_figures(
     assert "native / train time" in table and "Fast vs exact on those 2 images" in table
 
 
+@pytest.mark.slow
 def test_benchmark_times_evaluation_at_each_batch_size(mnist_dir, tmp_path):
     report = run_benchmark(neurons=[10], data_dir=mnist_dir, engine_names=["native", "fast"],
                            train={"native": 0, "fast": 0}, evaluate={"native": 3, "fast": 3},
@@ -49,6 +49,7 @@ def test_benchmark_times_evaluation_at_each_batch_size(mnist_dir, tmp_path):
     assert "| 10 | fast | - | - | - | 3 |" in format_report(report)
 
 
+@pytest.mark.slow
 def test_benchmark_can_skip_engines_and_training(mnist_dir, tmp_path):
     report = run_benchmark(neurons=[10], data_dir=mnist_dir, engine_names=["native"],
                            train={"native": 0}, evaluate={"native": 2}, chunk=2,
@@ -64,6 +65,7 @@ def test_benchmark_rejects_unknown_engines(mnist_dir, tmp_path):
                       out_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_identity_check_compares_native_with_standalone(mnist_dir, tmp_path, tiny_cfg,
                                                         tiny_network):
     from stdp_ray.artifact import save_network

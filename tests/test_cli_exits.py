@@ -12,12 +12,8 @@ from stdp_ray.cli import main
 
 
 @pytest.fixture(autouse=True)
-def no_ray_started():
+def no_ray_started(no_ray_start):
     """Every refusal here comes before Ray starts."""
-    import ray
-
-    yield
-    assert not ray.is_initialized()
 
 
 def test_help_documents_every_exit_status(capsys):

@@ -147,47 +147,53 @@ def test_an_older_root_with_seed_dash_members_reads_and_resumes_in_place(ray_loc
     assert stats.column("sample").to_pylist() == [0, 1, 2]  # resumed: one sample more
 
 
+ALONE_CFG = TINY.replace(backend="native")
+ALONE_OPTIONS = dict(observe_samples=20, test_samples=10, chunk_size=10, progress=False)
+
+
+@pytest.fixture(scope="module")
+def alone(ray_local, tmp_path_factory, mnist_dir):
+    """An ensemble of seeds 1 and 2 trained on 3 samples: its root and its metrics."""
+    root = tmp_path_factory.mktemp("alone") / "ens"
+    return root, run_ensemble(root, ALONE_CFG, [1, 2],
+                              RunOptions(samples=3, data_dir=mnist_dir, **ALONE_OPTIONS))
+
+
 @pytest.mark.slow
-def test_a_member_trained_elsewhere_and_copied_in_is_used_as_it_is(ray_local, tmp_path,
+def test_a_member_trained_elsewhere_and_copied_in_is_used_as_it_is(alone, tmp_path,
                                                                     mnist_dir, monkeypatch):
-    cfg = TINY.replace(backend="native")
-    common = dict(observe_samples=20, test_samples=10, chunk_size=10, data_dir=mnist_dir,
-                  progress=False)
-    alone = run_ensemble(tmp_path / "alone", cfg, [1, 2], RunOptions(samples=3, **common))
+    source, metrics = alone
     # The same members, copied into a new root without their checkpoints (as a
     # run trained on another machine or pruned): nothing is trained again.
     root = tmp_path / "copied"
     root.mkdir()
     for seed in (1, 2):
-        shutil.copytree(tmp_path / "alone" / f"seed={seed}", root / f"seed={seed}")
+        shutil.copytree(source / f"seed={seed}", root / f"seed={seed}")
         shutil.rmtree(root / f"seed={seed}" / rundir.CHECKPOINTS_DIR)
 
     def no_training(*args, **kwargs):
         raise AssertionError("an already trained member was trained again")
 
     monkeypatch.setattr(training, "train_many", no_training)
-    again = run_ensemble(root, cfg, [1, 2], RunOptions(samples=3, **common))
-    assert again["accuracy_sum"] == alone["accuracy_sum"]
-    assert again["members"] == alone["members"]
+    again = run_ensemble(root, ALONE_CFG, [1, 2],
+                         RunOptions(samples=3, data_dir=mnist_dir, **ALONE_OPTIONS))
+    assert again["accuracy_sum"] == metrics["accuracy_sum"]
+    assert again["members"] == metrics["members"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("samples,match", [
     (2, r"--samples == 2, but .*network was trained on 3 samples"),
     (None, r"a network of seed 1, in the member directory of seed 2")])
-def test_a_copied_member_of_other_samples_or_seed_is_refused(ray_local, tmp_path, mnist_dir,
-                                                             samples, match):
-    cfg = TINY.replace(backend="native")
-    common = dict(observe_samples=20, test_samples=10, chunk_size=10, data_dir=mnist_dir,
-                  progress=False)
-    run_ensemble(tmp_path / "alone", cfg, [1], RunOptions(samples=3, **common))
-    member = tmp_path / "alone" / "seed=1"
+def test_a_copied_member_of_other_samples_or_seed_is_refused(alone, tmp_path, samples, match):
+    member = tmp_path / "copied" / "seed=1"
+    shutil.copytree(alone[0] / "seed=1", member)
     shutil.rmtree(member / rundir.CHECKPOINTS_DIR)
     if samples is None:  # seed 1's network where seed 2's belongs
         target = tmp_path / "other" / "seed=2"
         shutil.copytree(member / rundir.NETWORK_DIR, target / rundir.NETWORK_DIR)
         with pytest.raises(workflow.RunError, match=match):
-            trained_member(target, cfg, 2, 3)
+            trained_member(target, ALONE_CFG, 2, 3)
     else:
         with pytest.raises(workflow.RunError, match=match):
-            trained_member(member, cfg, 1, samples)
+            trained_member(member, ALONE_CFG, 1, samples)

@@ -1,6 +1,5 @@
 """Observe/test: the retry rule, chunking, and sharding over Ray."""
 
-import os
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -71,12 +70,8 @@ N_TEST = 12
 
 
 @pytest.fixture(scope="module")
-def fault_file(tmp_path_factory):
-    # Ray's workers inherit the environment at ray.init: name the hook file first.
-    path = tmp_path_factory.mktemp("fault") / "fault.txt"
-    os.environ[faults.env_var("chunk")] = str(path)
-    yield path
-    del os.environ[faults.env_var("chunk")]
+def fault_file(fault_files):
+    return fault_files[faults.env_var("chunk")]
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +117,9 @@ def test_tables_do_not_depend_on_sharding(fault_file, ray_local, tmp_path, tiny_
 def test_killed_task_is_retried_and_written_once(fault_file, ray_local, tmp_path, tiny_cfg,
                                                  tiny_network, test_data, reference):
     fault_file.write_text("chunk 1")
+    # The native engine (its worker restarts in a moment) gives the standalone reference's table.
     info, table = _run(ray_local, tmp_path / "responses" / "phase=test",
-                       tiny_cfg.replace(backend="standalone"),
+                       tiny_cfg.replace(backend="native"),
                        tiny_network, test_data, chunk_size=4, workers=2)
     assert not fault_file.exists(), "the fault was not triggered"
     assert table.column("sample").to_pylist() == list(range(N_TEST))
@@ -134,7 +130,7 @@ def test_killed_task_is_retried_and_written_once(fault_file, ray_local, tmp_path
 @pytest.mark.slow
 def test_rerun_recomputes_nothing(fault_file, ray_local, tmp_path, tiny_cfg, tiny_network,
                                   test_data):
-    cfg = tiny_cfg.replace(backend="standalone")
+    cfg = tiny_cfg.replace(backend="native")
     path = tmp_path / "responses" / "phase=test"
     first, _ = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
     mtimes = {p: p.stat().st_mtime_ns for p in path.glob("part-*")}
@@ -152,7 +148,7 @@ def test_rerun_recomputes_nothing(fault_file, ray_local, tmp_path, tiny_cfg, tin
 @pytest.mark.slow
 def test_rerun_with_other_settings_is_refused(fault_file, ray_local, tmp_path, tiny_cfg,
                                               tiny_network, test_data):
-    cfg = tiny_cfg.replace(backend="standalone")
+    cfg = tiny_cfg.replace(backend="native")
     path = tmp_path / "responses" / "phase=test"
     _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=4)
     with pytest.raises(PhaseError, match=r"phase=test: existing parts were computed with other "

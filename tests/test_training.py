@@ -1,8 +1,6 @@
 """Training: the original script's direction of change, the bounded retry, exact resume,
 the Ray actor."""
 
-import os
-
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -20,25 +18,31 @@ def train_data(mnist_dir):
     return data.load_mnist(mnist_dir, "train")
 
 
-def test_initial_network_is_seeded(tiny_cfg):
-    a, b = trainer.initial_network(tiny_cfg, 3), trainer.initial_network(tiny_cfg, 3)
+@pytest.fixture(scope="module")
+def cfg(tiny_cfg):
+    """The tiny network on the native engine: bit for bit Brian2's (tests/test_engine_native.py)."""
+    return tiny_cfg.replace(backend="native")
+
+
+def test_initial_network_is_seeded(cfg):
+    a, b = trainer.initial_network(cfg, 3), trainer.initial_network(cfg, 3)
     np.testing.assert_array_equal(a.weights, b.weights)
     np.testing.assert_array_equal(a.delays_ms, b.delays_ms)
-    assert not np.array_equal(a.weights, trainer.initial_network(tiny_cfg, 4).weights)
+    assert not np.array_equal(a.weights, trainer.initial_network(cfg, 4).weights)
     np.testing.assert_array_equal(a.theta_mV, 20.0)
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory, tiny_cfg, train_data):
+def straight(tmp_path_factory, cfg, train_data):
     """Six samples trained without interruption (checkpoints every 3)."""
-    trainer = Trainer(tiny_cfg, 1, tmp_path_factory.mktemp("straight"), *train_data,
+    trainer = Trainer(cfg, 1, tmp_path_factory.mktemp("straight"), *train_data,
                       checkpoint_every=3)
     trainer.train_until(6)
     return trainer
 
 
-def test_training_moves_weights_and_theta_the_expected_way(straight, tiny_cfg):
-    start = trainer.initial_network(tiny_cfg, 1)
+def test_training_moves_weights_and_theta_the_expected_way(straight, cfg):
+    start = trainer.initial_network(cfg, 1)
     net = straight.network()
     # theta only grows by 0.05 mV per spike (its decay over 3 s is ~3e-4 of itself).
     stats = pq.read_table(straight.stats_dir).to_pandas()
@@ -61,11 +65,11 @@ def test_statistics_has_one_row_per_sample(straight):
     assert stats["theta_mean_mV"].is_monotonic_increasing
 
 
-def test_resume_from_checkpoint_is_exact(straight, tmp_path, tiny_cfg, train_data):
-    first = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3)
+def test_resume_from_checkpoint_is_exact(straight, tmp_path, cfg, train_data):
+    first = Trainer(cfg, 1, tmp_path, *train_data, checkpoint_every=3)
     first.train_until(4)   # checkpoints at 3 and 4
     del first
-    resumed = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3)
+    resumed = Trainer(cfg, 1, tmp_path, *train_data, checkpoint_every=3)
     assert resumed.samples_done == 4
     resumed.train_until(6)
     a, b = straight.network(), resumed.network()
@@ -83,8 +87,8 @@ def test_train_until_is_idempotent(straight):
     np.testing.assert_array_equal(straight.network().weights, weights)
 
 
-def test_silent_input_is_bounded_and_recorded(tmp_path, tiny_cfg, train_data):
-    cfg = tiny_cfg.replace(max_intensity=4.0)
+def test_silent_input_is_bounded_and_recorded(tmp_path, cfg, train_data):
+    cfg = cfg.replace(max_intensity=4.0)
     images, labels = train_data
     trainer = Trainer(cfg, 1, tmp_path, np.zeros_like(images[:2]), labels[:2])
     trainer.train_until(2)
@@ -94,34 +98,31 @@ def test_silent_input_is_bounded_and_recorded(tmp_path, tiny_cfg, train_data):
     assert stats["total_spikes"].tolist() == [0, 0]
 
 
-def test_checkpoint_of_another_seed_is_refused(straight, tiny_cfg, train_data):
+def test_checkpoint_of_another_seed_is_refused(straight, cfg, train_data):
     from stdp_ray.reading import ArtifactError
 
     with pytest.raises(ArtifactError, match=r"checkpoint of seed 1, this run has seed 2"):
-        Trainer(tiny_cfg, 2, straight.train_dir, *train_data)
+        Trainer(cfg, 2, straight.train_dir, *train_data)
 
 
 @pytest.mark.parametrize("every", [0, -5])
-def test_checkpoint_every_rejected(tmp_path, tiny_cfg, train_data, every):
+def test_checkpoint_every_rejected(tmp_path, cfg, train_data, every):
     with pytest.raises(ValueError, match=rf"checkpoint_every == {every}, must be >= 1"):
-        Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=every)
+        Trainer(cfg, 1, tmp_path, *train_data, checkpoint_every=every)
 
 
 # ---------------------------------------------------------------------------
 # The Ray actor
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def fault_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("fault") / "train-fault.txt"
-    os.environ[faults.env_var("train-sample")] = str(path)
-    yield path
-    del os.environ[faults.env_var("train-sample")]
+def fault_file(fault_files):
+    return fault_files[faults.env_var("train-sample")]
 
 
 def test_actor_killed_mid_run_resumes_exactly(fault_file, ray_local, straight, tmp_path,
-                                              tiny_cfg, train_data):
+                                              cfg, train_data):
     fault_file.write_text("sample 4")  # dies after the checkpoint at 3, mid-way to 6
-    arrays, summary = training.train_run(tmp_path, tiny_cfg, 1, *train_data,
+    arrays, summary = training.train_run(tmp_path, cfg, 1, *train_data,
                                          RunOptions(samples=6, checkpoint_every=3,
                                                     progress=False))
     assert not fault_file.exists(), "the fault was not triggered"
@@ -133,22 +134,22 @@ def test_actor_killed_mid_run_resumes_exactly(fault_file, ray_local, straight, t
     assert latest_checkpoint(tmp_path / "checkpoints").name == "ckpt-000000006"
 
 
-def test_rerunning_a_finished_training_trains_nothing(ray_local, tmp_path, tiny_cfg, train_data):
+def test_rerunning_a_finished_training_trains_nothing(ray_local, tmp_path, cfg, train_data):
     options = RunOptions(samples=3, checkpoint_every=3, progress=False)
-    training.train_run(tmp_path, tiny_cfg, 1, *train_data, options)
-    _, summary = training.train_run(tmp_path, tiny_cfg, 1, *train_data, options)
+    training.train_run(tmp_path, cfg, 1, *train_data, options)
+    _, summary = training.train_run(tmp_path, cfg, 1, *train_data, options)
     assert summary["resumed_from"] == 3
     assert len(pq.read_table(tmp_path / "stats")) == 3
 
 
 def test_snapshots_keep_the_network_every_n_samples_without_changing_training(
-        straight, tmp_path, tiny_cfg, train_data):
-    from stdp_ray import artifact, rundir
+        straight, tmp_path, cfg, train_data):
+    from stdp_ray import rundir, state
 
-    trainer = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3, snapshot_every=2)
+    trainer = Trainer(cfg, 1, tmp_path, *train_data, checkpoint_every=3, snapshot_every=2)
     trainer.train_until(4)
     del trainer  # interrupted after 4: resumes from the checkpoint at 3, snapshot 4 exists
-    resumed = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=3, snapshot_every=2)
+    resumed = Trainer(cfg, 1, tmp_path, *train_data, checkpoint_every=3, snapshot_every=2)
     resumed.train_until(6)
     np.testing.assert_array_equal(resumed.network().weights, straight.network().weights)
     snaps = rundir.snapshot_dirs(tmp_path)
@@ -161,27 +162,27 @@ def test_snapshots_keep_the_network_every_n_samples_without_changing_training(
 
 
 @pytest.mark.parametrize("every", [0, -2])
-def test_snapshot_every_rejected(tmp_path, tiny_cfg, train_data, every):
+def test_snapshot_every_rejected(tmp_path, cfg, train_data, every):
     with pytest.raises(ValueError, match=f"snapshot_every == {every}, must be >= 1"):
-        Trainer(tiny_cfg, 1, tmp_path, *train_data, snapshot_every=every)
+        Trainer(cfg, 1, tmp_path, *train_data, snapshot_every=every)
 
 
-def test_a_stop_request_ends_training_after_the_sample_with_a_checkpoint(tmp_path, tiny_cfg,
+def test_a_stop_request_ends_training_after_the_sample_with_a_checkpoint(tmp_path, cfg,
                                                                          train_data):
-    trainer = Trainer(tiny_cfg, 1, tmp_path, *train_data, checkpoint_every=100)
+    trainer = Trainer(cfg, 1, tmp_path, *train_data, checkpoint_every=100)
     trainer.train_one()
     trainer.request_stop()
     assert trainer.train_until(50) == 1
-    assert checkpoints.newest_usable_checkpoint(tmp_path, tiny_cfg, 1).samples_done == 1
+    assert training.newest_usable_checkpoint(tmp_path, cfg, 1).samples_done == 1
 
 
-def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, tiny_cfg, train_data):
-    from stdp_ray import leases, locks
+def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, cfg, train_data):
+    from stdp_ray import state
 
     run = tmp_path / "run"
-    with locks.directory_lock(run):  # the driver (its own open file: a lock apart)
-        lease = (run, locks.lock_owner(run))
-        trainer = Trainer(tiny_cfg, 1, run / "train", *train_data, checkpoint_every=2,
+    with state.directory_lock(run):  # the driver (its own open file: a lock apart)
+        lease = (run, state.lock_owner(run))
+        trainer = Trainer(cfg, 1, run / "train", *train_data, checkpoint_every=2,
                           lease=lease)
         trainer.train_until(2)
     # The driver died: the lock is free.

@@ -98,6 +98,9 @@ class LocalCluster:
             "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
             # Token authentication on, with a token of this cluster only.
             "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
+            # A node stops at once on SIGTERM: the head's drain would wait 30 s for its
+            # GCS, which the same signal to its process group has already ended.
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
         })
         self.env.pop("RAY_ADDRESS", None)
         self.env.update(self.extra_env)
@@ -111,7 +114,7 @@ class LocalCluster:
                 f"--ray-client-server-port={free_port()}", "--disable-usage-stats",
                 *_node_ports()]
         self._spawn(head, "head")
-        self._wait_for_nodes(1)
+        self._wait_for_gcs()
         for k in range(self.workers):
             worker = [ray, "start", "--block", f"--address={self.gcs_address}",
                       f"--node-ip-address={HOST}", f"--num-cpus={self.cpus}", "--num-gpus=0",
@@ -167,25 +170,45 @@ class LocalCluster:
         logger.info("killed node %s: %d processes", name, len(pids))
         return sorted(pids)
 
-    def _wait_for_nodes(self, n: int) -> None:
-        """Poll ``ray list nodes`` style status through the GCS until ``n`` nodes are alive."""
+    def _check_running(self) -> None:
+        for p in self.procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"`{' '.join(p.args[:3])}` exited with {p.returncode}; "
+                                   f"see {self.temp_dir}")
+
+    def _wait_for_gcs(self) -> None:
+        """Wait until the head's GCS port accepts connections (worker nodes can join then)."""
         deadline = time.monotonic() + self.start_timeout
-        code = ("import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False); "
-                "print(sum(1 for x in ray.nodes() if x['Alive']))")
         while time.monotonic() < deadline:
-            for p in self.procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"`{' '.join(p.args[:3])}` exited with {p.returncode}; "
-                                       f"see {self.temp_dir}")
+            self._check_running()
             try:
-                # A loaded machine can take over a minute to join: poll again until the deadline.
-                out = subprocess.run([sys.executable, "-c", code, self.gcs_address],
-                                     env=self.env, capture_output=True, text=True,
-                                     timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                continue
-            if out.returncode == 0 and out.stdout.strip().isdigit() \
-                    and int(out.stdout.strip()) >= n:
+                with socket.create_connection((HOST, self.port), timeout=1.0):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"the head's GCS not up after {self.start_timeout} s "
+                           f"(logs in {self.temp_dir})")
+
+    def _wait_for_nodes(self, n: int) -> None:
+        """Wait until ``n`` nodes are alive, asking the GCS from one client process."""
+        deadline = time.monotonic() + self.start_timeout
+        code = ("import ray,sys,time; ray.init(address=sys.argv[1], log_to_driver=False)\n"
+                "while sum(1 for x in ray.nodes() if x['Alive']) < int(sys.argv[2]):\n"
+                "    time.sleep(0.5)\n")
+        while time.monotonic() < deadline:
+            # A loaded machine can take over a minute to join: ask again until the deadline.
+            client = subprocess.Popen([sys.executable, "-c", code, self.gcs_address, str(n)],
+                                      env=self.env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+            try:
+                while client.poll() is None and time.monotonic() < deadline:
+                    self._check_running()
+                    time.sleep(0.2)
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                client.wait()
+            if client.returncode == 0:
                 return
             time.sleep(1.0)
         raise TimeoutError(f"{n} Ray nodes not alive after {self.start_timeout} s "
