@@ -144,7 +144,7 @@ def test_rerunning_a_finished_training_trains_nothing(ray_local, tmp_path, cfg, 
 
 def test_snapshots_keep_the_network_every_n_samples_without_changing_training(
         straight, tmp_path, cfg, train_data):
-    from stdp_ray import rundir, state
+    from stdp_ray import artifact, rundir
 
     trainer = Trainer(cfg, 1, tmp_path, *train_data, checkpoint_every=3, snapshot_every=2)
     trainer.train_until(4)
@@ -173,15 +173,15 @@ def test_a_stop_request_ends_training_after_the_sample_with_a_checkpoint(tmp_pat
     trainer.train_one()
     trainer.request_stop()
     assert trainer.train_until(50) == 1
-    assert training.newest_usable_checkpoint(tmp_path, cfg, 1).samples_done == 1
+    assert checkpoints.newest_usable_checkpoint(tmp_path, cfg, 1).samples_done == 1
 
 
 def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, cfg, train_data):
-    from stdp_ray import state
+    from stdp_ray import leases, locks
 
     run = tmp_path / "run"
-    with state.directory_lock(run):  # the driver (its own open file: a lock apart)
-        lease = (run, state.lock_owner(run))
+    with locks.directory_lock(run):  # the driver (its own open file: a lock apart)
+        lease = (run, locks.lock_owner(run))
         trainer = Trainer(cfg, 1, run / "train", *train_data, checkpoint_every=2,
                           lease=lease)
         trainer.train_until(2)
