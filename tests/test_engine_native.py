@@ -5,7 +5,7 @@ import pytest
 
 from conftest import pass_inputs, random_network, sparse_images
 from stdp_ray import engines, model
-from stdp_ray.engines import native
+from stdp_ray.engines import layout, native
 from stdp_ray.trainer import Trainer
 
 pytestmark = pytest.mark.slow
@@ -24,9 +24,9 @@ VARIANT = dict(tau_exc_ms=90.0, v_rest_exc_mV=-64.3, tau_inh_ms=9.0, v_rest_inh_
 
 
 def test_delay_groups_follow_brian2s_spike_queue_order(tiny_cfg, tiny_network):
-    start, syn, post, max_delay = native.delay_groups(tiny_network.delays_ms, tiny_cfg)
+    start, syn, post, max_delay = layout.delay_groups(tiny_network.delays_ms, tiny_cfg)
     n = tiny_cfg.n_neurons
-    steps = native.delay_steps(tiny_network.delays_ms, tiny_cfg)
+    steps = layout.delay_steps(tiny_network.delays_ms, tiny_cfg)
     np.testing.assert_array_equal(np.sort(syn), np.arange(784 * n))
     for g in (0, 5, 3 * (max_delay + 1) + 7):
         i, d = divmod(g, max_delay + 1)
@@ -80,7 +80,7 @@ def test_native_training_equals_brian2_bit_for_bit(tiny_cfg, images, tmp_path):
     assert any(r["presentations"] > 1 for r in ref_rows)
     assert sum(r["total_spikes"] for r in ref_rows) > 50
     assert np.any(ref_state["inh_lastspike"] > -1e3)
-    steps = native.delay_steps(ref.delays_ms, cfg).reshape(784, cfg.n_neurons)
+    steps = layout.delay_steps(ref.delays_ms, cfg).reshape(784, cfg.n_neurons)
     raster = model.input_spikes(model.input_rates(images[0], cfg, cfg.intensity), cfg, seed=7,
                                 stream=model.STREAMS["train"], sample=0, attempt=0)
     step, pixel = np.nonzero(raster)
@@ -155,8 +155,8 @@ def test_native_rejects_zero_threads(tiny_cfg, tiny_network):
 
 
 def test_thread_splits_give_each_thread_its_own_neurons(tiny_cfg, tiny_network):
-    start, syn, post, _ = native.delay_groups(tiny_network.delays_ms, tiny_cfg)
-    split = native.thread_splits(start, post, tiny_cfg.n_neurons, 3).reshape(-1, 3)
+    start, syn, post, _ = layout.delay_groups(tiny_network.delays_ms, tiny_cfg)
+    split = layout.thread_splits(start, post, tiny_cfg.n_neurons, 3).reshape(-1, 3)
     bounds = [0, 3, 6, 10]  # t * n // threads
     for g in range(len(start) - 1):
         ends = list(split[g, 1:]) + [split[g + 1, 0]]
