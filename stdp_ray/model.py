@@ -16,9 +16,13 @@ Brian2's runtime and standalone devices.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .config import Config
+if TYPE_CHECKING:  # annotations only: the model's record is read, never imported here
+    from .config import Config
+
 
 __all__ = [
     "EXC_EQS", "INH_EQS", "THETA_PLASTIC_EQS", "THETA_FROZEN_EQS", "INPUT_EQS",

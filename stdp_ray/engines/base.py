@@ -15,14 +15,17 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import model
-from ..config import Config
 from ..errors import EnvironmentFailure
 from ..network import FrozenNetwork
 from ..paths import CACHE_ENV, user_cache_dir
+
+if TYPE_CHECKING:  # annotations only: the model's record is read, never imported here
+    from ..config import Config
 
 __all__ = ["PassInputs", "count_slot_spikes", "PlasticState", "compiler_available", "private_dir",
            "UnsafeDirectoryError", "NEVER_S", "expand_synapse_traces", "compact_synapse_traces",

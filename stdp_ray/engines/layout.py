@@ -12,9 +12,13 @@ order of the rest of the package (synapse ``i * n + j``) and group order.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..config import Config
+if TYPE_CHECKING:  # annotations only: the model's record is read, never imported here
+    from ..config import Config
+
 
 __all__ = ["delay_steps", "checked_steps", "delay_groups", "thread_splits", "thread_major_groups", "share_starts",
            "SynapseLayout"]
