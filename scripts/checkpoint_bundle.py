@@ -68,7 +68,8 @@ def bundle(run_dir: Path, out: Path, *, overwrite: bool = False, max_mib: float 
             model=record.config.model_hash(), config=config_to_dict(record.config),
             checksums={f: reading.sha256_of(ckpt / f) for f in checkpoints.CHECKPOINT_FILES}))
         lines = [f"# {out.name}: {found.samples_done:,} training samples",
-                 "", f"The newest checkpoint of `{run_dir}` (weights and delays in float32), "
+                 "", f"The newest checkpoint of the run directory `{run_dir.name}` (weights and "
+                 "delays in float32), "
                  f"seed {record.seed}, {record.config.n_neurons} neurons, backend "
                  f"`{record.config.backend}`. To continue it:", "", "```",
                  f"mkdir -p RUNS/{out.name}/train/checkpoints",
