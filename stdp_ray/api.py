@@ -133,6 +133,16 @@ def _options(options: RunOptions | None, keywords: Mapping[str, Any],
     return opts, rest
 
 
+def _phase_count(options: RunOptions | None, keywords: Mapping[str, Any],
+                 samples: int | None | _Unset, field: str) -> tuple[RunOptions, str]:
+    """The options of observe or test, ``samples`` (if given) as their ``field``, and the
+    option that messages name the count by (``--samples`` when given so)."""
+    options, _ = _options(options, keywords, settings=False)
+    if isinstance(samples, _Unset):
+        return options, "--" + field.replace("_", "-")
+    return options.replace(**{field: samples}), "--samples"
+
+
 def train(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions | None = None,
           *, seed: int = 42, **keywords: Any) -> dict:
     """Train (or resume training) a run directory's network, as ``stdp-ray train``.
@@ -203,10 +213,7 @@ def observe(run_dir: LocationLike, options: RunOptions | None = None, *,
     """
     from . import workflow
 
-    options, _ = _options(options, keywords, settings=False)
-    option = "--observe-samples"
-    if not isinstance(samples, _Unset):
-        options, option = options.replace(observe_samples=samples), "--samples"
+    options, option = _phase_count(options, keywords, samples, "observe_samples")
     with _session(run_dir, options) as location:
         return workflow.observe(location, options, backend=backend, option=option)
 
@@ -236,10 +243,7 @@ def test(run_dir: LocationLike, options: RunOptions | None = None, *,
     """
     from . import workflow
 
-    options, _ = _options(options, keywords, settings=False)
-    option = "--test-samples"
-    if not isinstance(samples, _Unset):
-        options, option = options.replace(test_samples=samples), "--samples"
+    options, option = _phase_count(options, keywords, samples, "test_samples")
     with _session(run_dir, options) as location:
         return workflow.test(location, options, backend=backend, option=option)
 

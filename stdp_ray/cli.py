@@ -87,29 +87,20 @@ def _config(args, base: Config | None = None) -> Config:
     return apply_settings(cfg, settings)
 
 
-#: Arguments named as :class:`~stdp_ray.options.RunOptions` fields whose
-#: command-line name differs.
-_OPTION_ARGS = {"progress": lambda args: not args.no_progress}
-
-
 def _options(args, *, skip: tuple[str, ...] = ()):
     """The :class:`~stdp_ray.options.RunOptions` of a command's arguments.
 
     Every argument named as a RunOptions field is taken (``--chunk-size`` is
     ``chunk_size``), except those in ``skip`` (an argument that means
-    something else to this command, e.g. observe's ``--samples``).
+    something else to this command, e.g. observe's ``--samples``);
+    ``--no-progress`` gives ``progress``.
     """
     from .options import RunOptions, option_names
 
-    fields = {}
-    for name in option_names():
-        if name in skip:
-            continue
-        if name in _OPTION_ARGS:
-            if hasattr(args, "no_progress"):
-                fields[name] = _OPTION_ARGS[name](args)
-        elif getattr(args, name, None) is not None:
-            fields[name] = getattr(args, name)
+    fields = {name: getattr(args, name) for name in option_names()
+              if name not in skip and getattr(args, name, None) is not None}
+    if hasattr(args, "no_progress"):
+        fields["progress"] = not args.no_progress
     for name in ("label_samples", "snapshots"):
         if fields.get(name) is not None:
             fields[name] = tuple(fields[name])

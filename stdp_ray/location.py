@@ -171,11 +171,7 @@ def read_location(text: str | os.PathLike) -> Location:
     target = parse_location(text)
     if isinstance(target, Path):
         return Location(target)
-    mirror = new_mirror("read", target)
-    atexit.register(shutil.rmtree, mirror.scratch, True)
-    pull(target, mirror.local)
-    _show(mirror.local, target.uri)
-    return Location(mirror.local)
+    return Location(_pulled_for_this_process("read", target).local)
 
 
 def worker_location(uri: str) -> Location:
@@ -188,11 +184,17 @@ def worker_location(uri: str) -> Location:
     target = parse_location(uri)
     if isinstance(target, Path):
         return Location(target)
-    mirror = new_mirror("worker", target)
+    mirror = _pulled_for_this_process("worker", target)
+    return located(mirror.local, mirror)
+
+
+def _pulled_for_this_process(kind: str, target: Remote) -> Mirror:
+    """A new mirror of ``target``, pulled, shown as its URI, removed when the process ends."""
+    mirror = new_mirror(kind, target)
     atexit.register(shutil.rmtree, mirror.scratch, True)
     pull(target, mirror.local)
     _show(mirror.local, target.uri)
-    return located(mirror.local, mirror)
+    return mirror
 
 
 # --------------------------------------------------------------------------
