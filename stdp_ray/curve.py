@@ -207,6 +207,7 @@ def write_curve_figures(run_dir: str | os.PathLike, table: pa.Table | None = Non
                         neurons: int = SNAPSHOT_NEURONS) -> list[Path]:
     """Write ``learning_curve.png`` and the receptive fields at each snapshot."""
     from . import plots
+    from .reference import paper_accuracy
     from .report import save_figure
 
     run_dir = as_path(run_dir)
@@ -214,10 +215,11 @@ def write_curve_figures(run_dir: str | os.PathLike, table: pa.Table | None = Non
     record = rundir.read_run_record(run_dir)
     title = f"{record.config.n_neurons} neurons, seed {record.seed}"
     curve_dir = run_dir / rundir.CURVE_DIR
-    written = [save_figure(plots.learning_curve_figure(frame, title=title),
+    written = [save_figure(plots.learning_curve_figure(
+        frame, title=title, paper=paper_accuracy(record.config.n_neurons)),
                            curve_dir / rundir.CURVE_PNG)]
     snaps = rundir.snapshot_dirs(run_dir / rundir.TRAIN_DIR)
     shown = [(seen, artifact.load_network(path).arrays.weights) for seen, path in snaps]
     written.append(save_figure(plots.snapshots_figure(shown, neurons=neurons, title=title),
-                               curve_dir / rundir.SNAPSHOTS_PNG))
+                               curve_dir / rundir.SNAPSHOTS_PNG, vector=False))
     return written

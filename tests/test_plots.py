@@ -15,7 +15,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from conftest import random_network
-from stdp_ray import artifact, atomic, plots, report, rundir
+from stdp_ray import artifact, atomic, intervals, plots, report, rundir
 from stdp_ray.config import Config
 from stdp_ray.workflow import prepare_run
 
@@ -573,3 +573,120 @@ def test_a_report_names_its_directory_as_given_never_as_an_absolute_path(tmp_pat
     md = (tmp_path / "runs/r1/report/report.md").read_text()
     assert "# Run report: r1\n" in md and "Run directory: `runs/r1`" in md
     assert str(tmp_path) not in md
+
+
+# --------------------------------------------------------------------------
+# Figures a paper would print: intervals, reference marks, axes, vector output
+# --------------------------------------------------------------------------
+def curve_frame(points=(60_000, 120_000, 150_000), accuracy=(0.87, 0.885, 0.89)):
+    return pd.DataFrame({"samples_seen": list(points), "label_samples": 10_000,
+                         "test_samples": 10_000, "accuracy": list(accuracy),
+                         "epochs": [p / 60_000 for p in points]})
+
+
+def _vertical_lines_at(ax) -> list[float]:
+    return sorted(line.get_xdata()[0] for line in ax.get_lines()
+                  if len(set(line.get_xdata())) == 1 and line.get_linestyle() == ":")
+
+
+def test_a_learning_curve_marks_epoch_boundaries_error_bars_and_the_paper():
+    fig = plots.learning_curve_figure(curve_frame(), paper=0.87)
+    ax = fig.axes[0]
+    assert _vertical_lines_at(ax) == [60_000, 120_000]
+    assert [t.get_text() for t in ax.texts] == ["epoch 1", "epoch 2"]
+    assert len(ax.containers) == 1  # one errorbar series: one label set
+    _, caps, (bars,) = ax.containers[0]
+    half = 100 * intervals.wilson_interval(0.87, 10_000).half_width
+    low, high = bars.get_segments()[0][:, 1]
+    assert high - low == pytest.approx(2 * half, rel=0.05)
+    assert any("Diehl & Cook 2015: 87.0%" in t.get_text() for t in ax.get_legend().get_texts())
+    assert ax.xaxis.get_major_formatter()(120_000, 0) == "120,000"
+
+
+def test_an_accuracy_axis_never_spans_less_than_ten_points():
+    fig = plots.learning_curve_figure(curve_frame(accuracy=(0.900, 0.901, 0.902)))
+    low, high = fig.axes[0].get_ylim()
+    assert high - low >= 100 * plots.MIN_ACCURACY_SPAN
+    summary = pd.DataFrame({"nu_post": [0.01, 0.02], "accuracy": [0.80, 0.81],
+                            "n_samples": [200, 200]})
+    low, high = plots.sweep_figure(summary, ["nu_post"]).axes[0].get_ylim()
+    half = 100 * intervals.wilson_interval(0.80, 200).half_width
+    assert high - low >= max(10, 1 + 2 * half)   # the error bars of 200 images fit
+
+
+def test_a_grid_over_two_settings_is_a_heat_map_with_every_cell_written_in():
+    summary = pd.DataFrame([{"tau_theta_ms": t, "theta_plus_mV": p, "seed": s,
+                             "accuracy": 0.8 + 0.01 * s + (0.02 if t > 1e7 else 0),
+                             "n_samples": 10_000}
+                            for t in (1e7, 1.6e8) for p in (0.05, 0.8) for s in (1, 2)])
+    fig = plots.sweep_figure(summary, ["tau_theta_ms", "theta_plus_mV"])
+    ax = fig.axes[0]
+    (image,) = ax.get_images()
+    grid = image.get_array()
+    assert grid.shape == (2, 2)
+    assert grid[0, 1] == pytest.approx(100 * (0.815 + 0.02))
+    low, high = image.get_clim()
+    assert high - low >= 100 * plots.MIN_ACCURACY_SPAN - 1e-9   # 2 points are not the scale
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 4 and all("2 seeds" in t and "sd" in t for t in texts)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1e+07", "1.6e+08"]
+    assert "best 84.00% at tau_theta_ms=1.6e+08" in fig._suptitle.get_text()  # best run
+
+
+def test_one_seed_per_cell_writes_its_binomial_half_width():
+    summary = pd.DataFrame([{"a": a, "b": b, "accuracy": 0.9, "n_samples": 10_000}
+                            for a in (1, 2) for b in (3, 4)])
+    texts = [t.get_text() for t in plots.sweep_figure(summary, ["a", "b"]).axes[0].texts]
+    assert texts == ["90.00%\n+- 0.6"] * 4
+
+
+def test_the_paper_table_figure_draws_the_papers_values_as_reference_marks():
+    rows = pd.DataFrame([
+        {"n_neurons": 400, "label": "1 epoch, seed 42", "accuracy": 0.8715, "test_samples": 10_000},
+        {"n_neurons": 1600, "label": "1 epoch, seed 42", "accuracy": 0.9191,
+         "test_samples": 10_000},
+        {"n_neurons": 400, "label": "1 epoch, 5 seeds", "accuracy": 0.876, "sd": 0.005,
+         "seed_accuracies": [0.87, 0.875, 0.88, 0.877, 0.878]}])
+    fig = plots.paper_table_figure(rows, {100: 0.829, 400: 0.87, 1600: 0.919, 6400: 0.95})
+    ax = fig.axes[0]
+    marks = [line for line in ax.get_lines() if line.get_label() == "Diehl & Cook 2015"]
+    assert len(marks) == 1 and list(marks[0].get_ydata()) == pytest.approx([82.9, 87, 91.9, 95])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["100", "400", "1,600", "6,400"]
+    seeds = ax.containers[1]
+    low, high = seeds[2][0].get_segments()[0][:, 1]
+    assert high - low == pytest.approx(2 * 0.5)   # +- one sd, in points
+    assert len(ax.collections) >= 3   # the seeds' own accuracies as dots
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["Diehl & Cook 2015", "1 epoch, seed 42", "1 epoch, 5 seeds"]
+
+
+def test_compute_is_drawn_in_neuron_epochs_with_thousands_separators():
+    points = pd.DataFrame({"label": ["a", "b"], "kind": ["single", "ensemble"],
+                           "neuron_epochs": [400.0, 1600.0], "accuracy": [0.87, 0.89],
+                           "test_samples": [10_000, 10_000]})
+    ax = plots.size_vs_ensemble_figure(points).axes[0]
+    assert ax.xaxis.get_major_formatter()(1600, 0) == "1,600"
+    assert not ax.texts   # labels live in the legend: none can overlap
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+
+
+def test_every_figure_is_written_as_png_and_as_svg_beside_it(tmp_path):
+    fig = plots.learning_curve_figure(curve_frame())
+    png = report.save_figure(fig, tmp_path / "curve.png")
+    svg = tmp_path / "curve.svg"
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    assert svg.read_bytes().lstrip().startswith(b"<?xml") and b"<svg" in svg.read_bytes()
+    first = svg.read_bytes()
+    report.save_figure(plots.learning_curve_figure(curve_frame()), tmp_path / "curve.png")
+    assert svg.read_bytes() == first   # no date, fixed ids: the same figure, the same bytes
+    report.save_figure(fig, tmp_path / "fields.png", vector=False)
+    assert not (tmp_path / "fields.svg").exists()
+
+
+def test_a_run_report_writes_vector_copies_of_its_plots_but_not_of_its_images(tmp_path):
+    run = tmp_path / "run"
+    make_run(run)
+    report.write_run_report(run)
+    out = run / "report"
+    assert (out / "confusion.svg").is_file() and (out / "training_curves.svg").is_file()
+    assert not (out / "receptive_fields.svg").exists()

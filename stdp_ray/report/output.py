@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from ..atomic import atomic_write_bytes
@@ -27,24 +28,37 @@ DEFAULT_DPI = 120
 NA = "n/a"
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: float = DEFAULT_DPI) -> Path:
-    """Render ``fig`` as PNG and write it to ``path`` atomically.
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: float = DEFAULT_DPI, *,
+                vector: bool = True) -> Path:
+    """Render ``fig`` as PNG and, beside it, as SVG; write both atomically.
 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
     path : path
-        Destination; parent directories are created.
+        The PNG's destination; parent directories are created. The SVG gets the
+        same name with the suffix ``.svg``.
     dpi : float
+    vector : bool, default True
+        Also write the SVG (vector output for print). Figures that are images
+        (receptive fields) pass False: an SVG would only wrap the same pixels.
 
     Returns
     -------
     Path
+        The PNG.
     """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     path = atomic_write_bytes(path, buf.getvalue())
     logger.info("wrote %s", path)
+    if vector:
+        svg = io.BytesIO()
+        # No date, and a fixed id salt: the same figure gives the same bytes.
+        with rc_context({"svg.hashsalt": "stdp-ray"}):
+            fig.savefig(svg, format="svg", metadata={"Date": None})
+        written = atomic_write_bytes(Path(path).with_suffix(".svg"), svg.getvalue())
+        logger.info("wrote %s", written)
     return path
 
 

@@ -18,6 +18,7 @@ from ..rundir import (CONFUSION_PNG, RECEPTIVE_FIELDS_PNG, REPORT_DIR, REPORT_MD
                       RunRecord)
 from ..artifact import load_network
 from ..reading import ArtifactError
+from ..reference import paper_accuracy
 from ..location import as_path
 from .output import (DEFAULT_DPI, NA, first, fmt_int, fmt_pct, fmt_seconds, md_cell,
                      save_figure, shown, shown_name, write_text)
@@ -261,7 +262,9 @@ def write_run_report(run_dir: str | os.PathLike, *, dpi: float = DEFAULT_DPI) ->
     written = _write_figures(data, out_dir, dpi)
     curve = _read_curve(run_dir)
     if curve is not None and len(curve):
-        fig = plots.learning_curve_figure(curve, title=f"Learning curve: {shown_name(run_dir)}")
+        fig = plots.learning_curve_figure(
+            curve, title=f"Learning curve: {shown_name(run_dir)}",
+            paper=paper_accuracy(data.record.config.n_neurons))
         written[rundir.CURVE_PNG] = save_figure(fig, out_dir / rundir.CURVE_PNG, dpi)
 
     for fig_name, reason in data.skipped.items():
@@ -298,7 +301,8 @@ def _write_figures(data: _RunData, out_dir: Path, dpi: float) -> dict[str, Path]
         fig = plots.receptive_fields_figure(weights, data.network.assignments,
                                             title=f"Receptive fields: {name}")
         written[RECEPTIVE_FIELDS_PNG] = save_figure(
-            fig, out_dir / RECEPTIVE_FIELDS_PNG, _rf_dpi(fig, weights.shape[1], dpi))
+            fig, out_dir / RECEPTIVE_FIELDS_PNG, _rf_dpi(fig, weights.shape[1], dpi),
+            vector=False)
     if data.stats is not None:
         fig = plots.training_curves_figure(data.stats, title=f"Training: {name}")
         written[TRAINING_CURVES_PNG] = save_figure(fig, out_dir / TRAINING_CURVES_PNG, dpi)
