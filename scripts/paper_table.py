@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stdp_ray import artifact, atomic, curve, intervals, location, plots, rundir
+from stdp_ray import artifact, atomic, curve, intervals, location, plots, reading, rundir
 from stdp_ray.config import Config
 from stdp_ray.reference import PAPER_ACCURACY as PAPER
 from stdp_ray.report import save_figure
@@ -57,10 +57,17 @@ def _sample_seconds(run: Path) -> np.ndarray | None:
 
 
 def _training_seconds(run: Path, samples: int) -> float | None:
-    """Sample time of the first ``samples`` training samples, if all were kept."""
+    """Sample time of the first ``samples`` training samples: from ``train/stats`` if all
+    were kept, else from the network's provenance when it is that network (a shipped run)."""
     seconds = _sample_seconds(run)
-    return float(seconds[:samples].sum()) if seconds is not None and len(seconds) >= samples \
-        else None
+    if seconds is not None and len(seconds) >= samples:
+        return float(seconds[:samples].sum())
+    meta = run / rundir.NETWORK_DIR / artifact.NETWORK_JSON
+    if meta.is_file():
+        prov = reading.load_json(meta).get("provenance", {})
+        if prov.get("training_samples") == samples and prov.get("training_seconds"):
+            return float(prov["training_seconds"])
+    return None
 
 
 def _changed_settings(cfg: Config) -> str:

@@ -5,8 +5,9 @@
 
 Run `stdp-ray report DIR` first. A run directory gives ``config.json``,
 ``metrics.json``, ``predictions.parquet``, ``assignments.parquet``, the
-learning curve where there is one (``curve/curve.parquet`` and its figures)
-and ``report/`` (figures, ``training_summary.csv``, ``report.md``); an ensemble root
+learning curve where there is one (``curve/curve.parquet`` and its figures),
+the network's ``network.json`` (its provenance: training time and commit; not its
+arrays) and ``report/`` (figures, ``training_summary.csv``, ``report.md``); an ensemble root
 gives ``ensemble.json``, ``metrics.json``, ``ensemble_predictions.parquet``,
 ``report/`` and each member's files under ``seed=<s>/`` (so the ensemble
 report's links to member reports keep working); a sweep root gives
@@ -29,16 +30,21 @@ import shutil
 import sys
 from pathlib import Path
 
-from stdp_ray import atomic, ensembles, leases, location, locks, report, rundir
+from stdp_ray import artifact, atomic, ensembles, leases, location, locks, report, rundir
 
 logger = logging.getLogger("ship_results")
 
 RUN_FILES = (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, rundir.PREDICTIONS_FILE,
              rundir.ASSIGNMENTS_FILE, f"{rundir.CURVE_DIR}/{rundir.CURVE_FILE}",
-             f"{rundir.CURVE_DIR}/{rundir.CURVE_PNG}", f"{rundir.CURVE_DIR}/{rundir.SNAPSHOTS_PNG}")
+             f"{rundir.CURVE_DIR}/{rundir.CURVE_PNG}",
+             f"{rundir.CURVE_DIR}/{Path(rundir.CURVE_PNG).with_suffix('.svg')}",
+             f"{rundir.CURVE_DIR}/{rundir.SNAPSHOTS_PNG}",
+             # the network's provenance (its training time and commit), not its arrays
+             f"{rundir.NETWORK_DIR}/{artifact.NETWORK_JSON}")
 ENSEMBLE_FILES = (rundir.ENSEMBLE_FILE, rundir.ENSEMBLE_METRICS_FILE,
                   rundir.ENSEMBLE_PREDICTIONS_FILE)
-SWEEP_FILES = (rundir.SWEEP_FILE, rundir.SWEEP_SUMMARY_FILE, rundir.SWEEP_PNG)
+SWEEP_FILES = (rundir.SWEEP_FILE, rundir.SWEEP_SUMMARY_FILE, rundir.SWEEP_PNG,
+               str(Path(rundir.SWEEP_PNG).with_suffix(".svg")))
 
 
 def _copy(src: Path, dst: Path, names, required) -> None:

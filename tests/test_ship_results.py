@@ -28,8 +28,10 @@ def test_ships_a_run(tmp_path):
     report.write_run_report(run)
     assert ship_results.main([str(run), str(tmp_path / "results/r")]) == 0
     assert _files(tmp_path / "results/r") == [
-        "config.json", "metrics.json", "report/confusion.png", "report/receptive_fields.png",
-        "report/report.md", "report/training_curves.png", "report/training_summary.csv"]
+        "config.json", "metrics.json", "network/network.json", "report/confusion.png",
+        "report/confusion.svg", "report/receptive_fields.png", "report/report.md",
+        "report/training_curves.png", "report/training_curves.svg",
+        "report/training_summary.csv"]   # the network's provenance, not its arrays
     assert not list((tmp_path / "results").glob(".*"))  # no temporary left
 
 
@@ -51,7 +53,7 @@ def test_ships_an_ensemble_with_its_members(tmp_path):
                  "seed=1/metrics.json", "seed=2/report/report.md",
                  "seed=2/report/training_summary.csv"):
         assert name in got, name
-    assert not any("network" in name or "responses" in name for name in got)
+    assert not any(name.endswith(".npz") or "responses" in name for name in got)
     # The ensemble report's links to member reports resolve inside the copy.
     assert "[report](../seed=1/report/report.md)" in (dest / "report/report.md").read_text()
 
@@ -113,7 +115,7 @@ def test_ships_a_sweep_with_every_finished_run_at_its_point(tmp_path):
                  "nu_post=0.005/seed=2/metrics.json", "nu_post=0.01/seed=1/config.json",
                  "nu_post=0.01/seed=1/report/report.md"):
         assert name in got, name
-    assert not any("network" in name or "stats" in name for name in got)
+    assert not any(name.endswith(".npz") or "stats" in name for name in got)
     # The sweep report's links to run reports resolve inside the copy.
     md = (dest / "report/report.md").read_text()
     assert "[report](../nu_post=0.005/seed=2/report/report.md)" in md
