@@ -200,8 +200,10 @@ def test_training_curves_figure(n):
     assert np.all(np.diff(x) > 0)  # sorted by sample
     expected = pd.Series([r["total_spikes"] for r in stats_rows(n)], dtype=float) \
         .rolling(win, min_periods=1).mean().to_numpy()
-    np.testing.assert_allclose(line.get_ydata(), expected)
-    assert f"{n} samples" in fig._suptitle.get_text()
+    shown = plots.thin(n)   # long series are drawn at a few thousand points
+    assert len(shown) == min(n, 4000) and shown[0] == 0 and shown[-1] == n - 1
+    np.testing.assert_allclose(line.get_ydata(), expected[shown])
+    assert f"{n:,} samples" in fig._suptitle.get_text()
 
 
 def test_rolling_window():
@@ -690,3 +692,17 @@ def test_a_run_report_writes_vector_copies_of_its_plots_but_not_of_its_images(tm
     out = run / "report"
     assert (out / "confusion.svg").is_file() and (out / "training_curves.svg").is_file()
     assert not (out / "receptive_fields.svg").exists()
+
+
+def test_training_curves_of_a_long_training_mark_epochs_and_stay_small_as_svg(tmp_path):
+    n = 130_000
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"sample": np.arange(n), "total_spikes": rng.integers(0, 40, n),
+                       "intensity": 2.0, "presentations": 1, "w_mean": 0.1, "w_std": 0.05,
+                       "theta_mean_mV": 20.0, "theta_std_mV": 0.5})
+    fig = plots.training_curves_figure(df)
+    top = fig.axes[0]
+    assert [t.get_text() for t in top.texts] == ["epoch 1", "epoch 2"]
+    assert top.xaxis.get_major_formatter()(100_000, 0) == "100,000"
+    report.save_figure(fig, tmp_path / "t.png")
+    assert (tmp_path / "t.svg").stat().st_size < 2_000_000   # 130,000 raw points as pixels

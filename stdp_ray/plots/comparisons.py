@@ -10,8 +10,6 @@ mark epoch boundaries; the paper's values, where given, are black reference mark
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
@@ -19,75 +17,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from ..intervals import seed_summary, wilson_interval
+from .axes import (EPOCH_SAMPLES, MIN_ACCURACY_SPAN, PAPER_STYLE, THOUSANDS, accuracy_axis,
+                   epoch_marks, error_bars, samples_axis)
 from .run import check_frame, check_weights, receptive_field_image
 
 __all__ = ["ensemble_accuracy_figure", "learning_curve_figure", "snapshots_figure",
            "size_vs_ensemble_figure", "sweep_figure", "paper_table_figure", "CURVE_COLUMNS",
            "EPOCH_SAMPLES", "MIN_ACCURACY_SPAN", "PAPER_STYLE"]
-
-
-# --------------------------------------------------------------------------
-# Conventions shared by the comparison figures
-# --------------------------------------------------------------------------
-#: Training images in one epoch of MNIST (the default for epoch marks).
-EPOCH_SAMPLES = 60_000
-#: The narrowest span (a fraction) of an accuracy axis: differences of a few
-#: hundred images are not drawn as cliffs.
-MIN_ACCURACY_SPAN = 0.10
-#: Colour and marker of the paper's values (Diehl & Cook 2015), drawn as references.
-PAPER_STYLE = {"color": "black", "marker": "_", "markersize": 22, "markeredgewidth": 2.2,
-               "linestyle": "none", "zorder": 5}
-
-_THOUSANDS = FuncFormatter(lambda x, _pos: f"{x:,.0f}")
-
-
-def _error_bars(accuracy, n_test) -> np.ndarray:
-    """Wilson 95 % error bars, shape (2, n): below and above each accuracy (fractions)."""
-    acc = np.asarray(accuracy, dtype=float)
-    n_test = np.broadcast_to(np.asarray(n_test), acc.shape)
-    bars = np.zeros((2, acc.size))
-    for i, (a, n) in enumerate(zip(acc.ravel(), n_test.ravel())):
-        if n is not None and not (isinstance(n, float) and np.isnan(n)) and int(n) >= 1:
-            iv = wilson_interval(float(a), int(n))
-            bars[:, i] = (a - iv.low, iv.high - a)
-    return bars
-
-
-def _accuracy_axis(ax, low: float, high: float, *, label: str = "test accuracy") -> None:
-    """Percent ticks and limits spanning [low, high] (fractions) and at least
-    :data:`MIN_ACCURACY_SPAN`, within [0, 1]."""
-    low, high = float(low), float(high)
-    span = max(high - low, MIN_ACCURACY_SPAN)
-    mid = (low + high) / 2
-    lo, hi = mid - span / 2 - 0.01, mid + span / 2 + 0.01
-    if lo < 0:
-        lo, hi = 0.0, hi - lo
-    if hi > 1:
-        lo, hi = max(0.0, lo - (hi - 1)), 1.0
-    ax.set_ylim(100 * lo, 100 * hi)
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0 if hi - lo > 0.2 else 1))
-    ax.set_ylabel(label)
-
-
-def _samples_axis(ax, *, label: str = "training samples") -> None:
-    """An x axis of sample counts with thousands separators."""
-    ax.xaxis.set_major_formatter(_THOUSANDS)
-    ax.set_xlabel(label)
-
-
-def _epoch_marks(ax, max_samples: float, epoch_samples: int = EPOCH_SAMPLES) -> None:
-    """Dotted vertical lines at every epoch boundary up to ``max_samples``, labelled at the top."""
-    if epoch_samples < 1:
-        return
-    count = int(max_samples // epoch_samples)
-    step = max(1, math.ceil(count / 15))  # at most ~15 labelled boundaries
-    for k in range(1, count + 1):
-        x = k * epoch_samples
-        ax.axvline(x, color="0.55", lw=0.8, ls=":", zorder=1)
-        if k % step == 0:
-            ax.annotate(f"epoch {k}", (x, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(-2, -3), textcoords="offset points", rotation=90,
-                        ha="right", va="top", fontsize=7, color="0.4")
 
 
 # --------------------------------------------------------------------------
@@ -214,7 +150,7 @@ def learning_curve_figure(curve: pd.DataFrame, *, title: str | None = None,
                                         .groupby("label_samples", sort=True)):
         group = group.drop_duplicates("samples_seen", keep="last")
         y = group["accuracy"].to_numpy(dtype=float)
-        bars = (_error_bars(y, group["test_samples"].to_numpy())
+        bars = (error_bars(y, group["test_samples"].to_numpy())
                 if "test_samples" in group.columns else np.zeros((2, len(y))))
         lows.append((y - bars[0]).min())
         highs.append((y + bars[1]).max())
@@ -225,11 +161,11 @@ def learning_curve_figure(curve: pd.DataFrame, *, title: str | None = None,
                    label=f"Diehl & Cook 2015: {100 * paper:.1f}%")
         lows.append(paper)
         highs.append(paper)
-    _accuracy_axis(ax, min(lows), max(highs))
-    _samples_axis(ax, label="training samples seen")
+    accuracy_axis(ax, min(lows), max(highs))
+    samples_axis(ax, label="training samples seen")
     seen = curve["samples_seen"].to_numpy(dtype=float)
     ax.set_xlim(0, seen.max() * 1.04)
-    _epoch_marks(ax, seen.max(), _epoch_length(curve))
+    epoch_marks(ax, seen.max(), _epoch_length(curve))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     best = curve.loc[curve["accuracy"].idxmax()]
@@ -302,7 +238,7 @@ def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -
     acc = _check_accuracies("accuracy", points["accuracy"].to_numpy())
     points = points.assign(series=points["series"] if "series" in points.columns
                            else points["label"])
-    bars = (_error_bars(acc, points["test_samples"].to_numpy())
+    bars = (error_bars(acc, points["test_samples"].to_numpy())
             if "test_samples" in points.columns else np.zeros((2, len(points))))
     if "sd" in points.columns:  # a mean of seeds: +- one standard deviation
         sd = pd.to_numeric(points["sd"], errors="coerce").to_numpy(dtype=float)
@@ -324,12 +260,12 @@ def size_vs_ensemble_figure(points: pd.DataFrame, *, title: str | None = None) -
     ax.set_xscale("log")
     ax.margins(x=0.08)
     if x_column == "neuron_epochs":
-        ax.xaxis.set_major_formatter(_THOUSANDS)
+        ax.xaxis.set_major_formatter(THOUSANDS)
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _pos: ""))
         ax.set_xlabel("training compute: members x excitatory neurons x epochs each")
     else:
         ax.set_xlabel("input synapses x training samples (all members)")
-    _accuracy_axis(ax, points["low"].min(), points["high"].max(),
+    accuracy_axis(ax, points["low"].min(), points["high"].max(),
                    label="test accuracy (10,000 images)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -371,7 +307,7 @@ def paper_table_figure(rows: pd.DataFrame, paper: dict[int, float], *,
         y = group["accuracy"].to_numpy(dtype=float)
         sd = group["sd"].to_numpy(dtype=float) if "sd" in group.columns \
             else np.full(len(y), np.nan)
-        binomial = (_error_bars(y, group["test_samples"].to_numpy())
+        binomial = (error_bars(y, group["test_samples"].to_numpy())
                     if "test_samples" in group.columns else np.zeros((2, len(y))))
         bars = np.where(np.isnan(sd), binomial, np.vstack([sd, sd]))
         lows.append((y - bars[0]).min())
@@ -391,7 +327,7 @@ def paper_table_figure(rows: pd.DataFrame, paper: dict[int, float], *,
     ax.set_xticks(range(len(sizes)), [f"{n:,}" for n in sizes])
     ax.set_xlim(-0.6, len(sizes) - 0.4)
     ax.set_xlabel("excitatory neurons")
-    _accuracy_axis(ax, min(lows), max(highs), label="test accuracy (10,000 images)")
+    accuracy_axis(ax, min(lows), max(highs), label="test accuracy (10,000 images)")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title or "Test accuracy by network size against Diehl & Cook (2015)\n"
@@ -407,7 +343,7 @@ def _run_bars(summary: pd.DataFrame) -> np.ndarray:
     acc = summary["accuracy"].to_numpy(dtype=float)
     if "n_samples" not in summary.columns:
         return np.zeros((2, len(acc)))
-    return _error_bars(acc, summary["n_samples"].to_numpy())
+    return error_bars(acc, summary["n_samples"].to_numpy())
 
 
 def _heat_map(fig: Figure, summary: pd.DataFrame, fields: list[str]) -> None:
@@ -505,7 +441,7 @@ def sweep_figure(summary: pd.DataFrame, fields: list[str], *,
             if not numeric:
                 ax.set_xticks(range(len(values)), [str(v) for v in values])
             if len(acc):
-                _accuracy_axis(ax, (acc - bars[0]).min(), (acc + bars[1]).max())
+                accuracy_axis(ax, (acc - bars[0]).min(), (acc + bars[1]).max())
             ax.set_xlabel(name)
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8, loc="best")

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..network import NUM_CLASSES
+from .axes import epoch_marks, samples_axis, thin
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +328,9 @@ def training_curves_figure(stats: pd.DataFrame, *, title: str | None = None) -> 
     presentations needed (rolling means, two y axes); adaptive threshold
     theta, mean with a +/- 1 std band; input weight mean and std. The rolling
     window is :func:`rolling_window` of the number of rows (1, i.e. no
-    smoothing, below 75 rows).
+    smoothing, below 75 rows). Sample axes have thousands separators and epoch
+    marks; smooth series are drawn at most at :func:`~stdp_ray.plots.axes.thin`'s
+    points and the raw spike counts as pixels, so the SVG of a long training stays small.
 
     Parameters
     ----------
@@ -351,12 +354,13 @@ def training_curves_figure(stats: pd.DataFrame, *, title: str | None = None) -> 
     check_frame(stats, "stats", "training stats", TRAIN_STATS_COLUMNS,
                  "training stats have no rows, need >= 1 training sample")
     df = stats.sort_values("sample", kind="stable").reset_index(drop=True)
-    x = df["sample"].to_numpy()
     win = rolling_window(len(df))
+    shown = thin(len(df))   # smooth series: a few thousand points draw them exactly enough
+    x = df["sample"].to_numpy()[shown]
 
     def smooth(col: str) -> np.ndarray:
         series = df[col].astype(float)
-        return series.rolling(win, min_periods=1).mean().to_numpy()
+        return series.rolling(win, min_periods=1).mean().to_numpy()[shown]
 
     fig = Figure(figsize=(11, 7.5), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
@@ -364,7 +368,9 @@ def training_curves_figure(stats: pd.DataFrame, *, title: str | None = None) -> 
 
     ax = axes[0, 0]
     if win > 1:
-        ax.plot(x, df["total_spikes"], color="C0", alpha=0.2, lw=0.6, label="per sample")
+        # every sample, drawn as pixels even in the SVG (a vector of 10^5 points is no use)
+        ax.plot(df["sample"], df["total_spikes"], color="C0", alpha=0.2, lw=0.6,
+                label="per sample", rasterized=True)
     ax.plot(x, smooth("total_spikes"), color="C0", lw=1.4, label=roll)
     failed = int(df["failed"].sum()) if "failed" in df.columns else None
     ax.set_title("Response spikes (final presentation)"
@@ -386,8 +392,8 @@ def training_curves_figure(stats: pd.DataFrame, *, title: str | None = None) -> 
     ax.legend(handles=h1 + h2, fontsize=8, loc="best")
 
     ax = axes[1, 0]
-    mean = df["theta_mean_mV"].to_numpy(dtype=float)
-    std = df["theta_std_mV"].to_numpy(dtype=float)
+    mean = df["theta_mean_mV"].to_numpy(dtype=float)[shown]
+    std = df["theta_std_mV"].to_numpy(dtype=float)[shown]
     ax.plot(x, mean, color="C3", lw=1.4, label="mean")
     ax.fill_between(x, mean - std, mean + std, color="C3", alpha=0.2, lw=0, label="± 1 std")
     ax.set_ylabel("theta (mV)")
@@ -395,16 +401,18 @@ def training_curves_figure(stats: pd.DataFrame, *, title: str | None = None) -> 
     ax.legend(fontsize=8, loc="best")
 
     ax = axes[1, 1]
-    ax.plot(x, df["w_mean"].to_numpy(dtype=float), color="C4", lw=1.4, label="mean")
-    ax.plot(x, df["w_std"].to_numpy(dtype=float), color="C5", lw=1.4, label="std")
+    ax.plot(x, df["w_mean"].to_numpy(dtype=float)[shown], color="C4", lw=1.4, label="mean")
+    ax.plot(x, df["w_std"].to_numpy(dtype=float)[shown], color="C5", lw=1.4, label="std")
     ax.set_ylabel("input weight")
     ax.set_title("Input weights", fontsize=10)
     ax.legend(fontsize=8, loc="best")
 
     for ax in axes[1]:
-        ax.set_xlabel("training sample")
+        samples_axis(ax, label="training sample")
     for ax in axes.flat:
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{title or 'Training'}: {len(df)} samples", fontsize=12)
+    for ax, labelled in zip(axes.flat, (True, True, False, False)):
+        epoch_marks(ax, float(df["sample"].max()) + 1, labels=labelled)
+    fig.suptitle(f"{title or 'Training'}: {len(df):,} samples", fontsize=12)
     return fig
 
