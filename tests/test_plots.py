@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from matplotlib import colormaps
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from conftest import random_network
@@ -227,8 +228,18 @@ def test_ensemble_accuracy_figure():
                                          [0.80, 0.79, 0.81])
     ax = fig.axes[0]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [80, 84, 86])
-    np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 1], [80, 79, 81])
+    (members,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    np.testing.assert_allclose(members.get_offsets()[:, 1], [80, 79, 81])
     assert "86.00% at K = 3" in ax.get_title()
+
+
+def test_ensemble_accuracy_has_binomial_error_bars_when_the_test_size_is_known():
+    fig = plots.ensemble_accuracy_figure([1, 2], [0.80, 0.84], [0.80, 0.83], [0.80, 0.79],
+                                         n_test=10_000)
+    ax = fig.axes[0]
+    low, high = ax.containers[0][2][0].get_segments()[1][:, 1]
+    assert high - low == pytest.approx(200 * intervals.wilson_interval(0.84, 10_000).half_width)
+    assert "95 % binomial" in ax.get_title()
 
 
 @pytest.mark.parametrize("args, match", [

@@ -42,7 +42,7 @@ def _check_accuracies(name: str, values, ndim: int = 1) -> np.ndarray:
 
 
 def ensemble_accuracy_figure(k, accuracy_sum, accuracy_vote, members, *,
-                             title: str | None = None) -> Figure:
+                             title: str | None = None, n_test: int | None = None) -> Figure:
     """Ensemble test accuracy against the number of members K.
 
     Parameters
@@ -56,6 +56,8 @@ def ensemble_accuracy_figure(k, accuracy_sum, accuracy_vote, members, *,
         Accuracy of each member alone; drawn as points at K = 1 with their mean
         as a dashed line.
     title : str, optional
+    n_test : int, optional
+        Test images each accuracy was measured on: 95 % Wilson error bars.
 
     Returns
     -------
@@ -85,22 +87,28 @@ def ensemble_accuracy_figure(k, accuracy_sum, accuracy_vote, members, *,
 
     fig = Figure(figsize=(7.0, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(kk, 100 * acc_sum, "o-", color="C0", label="sum of class scores")
-    ax.plot(kk, 100 * acc_vote, "s--", color="C1", label="majority vote")
+    bars_sum = error_bars(acc_sum, n_test) if n_test else np.zeros((2, kk.size))
+    bars_vote = error_bars(acc_vote, n_test) if n_test else np.zeros((2, kk.size))
+    ax.errorbar(kk, 100 * acc_sum, yerr=100 * bars_sum, fmt="o-", color="C0", capsize=3,
+                label="sum of class scores")
+    ax.errorbar(kk, 100 * acc_vote, yerr=100 * bars_vote, fmt="s--", color="C1", capsize=3,
+                label="majority vote")
     jitter = np.linspace(-0.12, 0.12, len(mem)) if len(mem) > 1 else np.zeros(1)
     ax.scatter(1 + jitter, 100 * mem, color="0.35", s=22, zorder=3, alpha=0.8,
                label=f"members alone ({len(mem)})")
     ax.axhline(100 * mem.mean(), color="0.35", ls=":", lw=1,
                label=f"mean member {100 * mem.mean():.2f}%")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    accuracy_axis(ax, min(mem.min(), (acc_sum - bars_sum[0]).min(),
+                          (acc_vote - bars_vote[0]).min()),
+                  max(mem.max(), (acc_sum + bars_sum[1]).max(), (acc_vote + bars_vote[1]).max()))
     ax.set_xlabel("ensemble size K")
-    ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     best = int(np.argmax(acc_sum))
     ax.set_title(f"{title or 'Ensemble accuracy'}\nbest (sum) {100 * acc_sum[best]:.2f}% at "
-                 f"K = {kk[best]}", fontsize=11)
+                 f"K = {kk[best]}" + (" (error bars: 95 % binomial)" if n_test else ""),
+                 fontsize=11)
     return fig
 
 

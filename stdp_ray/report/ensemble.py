@@ -114,7 +114,8 @@ def write_ensemble_report(root: str | os.PathLike, *, dpi: float = DEFAULT_DPI,
     try:
         fig = plots.ensemble_accuracy_figure(raw.k, raw.accuracy_sum, raw.accuracy_vote,
                                              accs, title=f"Ensemble accuracy: "
-                                                         f"{shown_name(root)}")
+                                                         f"{shown_name(root)}",
+                                             n_test=raw.n_samples)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
 
