@@ -47,6 +47,7 @@ from .options import RunOptions, split_options
 logger = logging.getLogger(__name__)
 
 __all__ = ["train", "observe", "test", "run", "ensemble", "sweep", "learning_curve", "write_report",
+           "inspect",
            "import_network", "fetch_data", "stored_config", "benchmark", "verify_identity",
            "load_run", "init_ray", "Run", "RunOptions", "make_config", "StdpRayError"]
 
@@ -403,6 +404,87 @@ def write_report(where: LocationLike) -> list[Path]:
     with open_location(where if isinstance(where, str) else os.fspath(where),
                        write=True) as location:
         return reports.write_report(location)
+
+
+def inspect(run_dir: LocationLike, image: int, *, phase: str = "test",
+            neurons: Sequence[int] | None = None, top: int | None = None,
+            out: LocationLike | None = None, data_dir: str | os.PathLike | None = None,
+            figure: bool = True):
+    """Simulate one image with a run's network and record what it did, as ``stdp-ray inspect``.
+
+    The spikes of every layer in the final presentation and the traces of ``v``,
+    ``ge``, ``gi`` and ``theta`` of chosen neurons (the most active by default);
+    the counts are the run's response to that image (see :mod:`stdp_ray.inspection`).
+    Writes ``spikes.parquet``, ``traces.parquet``, ``inspection.json`` and
+    ``inspection.{png,svg}`` into ``out`` (default ``RUN_DIR/inspect/<phase>-<image>``).
+
+    Parameters
+    ----------
+    run_dir : path or URI
+    image : int
+        Index of the image in its split.
+    phase : {"test", "observe", "train"}
+        "observe" (or "train"): a training image, presented as ``observe`` does.
+    neurons : sequence of int, optional
+        Excitatory neurons to trace (default: the ``top`` most active).
+    top : int, optional
+        How many to trace by default (:data:`stdp_ray.inspection.DEFAULT_TOP`).
+    out : path, optional
+    data_dir : path, optional
+        MNIST directory.
+    figure : bool, default True
+        Also draw the figure.
+
+    Returns
+    -------
+    stdp_ray.inspection.Inspection
+        The arrays (``spikes``, ``t_ms``, ``v_mV``, ``ge``, ``gi``, ``theta_mV``,
+        ``counts``, ``scores``) and where they were written (``written``).
+
+    Examples
+    --------
+    >>> record = stdp_ray.inspect("runs/n400", 7)            # doctest: +SKIP
+    >>> record.predicted, record.label, record.neurons        # doctest: +SKIP
+    """
+    from . import inspection, plots
+    from .location import open_location
+    from .report import save_figure
+
+    with open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
+                       write=out is None) as location:
+        record = inspection.inspect_sample(
+            location, image, phase=phase, neurons=neurons,
+            top=inspection.DEFAULT_TOP if top is None else top, data_dir=data_dir)
+        where = (inspection.default_out_dir(location, record.phase, record.image)
+                 if out is None else Path(out))
+        written = inspection.write_inspection(record, where)
+        if figure:
+            from .workflow import read_run_config
+
+            cfg = read_run_config(location).config
+            fig = plots.inspection_figure(record, v_thresh_exc_mV=cfg.v_thresh_exc_mV,
+                                          present_ms=cfg.present_ms)
+            written.append(save_figure(fig, where / "inspection.png"))
+    logger.info("image %d (%s): label %d, voted %s; %d excitatory spikes; wrote %s",
+                record.image, record.phase, record.label, record.predicted,
+                int(record.counts.sum()), where)
+    return _Inspected(record, written)
+
+
+class _Inspected:
+    """An :class:`~stdp_ray.inspection.Inspection` and the files written from it."""
+
+    def __init__(self, record, written: list[Path]):
+        self.record = record
+        self.written = list(written)
+
+    def __getattr__(self, name: str):
+        return getattr(self.record, name)
+
+    def __repr__(self) -> str:
+        r = self.record
+        return (f"Inspection({r.phase} image {r.image}: label {r.label}, voted {r.predicted}, "
+                f"{int(r.counts.sum())} spikes, neurons {r.neurons.tolist()})")
 
 
 def import_network(network_dir: LocationLike, run_dir: LocationLike) -> dict:

@@ -283,6 +283,40 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+def _nonnegative_int_list(text: str) -> list[int]:
+    """Comma-separated integers >= 0: "0,17,42"."""
+    values = []
+    for part in text.split(","):
+        try:
+            value = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not an integer") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{value}, must be >= 0")
+        values.append(value)
+    return values
+
+
+def inspect_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run directory with a trained network (path or URI)")
+    p.add_argument("--image", type=int, required=True,
+                   help="index of the image in its split (0..9999 for test)")
+    p.add_argument("--phase", choices=("test", "observe", "train"), default="test",
+                   help="test image, or a training image as observe presents it (train = "
+                        "observe; default test)")
+    p.add_argument("--neurons", type=_nonnegative_int_list, default=None,
+                   help="excitatory neurons to trace, comma-separated (default: the --top "
+                        "most active)")
+    p.add_argument("--top", type=_positive_int, default=None,
+                   help="how many of the most active neurons to trace (default 5)")
+    p.add_argument("--out", default=None,
+                   help="directory for spikes.parquet, traces.parquet, inspection.json and "
+                        "the figure (default RUN_DIR/inspect/<phase>-<image>)")
+    p.add_argument("--data-dir", default=None,
+                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
 def bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neurons", type=_int_list, default=[400],
                    help="network sizes, comma-separated (default 400; the issue's table: "

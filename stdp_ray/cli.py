@@ -179,6 +179,15 @@ def _call_report(args) -> object:
     return {"written": [display(p) for p in api.write_report(args.run_dir)]}
 
 
+def _call_inspect(args) -> object:
+    from . import api
+    from .location import display
+
+    record = api.inspect(args.run_dir, args.image, phase=args.phase, neurons=args.neurons,
+                         top=args.top, out=args.out, data_dir=args.data_dir)
+    return {**record.record.summary(), "written": [display(p) for p in record.written]}
+
+
 def _call_bench(args) -> object:
     from . import api, bench
 
@@ -243,6 +252,8 @@ COMMANDS: dict[str, Command] = {
                      "--eval-every)", argspec.curve_arguments, _call_curve),
     "report": Command("plots and report.md of a run, ensemble or sweep directory",
                       argspec.report_arguments, _call_report),
+    "inspect": Command("one image through a run's network: every spike, traces of chosen "
+                       "neurons, a figure", argspec.inspect_arguments, _call_inspect),
     "bench": Command("the engines side by side on real MNIST; their identity",
                      argspec.bench_arguments, _call_bench),
     "run": Command("train, observe and test", argspec.run_arguments, _call_run),

@@ -15,6 +15,7 @@ from .comparisons import (CURVE_COLUMNS, EPOCH_SAMPLES, MIN_ACCURACY_SPAN, PAPER
                           ensemble_accuracy_figure, learning_curve_figure, paper_table_figure,
                           size_vs_ensemble_figure, snapshots_figure, sweep_figure)
 from .axes import thin
+from .inspection import inspection_figure
 from .run import (CLASS_COLORS, IMAGE_SIDE, LABEL_LIMIT, TRAIN_STATS_COLUMNS, confusion_figure,
                   receptive_field_image, receptive_fields_figure, rolling_window,
                   tile_grid_shape, training_curves_figure)
@@ -24,4 +25,4 @@ __all__ = ["confusion_figure", "receptive_fields_figure", "receptive_field_image
            "rolling_window", "CLASS_COLORS", "LABEL_LIMIT", "IMAGE_SIDE", "TRAIN_STATS_COLUMNS",
            "learning_curve_figure", "snapshots_figure", "size_vs_ensemble_figure",
            "CURVE_COLUMNS", "sweep_figure", "paper_table_figure", "EPOCH_SAMPLES",
-           "MIN_ACCURACY_SPAN", "PAPER_STYLE", "thin"]
+           "MIN_ACCURACY_SPAN", "PAPER_STYLE", "thin", "inspection_figure"]
