@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from .config import ConfigError, parse_assignment
+from .config import ConfigError, parse_assignment, shorten
 from .engines import ENGINES as BACKENDS
-from .errors import EXIT_CODES_HELP
+from .errors import EXIT_CODES_HELP, EXIT_USAGE
 
 #: Shown under every ``--help``.
 EPILOG = """\
@@ -46,19 +46,29 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 class Parser(argparse.ArgumentParser):
-    """Every (sub)command's parser: defaults and the environment in its ``--help``."""
+    """Every (sub)command's parser: defaults and the environment in its ``--help``; a usage
+    error in one line."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _Formatter)
         kwargs.setdefault("epilog", EPILOG)
         super().__init__(*args, **kwargs)
 
+    def error(self, message: str):
+        """Exit with status 2 and one line: ``stdp-ray CMD: error: MESSAGE (see ... --help)``.
+
+        argparse's own prints the whole usage first (6-12 lines); every other
+        failure of the command line is one line, and so is this one.
+        """
+        message = " ".join(str(message).split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
 
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value}, must be >= 1")
     return value
@@ -102,7 +112,7 @@ def _seed(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not an integer") from None
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"{value}, must be in 0..{MAX_SEED}")
     return value

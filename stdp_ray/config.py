@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -98,6 +99,11 @@ class EngineChoices(Choices):
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
+
+
+def shorten(text: str, width: int = 40) -> str:
+    """``text`` cut to ``width`` characters for a one-line message (its length said)."""
+    return text if len(text) <= width else f"{text[:width - 20]}...({len(text)} characters)"
 
 
 def _shown(value: Any) -> str:
@@ -481,14 +487,20 @@ def parse_setting(name: str, text: str, *, source: str = "--set") -> Any:
         return text
     if kind == "float | None" and text.lower() in _NONE_WORDS:
         return None
+    allowed = f.metadata["allowed"].describe()
+    digits = text.lstrip("+-").replace("_", "")
+    if digits.isdigit() and len(digits) > (sys.get_int_max_str_digits() or 4300):
+        # int() refuses it (Python's limit on decimal conversion): say why, naming the field
+        raise ConfigError(f"{source} {name}={shorten(text)}: an integer of {len(digits)} "
+                          f"digits; {name} must be {allowed}")
     try:
         if kind == "int":
             return int(text)
         return float(text)
     except ValueError:
         wanted = {"int": "an integer", "float": "a number"}.get(kind, "a number or none")
-        raise ConfigError(f"{source} {name}={text}: {text!r} is not {wanted}; {name} must be "
-                          f"{f.metadata['allowed'].describe()}") from None
+        raise ConfigError(f"{source} {name}={shorten(text)}: {shorten(text)!r} is not {wanted}; "
+                          f"{name} must be {allowed}") from None
 
 
 def parse_assignment(text: str, *, source: str = "--set") -> tuple[str, Any]:

@@ -280,3 +280,15 @@ def test_the_largest_step_counts_allowed_are_accepted():
 
     cfg = Config(present_ms=MAX_STEPS * 0.1 - 150.0)
     assert cfg.sample_steps == MAX_STEPS and cfg.present_steps == MAX_STEPS - 1500
+
+
+@pytest.mark.parametrize("text, match", [
+    ("min_spikes=" + "9" * 5000, r"^--set min_spikes=9{20}\.\.\.\(5000 characters\): an integer of "
+                                 r"5000 digits; min_spikes must be in \[0, 1000000000\]$"),
+    ("present_ms=" + "9" * 5000, r"^--set present_ms=9{20}\.\.\.\(5000 characters\): an integer of "
+                                 r"5000 digits; present_ms must be > 0$"),
+    ("n_neurons=" + "x" * 300, r"^--set n_neurons=x{20}\.\.\.\(300 characters\): 'x{20}\.\.\."),
+])
+def test_a_value_too_long_to_convert_is_refused_in_a_short_line_naming_the_field(text, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_assignment(text)
