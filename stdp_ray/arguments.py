@@ -19,8 +19,9 @@ from .errors import EXIT_CODES_HELP, EXIT_USAGE
 EPILOG = """\
 environment:
   STDP_RAY_DATA    MNIST directory (default ~/.local/share/stdp_ray/mnist)
-  STDP_RAY_CACHE   compiled standalone builds (default ~/.cache/stdp_ray/standalone),
-                   and mirrors/ of run directories on object storage
+  STDP_RAY_CACHE   node-local caches, all inside it (default ~/.cache/stdp_ray):
+                   standalone/ builds, native/ and fast/ kernels, cython-*/,
+                   mirrors/ of run directories on object storage
   STDP_RAY_PORTABLE_KERNEL=1  install the native kernel without -march=native
   RAY_ADDRESS      join this Ray cluster instead of starting a local one
                    (set by `ray job submit`; --address overrides it)

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ExternalError
-from .base import build_cache_dir, toolchain_parts
+from ..paths import cache_dir
+from .base import toolchain_parts
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class KernelBuild:
 
     def compile_into_cache(self) -> Path:
         """Compile the kernel once per node into the build cache; returns the library's path."""
-        cache = build_cache_dir().parent / self.name
+        cache = cache_dir() / self.name
         cache.mkdir(parents=True, exist_ok=True)
         key = self.source_key()
         target = cache / f"kernel-{key}.so"
