@@ -125,10 +125,14 @@ TIME_CONSTANT = Bounds(1e-6, None)
 #: refractory period, ``timer_min_ms`` (each ``duration / dt_ms``). Ten million steps are
 #: 1000 s of simulated time at the default 0.1 ms; the kernels hold step counts in 32 bits.
 MAX_STEPS = 10_000_000
+#: Most time steps of the longest input delay (``delay_max_ms / dt_ms``): the kernels keep
+#: a spike queue slot per step of delay for every input neuron, the fast one in 16 bits.
+MAX_DELAY_STEPS = 2**15 - 1
 
-#: The durations counted in time steps, each with the least number of steps it may have.
-_STEP_COUNTS = (("present_ms", 1), ("delay_max_ms", 0), ("rest_ms", 0),
-                ("refractory_exc_ms", 0), ("refractory_inh_ms", 0), ("timer_min_ms", 0))
+#: The durations counted in time steps: (field, least steps, most steps).
+_STEP_COUNTS = (("present_ms", 1, MAX_STEPS), ("delay_max_ms", 0, MAX_DELAY_STEPS),
+                ("rest_ms", 0, MAX_STEPS), ("refractory_exc_ms", 0, MAX_STEPS),
+                ("refractory_inh_ms", 0, MAX_STEPS), ("timer_min_ms", 0, MAX_STEPS))
 
 
 def exactly(value: float) -> Bounds:
@@ -318,7 +322,8 @@ class Config:
                                  f"dt_ms ({self.dt_ms})")
 
     def _check_step_counts(self) -> None:
-        """Every duration the engines count in time steps, counted, in 0..:data:`MAX_STEPS`.
+        """Every duration the engines count in time steps, counted, in 0..:data:`MAX_STEPS`
+        (the longest delay in 0..:data:`MAX_DELAY_STEPS`).
 
         The one check of the derived quantities that reach the kernels: each
         duration of :data:`_STEP_COUNTS` over ``dt_ms``, a presentation plus its
@@ -330,16 +335,17 @@ class Config:
         ValueError
             Naming the fields, their values and the allowed number of steps.
         """
-        counts = [(name, getattr(self, name), low) for name, low in _STEP_COUNTS]
+        counts = [(name, getattr(self, name), low, high) for name, low, high in _STEP_COUNTS]
         frozen_rest = "delay_max_ms" if self.frozen_rest_ms is None else "frozen_rest_ms"
-        counts += [("(present_ms + rest_ms)", self.sample_ms, 1),
-                   (f"(present_ms + {frozen_rest})", self.frozen_slot_ms, 1)]
-        for name, duration, low in counts:
+        counts += [("(present_ms + rest_ms)", self.sample_ms, 1, MAX_STEPS),
+                   (f"(present_ms + {frozen_rest})", self.frozen_slot_ms, 1, MAX_STEPS)]
+        for name, duration, low, high in counts:
             steps = duration / self.dt_ms
-            if not (math.isfinite(steps) and low - 1e-9 <= steps <= MAX_STEPS):
+            if not (math.isfinite(steps) and low - 1e-9 <= steps <= high):
+                limit = "MAX_STEPS" if high == MAX_STEPS else "MAX_DELAY_STEPS"
                 raise ValueError(
                     f"{name} / dt_ms == {steps:.6g} time steps ({name} == {duration!r}, "
-                    f"dt_ms == {self.dt_ms!r}), must be in {low}..{MAX_STEPS} (MAX_STEPS)")
+                    f"dt_ms == {self.dt_ms!r}), must be in {low}..{high} ({limit})")
 
     # Derived quantities -------------------------------------------------
     @property

@@ -252,18 +252,27 @@ def test_values_that_overflow_are_refused_in_one_line_naming_the_field(settings,
 
 @pytest.mark.parametrize("name, value, low", [
     ("present_ms", 0.05, 1), ("present_ms", 1.1e6, 1), ("rest_ms", 2e6, 0),
-    ("delay_max_ms", 1.5e6, 0), ("refractory_exc_ms", 1e300, 0), ("refractory_inh_ms", 1e7, 0),
+    ("delay_max_ms", 3276.8, 0), ("refractory_exc_ms", 1e300, 0), ("refractory_inh_ms", 1e7, 0),
     ("timer_min_ms", 1e12, 0)])
 def test_every_duration_counted_in_steps_lies_in_1_to_max_steps_or_is_refused_by_name(
         name, value, low):
-    from stdp_ray.config import MAX_STEPS
+    from stdp_ray.config import MAX_DELAY_STEPS, MAX_STEPS
 
     changes = {name: value}
+    high = MAX_STEPS
     if name == "delay_max_ms":
         changes["rest_ms"] = value
+        high = MAX_DELAY_STEPS
     with pytest.raises(ValueError, match=rf"{name} / dt_ms == .* time steps \({name} == .*"
-                                         rf"dt_ms == 0\.1\), must be in {low}\.\.{MAX_STEPS}"):
+                                         rf"dt_ms == 0\.1\), must be in {low}\.\.{high} "):
         Config(**changes)
+
+
+def test_the_longest_delay_the_kernels_hold_is_accepted():
+    from stdp_ray.config import MAX_DELAY_STEPS
+
+    cfg = Config(delay_max_ms=MAX_DELAY_STEPS * 0.1, rest_ms=MAX_DELAY_STEPS * 0.1)
+    assert round(cfg.delay_max_ms / cfg.dt_ms) == MAX_DELAY_STEPS
 
 
 @pytest.mark.parametrize("changes, named", [
