@@ -342,7 +342,8 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
                                 "seed inside; resumed if it exists)")
     p.add_argument("--grid", required=True, type=_grid, metavar="'KEY=V1,V2 KEY=V1,V2'",
                    help="settings to sweep, e.g. 'nu_post=0.005,0.01 theta_plus_mV=0.03,0.05'"
-                        " (any configuration field; the points are their product)")
+                        " (any configuration field; the points are their product; at most "
+                        "1000 runs, points x seeds)")
     p.add_argument("--seeds", default="42", help="comma-separated seeds; each point is "
                                                  "trained once per seed")
     _add_train(p, seed=False)
