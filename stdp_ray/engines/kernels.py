@@ -5,7 +5,7 @@ A kernel is a plain shared library without Python bindings, loaded with
 optional extension) for the installing machine's CPU. Where that build is
 missing or older than its sources (a source checkout used without
 installing, an editable checkout after an edit), it is compiled once per
-node into the build cache (:func:`stdp_ray.engines.base.build_cache_dir`)
+node into ``<name>/`` of the node-local cache (:func:`stdp_ray.paths.cache_dir`)
 under a file lock, keyed by the sources, the compiler, its flags and the CPU.
 
 :class:`KernelBuild` describes one kernel; the native (exact) and fast
