@@ -357,8 +357,8 @@ def sweep(root: LocationLike, grid: Mapping[str, Sequence] | str, config: Config
     if isinstance(grid, str):
         grid = sweeps.parse_grid(grid)
     grid = {str(k): list(v) for k, v in dict(grid).items()}
-    sweeps.grid_points(cfg, grid)  # every point checked before Ray starts
     seeds = _seed_list(seeds)
+    sweeps.grid_points(cfg, grid, len(seeds))  # its size and every point checked before Ray
     options.required_samples()
     with _session(root, options) as location:
         cfg = engines.resolve(cfg)

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import argparse
 
-from .config import ConfigError, parse_assignment
+from .config import ConfigError, parse_assignment, shorten
 from .engines import ENGINES as BACKENDS
-from .errors import EXIT_CODES_HELP
+from .errors import EXIT_CODES_HELP, EXIT_USAGE
 
 #: Shown under every ``--help``.
 EPILOG = """\
 environment:
   STDP_RAY_DATA    MNIST directory (default ~/.local/share/stdp_ray/mnist)
-  STDP_RAY_CACHE   compiled standalone builds (default ~/.cache/stdp_ray/standalone),
-                   and mirrors/ of run directories on object storage
+  STDP_RAY_CACHE   node-local caches, all inside it (default ~/.cache/stdp_ray):
+                   standalone/ builds, native/ and fast/ kernels, cython-*/,
+                   mirrors/ of run directories on object storage
   STDP_RAY_PORTABLE_KERNEL=1  install the native kernel without -march=native
   RAY_ADDRESS      join this Ray cluster instead of starting a local one
                    (set by `ray job submit`; --address overrides it)
@@ -46,19 +47,29 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 class Parser(argparse.ArgumentParser):
-    """Every (sub)command's parser: defaults and the environment in its ``--help``."""
+    """Every (sub)command's parser: defaults and the environment in its ``--help``; a usage
+    error in one line."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _Formatter)
         kwargs.setdefault("epilog", EPILOG)
         super().__init__(*args, **kwargs)
 
+    def error(self, message: str):
+        """Exit with status 2 and one line: ``stdp-ray CMD: error: MESSAGE (see ... --help)``.
+
+        argparse's own prints the whole usage first (6-12 lines); every other
+        failure of the command line is one line, and so is this one.
+        """
+        message = " ".join(str(message).split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
 
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value}, must be >= 1")
     return value
@@ -102,7 +113,7 @@ def _seed(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not an integer") from None
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"{value}, must be in 0..{MAX_SEED}")
     return value
@@ -365,7 +376,8 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
                                 "seed inside; resumed if it exists)")
     p.add_argument("--grid", required=True, type=_grid, metavar="'KEY=V1,V2 KEY=V1,V2'",
                    help="settings to sweep, e.g. 'nu_post=0.005,0.01 theta_plus_mV=0.03,0.05'"
-                        " (any configuration field; the points are their product)")
+                        " (any configuration field; the points are their product; at most "
+                        "1000 runs, points x seeds)")
     p.add_argument("--seeds", default="42", help="comma-separated seeds; each point is "
                                                  "trained once per seed")
     _add_train(p, seed=False)

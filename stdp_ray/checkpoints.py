@@ -115,9 +115,11 @@ def newest_usable_checkpoint(train_dir: str | os.PathLike, cfg: Config, seed: in
                              dynamic: bool = True) -> Checkpoint | None:
     """The newest checkpoint of ``train_dir`` that reads back intact, or None without one.
 
-    A damaged checkpoint (a checksum that does not match, a malformed file) is
-    reported in one warning line and the previous one kept is used; a
+    A damaged checkpoint (a checksum that does not match, a malformed file,
+    a ``state.json`` that is not valid JSON however it is damaged) is reported
+    in one warning line naming the previous one, which is tried next; a
     checkpoint of another run (:class:`ForeignCheckpointError`) is never skipped.
+    Where no earlier checkpoint remains, no warning promises one.
 
     Raises
     ------
@@ -128,15 +130,19 @@ def newest_usable_checkpoint(train_dir: str | os.PathLike, cfg: Config, seed: in
     """
     found = rundir.checkpoint_dirs(rundir.checkpoints_dir(train_dir))
     first_error = None
-    for ckpt in reversed(found):
+    for older, ckpt in reversed(list(enumerate(found))):
         try:
             return read_checkpoint(ckpt, cfg, seed, dynamic=dynamic)
         except ForeignCheckpointError:
             raise
-        except ArtifactError as exc:
+        except ArtifactError as exc:  # any damage, state.json's included (nested too deeply...)
+            if older:
+                logger.warning("checkpoint %s is damaged (%s); using the previous one, %s",
+                               ckpt.name, exc, found[older - 1].name)
+            elif first_error is not None:  # the newest one's error is raised: this one's is lost
+                logger.warning("checkpoint %s is damaged (%s); no earlier checkpoint remains",
+                               ckpt.name, exc)
             first_error = first_error or exc
-            logger.warning("checkpoint %s is damaged (%s); using the previous one", ckpt.name,
-                           exc)
     if first_error is not None:
         raise first_error
     return None

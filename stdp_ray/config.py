@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -100,10 +101,38 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
 
 
+def shorten(text: str, width: int = 40) -> str:
+    """``text`` cut to ``width`` characters for a one-line message (its length said)."""
+    return text if len(text) <= width else f"{text[:width - 20]}...({len(text)} characters)"
+
+
+def _shown(value: Any) -> str:
+    """A field's value in a message: ``repr``, but a long integer by its number of digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
+
+
 #: Shared ranges. Potentials are bounded only to catch unit slips (volts for millivolts).
 VOLTAGE = Bounds(-500.0, 500.0)
 POSITIVE = Bounds(0.0, None, low_open=True)
 NON_NEGATIVE = Bounds(0.0, None)
+#: Time constants (ms): at least 1 ns, so that their reciprocals and ``dt / tau`` stay finite.
+TIME_CONSTANT = Bounds(1e-6, None)
+
+#: Most time steps of any duration the engines count in steps: a presentation plus its
+#: rest (``sample_steps``), a frozen slot (``frozen_slot_steps``), the longest delay, a
+#: refractory period, ``timer_min_ms`` (each ``duration / dt_ms``). Ten million steps are
+#: 1000 s of simulated time at the default 0.1 ms; the kernels hold step counts in 32 bits.
+MAX_STEPS = 10_000_000
+#: Most time steps of the longest input delay (``delay_max_ms / dt_ms``): the kernels keep
+#: a spike queue slot per step of delay for every input neuron, the fast one in 16 bits.
+MAX_DELAY_STEPS = 2**15 - 1
+
+#: The durations counted in time steps: (field, least steps, most steps).
+_STEP_COUNTS = (("present_ms", 1, MAX_STEPS), ("delay_max_ms", 0, MAX_DELAY_STEPS),
+                ("rest_ms", 0, MAX_STEPS), ("refractory_exc_ms", 0, MAX_STEPS),
+                ("refractory_inh_ms", 0, MAX_STEPS), ("timer_min_ms", 0, MAX_STEPS))
 
 
 def exactly(value: float) -> Bounds:
@@ -200,7 +229,7 @@ class Config:
 
     n_input: int = _setting(784, exactly(784))
     n_neurons: int = _setting(400, Bounds(1, 1_000_000))
-    dt_ms: float = _setting(0.1, Bounds(0, 10, low_open=True))
+    dt_ms: float = _setting(0.1, Bounds(1e-6, 10))
     v_rest_exc_mV: float = _setting(-65.0, VOLTAGE)
     v_rest_inh_mV: float = _setting(-60.0, VOLTAGE)
     v_reset_exc_mV: float = _setting(-65.0, VOLTAGE)
@@ -209,16 +238,16 @@ class Config:
     v_thresh_inh_mV: float = _setting(-40.0, VOLTAGE)
     e_inh_exc_mV: float = _setting(-100.0, VOLTAGE)
     e_inh_inh_mV: float = _setting(-85.0, VOLTAGE)
-    tau_exc_ms: float = _setting(100.0, POSITIVE)
-    tau_inh_ms: float = _setting(10.0, POSITIVE)
-    tau_ge_ms: float = _setting(1.0, POSITIVE)
-    tau_gi_ms: float = _setting(2.0, POSITIVE)
+    tau_exc_ms: float = _setting(100.0, TIME_CONSTANT)
+    tau_inh_ms: float = _setting(10.0, TIME_CONSTANT)
+    tau_ge_ms: float = _setting(1.0, TIME_CONSTANT)
+    tau_gi_ms: float = _setting(2.0, TIME_CONSTANT)
     refractory_exc_ms: float = _setting(5.0, NON_NEGATIVE)
     refractory_inh_ms: float = _setting(2.0, NON_NEGATIVE)
     timer_min_ms: float = _setting(50.0, NON_NEGATIVE)
     theta_init_mV: float = _setting(20.0, VOLTAGE)
     theta_plus_mV: float = _setting(0.05, NON_NEGATIVE)
-    tau_theta_ms: float = _setting(1e7, POSITIVE)
+    tau_theta_ms: float = _setting(1e7, TIME_CONSTANT)
     w_exc_inh: float = _setting(10.4, NON_NEGATIVE)
     w_inh_exc: float = _setting(17.0, NON_NEGATIVE)
     w_init_scale: float = _setting(0.3, NON_NEGATIVE)
@@ -227,16 +256,16 @@ class Config:
     delay_max_ms: float = _setting(10.0, NON_NEGATIVE)
     nu_pre: float = _setting(1e-4, NON_NEGATIVE)
     nu_post: float = _setting(0.01, NON_NEGATIVE)
-    tau_pre_ms: float = _setting(20.0, POSITIVE)
-    tau_post1_ms: float = _setting(20.0, POSITIVE)
-    tau_post2_ms: float = _setting(40.0, POSITIVE)
+    tau_pre_ms: float = _setting(20.0, TIME_CONSTANT)
+    tau_post1_ms: float = _setting(20.0, TIME_CONSTANT)
+    tau_post2_ms: float = _setting(40.0, TIME_CONSTANT)
     weight_sum: float = _setting(78.0, POSITIVE)
     present_ms: float = _setting(350.0, POSITIVE)
     rest_ms: float = _setting(150.0, NON_NEGATIVE)
     input_rate_divisor: float = _setting(8.0, POSITIVE)
     intensity: float = _setting(2.0, Bounds(0, 1000, low_open=True))
     max_intensity: float = _setting(32.0, Bounds(0, 1000, low_open=True))
-    min_spikes: int = _setting(5, Bounds(0, None))
+    min_spikes: int = _setting(5, Bounds(0, 10**9))
     backend: str = _setting("native", EngineChoices())
     frozen_rest_ms: float | None = _setting(None, NON_NEGATIVE)
 
@@ -256,7 +285,11 @@ class Config:
                     raise TypeError(f"{f.name} must be a number, got {type(value).__name__}")
                 if value != value or value in (float("inf"), float("-inf")):
                     raise ValueError(f"{f.name} == {value}, must be finite")
-                object.__setattr__(self, f.name, float(value))
+                try:
+                    object.__setattr__(self, f.name, float(value))
+                except OverflowError:  # an int beyond the largest float
+                    raise ValueError(f"{f.name} == {_shown(value)}, must be "
+                                     f"{f.metadata['allowed'].describe()}") from None
             elif f.type in ("str", str):
                 if not isinstance(value, str):
                     raise TypeError(f"{f.name} must be a str, got {type(value).__name__}")
@@ -269,7 +302,7 @@ class Config:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{f.name} == {value}, must be finite")
             if not allowed.contains(value):
-                raise ValueError(f"{f.name} == {value!r}, must be {allowed.describe()}")
+                raise ValueError(f"{f.name} == {_shown(value)}, must be {allowed.describe()}")
         # Relations between fields.
         if self.max_intensity < self.intensity:
             raise ValueError(
@@ -281,11 +314,38 @@ class Config:
         if self.frozen_rest_ms is not None and self.frozen_rest_ms < self.delay_max_ms:
             raise ValueError(f"frozen_rest_ms == {self.frozen_rest_ms}, must be >= "
                              f"delay_max_ms ({self.delay_max_ms})")
+        self._check_step_counts()
         for name in ("present_ms", "rest_ms", "frozen_slot_ms"):
             steps = getattr(self, name) / self.dt_ms
             if abs(steps - round(steps)) > 1e-9:
                 raise ValueError(f"{name} == {getattr(self, name)}, must be a multiple of "
                                  f"dt_ms ({self.dt_ms})")
+
+    def _check_step_counts(self) -> None:
+        """Every duration the engines count in time steps, counted, in 0..:data:`MAX_STEPS`
+        (the longest delay in 0..:data:`MAX_DELAY_STEPS`).
+
+        The one check of the derived quantities that reach the kernels: each
+        duration of :data:`_STEP_COUNTS` over ``dt_ms``, a presentation plus its
+        rest, and a frozen slot. Made before any work, so that no count can
+        overflow or wrap where an engine converts it to an integer.
+
+        Raises
+        ------
+        ValueError
+            Naming the fields, their values and the allowed number of steps.
+        """
+        counts = [(name, getattr(self, name), low, high) for name, low, high in _STEP_COUNTS]
+        frozen_rest = "delay_max_ms" if self.frozen_rest_ms is None else "frozen_rest_ms"
+        counts += [("(present_ms + rest_ms)", self.sample_ms, 1, MAX_STEPS),
+                   (f"(present_ms + {frozen_rest})", self.frozen_slot_ms, 1, MAX_STEPS)]
+        for name, duration, low, high in counts:
+            steps = duration / self.dt_ms
+            if not (math.isfinite(steps) and low - 1e-9 <= steps <= high):
+                limit = "MAX_STEPS" if high == MAX_STEPS else "MAX_DELAY_STEPS"
+                raise ValueError(
+                    f"{name} / dt_ms == {steps:.6g} time steps ({name} == {duration!r}, "
+                    f"dt_ms == {self.dt_ms!r}), must be in {low}..{high} ({limit})")
 
     # Derived quantities -------------------------------------------------
     @property
@@ -433,14 +493,20 @@ def parse_setting(name: str, text: str, *, source: str = "--set") -> Any:
         return text
     if kind == "float | None" and text.lower() in _NONE_WORDS:
         return None
+    allowed = f.metadata["allowed"].describe()
+    digits = text.lstrip("+-").replace("_", "")
+    if digits.isdigit() and len(digits) > (sys.get_int_max_str_digits() or 4300):
+        # int() refuses it (Python's limit on decimal conversion): say why, naming the field
+        raise ConfigError(f"{source} {name}={shorten(text)}: an integer of {len(digits)} "
+                          f"digits; {name} must be {allowed}")
     try:
         if kind == "int":
             return int(text)
         return float(text)
     except ValueError:
         wanted = {"int": "an integer", "float": "a number"}.get(kind, "a number or none")
-        raise ConfigError(f"{source} {name}={text}: {text!r} is not {wanted}; {name} must be "
-                          f"{f.metadata['allowed'].describe()}") from None
+        raise ConfigError(f"{source} {name}={shorten(text)}: {shorten(text)!r} is not {wanted}; "
+                          f"{name} must be {allowed}") from None
 
 
 def parse_assignment(text: str, *, source: str = "--set") -> tuple[str, Any]:
@@ -483,26 +549,22 @@ def read_config_file(path: str | os.PathLike, base: Config | None = None) -> Con
         a value of the wrong type or out of range (the message names the file
         and the field).
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
-    if path.suffix.lower() == ".toml":
-        import tomllib
+    from . import reading
 
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
-    elif path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--config {path}: not valid JSON ({exc})") from None
-    else:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
         raise ConfigError(f"--config {path}: unknown format {path.suffix!r}, must be .toml "
                           "or .json")
+    try:
+        # Bounded: a regular file (never a device or a FIFO) of at most 1 MiB, strict UTF-8.
+        text = reading.read_text(path, reading.MAX_CONFIG_BYTES, follow_links=True)
+        raw = (reading.parse_toml(text, str(path)) if suffix == ".toml"
+               else reading.parse_json(text, str(path)))
+    except reading.ArtifactError as exc:
+        raise ConfigError(f"--config {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"--config {path}: must hold a table of configuration fields")
     if isinstance(raw.get("config"), dict):  # a run directory's config.json

@@ -124,7 +124,8 @@ def evaluate_curve(run_dir: str | os.PathLike, options: RunOptions, *,
                 phase_dir = rundir.curve_phase_dir(run_dir, seen, phase, n)
                 evaluation.run_phase(phase_dir, cfg, net.arrays, images[:n], labels[:n],
                                      np.arange(n), seed=rc.seed, phase=phase, options=options)
-                responses[phase] = evaluation.responses(phase_dir)
+                responses[phase] = evaluation.responses(
+                    phase_dir, recompute=f"remove {phase_dir} to recompute it")
             point = _point(seen, seen / len(train[0]), net, responses["test"])
             rows.extend(_point_rows(point, responses["observe"], responses["test"], label_sets))
             logger.info("curve point %d/%d: %d samples seen, accuracy %s (%.1f s)", k + 1,

@@ -270,9 +270,22 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
             "seconds": seconds, "placement": placement}
 
 
-def responses(phase_dir: str | os.PathLike) -> pa.Table:
-    """All parts of a phase, sorted by sample."""
-    table = rundir.read_parts(phase_dir, rundir.RESPONSES_SCHEMA)
+def responses(phase_dir: str | os.PathLike, *,
+              recompute: str = "rerun with --overwrite to recompute it") -> pa.Table:
+    """All parts of a phase, sorted by sample.
+
+    Raises
+    ------
+    PhaseError
+        One line naming a part that is not a readable responses table, ending
+        with ``recompute`` (what recomputes it).
+    """
+    try:
+        table = rundir.read_parts(phase_dir, rundir.RESPONSES_SCHEMA)
+    except ValueError as exc:  # pyarrow's ArrowInvalid, a schema that differs
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PhaseError(f"{phase_dir}: a response part is damaged ({first}); "
+                         f"{recompute}") from exc
     return table.sort_by("sample")
 
 

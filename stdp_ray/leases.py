@@ -28,6 +28,7 @@ import threading
 import time
 
 from .errors import BusyError
+from .reading import ArtifactError, parse_json
 from .uris import Remote, StorageError, cause, parse_location
 
 logger = logging.getLogger(__name__)
@@ -119,8 +120,8 @@ def _read_lease(remote: Remote) -> dict | None:
     except FileNotFoundError:
         return None
     try:
-        record = json.loads(raw)
-    except ValueError:
+        record = parse_json(raw, remote.key(LOCK_FILE))
+    except ArtifactError:  # damaged, not UTF-8, nested too deeply, ...
         return {}
     return record if isinstance(record, dict) else {}
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .leases import LOCK_FILE, Lease, LeaseLostError, acquire_lease
-from .paths import CACHE_ENV, user_cache_dir
+from .paths import cache_dir
 from .uris import TRANSFER_THREADS, Remote, cause
 
 logger = logging.getLogger(__name__)
@@ -284,8 +284,7 @@ class Mirror:
 def mirrors_dir() -> Path:
     """The node-local directory of mirrors (``$STDP_RAY_CACHE/mirrors``, else
     ``~/.cache/stdp_ray/mirrors``)."""
-    root = os.environ.get(CACHE_ENV)
-    return Path(root) / "mirrors" if root else user_cache_dir() / "mirrors"
+    return cache_dir() / "mirrors"
 
 
 def new_mirror(kind: str, remote: Remote) -> Mirror:

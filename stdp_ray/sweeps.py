@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -56,7 +57,32 @@ from .rundir import SweepSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["parse_grid", "grid_points", "run_sweep", "read_summary"]
+__all__ = ["parse_grid", "grid_points", "check_sweep_size", "run_sweep", "read_summary",
+           "MAX_SWEEP_RUNS"]
+
+#: Most runs (grid points x seeds) one sweep holds: each is a run directory trained by its
+#: own actor. A larger study is several sweeps (or a sweep of coarser steps).
+MAX_SWEEP_RUNS = 1000
+
+
+def check_sweep_size(counts: list[int], seeds: int = 1) -> int:
+    """The number of runs of a grid whose fields have ``counts`` values, times ``seeds``;
+    refused above :data:`MAX_SWEEP_RUNS` before any point is made.
+
+    Computed from the counts alone (a product of sizes, never the product of the values).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the points, the seeds and the limit.
+    """
+    points = math.prod(counts)
+    if points * seeds > MAX_SWEEP_RUNS:
+        shape = " x ".join(str(c) for c in counts)
+        raise ConfigError(f"--grid: {points} points ({shape}) x {seeds} seed"
+                          f"{'s' if seeds != 1 else ''} = {points * seeds} runs, at most "
+                          f"{MAX_SWEEP_RUNS} (MAX_SWEEP_RUNS); split the sweep")
+    return points * seeds
 
 
 def parse_grid(text: str) -> dict[str, list]:
@@ -76,6 +102,9 @@ def parse_grid(text: str) -> dict[str, list]:
     groups = text.split()
     if not groups:
         raise ConfigError(f"--grid == {text!r}, must name >= 1 field as KEY=V1,V2,...")
+    # The size first, from the counts of values: no value is typed for a grid refused.
+    check_sweep_size([len([v for v in g.partition("=")[2].split(",") if v.strip()]) or 1
+                      for g in groups])
     for group in groups:
         name, sep, values = group.partition("=")
         if not sep or not name:
@@ -93,15 +122,27 @@ def parse_grid(text: str) -> dict[str, list]:
     return grid
 
 
-def grid_points(base: Config, grid: Mapping[str, list]) -> list[tuple[dict, Config]]:
+def grid_points(base: Config, grid: Mapping[str, list], seeds: int = 1
+                ) -> list[tuple[dict, Config]]:
     """Every point of ``grid`` (product, first field slowest) with its validated Config.
+
+    Parameters
+    ----------
+    base : Config
+    grid : mapping
+        ``{field: [values]}``.
+    seeds : int
+        Seeds each point is trained with (the runs counted against
+        :data:`MAX_SWEEP_RUNS`).
 
     Raises
     ------
     ConfigError
-        Naming the point, the field, the value and the allowed range, for a
-        point that is not a valid configuration.
+        If the grid holds more than :data:`MAX_SWEEP_RUNS` runs (refused before
+        any point is made); naming the point, the field, the value and the
+        allowed range, for a point that is not a valid configuration.
     """
+    check_sweep_size([len(values) for values in grid.values()], seeds)
     names = list(grid)
     points = []
     for values in itertools.product(*(grid[n] for n in names)):
@@ -159,7 +200,7 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
     grid = {str(k): list(v) for k, v in grid.items()}
     if not grid:
         raise ConfigError("grid is empty, must name >= 1 field")
-    points = grid_points(cfg, grid)
+    points = grid_points(cfg, grid, len(seeds))
     data_dir = options.data_dir or data.default_data_dir()
     train_data = data.load_mnist(data_dir, "train")
     test_data = data.load_mnist(data_dir, "test")

@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 
 from .errors import InputError
 
-__all__ = ["StorageError", "Remote", "parse_location", "is_remote", "cause", "REMOTE_SCHEMES",
-           "TRANSFER_THREADS"]
+__all__ = ["StorageError", "Remote", "parse_location", "is_remote", "cause", "redact",
+           "REMOTE_SCHEMES", "TRANSFER_THREADS"]
 
 #: The URI schemes of object stores (``gcs`` is pyarrow's other name for ``gs``).
 REMOTE_SCHEMES = ("s3", "gs", "gcs")
@@ -142,27 +142,28 @@ def parse_location(text: str | os.PathLike) -> Path | Remote:
     scheme = _scheme(text)
     if scheme is None:
         return Path(text)
+    if _has_credentials(text):
+        raise StorageError(f"{redact(text)}: credentials in the URI are not accepted; use the "
+                           "environment or the node's role")
+    shown = redact(text)  # options (?secret_key=...) are never printed either
     if scheme == "file":
         parts = urlsplit(text)
         if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
-            raise StorageError(f"{text}: a file:// URI must be file:///ABSOLUTE/PATH")
+            raise StorageError(f"{shown}: a file:// URI must be file:///ABSOLUTE/PATH")
         return Path(parts.path)
     if scheme not in REMOTE_SCHEMES:
-        raise StorageError(f"{text}: unknown storage scheme {scheme!r}; use s3://BUCKET/PREFIX, "
+        raise StorageError(f"{shown}: unknown storage scheme {scheme!r}; use s3://BUCKET/PREFIX, "
                            "gs://BUCKET/PREFIX, file:///PATH or a path")
     parts = urlsplit(text)
     if parts.query or parts.fragment:
-        raise StorageError(f"{text}: options in the URI are not accepted; the endpoint, region "
+        raise StorageError(f"{shown}: options in the URI are not accepted; the endpoint, region "
                            "and credentials come from the environment (AWS_ENDPOINT_URL_S3, "
                            "AWS_REGION, AWS_ACCESS_KEY_ID, ... or the node's role)")
-    if "@" in parts.netloc:
-        raise StorageError(f"{_redact(text)}: credentials in the URI are not accepted; use the "
-                           "environment or the node's role")
     bucket, prefix = parts.netloc, parts.path.strip("/")
     if not bucket:
-        raise StorageError(f"{text}: no bucket; use {scheme}://BUCKET/PREFIX")
+        raise StorageError(f"{shown}: no bucket; use {scheme}://BUCKET/PREFIX")
     if any(p in ("", ".", "..") for p in prefix.split("/")) and prefix:
-        raise StorageError(f"{text}: the prefix must not hold empty, '.' or '..' parts")
+        raise StorageError(f"{shown}: the prefix must not hold empty, '.' or '..' parts")
     uri = f"{'gs' if scheme == 'gcs' else scheme}://{bucket}" + (f"/{prefix}" if prefix else "")
     fs = _filesystem(uri, scheme, bucket)
     remote = Remote(uri, fs, f"{bucket}/{prefix}" if prefix else bucket)
@@ -170,8 +171,38 @@ def parse_location(text: str | os.PathLike) -> Path | Remote:
     return remote
 
 
-def _redact(text: str) -> str:
-    return re.sub(r"://[^@/]*@", "://***@", text)
+#: ``scheme://USER:SECRET@...``: an access key (no ``/``, ``@`` or ``:``), a colon, then
+#: anything (a secret may hold ``/``, ``@`` and ``:``) up to an ``@``.
+_USER_SECRET = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*:[^@]*@", re.DOTALL)
+
+
+def _has_credentials(text: str) -> bool:
+    """Whether ``text`` carries credentials: ``USER:SECRET@`` (the secret holding anything)
+    or ``USER@`` before the first ``/``."""
+    rest = text.partition("://")[2]
+    return bool(_USER_SECRET.match(text)) or "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def redact(text: str) -> str:
+    """``text`` as it may be printed: credentials and options masked.
+
+    ``s3://KEY:SE/CR@ET@bucket/run`` -> ``s3://***:***@bucket/run``: the access
+    key and the whole secret, which may hold ``/``, ``@`` and ``:``, are masked
+    up to the last ``@`` (a prefix holding ``@`` is masked with them: never
+    too little). ``?...`` and ``#...`` (pyarrow reads keys from the query) are
+    shown as ``?...``.
+    """
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    if _USER_SECRET.match(text):
+        rest = "***:***@" + rest.rpartition("@")[2]
+    elif "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]:
+        rest = "***@" + rest.partition("@")[2]
+    options = re.search(r"[?#]", rest)
+    if options:
+        rest = rest[:options.start()] + options.group() + "..."
+    return f"{scheme}://{rest}"
 
 
 def _endpoint_from_env() -> str | None:

@@ -83,3 +83,68 @@ def test_a_report_of_an_ensemble_naming_a_member_elsewhere_exits_2(tmp_path, cap
     assert main(["report", str(root)]) == cli.EXIT_USAGE
     assert "member run_dir '../elsewhere' must be a relative path inside" in caplog.text
     assert not (elsewhere / "report").exists() and not (root / "report").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "r", "--seed", "abc"], r"stdp-ray train: error: argument --seed: 'abc' is not an "
+                                      r"integer; see stdp-ray train --help"),
+    (["train"], r"stdp-ray train: error: the following arguments are required: run_dir; see "
+                r"stdp-ray train --help"),
+    ([], r"stdp-ray: error: the following arguments are required: command; see stdp-ray --help"),
+    (["test", "r", "--backend", "gpu"], r"stdp-ray test: error: argument --backend: invalid "
+                                        r"choice: 'gpu' \(choose from .*\); see stdp-ray test"),
+    (["sweep", "r", "--grid", "nu_postt=1"], r"stdp-ray sweep: error: argument --grid: .*unknown "
+                                              r"configuration field 'nu_postt'"),
+    (["config", "show", "--bogus"], r"stdp-ray: error: unrecognized arguments: --bogus; see "),
+    (["train", "r", "--samples", "9" * 5000], r"argument --samples: '9{20}\.\.\.\(5000 "
+                                              r"characters\)' is not an integer"),
+], ids=["bad-type", "missing-positional", "no-command", "bad-choice", "bad-grid",
+        "unknown-option", "huge-number"])
+def test_a_usage_error_is_one_line_with_a_hint_and_exits_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "usage:" not in err, err
+    assert __import__("re").search(message, err), err
+
+
+@pytest.mark.parametrize("settings, message", [
+    (["dt_ms=1e-320"], r"--set: dt_ms == 1e-320, must be in \[1e-06, 10\]"),
+    (["present_ms=1e308"], r"--set: present_ms / dt_ms == inf time steps"),
+    (["dt_ms=10", "present_ms=1e308"], r"--set: present_ms / dt_ms == 1e\+307 time steps "
+                                       r"\(present_ms == 1e\+308, dt_ms == 10\.0\), must be in "
+                                       r"1\.\.10000000"),
+    (["timer_min_ms=1e300"], r"--set: timer_min_ms / dt_ms == 1e\+301 time steps"),
+    (["min_spikes=" + "9" * 5000], r"--set min_spikes=9{20}.*: an integer of 5000 digits; "
+                                   r"min_spikes must be"),
+], ids=["tiny-dt", "huge-present", "dt-10-huge-present", "huge-timer", "huge-integer"])
+@pytest.mark.parametrize("command", ["train", "config show"])
+def test_settings_whose_step_counts_overflow_exit_2_in_one_line_before_any_work(
+        tmp_path, caplog, capsys, command, settings, message):
+    argv = [*command.split(), *([str(tmp_path / "run")] if command == "train" else [])]
+    for setting in settings:
+        argv += ["--set", setting]
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # --set's value refused while parsing
+        status, text = exc.code, capsys.readouterr().err
+    else:
+        text = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert status == cli.EXIT_USAGE
+    assert text.strip().count("\n") == 0 and __import__("re").search(message, text), text
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_config_that_is_a_device_or_a_fifo_exits_2_at_once(tmp_path, caplog, target):
+    import os
+
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        target = tmp_path / "fifo"
+    (tmp_path / "c.toml").symlink_to(target)
+    t0 = time.monotonic()
+    assert main(["config", "show", "--config", str(tmp_path / "c.toml")]) == cli.EXIT_USAGE
+    assert time.monotonic() - t0 < 10
+    assert "c.toml: is not a regular file" in caplog.text

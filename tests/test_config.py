@@ -50,7 +50,7 @@ def test_backend_is_not_part_of_the_model():
 
 @pytest.mark.parametrize("changes,exc,match", [
     ({"n_neurons": 0}, ValueError, r"n_neurons == 0, must be in \[1, 1000000\]"),
-    ({"tau_ge_ms": 0.0}, ValueError, r"tau_ge_ms == 0.0, must be > 0"),
+    ({"tau_ge_ms": 0.0}, ValueError, r"tau_ge_ms == 0.0, must be >= 1e-06"),
     ({"n_input": 100}, ValueError, r"n_input == 100, must be 784"),
     ({"n_neurons": 2.5}, TypeError, r"n_neurons must be an int"),
     ({"n_neurons": True}, TypeError, r"n_neurons must be an int"),
@@ -60,7 +60,7 @@ def test_backend_is_not_part_of_the_model():
     ({"max_intensity": 1.0}, ValueError, r"max_intensity == 1.0, must be >= intensity"),
     ({"rest_ms": 5.0}, ValueError, r"rest_ms == 5.0, must be >= delay_max_ms"),
     ({"present_ms": 350.05}, ValueError, r"present_ms == 350.05, must be a multiple of dt_ms"),
-    ({"min_spikes": -1}, ValueError, r"min_spikes == -1, must be >= 0"),
+    ({"min_spikes": -1}, ValueError, r"min_spikes == -1, must be in \[0, 1000000000\]"),
     ({"frozen_rest_ms": 5.0}, ValueError, r"frozen_rest_ms == 5.0, must be >= delay_max_ms"),
 ])
 def test_rejections(changes, exc, match):
@@ -189,7 +189,7 @@ def test_a_run_directorys_config_json_is_a_config_file(tmp_path):
     ("c.json", "[1]", r"must hold a table of configuration fields"),
     ("c.json", '{"version": 7}', r"configuration version == 7"),
     ("c.yaml", "nu_post: 1", r"unknown format '.yaml', must be .toml or .json"),
-    ("missing.toml", None, r"cannot read"),
+    ("missing.toml", None, r"--config .*missing.toml: file not found"),
 ])
 def test_bad_config_files_are_refused_naming_the_file(tmp_path, name, text, match):
     path = tmp_path / name
@@ -197,3 +197,107 @@ def test_bad_config_files_are_refused_naming_the_file(tmp_path, name, text, matc
         path.write_text(text)
     with pytest.raises(ConfigError, match=match):
         read_config_file(path)
+
+
+# --------------------------------------------------------------------------
+# Configuration files read bounded; values that overflow; derived step counts
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("make, match", [
+    (lambda p: (p / "c.toml").symlink_to("/dev/zero") or p / "c.toml",
+     r"--config .*c\.toml: is not a regular file \(a character device\)"),
+    (lambda p: __import__("os").mkfifo(p / "c.toml") or p / "c.toml",
+     r"--config .*c\.toml: is not a regular file \(a FIFO\)"),
+    (lambda p: (p / "c.toml").write_text("# " + "x" * 2**20 + "\nnu_post = 0.02\n")
+     and p / "c.toml", r"--config .*c\.toml: \d+ bytes, larger than the 1 MiB read at most"),
+    (lambda p: (p / "c.toml").write_bytes(b"# caf\xe9\nnu_post = 0.02\n") and p / "c.toml",
+     r"--config .*c\.toml: not UTF-8 text \(byte 0xe9 at offset 5\)"),
+    (lambda p: (p / "c.json").write_text("[" * 100_000) and p / "c.json",
+     r"--config .*c\.json: not valid JSON \(nested too deeply to read\)"),
+    (lambda p: (p / "c.toml").write_text("nu_post = " + "{a = " * 100_000) and p / "c.toml",
+     r"--config .*c\.toml: not valid TOML \(nested too deeply to read\)"),
+    (lambda p: (p / "c.toml").write_text("min_spikes = " + "9" * 5000 + "\n") and p / "c.toml",
+     r"--config .*c\.toml: min_spikes: an integer of 5000 digits, at most 4300 are read"),
+    (lambda p: (p / "c.json").write_text('{"present_ms": ' + "9" * 5000 + "}") and p / "c.json",
+     r"--config .*c\.json: present_ms: an integer of 5000 digits, at most 4300 are read"),
+], ids=["character-device", "fifo", "over-1-MiB", "not-utf8", "deep-json", "deep-toml",
+        "huge-int-toml", "huge-int-json"])
+def test_a_config_file_is_read_bounded_and_refused_in_one_line_naming_it(tmp_path, make, match):
+    path = make(tmp_path)
+    with pytest.raises(ConfigError, match=match) as info:
+        read_config_file(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_config_file_may_be_a_link_to_the_users_own_file(tmp_path):
+    (tmp_path / "real.toml").write_text("nu_post = 0.02\n")
+    (tmp_path / "c.toml").symlink_to(tmp_path / "real.toml")
+    assert read_config_file(tmp_path / "c.toml").nu_post == 0.02
+
+
+@pytest.mark.parametrize("settings, match", [
+    ({"dt_ms": 1e-320}, r"--set: dt_ms == 1e-320, must be in \[1e-06, 10\]"),
+    ({"present_ms": 1e308}, r"--set: present_ms / dt_ms == inf time steps \(present_ms == "
+                            r"1e\+308, dt_ms == 0\.1\), must be in 1\.\.10000000"),
+    ({"dt_ms": 10.0, "present_ms": 1e308, "rest_ms": 150.0},
+     r"--set: present_ms / dt_ms == 1e\+307 time steps"),
+    ({"present_ms": 10**400}, r"--set: present_ms == an integer of 401 digits, must be > 0"),
+    ({"min_spikes": 10**4000}, r"--set: min_spikes == an integer of 4001 digits, must be in "),
+    ({"tau_theta_ms": 1e-320}, r"--set: tau_theta_ms == 1e-320, must be >= 1e-06"),
+], ids=["tiny-dt", "huge-present", "dt-10-huge-present", "int-beyond-float", "long-int",
+        "tiny-time-constant"])
+def test_values_that_overflow_are_refused_in_one_line_naming_the_field(settings, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_settings(Config(), settings)
+
+
+@pytest.mark.parametrize("name, value, low", [
+    ("present_ms", 0.05, 1), ("present_ms", 1.1e6, 1), ("rest_ms", 2e6, 0),
+    ("delay_max_ms", 3276.8, 0), ("refractory_exc_ms", 1e300, 0), ("refractory_inh_ms", 1e7, 0),
+    ("timer_min_ms", 1e12, 0)])
+def test_every_duration_counted_in_steps_lies_in_1_to_max_steps_or_is_refused_by_name(
+        name, value, low):
+    from stdp_ray.config import MAX_DELAY_STEPS, MAX_STEPS
+
+    changes = {name: value}
+    high = MAX_STEPS
+    if name == "delay_max_ms":
+        changes["rest_ms"] = value
+        high = MAX_DELAY_STEPS
+    with pytest.raises(ValueError, match=rf"{name} / dt_ms == .* time steps \({name} == .*"
+                                         rf"dt_ms == 0\.1\), must be in {low}\.\.{high} "):
+        Config(**changes)
+
+
+def test_the_longest_delay_the_kernels_hold_is_accepted():
+    from stdp_ray.config import MAX_DELAY_STEPS
+
+    cfg = Config(delay_max_ms=MAX_DELAY_STEPS * 0.1, rest_ms=MAX_DELAY_STEPS * 0.1)
+    assert round(cfg.delay_max_ms / cfg.dt_ms) == MAX_DELAY_STEPS
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"present_ms": 6e5, "rest_ms": 6e5}, r"\(present_ms \+ rest_ms\) / dt_ms == 1\.2e\+07"),
+    ({"present_ms": 9e5, "rest_ms": 10.0, "frozen_rest_ms": 2e5},
+     r"\(present_ms \+ frozen_rest_ms\) / dt_ms == 1\.1e\+07")])
+def test_a_sample_and_a_frozen_slot_are_counted_in_steps_too(changes, named):
+    with pytest.raises(ValueError, match=named):
+        Config(**changes)
+
+
+def test_the_largest_step_counts_allowed_are_accepted():
+    from stdp_ray.config import MAX_STEPS
+
+    cfg = Config(present_ms=MAX_STEPS * 0.1 - 150.0)
+    assert cfg.sample_steps == MAX_STEPS and cfg.present_steps == MAX_STEPS - 1500
+
+
+@pytest.mark.parametrize("text, match", [
+    ("min_spikes=" + "9" * 5000, r"^--set min_spikes=9{20}\.\.\.\(5000 characters\): an integer of "
+                                 r"5000 digits; min_spikes must be in \[0, 1000000000\]$"),
+    ("present_ms=" + "9" * 5000, r"^--set present_ms=9{20}\.\.\.\(5000 characters\): an integer of "
+                                 r"5000 digits; present_ms must be > 0$"),
+    ("n_neurons=" + "x" * 300, r"^--set n_neurons=x{20}\.\.\.\(300 characters\): 'x{20}\.\.\."),
+])
+def test_a_value_too_long_to_convert_is_refused_in_a_short_line_naming_the_field(text, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_assignment(text)

@@ -200,10 +200,10 @@ def test_a_kernel_without_vector_gathers_warns_once(monkeypatch, caplog):
 
 
 def test_fast_kernel_compiles_once_into_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("STDP_RAY_CACHE", str(tmp_path / "standalone"))
+    monkeypatch.setenv("STDP_RAY_CACHE", str(tmp_path / "cache"))
     first = fast.BUILD.compile_into_cache()
     mtime = first.stat().st_mtime_ns
-    assert first.parent == tmp_path / "fast" and first.suffix == ".so"
+    assert first.parent == tmp_path / "cache" / "fast" and first.suffix == ".so"
     assert fast.BUILD.compile_into_cache() == first and first.stat().st_mtime_ns == mtime
 
 

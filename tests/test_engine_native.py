@@ -127,10 +127,10 @@ def test_native_rejects_zero_slots(tiny_cfg, tiny_network):
 
 
 def test_kernel_compiles_once_into_the_cache_when_not_installed(tmp_path, monkeypatch):
-    monkeypatch.setenv("STDP_RAY_CACHE", str(tmp_path / "standalone"))
+    monkeypatch.setenv("STDP_RAY_CACHE", str(tmp_path / "cache"))
     first = native._compile_into_cache()
     mtime = first.stat().st_mtime_ns
-    assert first.parent == tmp_path / "native" and first.suffix == ".so"
+    assert first.parent == tmp_path / "cache" / "native" and first.suffix == ".so"
     assert native._compile_into_cache() == first and first.stat().st_mtime_ns == mtime
 
 

@@ -245,5 +245,5 @@ def test_the_work_root_falls_back_when_the_shared_one_is_a_link(tmp_path, monkey
         root = standalone._work_root()
     finally:
         shm.unlink()
-    assert root == tmp_path / "cache" / "work"
+    assert root == tmp_path / "cache" / "standalone" / "work"
     assert "not a directory of this user" in caplog.text

@@ -233,3 +233,22 @@ def test_parts_open_in_pandas_and_pyarrow(reference, tmp_path):
 
     df = pd.read_parquet(tmp_path / "responses")
     assert len(df) == N_TEST and set(df["phase"]) == {"test"}
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other schema"])
+def test_a_damaged_response_part_is_one_line_saying_that_overwrite_recomputes_it(tmp_path,
+                                                                               damage):
+    import pyarrow as pa
+
+    phase_dir = tmp_path / "responses" / "phase=test"
+    phase_dir.mkdir(parents=True)
+    part = phase_dir / rundir.part_name(0)
+    if damage == "other schema":
+        rundir.write_table(part, pa.table({"sample": pa.array([1, 2], pa.int64())}))
+    else:
+        rundir.write_table(part, rundir.RESPONSES_SCHEMA.empty_table())
+        part.write_bytes(b"not parquet" * 10 if damage == "garbage" else part.read_bytes()[:60])
+    with pytest.raises(PhaseError, match=r"phase=test: a response part is damaged \(.*\); rerun "
+                                         r"with --overwrite to recompute it$") as info:
+        evaluation.responses(phase_dir)
+    assert "\n" not in str(info.value)

@@ -86,3 +86,25 @@ def test_a_member_directory_takes_its_own_lease(s3_server, s3_bucket):
                 assert child.returncode != 0
                 assert "in use by another stdp-ray process" in child.stderr
         assert f"ens/seed=1/{leases.LOCK_FILE}" not in s3_server.keys(s3_bucket)
+
+
+class _OneObject:
+    """A file system holding one object (just what ``_read_lease`` asks of a store)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def open_input_stream(self, key):
+        import io
+
+        return io.BytesIO(self.data)
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, b'{"expires": ' + b"9" * 5000 + b"}",
+                                  b"\xff\xfe", b"{not json"],
+                         ids=["nested-too-deeply", "huge-integer", "not-utf8", "damaged"])
+def test_a_damaged_lease_record_reads_as_unreadable_not_as_a_traceback(data):
+    from stdp_ray.uris import Remote
+
+    remote = Remote("s3://b/run", _OneObject(data), "b/run")
+    assert leases._read_lease(remote) == {}

@@ -114,3 +114,25 @@ def test_sweep_settings_round_trip(tmp_path):
                                     samples=4, observe_samples=20, test_samples=None)
     rundir.write_sweep_settings(tmp_path, settings)
     assert rundir.read_sweep_settings(tmp_path) == settings
+
+
+#: Each JSON file of a run, ensemble, sweep, checkpoint or network directory, and its reader.
+JSON_READERS = {
+    "config.json": rundir.read_run_record, "metrics.json": rundir.read_metrics,
+    "ensemble.json": rundir.read_ensemble_settings, "sweep.json": rundir.read_sweep_settings,
+    "state.json": rundir.read_checkpoint_state,
+    "network.json": lambda d: __import__("stdp_ray.artifact").artifact.load_network(d),
+}
+
+
+@pytest.mark.parametrize("damage, what", [
+    (b"[" * 100_000, r"not valid JSON \(nested too deeply to read\)"),
+    (b'{"seed": ' + b"1" * 5000 + b"}", r"seed: an integer of 5000 digits, at most 4300 are read"),
+    (b'{"a": "caf\xe9"}', r"not UTF-8 text \(byte 0xe9 at offset 10\)"),
+], ids=["nested-too-deeply", "huge-integer", "not-utf8"])
+@pytest.mark.parametrize("name", JSON_READERS)
+def test_every_json_file_read_is_one_line_naming_it_however_it_is_damaged(tmp_path, name,
+                                                                          damage, what):
+    (tmp_path / name).write_bytes(damage)
+    with pytest.raises(ArtifactError, match=rf"^{tmp_path / name}: {what}$"):
+        JSON_READERS[name](tmp_path)

@@ -1,6 +1,7 @@
 """Sweeps: the grid, its points, and a 2x2 sweep of a tiny network interrupted and resumed."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -125,3 +126,51 @@ def test_an_interrupted_2x2_sweep_resumes_point_by_point(tmp_path, mnist_dir, ra
     # Another grid in the same root is refused.
     assert main(["sweep", str(root), *TINY_SWEEP[2:], "--grid", "nu_post=0.02",
                  "--data-dir", str(mnist_dir)]) == 2
+
+
+def _values(n: int) -> list[float]:
+    return [round(0.001 * (i + 1), 6) for i in range(n)]
+
+
+@pytest.mark.parametrize("counts, seeds, runs", [
+    ((1000, 1000), 1, 1_000_000), ((100, 100), 1, 10_000), ((501,), 2, 1002),
+    ((10, 10, 10, 10, 10, 10), 1, 1_000_000)])
+def test_a_grid_above_max_sweep_runs_is_refused_at_once_without_making_its_points(
+        monkeypatch, counts, seeds, runs):
+    from stdp_ray import sweeps
+
+    monkeypatch.setattr(sweeps, "apply_settings", lambda *a, **k: pytest.fail("point made"))
+    names = ["nu_post", "nu_pre", "theta_plus_mV", "w_max", "weight_sum", "w_exc_inh"]
+    grid = {name: _values(n) for name, n in zip(names, counts)}
+    shape = " x ".join(map(str, counts))
+    with pytest.raises(ConfigError, match=rf"^--grid: {math.prod(counts)} points \({shape}\) x "
+                                          rf"{seeds} seeds? = {runs} runs, at most 1000 "
+                                          r"\(MAX_SWEEP_RUNS\); split the sweep$"):
+        grid_points(Config(), grid, seeds)
+    if seeds == 1:
+        text = " ".join(f"{k}=" + ",".join(map(str, v)) for k, v in grid.items())
+        monkeypatch.setattr(sweeps, "parse_setting", lambda *a, **k: pytest.fail("value typed"))
+        with pytest.raises(ConfigError, match=rf"{runs} runs, at most 1000"):
+            parse_grid(text)
+
+
+def test_a_grid_of_max_sweep_runs_is_accepted():
+    from stdp_ray.sweeps import MAX_SWEEP_RUNS
+
+    assert len(grid_points(Config(), {"nu_post": _values(500)}, 2)) == 500
+    assert len(parse_grid("nu_post=" + ",".join(map(str, _values(MAX_SWEEP_RUNS))))["nu_post"]) \
+        == MAX_SWEEP_RUNS
+
+
+def test_a_sweep_too_large_exits_2_in_one_line_before_anything_is_created(tmp_path, caplog,
+                                                                           mnist_dir):
+    from stdp_ray.cli import main
+
+    grid = "nu_post=" + ",".join(map(str, _values(400))) + " theta_plus_mV=0.03,0.05"
+    status = main(["sweep", str(tmp_path / "sweep"), "--grid", grid, "--seeds", "1,2",
+                   "--data-dir", str(mnist_dir), "--no-progress"])
+    assert status == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["--grid: 800 points (400 x 2) x 2 seeds = 1600 runs, at most 1000 "
+                      "(MAX_SWEEP_RUNS); split the sweep"]
+    assert not (tmp_path / "sweep").exists()

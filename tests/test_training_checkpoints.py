@@ -92,8 +92,38 @@ def test_a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used(tmp_p
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
     assert re.fullmatch(r"checkpoint ckpt-000000006 is damaged \(.*dynamic\.npz: damaged "
-                        r"\(sha256 .*\); using the previous one", warnings[0])
+                        r"\(sha256 .*\); using the previous one, ckpt-000000003", warnings[0])
     assert checkpoints.check_resumable(tmp_path, TINY, 1, 10) == 3
+
+
+@pytest.mark.parametrize("damage", [b"[" * 100_000, b'{"samples_done": ' + b"9" * 5000 + b"}",
+                                    b"\xff{}", b"{"],
+                         ids=["nested-too-deeply", "huge-integer", "not-utf8", "truncated"])
+def test_a_newest_checkpoint_whose_state_json_is_damaged_falls_back_to_the_previous_one(
+        tmp_path, caplog, damage):
+    _checksummed(tmp_path, 3)
+    newest = _checksummed(tmp_path, 6)
+    (newest / rundir.CHECKPOINT_STATE).write_bytes(damage)
+    assert checkpoints.newest_usable_checkpoint(tmp_path, TINY, 1).samples_done == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert re.fullmatch(r"checkpoint ckpt-000000006 is damaged \(.*state\.json: .*\); using "
+                        r"the previous one, ckpt-000000003", warnings[0])
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_no_warning_promises_a_previous_checkpoint_when_none_remains(tmp_path, caplog, count):
+    for samples in (3, 6)[:count]:
+        ckpt = _checksummed(tmp_path, samples)
+        (ckpt / rundir.CHECKPOINT_ARRAYS).write_bytes(b"PK-not-a-zip")
+    with pytest.raises(ArtifactError, match=r"ckpt-000000006/arrays\.npz: damaged" if count == 2
+                       else r"ckpt-000000003/arrays\.npz: damaged"):
+        checkpoints.newest_usable_checkpoint(tmp_path, TINY, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not any(w.endswith("using the previous one") for w in warnings)
+    if count == 2:
+        assert warnings[-1].startswith("checkpoint ckpt-000000003 is damaged") \
+            and warnings[-1].endswith("no earlier checkpoint remains")
 
 
 def test_when_every_checkpoint_is_damaged_the_newest_error_is_raised(tmp_path):

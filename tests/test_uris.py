@@ -32,12 +32,58 @@ def test_paths_and_file_uris_are_local_directories(text, expected):
     ("s3://bucket/run?endpoint_override=127.0.0.1:9000",
      r"options in the URI are not accepted; the endpoint, region and credentials come from "
      r"the environment"),
-    ("s3://KEY:SECRET@bucket/run", r"^s3://\*\*\*@bucket/run: credentials in the URI are not"),
+    ("s3://KEY:SECRET@bucket/run", r"^s3://\*\*\*:\*\*\*@bucket/run: credentials in the URI "
+                                   r"are not"),
     ("s3://bucket/a/../b", r"must not hold empty, '\.' or '\.\.' parts"),
     ("file://otherhost/run", r"a file:// URI must be file:///ABSOLUTE/PATH")])
 def test_a_malformed_uri_is_refused_before_any_connection(text, match):
     with pytest.raises(uris.StorageError, match=match):
         uris.parse_location(text)
+
+
+#: An access key and secrets of the forms AWS gives (a secret may hold ``/``, ``+``, ``@``, ``:``).
+KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRETS = ["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI+K7MDENGbPxRfiCYEXAMPLEKEY",
+           "wJalr@XUtnFEMI/K7MD:ENG", "wJalr:XUtnFEMI@K7MD/ENG@bPx"]
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs", "gcs", "file", "http"])
+@pytest.mark.parametrize("secret", SECRETS, ids=["slashes", "plus", "at-slash-colon", "two-ats"])
+def test_credentials_in_a_uri_are_refused_and_never_printed(scheme, secret):
+    text = f"{scheme}://{KEY}:{secret}@bucket/runs/a"
+    with pytest.raises(uris.StorageError, match=rf"^{scheme}://\*\*\*:\*\*\*@bucket/runs/a: "
+                                                r"credentials in the URI are not accepted") as info:
+        uris.parse_location(text)
+    shown = str(info.value)
+    assert KEY not in shown and not any(part in shown for part in re.split(r"[/@:+]", secret)
+                                        if len(part) > 3)
+
+
+@pytest.mark.parametrize("text, shown", [
+    (f"s3://{KEY}@bucket/run", "s3://***@bucket/run"),
+    ("s3://bucket/run?access_key=K&secret_key=S3CR3T", "s3://bucket/run?..."),
+    ("s3://bucket/run#S3CR3T", "s3://bucket/run#..."),
+    ("foo://bucket/run?token=S3CR3T", "foo://bucket/run?..."),
+    ("file://host/run?token=S3CR3T", "file://host/run?..."),
+    ("s3://bucket/user@example.org/run", "s3://bucket/user@example.org/run"),
+])
+def test_a_uri_is_shown_without_its_credentials_or_options(text, shown):
+    assert uris.redact(text) == shown
+    if "@example" not in text:
+        with pytest.raises(uris.StorageError, match=rf"^{re.escape(shown)}: "):
+            uris.parse_location(text)
+
+
+@pytest.mark.parametrize("before, after", [
+    (["test"], []), (["train"], ["--samples", "1"]), (["report"], []), (["config", "show"], [])],
+    ids=["test", "train", "report", "config-show"])
+def test_a_command_given_a_uri_with_credentials_exits_2_and_prints_neither_part(
+        caplog, capsys, before, after):
+    uri = f"s3://{KEY}:{SECRETS[3]}@bucket/run"
+    assert main([*before, uri, *after]) == cli.EXIT_USAGE
+    out = caplog.text + "".join(capsys.readouterr())
+    assert "s3://***:***@bucket/run: credentials in the URI are not accepted" in out
+    assert KEY not in out and "XUtnFEMI" not in out and "bPx" not in out
 
 
 # --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 from .. import model
 from ..errors import EnvironmentFailure
 from ..network import FrozenNetwork
-from ..paths import CACHE_ENV, user_cache_dir
+from ..paths import CACHE_ENV, cache_dir
 
 if TYPE_CHECKING:  # annotations only: the model's record is read, never imported here
     from ..config import Config
@@ -64,11 +64,9 @@ def toolchain_parts() -> list[bytes]:
 
 
 def build_cache_dir() -> Path:
-    """Node-local directory of compiled standalone builds (``$STDP_RAY_CACHE`` overrides)."""
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root)
-    return user_cache_dir() / "standalone"
+    """Node-local directory of compiled standalone builds: ``standalone/`` inside
+    :func:`stdp_ray.paths.cache_dir` (``$STDP_RAY_CACHE``, else ``~/.cache/stdp_ray``)."""
+    return cache_dir() / "standalone"
 
 
 class UnsafeDirectoryError(EnvironmentFailure):

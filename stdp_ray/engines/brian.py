@@ -31,7 +31,8 @@ import numpy as np
 from .. import model
 from ..config import Config
 from ..network import FrozenNetwork
-from .base import PassInputs, build_cache_dir
+from ..paths import cache_dir
+from .base import PassInputs
 
 __all__ = ["COMPILE_ARGS", "INPUT_HASH_HEADER"]
 
@@ -201,7 +202,7 @@ def _set_prefs() -> None:
     brian2.prefs.codegen.cpp.extra_compile_args_gcc = list(COMPILE_ARGS)
     # Brian2's Cython cache key ignores compiler flags: keep our own cache.
     flags = hashlib.sha256(" ".join(COMPILE_ARGS).encode()).hexdigest()[:8]
-    brian2.prefs.codegen.runtime.cython.cache_dir = str(build_cache_dir().parent / f"cython-{flags}")
+    brian2.prefs.codegen.runtime.cython.cache_dir = str(cache_dir() / f"cython-{flags}")
     brian2.prefs.codegen.cpp.extra_compile_args_msvc = ["/Ox", "/fp:precise"]
     brian2.prefs.logging.file_log = False
     brian2.prefs.logging.delete_log_on_exit = True

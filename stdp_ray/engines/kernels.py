@@ -5,7 +5,7 @@ A kernel is a plain shared library without Python bindings, loaded with
 optional extension) for the installing machine's CPU. Where that build is
 missing or older than its sources (a source checkout used without
 installing, an editable checkout after an edit), it is compiled once per
-node into the build cache (:func:`stdp_ray.engines.base.build_cache_dir`)
+node into ``<name>/`` of the node-local cache (:func:`stdp_ray.paths.cache_dir`)
 under a file lock, keyed by the sources, the compiler, its flags and the CPU.
 
 :class:`KernelBuild` describes one kernel; the native (exact) and fast
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ExternalError
-from .base import build_cache_dir, toolchain_parts
+from ..paths import cache_dir
+from .base import toolchain_parts
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class KernelBuild:
 
     def compile_into_cache(self) -> Path:
         """Compile the kernel once per node into the build cache; returns the library's path."""
-        cache = build_cache_dir().parent / self.name
+        cache = cache_dir() / self.name
         cache.mkdir(parents=True, exist_ok=True)
         key = self.source_key()
         target = cache / f"kernel-{key}.so"
