@@ -1,7 +1,8 @@
 """Reading files a run or artifact directory holds, as data from whoever wrote them.
 
 Every reader here opens a file without following a symbolic link
-(:func:`open_regular`) and bounds what it reads: JSON up to
+(:func:`open_regular`: neither the file itself nor, below a run directory's
+root, any directory on its way, :func:`stdp_ray.confine.check`) and bounds what it reads: JSON up to
 :data:`MAX_JSON_BYTES` (:func:`load_json`), ``.npz`` member by member with
 each header (shape, dtype) checked before any data is read and no pickle ever
 loaded (:func:`load_npz`). What is missing or malformed is an
@@ -21,6 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
+from . import confine
 from .errors import InputError
 
 __all__ = ["ArtifactError", "open_regular", "load_json", "load_npz", "sha256_of",
@@ -37,12 +39,17 @@ class ArtifactError(InputError):
 def open_regular(path: str | os.PathLike):
     """Open ``path`` for binary reading without following a symbolic link.
 
+    Below a run directory's root, no directory on its way may be a link
+    either (:func:`stdp_ray.confine.check`).
+
     Raises
     ------
     ArtifactError
         If it is missing, a symbolic link or not a regular file.
+    LinkInsideError
+        If a directory on its way below a run directory's root is a link.
     """
-    path = Path(path)
+    path = Path(confine.check(path))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
