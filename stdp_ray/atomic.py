@@ -7,6 +7,9 @@ reader never sees half a file or half an artifact. This module also names the
 temporaries they leave when interrupted (:data:`TEMPORARY_FILE_GLOB`,
 :func:`temporary_directory_glob`), so that sweeps match exactly what they write.
 
+Every path is checked first (:func:`stdp_ray.confine.check`): below a run
+directory's root no symbolic link is followed, for writing or removal.
+
 Each writer takes the path it writes as given: a
 :class:`~stdp_ray.location.Location` whose mirror is a remote directory has
 each completed file uploaded, each directory artifact uploaded with its commit
@@ -27,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from . import confine
 from .location import location_mirror
 from .reading import ArtifactError, open_regular
 
@@ -75,8 +79,8 @@ def atomic_file(path: str | os.PathLike, *, mode: int | None = None, durable: bo
         rename itself survives a power loss.
     """
     mirror = location_mirror(path)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(confine.check(path))
+    confine.make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -133,8 +137,8 @@ def atomic_directory(directory: str | os.PathLike):
     directory is fsynced after the renames, so that they survive a power loss.
     """
     mirror = location_mirror(directory)
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(confine.check(directory))
+    confine.make_dirs(directory.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         yield tmp
@@ -188,7 +192,7 @@ def copy_known_files(source: str | os.PathLike, dest: str | os.PathLike,
         If a file of ``required`` is missing, or one of ``names`` is a link or
         not a regular file.
     """
-    source, dest = Path(source), Path(dest)
+    source, dest = Path(source), Path(confine.check(dest))
     copied = []
     for name in names:
         if not os.path.lexists(source / name):
@@ -221,11 +225,13 @@ def publish_mode(path: str | os.PathLike, directory: bool = False) -> None:
 def remove_path(path: str | os.PathLike) -> None:
     """Remove a file, link or directory tree; nothing if it does not exist.
 
-    Given a Location with a mirror, the removal reaches the store too
+    Below a run directory's root, a path with a link among its components
+    (itself included) is refused (:func:`stdp_ray.confine.check`), never
+    followed nor removed. Given a Location with a mirror, the removal reaches the store too
     (:meth:`stdp_ray.mirrors.Mirror.path_removed`).
     """
     mirror = location_mirror(path)
-    path = Path(path)
+    path = Path(confine.check(path))
     directory = path.is_dir() and not path.is_symlink()
     if directory:
         shutil.rmtree(path, ignore_errors=True)

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import artifact, data, engines, evaluation, locks, rundir, scoring
+from . import artifact, confine, data, engines, evaluation, locks, rundir, scoring
 from .errors import InputError
 from .location import as_path
 from .options import RunOptions
@@ -98,6 +98,7 @@ def evaluate_curve(run_dir: str | os.PathLike, options: RunOptions, *,
     from .workflow import read_run_config
 
     run_dir = as_path(run_dir)
+    confine.add_root(run_dir)  # no link below it is followed (curve/ included)
     rc = read_run_config(run_dir)
     snaps = _selected_snapshots(run_dir, options.snapshots)
     data_dir = options.data_dir or data.default_data_dir()
@@ -111,8 +112,7 @@ def evaluate_curve(run_dir: str | os.PathLike, options: RunOptions, *,
                             else options.test_samples], "--test-samples", len(test[0]),
                            "test")[0]
     cfg = engines.resolve(rc.config.replace(backend=backend) if backend else rc.config)
-    curve_dir = run_dir / rundir.CURVE_DIR
-    curve_dir.mkdir(parents=True, exist_ok=True)
+    curve_dir = confine.make_dirs(run_dir / rundir.CURVE_DIR)
     rows = []
     with locks.directory_lock(curve_dir):
         for k, (seen, snap) in enumerate(snaps):

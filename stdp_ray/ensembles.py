@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from . import artifact, checkpoints, data, provenance, rundir, scoring, training, workflow
 from .config import Config
@@ -196,7 +195,8 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int],
         logger.info("member seed %d: observe and test", seed)
         workflow.observe(run, options, lock=False, train_data=train_data)
         member_metrics.append(workflow.test(run, options, lock=False))
-    frames = [pd.read_parquet(member_dir(root, s) / rundir.PREDICTIONS_FILE) for s in seeds]
+    frames = [rundir.read_table(member_dir(root, s) / rundir.PREDICTIONS_FILE).to_pandas()
+              for s in seeds]
     for s, f in zip(seeds[1:], frames[1:]):
         if not np.array_equal(f["sample"].to_numpy(), frames[0]["sample"].to_numpy()):
             raise workflow.RunError(f"{member_dir(root, s)}: tested other samples than "

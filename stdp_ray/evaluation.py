@@ -5,7 +5,10 @@ Python that the tests call without Ray. :func:`run_phase` is the driver: it
 puts the network into Ray's object store once, streams chunks to workers with
 ``ray.wait`` and writes each returned table as one Parquet part, named by its
 chunk, so a rerun skips what is already written and a retried task is written
-once.
+once. A part is skipped, and read, only once it passed its check against its
+chunk (:mod:`stdp_ray.rundir.phases`). The phase's manifest is written just
+before its first part: a call that fails before (Ray cannot start) leaves
+nothing behind, and a manifest without parts binds no later call.
 """
 
 from __future__ import annotations
@@ -163,8 +166,20 @@ def _remote_evaluate():
     return evaluate_chunk_task
 
 
-def _check_manifest(phase_dir: Path, manifest: PhaseManifest) -> None:
+def _check_manifest(phase_dir: Path, manifest: PhaseManifest) -> bool:
+    """Check the phase's stored manifest against ``manifest``; True if it must be written.
+
+    A stored manifest binds only while parts exist: one without parts (left
+    by a call that failed before its first part) is replaced by ``manifest``
+    with the first part. Parts without a manifest are refused.
+    """
     old = rundir.read_manifest(phase_dir)
+    parts = rundir.part_paths(phase_dir)
+    if old is not None and not parts:
+        if old != manifest:
+            logger.info("%s: no part computed yet, so its manifest (%s) is replaced",
+                        phase_dir, rundir.stored_manifest_path(phase_dir))
+        return True
     if old is not None:
         stored = rundir.stored_manifest_path(phase_dir)
         if old.data is None:
@@ -183,12 +198,12 @@ def _check_manifest(phase_dir: Path, manifest: PhaseManifest) -> None:
             # A manifest at an older layout's place (stdp_ray.rundir.legacy): moved beside the folder.
             rundir.write_manifest(phase_dir, old)
             logger.info("%s: moved to %s", stored, rundir.manifest_path(phase_dir))
-    else:
-        if rundir.part_paths(phase_dir):
-            raise PhaseError(f"{phase_dir}: holds response parts but no manifest "
-                             f"({rundir.manifest_path(phase_dir)}), so what they were computed "
-                             "from is unknown; use --overwrite")
-        rundir.write_manifest(phase_dir, manifest)
+        return False
+    if parts:
+        raise PhaseError(f"{phase_dir}: holds response parts but no manifest "
+                         f"({rundir.manifest_path(phase_dir)}), so what they were computed "
+                         "from is unknown; use --overwrite")
+    return True
 
 
 def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
@@ -202,6 +217,8 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
         ``RUN_DIR/responses/phase=<phase>``.
     images, labels : ndarray
         The samples to present (already selected), aligned with ``sample_ids``.
+    sample_ids : ndarray
+        Their indices in their split: consecutive (``first, first + 1, ...``).
     options : RunOptions
         ``chunk_size`` (samples per task and part), ``workers`` (most chunks
         in flight at once; default: the cluster's CPUs), ``progress``.
@@ -216,7 +233,11 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
     from .progress import progress as progress_bar
 
     phase_dir = as_path(phase_dir)
-    phase_dir.mkdir(parents=True, exist_ok=True)
+    sample_ids = np.asarray(sample_ids)
+    if sample_ids.size and not np.array_equal(sample_ids,
+                                              sample_ids[0] + np.arange(sample_ids.size)):
+        raise ValueError("sample_ids must be consecutive (the manifest records the first "
+                         "and the count)")
     chunk_size, workers = options.chunk_size, options.workers
     fingerprint = network_fingerprint(arrays)
     bounds = chunk_bounds(len(sample_ids), chunk_size)
@@ -226,8 +247,9 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                              network=fingerprint, model=cfg.model_hash(),
                              data=samples_fingerprint(images, labels),
                              arithmetic=engines.arithmetic(cfg.backend))
-    _check_manifest(phase_dir, manifest)
-    written = {rundir.part_index(p) for p in rundir.part_paths(phase_dir)}
+    unwritten = _check_manifest(phase_dir, manifest)
+    # Every part there is checked against its chunk before its chunk is skipped.
+    written = rundir.checked_chunks(phase_dir, manifest, labels=labels)
     todo = [c for c in range(len(bounds)) if c not in written]
     skipped = len(bounds) - len(todo)
     if skipped:
@@ -259,10 +281,11 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                 refill()  # before writing: no worker waits on the driver's writes
                 for ref, c in finished:
                     table, where = ray.get(ref)
+                    if unwritten:  # the first part: its manifest goes first
+                        rundir.write_manifest(phase_dir, manifest)
+                        unwritten = False
                     rundir.write_table(phase_dir / rundir.part_name(c), table,
-                                       identity={"phase": phase, "seed": int(seed),
-                                                 "network": fingerprint,
-                                                 "config": cfg.model_hash()})
+                                       identity=rundir.part_identity(manifest, c))
                     placement[c] = where
                     bar.update(table.num_rows)
     seconds = time.perf_counter() - t0
@@ -272,21 +295,27 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
 
 def responses(phase_dir: str | os.PathLike, *,
               recompute: str = "rerun with --overwrite to recompute it") -> pa.Table:
-    """All parts of a phase, sorted by sample.
+    """All parts of a phase, each checked against its chunk, sorted by sample.
 
     Raises
     ------
+    PartError
+        If a part fails its check or a chunk has no part
+        (:func:`stdp_ray.rundir.read_phase`).
     PhaseError
         One line naming a part that is not a readable responses table, ending
         with ``recompute`` (what recomputes it).
     """
+    from .rundir.phases import PartError
+
     try:
-        table = rundir.read_parts(phase_dir, rundir.RESPONSES_SCHEMA)
+        return rundir.read_phase(phase_dir, complete=True)
+    except PartError:
+        raise
     except ValueError as exc:  # pyarrow's ArrowInvalid, a schema that differs
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PhaseError(f"{phase_dir}: a response part is damaged ({first}); "
                          f"{recompute}") from exc
-    return table.sort_by("sample")
 
 
 def assignment_from_responses(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:

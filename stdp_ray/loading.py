@@ -56,20 +56,22 @@ class Run:
         Raises
         ------
         ValueError
-            If ``phase`` is not "observe" or "test".
+            If ``phase`` is not "observe" or "test", or a part does not hold
+            what its chunk must (:class:`stdp_ray.rundir.PartError`).
         """
         from . import rundir
 
         path = rundir.phase_dir(self.path, phase)
         if not rundir.part_paths(path):
             return None
-        return rundir.read_parts(path, rundir.RESPONSES_SCHEMA).sort_by("sample").to_pandas()
+        # Every part checked against its chunk; an interrupted phase reads as what it has.
+        return rundir.read_phase(path, complete=False).to_pandas()
 
     def _table(self, name: str):
-        import pandas as pd
+        from . import rundir
 
         path = self.path / name
-        return pd.read_parquet(path) if path.is_file() else None
+        return rundir.read_table(path).to_pandas() if path.is_file() else None
 
     @property
     def assignments(self):

@@ -29,7 +29,9 @@ A :class:`Location` is the value the package passes down for a run directory
 
 :func:`open_location` gives a command's run directory (taking its lease for a
 writer), :func:`read_location` a copy to read, :func:`worker_location` a
-training actor's mirror of its driver's directory.
+training actor's mirror of its driver's directory. Each registers the
+directory it gives as a root (:func:`stdp_ray.confine.add_root`): no link below
+it is followed.
 
 Messages show mirror paths as their URIs (:func:`display`,
 :class:`DisplayFilter`). That needs a process-wide table of local roots and
@@ -48,6 +50,7 @@ import threading
 from pathlib import Path
 from typing import ClassVar, Iterator
 
+from . import confine
 from .leases import acquire_lease
 from .mirrors import Mirror, new_mirror, pull
 from .uris import Remote, parse_location
@@ -149,6 +152,7 @@ def open_location(text: str | os.PathLike, *, write: bool) -> Iterator[Location]
     """
     target = parse_location(text)
     if isinstance(target, Path):
+        confine.add_root(target)
         yield Location(target)
         return
     mirror = new_mirror("run", target)
@@ -157,6 +161,7 @@ def open_location(text: str | os.PathLike, *, write: bool) -> Iterator[Location]
             mirror.leases[""] = acquire_lease(target)
         pull(target, mirror.local)
         _show(mirror.local, target.uri)
+        confine.add_root(mirror.local)
         yield located(mirror.local, mirror)
     finally:
         mirror.release()
@@ -170,6 +175,7 @@ def read_location(text: str | os.PathLike) -> Location:
     """
     target = parse_location(text)
     if isinstance(target, Path):
+        confine.add_root(target)
         return Location(target)
     return Location(_pulled_for_this_process("read", target).local)
 
@@ -183,6 +189,7 @@ def worker_location(uri: str) -> Location:
     """
     target = parse_location(uri)
     if isinstance(target, Path):
+        confine.add_root(target)
         return Location(target)
     mirror = _pulled_for_this_process("worker", target)
     return located(mirror.local, mirror)
@@ -194,6 +201,7 @@ def _pulled_for_this_process(kind: str, target: Remote) -> Mirror:
     atexit.register(shutil.rmtree, mirror.scratch, True)
     pull(target, mirror.local)
     _show(mirror.local, target.uri)
+    confine.add_root(mirror.local)
     return mirror
 
 
@@ -219,8 +227,11 @@ def sweep_incomplete(location: str | os.PathLike, *, recursive: bool = True) -> 
 
 
 def put_signal(path: str | os.PathLike, text: str = "stop\n") -> None:
-    """Write the private file ``path`` locally and, for a Location with a mirror, on the store."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """Write the private file ``path`` locally and, for a Location with a mirror, on the store.
+
+    No link below a run directory's root is followed (:func:`stdp_ray.confine.check`).
+    """
+    confine.make_dirs(Path(confine.check(path)).parent)
     Path(path).write_text(text)
     mirror = location_mirror(path)
     if mirror is not None:
@@ -228,8 +239,11 @@ def put_signal(path: str | os.PathLike, text: str = "stop\n") -> None:
 
 
 def clear_signal(path: str | os.PathLike) -> None:
-    """Remove the private file ``path`` locally and, for a Location with a mirror, on the store."""
-    Path(path).unlink(missing_ok=True)
+    """Remove the private file ``path`` locally and, for a Location with a mirror, on the store.
+
+    No link below a run directory's root is followed (:func:`stdp_ray.confine.check`).
+    """
+    Path(confine.check(path)).unlink(missing_ok=True)
     mirror = location_mirror(path)
     if mirror is not None:
         mirror.clear_signal(path)

@@ -3,7 +3,9 @@
 Every reader here opens a file with ``O_NONBLOCK`` and checks with ``fstat``
 that it is a regular file before reading a byte (a character device, a FIFO or
 a socket is refused, never read or waited on), without following a symbolic
-link unless asked (:func:`open_regular`), and bounds what it reads:
+link unless asked (:func:`open_regular`; below a run directory's root no
+directory on its way may be a link either, :func:`stdp_ray.confine.check`), and
+bounds what it reads:
 
 - text (:func:`read_text`): at most a stated number of bytes (the limit is
   named in the message), decoded as strict UTF-8;
@@ -36,6 +38,7 @@ from typing import Mapping
 
 import numpy as np
 
+from . import confine
 from .errors import InputError
 
 __all__ = ["ArtifactError", "open_regular", "read_text", "parse_json", "parse_toml",
@@ -70,13 +73,18 @@ def open_regular(path: str | os.PathLike, *, follow_links: bool = False):
     file
         Opened for binary reading.
 
+    Below a run directory's root, no directory on its way may be a link
+    either (:func:`stdp_ray.confine.check`).
+
     Raises
     ------
     ArtifactError
         If it is missing, a symbolic link (unless ``follow_links``), or not a
         regular file (a directory, a character device, a FIFO, a socket).
+    LinkInsideError
+        If a directory on its way below a run directory's root is a link.
     """
-    path = Path(path)
+    path = Path(confine.check(path))
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)

@@ -311,4 +311,4 @@ def _write_figure(root: Path, summary: pd.DataFrame, fields: list[str]) -> Path:
 
 def read_summary(root: str | os.PathLike) -> pd.DataFrame:
     """``ROOT/sweep.parquet`` as a DataFrame (one row per finished point and seed)."""
-    return pd.read_parquet(as_path(root) / rundir.SWEEP_SUMMARY_FILE)
+    return rundir.read_table(as_path(root) / rundir.SWEEP_SUMMARY_FILE).to_pandas()

@@ -14,10 +14,11 @@ import enum
 import logging
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
-from . import rundir
+from . import confine, rundir
 from .checkpoints import read_checkpoint
 from .config import Config
 from .connect import ensure_ray
@@ -99,6 +100,7 @@ def _local_train_dir(train_dir: str, lease) -> str | Location:
     (:func:`stdp_ray.location.worker_location`).
     """
     if not is_remote(train_dir):
+        confine.add_root(Path(train_dir).parent)  # the run directory: no link below it followed
         return train_dir
     if lease is not None:
         check_lease(*lease)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import (artifact, atomic, checkpoints, data, engines, evaluation, locks, provenance,
-               reading, rundir, scoring, training)
+from . import (artifact, atomic, checkpoints, confine, data, engines, evaluation, locks,
+               provenance, reading, rundir, scoring, training)
 from .errors import InputError
 from .config import Config
 from .network import network_fingerprint
@@ -63,9 +63,11 @@ def run_lock(run_dir: str | os.PathLike, *, lock: bool = True, create: bool = Fa
 
     With ``create`` the directory is made if missing (training starts runs);
     otherwise it must already be a run directory (RunError before anything is
-    written).
+    written). ``run_dir`` is registered as a root: no link below it is
+    followed (:mod:`stdp_ray.confine`).
     """
     run_dir = as_path(run_dir)
+    confine.add_root(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir}: exists and is not a directory")
     if not create:

@@ -1,14 +1,18 @@
 """Observe/test: the retry rule, chunking, and sharding over Ray."""
 
+import os
+import shutil
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import data, evaluation, faults, rundir
+from stdp_ray import data, engines, evaluation, faults, rundir
 from stdp_ray.evaluation import PhaseError, chunk_bounds, simulate_samples
 from stdp_ray.network import network_fingerprint
 from stdp_ray.options import RunOptions
+from stdp_ray.rundir import PhaseManifest
 
 QUIET = RunOptions(progress=False)
 
@@ -191,7 +195,14 @@ def _old_manifest(path, cfg, net, images, labels, ids, **change):
                 **change}
     path.mkdir(parents=True)
     (path / rundir.legacy.MANIFEST_FILE).write_text(__import__("json").dumps(manifest))
-    (path / rundir.part_name(0)).write_bytes(b"a part")
+    rundir.write_table(path / rundir.part_name(0), _part(ids, labels, 0, cfg.n_neurons))
+
+
+def _part(ids, labels, chunk, n_neurons=10):
+    """A response part of samples ``ids`` as chunk ``chunk`` (every neuron spiking once)."""
+    n = len(ids)
+    return rundir.responses_table(np.asarray(ids), np.asarray(labels), np.ones((n, n_neurons)),
+                                  np.full(n, 2.0), np.ones(n), np.zeros(n, bool), chunk)
 
 
 def test_parts_of_other_samples_are_refused(tmp_path, tiny_cfg, tiny_network, test_data):
@@ -236,19 +247,124 @@ def test_parts_open_in_pandas_and_pyarrow(reference, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "other schema"])
-def test_a_damaged_response_part_is_one_line_saying_that_overwrite_recomputes_it(tmp_path,
-                                                                               damage):
+def test_a_damaged_response_part_is_one_line_saying_that_overwrite_recomputes_it(
+        tmp_path, damage, tiny_cfg, tiny_network, test_data):
     import pyarrow as pa
 
     phase_dir = tmp_path / "responses" / "phase=test"
-    phase_dir.mkdir(parents=True)
+    _phase_as_written(phase_dir, tiny_cfg, tiny_network, test_data)
     part = phase_dir / rundir.part_name(0)
     if damage == "other schema":
         rundir.write_table(part, pa.table({"sample": pa.array([1, 2], pa.int64())}))
     else:
-        rundir.write_table(part, rundir.RESPONSES_SCHEMA.empty_table())
         part.write_bytes(b"not parquet" * 10 if damage == "garbage" else part.read_bytes()[:60])
-    with pytest.raises(PhaseError, match=r"phase=test: a response part is damaged \(.*\); rerun "
-                                         r"with --overwrite to recompute it$") as info:
+    with pytest.raises((PhaseError, rundir.PartError),
+                       match=r"part-000000.parquet.*(damaged|not).*--overwrite") as info:
         evaluation.responses(phase_dir)
     assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# Every part checked against its chunk; a manifest only with its first part (no Ray)
+# ---------------------------------------------------------------------------
+def _phase_as_written(path, cfg, net, test_data, chunk_size=4):
+    """A complete phase as run_phase writes it: its manifest, then one part per chunk."""
+    images, labels, ids = test_data
+    manifest = PhaseManifest(phase="test", seed=5, chunk_size=chunk_size, n_samples=len(ids),
+                             first_sample=0, network=network_fingerprint(net),
+                             model=cfg.model_hash(),
+                             data=data.samples_fingerprint(images, labels),
+                             arithmetic=engines.arithmetic(cfg.backend))
+    rundir.write_manifest(path, manifest)
+    for c, (s, e) in enumerate(chunk_bounds(len(ids), chunk_size)):
+        rundir.write_table(path / rundir.part_name(c), _part(ids[s:e], labels[s:e], c),
+                           identity=rundir.part_identity(manifest, c))
+    return manifest
+
+
+def _run_quietly(path, cfg, net, test_data, **kw):
+    images, labels, ids = test_data
+    return evaluation.run_phase(path, cfg, net, images, labels, ids, seed=5, phase="test",
+                                options=RunOptions(progress=False, chunk_size=4, **kw))
+
+
+def test_a_phase_whose_parts_pass_their_check_is_skipped(tmp_path, tiny_cfg, tiny_network,
+                                                         test_data, no_ray_start):
+    path = tmp_path / "responses" / "phase=test"
+    _phase_as_written(path, tiny_cfg, tiny_network, test_data)
+    info = _run_quietly(path, tiny_cfg, tiny_network, test_data)
+    assert (info["computed"], info["skipped"]) == (0, 3)
+    assert evaluation.responses(path).column("sample").to_pylist() == list(range(N_TEST))
+
+
+def _copy_chunk_0_over_chunk_1(path):
+    shutil.copyfile(path / rundir.part_name(0), path / rundir.part_name(1))
+
+
+def _cut_chunk_1_short_keeping_its_metadata(path):
+    part = path / rundir.part_name(1)
+    table = pq.read_table(part)
+    pq.write_table(table.slice(0, 1).replace_schema_metadata(table.schema.metadata), part)
+
+
+def _label_chunk_2_wrongly(path):
+    part = path / rundir.part_name(2)
+    table = pq.read_table(part)
+    labels = pa.array([(v + 1) % 10 for v in table.column("label").to_pylist()], pa.int8())
+    pq.write_table(table.set_column(1, pa.field("label", pa.int8(), nullable=False), labels),
+                   part)
+
+
+@pytest.mark.parametrize("tamper,message", [
+    (_copy_chunk_0_over_chunk_1, r"part-000001.parquet: holds samples 0..3, chunk 1 holds "
+                                 r"samples 4..7; --overwrite recomputes the phase"),
+    (_cut_chunk_1_short_keeping_its_metadata, r"part-000001.parquet: holds 1 rows, chunk 1 "
+                                              r"has 4 samples"),
+    (_label_chunk_2_wrongly, r"part-000002.parquet: its labels are not those of samples "
+                             r"8..11"),
+], ids=["a copy of another chunk's part", "a part cut short", "labels of other images"])
+def test_a_tampered_part_is_refused_before_its_chunk_is_skipped(tmp_path, tiny_cfg,
+                                                                tiny_network, test_data,
+                                                                no_ray_start, tamper, message):
+    path = tmp_path / "responses" / "phase=test"
+    _phase_as_written(path, tiny_cfg, tiny_network, test_data)
+    tamper(path)
+    with pytest.raises(rundir.PartError, match=message):
+        _run_quietly(path, tiny_cfg, tiny_network, test_data)
+    if tamper is not _label_chunk_2_wrongly:  # the labels: checked where they are known
+        with pytest.raises(rundir.PartError, match=message):
+            evaluation.responses(path)
+
+
+class _NoRay(ConnectionError):
+    pass
+
+
+@pytest.fixture
+def ray_cannot_start(monkeypatch):
+    """Ray fails to start, as it does for an --address that is not Ray."""
+    def fail():
+        raise _NoRay("Ray cannot start")
+
+    monkeypatch.setattr(evaluation, "ensure_ray", fail)
+
+
+def test_a_call_that_fails_before_its_first_part_leaves_nothing(tmp_path, tiny_cfg,
+                                                                tiny_network, test_data,
+                                                                ray_cannot_start):
+    path = tmp_path / "responses" / "phase=test"
+    with pytest.raises(_NoRay):
+        _run_quietly(path, tiny_cfg, tiny_network, test_data)
+    assert not os.path.lexists(rundir.manifest_path(path))
+    assert not os.path.lexists(path)
+
+
+def test_a_manifest_without_parts_binds_no_later_call(tmp_path, tiny_cfg, tiny_network,
+                                                      test_data, ray_cannot_start):
+    path = tmp_path / "responses" / "phase=test"
+    _phase_as_written(path, tiny_cfg, tiny_network, test_data)
+    for part in rundir.part_paths(path):  # left by an older version's failed call
+        part.unlink()
+    images, labels, ids = test_data
+    with pytest.raises(_NoRay):  # not "computed with other settings"
+        _run_quietly(path, tiny_cfg, tiny_network, (images[:6], labels[:6], ids[:6]))

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY, lock_in_child, random_network
-from stdp_ray import artifact, ensembles, leases, reading, rundir, workflow
+from stdp_ray import artifact, data, engines, ensembles, leases, reading, rundir, workflow
 from stdp_ray.cli import main
+from stdp_ray.network import network_fingerprint
 from stdp_ray.options import RunOptions
 
 
@@ -258,3 +259,91 @@ def test_an_imported_network_with_labels_gets_its_assignments_table(tmp_path):
 def test_an_imported_network_without_labels_gets_no_assignments_table(tmp_path, network_dir):
     workflow.import_network(network_dir, tmp_path / "run")
     assert not (tmp_path / "run" / rundir.ASSIGNMENTS_FILE).exists()
+
+
+# ---------------------------------------------------------------------------
+# Links inside a run directory are never followed; a failed test leaves no manifest
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def labelled_run(tmp_path):
+    """A run directory holding a network with a label assignment (ready for `test`)."""
+    run = tmp_path / "run"
+    workflow.import_network(OLD_NETWORK, run)
+    return run
+
+
+def _outside(tmp_path):
+    """A directory outside the run, holding another run's checkpoint."""
+    outside = tmp_path / "outside"
+    ckpt = outside / "checkpoints" / rundir.checkpoint_name(1)
+    ckpt.mkdir(parents=True)
+    (ckpt / rundir.CHECKPOINT_STATE).write_text("{}")
+    return outside
+
+
+def _test_cli(run, mnist_dir, samples=5):
+    return main(["test", str(run), "--samples", str(samples), "--chunk-size", "5",
+                 "--data-dir", str(mnist_dir)])
+
+
+@pytest.mark.parametrize("name,command", [
+    ("responses/phase=test", lambda run, mnist: _test_cli(run, mnist)),
+    ("responses", lambda run, mnist: _test_cli(run, mnist)),
+    ("report", lambda run, mnist: main(["report", str(run)])),
+    ("train", lambda run, mnist: main(["train", str(run), "--samples", "2",
+                                       "--data-dir", str(mnist)])),
+    ("train/checkpoints", lambda run, mnist: main(["train", str(run), "--samples", "2",
+                                                   "--data-dir", str(mnist)])),
+])
+def test_a_link_inside_the_run_is_refused_and_nothing_is_written_through_it(
+        tmp_path, labelled_run, mnist_dir, caplog, no_ray_start, name, command):
+    outside = _outside(tmp_path)
+    before = sorted(p.relative_to(outside) for p in outside.rglob("*"))
+    link = labelled_run / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    assert command(labelled_run, mnist_dir) == 2
+    assert re.search(rf"run/{name}: is a symbolic link inside the run directory .*; refusing "
+                     "to follow it", caplog.text)
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+    assert sorted(p.relative_to(outside) for p in outside.rglob("*")) == before
+    assert link.is_symlink()
+
+
+def test_a_response_part_linking_to_another_runs_file_is_not_read(tmp_path, labelled_run,
+                                                                  mnist_dir, caplog,
+                                                                  no_ray_start):
+    other = tmp_path / "other" / rundir.part_name(0)
+    rundir.write_table(other, rundir.responses_table(np.arange(5), np.zeros(5), np.ones((5, 3)),
+                                                     np.full(5, 2.0), np.ones(5),
+                                                     np.zeros(5, bool), 0))
+    phase = rundir.phase_dir(labelled_run, "test")
+    phase.mkdir(parents=True)
+    rc, network = workflow._load(labelled_run, None)
+    images, labels = data.load_mnist(mnist_dir, "test")
+    rundir.write_manifest(phase, rundir.PhaseManifest(  # what `test --samples 5` computes
+        phase="test", seed=rc.seed, chunk_size=5, n_samples=5, first_sample=0,
+        network=network_fingerprint(network.arrays), model=rc.config.model_hash(),
+        data=data.samples_fingerprint(images[:5], labels[:5]),
+        arithmetic=engines.arithmetic(rc.config.backend)))
+    (phase / rundir.part_name(0)).symlink_to(other)
+    assert _test_cli(labelled_run, mnist_dir) == 2
+    assert "phase=test/part-000000.parquet: is a symbolic link inside the run directory" \
+        in caplog.text
+
+
+def test_a_test_that_cannot_start_ray_leaves_no_manifest(labelled_run, mnist_dir, caplog,
+                                                         monkeypatch):
+    from stdp_ray import evaluation
+
+    def no_ray():
+        raise ConnectionError("Ray cannot start")
+
+    monkeypatch.setattr(evaluation, "ensure_ray", no_ray)
+    phase = rundir.phase_dir(labelled_run, "test")
+    assert _test_cli(labelled_run, mnist_dir, samples=5) == 2
+    assert not rundir.manifest_path(phase).exists() and not phase.exists()
+    caplog.clear()
+    # The next test with other samples fails for the same reason, not for "other settings".
+    assert _test_cli(labelled_run, mnist_dir, samples=6) == 2
+    assert "Ray cannot start" in caplog.text and "other settings" not in caplog.text

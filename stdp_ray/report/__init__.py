@@ -37,6 +37,7 @@ from .ensemble import inside_root, is_ensemble_root, write_ensemble_report
 from .output import DEFAULT_DPI, save_figure
 from .run import SUMMARY_EVERY, training_summary, write_run_report
 from .sweep import is_sweep_root, sweep_run_dirs, write_sweep_figure, write_sweep_report
+from .. import confine
 from ..location import as_path
 
 __all__ = ["write_report", "write_run_report", "write_ensemble_report", "write_sweep_report",
@@ -62,6 +63,7 @@ def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[P
     path = as_path(path)
     if not path.is_dir():
         raise ValueError(f"{path}: not a run directory (no such directory)")
+    confine.add_root(path)  # no link below it is followed (report/ included)
     with directory_lock(path, shared=True):
         if is_ensemble_root(path):
             return write_ensemble_report(path, dpi=dpi)

@@ -13,6 +13,8 @@ spells a file name of its own. Its modules:
 - :mod:`~stdp_ray.rundir.records`: the typed records of the JSON files, one
   writer and one reader each;
 - :mod:`~stdp_ray.rundir.manifests`: a phase's manifest and where it sits;
+- :mod:`~stdp_ray.rundir.phases`: a phase's response parts, each checked
+  against its chunk before it is used;
 - :mod:`~stdp_ray.rundir.temporaries`: what interrupted writes leave, and the
   sweep that removes it;
 - :mod:`~stdp_ray.rundir.legacy`: the names of older layouts, read until
@@ -67,13 +69,14 @@ a phase's parts were computed from sits beside it (:mod:`~stdp_ray.rundir.manife
 
 from __future__ import annotations
 
-from . import layout, legacy, manifests, parts, records, schemas, temporaries
+from . import layout, legacy, manifests, parts, phases, records, schemas, temporaries
 from .layout import *  # noqa: F401,F403
 from .manifests import *  # noqa: F401,F403
 from .parts import *  # noqa: F401,F403
+from .phases import *  # noqa: F401,F403
 from .records import *  # noqa: F401,F403
 from .schemas import *  # noqa: F401,F403
 from .temporaries import *  # noqa: F401,F403
 
 __all__ = [*layout.__all__, *parts.__all__, *schemas.__all__, *records.__all__,
-           *manifests.__all__, *temporaries.__all__, "legacy"]
+           *manifests.__all__, *phases.__all__, *temporaries.__all__, "legacy"]

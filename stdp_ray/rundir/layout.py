@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import legacy
-from .. import artifact
+from .. import artifact, confine
 from ..location import as_path
 
 __all__ = [
@@ -167,7 +167,7 @@ def checkpoint_dirs(directory: str | os.PathLike, *, complete: bool = True) -> l
     otherwise every directory named as a checkpoint.
     """
     found = []
-    for p in as_path(directory).glob(CHECKPOINT_GLOB):
+    for p in confine.check(as_path(directory)).glob(CHECKPOINT_GLOB):
         m = _CHECKPOINT_RE.fullmatch(p.name)
         if m and (not complete or (p / CHECKPOINT_STATE).is_file()):
             found.append((int(m.group(1)), p))
@@ -197,7 +197,7 @@ def snapshot_dirs(train_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     in a directory renamed into place).
     """
     found = []
-    for p in snapshots_dir(train_dir).glob(f"{_SNAPSHOT_PREFIX}*"):
+    for p in confine.check(snapshots_dir(train_dir)).glob(f"{_SNAPSHOT_PREFIX}*"):
         m = _SNAPSHOT_RE.fullmatch(p.name)
         if m and not p.is_symlink() and (p / artifact.NETWORK_JSON).is_file():
             found.append((int(m.group(1)), p))

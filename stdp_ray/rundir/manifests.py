@@ -107,7 +107,6 @@ def write_manifest(phase_path: str | os.PathLike, manifest: PhaseManifest) -> Pa
     A manifest at an older place is removed once the new one is in place.
     """
     path = manifest_path(phase_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = record_to_dict(manifest)
     if record["arithmetic"] is None:  # exact engines: the key is left out
         del record["arithmetic"]

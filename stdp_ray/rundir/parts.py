@@ -21,8 +21,10 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .. import confine
 from ..atomic import atomic_write_bytes
 from ..location import as_path
+from ..reading import open_regular
 
 __all__ = ["PART_GLOB", "part_name", "part_index", "part_paths", "TABLE_SCHEMA_VERSION",
            "COLUMN_UNITS", "table_metadata", "read_table_metadata", "write_table", "read_table",
@@ -48,13 +50,14 @@ def part_paths(directory: str | os.PathLike) -> list[Path]:
     """The ``part-*.parquet`` files of a directory, in order of their index.
 
     Names of any width are read (see the module docstring); a name without an
-    index sorts last, by name.
+    index sorts last, by name. Below a run directory's root the directory is
+    listed only if no link lies on its way (:func:`stdp_ray.confine.check`).
     """
     def key(p: Path):
         index = part_index(p)
         return (index is None, index or 0, p.name)
 
-    return sorted(as_path(directory).glob(PART_GLOB), key=key)
+    return sorted(confine.check(as_path(directory)).glob(PART_GLOB), key=key)
 
 
 #: Version of the tables' layout, in every Parquet file's key-value metadata.
@@ -93,8 +96,13 @@ def table_metadata(table: pa.Table, identity: Mapping[str, Any] | None = None) -
 
 
 def read_table_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The ``stdp_ray.*`` key-value metadata of a Parquet file (prefix removed; {} if none)."""
-    raw = pq.read_schema(path).metadata or {}
+    """The ``stdp_ray.*`` key-value metadata of a Parquet file (prefix removed; {} if none).
+
+    The file is opened as every file of a run directory is
+    (:func:`stdp_ray.reading.open_regular`: no link followed).
+    """
+    with open_regular(path) as fh:
+        raw = pq.read_schema(fh).metadata or {}
     return {k.decode()[len(_META_PREFIX):]: v.decode() for k, v in raw.items()
             if k.decode().startswith(_META_PREFIX)}
 
@@ -109,12 +117,34 @@ def write_table(path: str | os.PathLike, table: pa.Table,
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def read_table(path: str | os.PathLike, schema: pa.Schema | None = None) -> pa.Table:
-    """Read one Parquet file, optionally checking its schema."""
-    table = pq.read_table(path)
+def read_table(path: str | os.PathLike, schema: pa.Schema | None = None, *,
+               columns: tuple[str, ...] | None = None) -> pa.Table:
+    """Read one Parquet file, optionally checking its schema.
+
+    The file is opened as every file of a run directory is
+    (:func:`stdp_ray.reading.open_regular`: no link followed); ``columns``
+    reads only those.
+    """
+    with open_regular(path) as fh:
+        table = pq.read_table(fh, columns=list(columns) if columns is not None else None)
+    if schema is not None and columns is not None:
+        schema = pa.schema([schema.field(name) for name in columns])
     if schema is not None and not table.schema.equals(schema, check_metadata=False):
-        raise ValueError(f"{path}: schema {table.schema} differs from the expected {schema}")
+        found = {f.name: f for f in table.schema}
+        differ = [name for name in dict.fromkeys([*schema.names, *found])
+                  if name not in found or name not in schema.names
+                  or not found[name].equals(schema.field(name))]
+        wanted = {f.name: f for f in schema}
+        raise ValueError(f"{path}: schema differs from the expected one in column(s) "
+                         + ", ".join(f"{n} ({_field_text(found.get(n))}, expected "
+                                     f"{_field_text(wanted.get(n))})" for n in differ))
     return table
+
+
+def _field_text(field: pa.Field | None) -> str:
+    if field is None:
+        return "absent"
+    return f"{field.type}{'' if field.nullable else ' not null'}"
 
 
 def read_parts(directory: str | os.PathLike, schema: pa.Schema) -> pa.Table:

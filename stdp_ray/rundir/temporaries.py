@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from . import legacy
-from .. import atomic
+from .. import atomic, confine
 from .. import location
 from ..location import as_path
 from .layout import (CHECKPOINT_GLOB, CHECKPOINTS_DIR, MANIFESTS_DIR, NETWORK_DIR, RESPONSES_DIR,
@@ -34,6 +34,20 @@ TEMPORARY_GLOBS = (
 )
 
 
+def _listed(run_dir: Path, pattern: str) -> Path:
+    """The directory ``pattern`` lists below ``run_dir``: its components without a wildcard.
+
+    Checked before it is listed (:func:`stdp_ray.confine.check`): no link is
+    listed through; ``**`` itself never descends into one.
+    """
+    literal = []
+    for part in pattern.split("/")[:-1]:
+        if any(c in part for c in "*?["):
+            break
+        literal.append(part)
+    return run_dir.joinpath(*literal)
+
+
 def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
     """Remove what interrupted writes left in ``run_dir``; returns what was removed.
 
@@ -49,11 +63,13 @@ def sweep_temporaries(run_dir: str | os.PathLike, *, recursive: bool = True) -> 
     net = run_dir / NETWORK_DIR
     old = atomic.replaced_directory(net)
     if recursive and old.is_dir() and not net.exists():
+        confine.check(old)
         os.replace(old, net)
         logger.warning("%s: restored %s from %s (a replacement was interrupted)", run_dir,
                        net.name, old.name)
     removed = []
     for pattern in TEMPORARY_GLOBS if recursive else (atomic.TEMPORARY_FILE_GLOB,):
+        confine.check(_listed(run_dir, pattern))
         for path in sorted(run_dir.glob(pattern)):
             atomic.remove_path(path)
             removed.append(path)
