@@ -8,6 +8,9 @@ cannot live in ``tests/`` (the fault points that production code marks are
   127.0.0.1, used by the multi-node tests and ``scripts/multinode_demo.py``;
 - :mod:`stdp_ray.testing.env`: environment variables set for a block and
   restored (the local cluster's job submission, the tests' S3 server).
+- :mod:`stdp_ray.testing.listeners`: the listening TCP sockets of a process
+  and its descendants (a local Ray's), used by the tests and
+  ``scripts/ray_listeners.py`` to show that a local Ray listens on loopback only.
 
 Nothing else in the package imports this subpackage.
 """
