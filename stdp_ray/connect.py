@@ -121,10 +121,12 @@ def _python_handlers() -> dict:
 def _single_machine() -> Iterator[None]:
     """Ray's single-machine mode for the block: a node address of 127.0.0.1 is kept.
 
-    The variable reaches the processes ``ray.init`` starts (they resolve
-    addresses too); Ray's constant, read when Ray was imported, is set for this
-    process. Both are put back on exit, so that a later ``ray start`` or
-    cluster join from this process is not refused.
+    Ray's constant, read when Ray was imported, is what ``ray.init`` consults
+    in this process; the variable reaches the processes it starts, so that
+    any of them that looks this node's address up gets 127.0.0.1 as well (in
+    Ray 2.60 they are handed 127.0.0.1 and bind it even without it). Both are
+    put back on exit, so that a later ``ray start`` or cluster join from this
+    process is not refused.
     """
     from ray._private import ray_constants
 
