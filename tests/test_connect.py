@@ -100,3 +100,21 @@ def test_the_single_machine_mode_is_put_back_after_the_start(before, monkeypatch
             raise RuntimeError("inside")
     assert os.environ.get(connect._CLUSTER_MODE_VAR) == before
     assert ray_constants.ENABLE_RAY_CLUSTER == mode
+
+
+def test_a_local_ray_that_comes_up_beyond_loopback_is_shut_down_and_refused(monkeypatch):
+    """Should a Ray version ignore the single-machine mode, the start fails (exit 3), not
+    the promise."""
+    import types
+
+    import ray
+
+    calls = []
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(("init", kw["_node_ip_address"])))
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append(("shutdown",)))
+    monkeypatch.setattr(ray, "get_runtime_context",
+                        lambda: types.SimpleNamespace(gcs_address="192.0.2.2:6379"))
+    with pytest.raises(connect.RayStartError, match="192.0.2.2, not 127.0.0.1") as info:
+        connect.start_local_ray(1)
+    assert info.value.exit_status == 3
+    assert calls == [("init", "127.0.0.1"), ("shutdown",)]
