@@ -147,8 +147,10 @@ def _single_machine() -> Iterator[None]:
 def start_local_ray(workers: int | None = None, *, log_to_driver: bool = True) -> None:
     """Start a local Ray with ``workers`` CPUs (default: all) whose every server binds 127.0.0.1.
 
-    No dashboard. Raises :class:`RayStartError` when Ray does not start, or
-    when it started on another address than 127.0.0.1 (then it is shut down).
+    No dashboard UI (Ray still runs its minimal dashboard process, for its
+    metrics). Raises :class:`RayStartError` when Ray came up on another address
+    than 127.0.0.1 (it is then shut down); Ray's own start failures propagate
+    as Ray raises them (:func:`ensure_ray` turns them into :class:`RayStartError`).
     """
     import ray
 
