@@ -5,22 +5,31 @@ The command line checks the address first (:func:`check_address`: fast, before
 anything is read or locked) and records where to connect
 (:func:`configure`); the code that simulates starts Ray only when it needs it
 (:func:`ensure_ray`), after its inputs are validated and its run directory is
-locked, so that a refused command costs no Ray start-up. A local Ray listens on
-127.0.0.1 only.
+locked, so that a refused command costs no Ray start-up.
+
+A local Ray listens on 127.0.0.1 only (:func:`start_local_ray`). Ray on Linux
+replaces a node address of 127.0.0.1 by the machine's routable address, and its
+servers then bind the wildcard address (GCS server, raylet, workers, driver,
+dashboard agent, metrics servers) or the routable one (runtime-env agent).
+Ray's single-machine mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the default
+on macOS and Windows) keeps 127.0.0.1, and with it every server binds 127.0.0.1;
+a local start runs in that mode, and checks the address its Ray ended up on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+from typing import Iterator
 
 from .errors import EnvironmentFailure, InputError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["AddressError", "RayStartError", "check_address", "configure", "ensure_ray", "init_ray",
-           "LOCAL_HOST", "CONNECT_TIMEOUT_S"]
+           "start_local_ray", "LOCAL_HOST", "CONNECT_TIMEOUT_S"]
 
 #: The interface a local Ray binds to.
 LOCAL_HOST = "127.0.0.1"
@@ -32,6 +41,9 @@ _SPECIAL = ("auto", "local")
 _settings: dict = {"address": None, "workers": None}
 #: The signals whose handlers survive ``ray.init`` (which replaces SIGTERM's).
 _KEPT_SIGNALS = ("SIGINT", "SIGTERM")
+#: Ray's switch between a cluster-capable node (true: the default on Linux) and a
+#: single-machine one that keeps the loopback address (false).
+_CLUSTER_MODE_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 class RayStartError(EnvironmentFailure):
@@ -105,6 +117,53 @@ def _python_handlers() -> dict:
     return handlers
 
 
+@contextlib.contextmanager
+def _single_machine() -> Iterator[None]:
+    """Ray's single-machine mode for the block: a node address of 127.0.0.1 is kept.
+
+    Ray's constant, read when Ray was imported, is what ``ray.init`` consults
+    in this process; the variable reaches the processes it starts, so that
+    any of them that looks this node's address up gets 127.0.0.1 as well (in
+    Ray 2.60 they are handed 127.0.0.1 and bind it even without it). Both are
+    put back on exit, so that a later ``ray start`` or cluster join from this
+    process is not refused.
+    """
+    from ray._private import ray_constants
+
+    saved_env = os.environ.get(_CLUSTER_MODE_VAR)
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_CLUSTER_MODE_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(_CLUSTER_MODE_VAR, None)
+        else:
+            os.environ[_CLUSTER_MODE_VAR] = saved_env
+
+
+def start_local_ray(workers: int | None = None, *, log_to_driver: bool = True) -> None:
+    """Start a local Ray with ``workers`` CPUs (default: all) whose every server binds 127.0.0.1.
+
+    No dashboard UI (Ray still runs its minimal dashboard process, for its
+    metrics). Raises :class:`RayStartError` when Ray came up on another address
+    than 127.0.0.1 (it is then shut down); Ray's own start failures propagate
+    as Ray raises them (:func:`ensure_ray` turns them into :class:`RayStartError`).
+    """
+    import ray
+
+    with _single_machine():
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=log_to_driver,
+                 _node_ip_address=LOCAL_HOST)
+    host = ray.get_runtime_context().gcs_address.rpartition(":")[0].strip("[]")
+    if host != LOCAL_HOST:
+        ray.shutdown()
+        raise RayStartError(f"the local Ray started on {host}, not {LOCAL_HOST}: it would listen "
+                            f"beyond this machine (Ray {ray.__version__}); refused")
+
+
 def ensure_ray() -> None:
     """Join the configured cluster, else start a local Ray on 127.0.0.1; no-op if running."""
     import ray
@@ -119,9 +178,8 @@ def ensure_ray() -> None:
         if address:
             ray.init(address=address, log_to_driver=True)
         else:
-            ray.init(num_cpus=_settings["workers"], include_dashboard=False,
-                     log_to_driver=True, _node_ip_address=LOCAL_HOST)
-    except (ConnectionError, ValueError):
+            start_local_ray(_settings["workers"])
+    except (ConnectionError, ValueError, RayStartError):
         raise
     except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions on a failed start
         text = str(exc).strip().splitlines()
@@ -145,7 +203,7 @@ def init_ray(address: str | None = None, workers: int | None = None) -> None:
     ----------
     address : str, optional
         A cluster's ``HOST:PORT`` or ``"auto"``. Default: ``$RAY_ADDRESS``;
-        without it a local Ray is started on 127.0.0.1.
+        without it a local Ray is started on 127.0.0.1 (:func:`start_local_ray`).
     workers : int, optional
         CPUs of the local Ray (default: every CPU of this machine). Ignored
         when joining a cluster.

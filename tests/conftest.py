@@ -87,10 +87,11 @@ def ray_local(fault_files, s3_server):
     """
     import ray
 
+    from stdp_ray.connect import start_local_ray
+
     if ray.is_initialized():  # started by a test without these variables
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
+    start_local_ray(2, log_to_driver=False)
     yield ray
     ray.shutdown()
 

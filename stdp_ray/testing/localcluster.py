@@ -1,10 +1,16 @@
 """A real two-node Ray cluster on this machine, for proving multi-node runs.
 
 ``ray start --head`` and ``ray start --address`` each run with ``--block`` in a
-process group of their own, on 127.0.0.1 only, with a private temporary
+process group of their own, given 127.0.0.1 as their address, with a private temporary
 directory and free ports; stopping the cluster ends exactly those process
 groups (never ``ray stop``, which would end every Ray on the machine), then
 checks that no process mentioning the private directory survived.
+
+Its ports are not loopback-only: Ray in cluster mode replaces 127.0.0.1 by
+the machine's routable address and its servers bind the wildcard address (a
+worker node cannot join a head in Ray's single-machine mode, which
+:mod:`stdp_ray.connect` uses for a local Ray). It is started with a token of
+its own (``RAY_AUTH_MODE=token``) and lives only as long as a test or demo.
 
 With ``private_dirs`` each node gets a directory of its own as its working
 directory and node-local cache (``STDP_RAY_CACHE``, where run directories on
