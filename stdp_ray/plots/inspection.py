@@ -42,7 +42,8 @@ def inspection_figure(record, *, v_thresh_exc_mV: float = -72.0,
                  fontsize=10)
     # Raster: one axis per layer, time shared with the traces
     raster = grid[0:2, 1].subgridspec(3, 1, hspace=0.05, height_ratios=[1.4, 1, 0.6])
-    axes = [fig.add_subplot(raster[k]) for k in range(3)]
+    axes = [fig.add_subplot(raster[0])]
+    axes += [fig.add_subplot(raster[k], sharex=axes[0]) for k in (1, 2)]
     colours = None
     if record.assignments is not None:
         colours = CLASS_COLORS[np.asarray(record.assignments)]
@@ -80,6 +81,9 @@ def inspection_figure(record, *, v_thresh_exc_mV: float = -72.0,
     ax_v.legend(fontsize=7, loc="upper right", ncol=2)
     ax_g.set_ylabel("ge (solid), -gi (dotted)", fontsize=8)
     ax_g.set_xlabel("time from the presentation's start (ms)")
+    if len(record.t_ms):
+        ax_g.set_xlim(0, float(record.t_ms[-1]) + float(record.t_ms[1] - record.t_ms[0]
+                                                        if len(record.t_ms) > 1 else 0))
     for ax in (ax_v, ax_g):
         ax.grid(alpha=0.3)
         if present_ms is not None:
