@@ -75,10 +75,14 @@ def learning_curves(results: Path) -> list[Path]:
     return written
 
 
+def _roots(results: Path, marker: str) -> list[Path]:
+    """The directories of ``results`` that hold ``marker`` (a sweep's or ensemble's file)."""
+    return [path.parent for path in sorted(results.glob(f"*/{marker}"))]
+
+
 def sweeps(results: Path) -> list[Path]:
     written = []
-    for marker in sorted(results.glob(f"*/{rundir.SWEEP_FILE}")):
-        root = marker.parent
+    for root in _roots(results, rundir.SWEEP_FILE):
         settings = rundir.read_sweep_settings(root)
         fields = list(settings.grid)
         summary = rundir.read_sweep_summary(root, fields).to_pandas()
@@ -90,8 +94,7 @@ def sweeps(results: Path) -> list[Path]:
 
 def ensembles(results: Path) -> list[Path]:
     written = []
-    for marker in sorted(results.glob(f"*/{rundir.ENSEMBLE_FILE}")):
-        root = marker.parent
+    for root in _roots(results, rundir.ENSEMBLE_FILE):
         raw = rundir.read_ensemble_metrics(root)
         if raw is None:
             continue

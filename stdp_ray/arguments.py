@@ -65,14 +65,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
-def _positive_int(text: str) -> int:
+def _int_at_least(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{shorten(text)!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}, must be >= 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value}, must be >= {minimum}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
 
 
 def _int_list(text: str) -> list[int]:
@@ -296,16 +300,7 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
 
 def _nonnegative_int_list(text: str) -> list[int]:
     """Comma-separated integers >= 0: "0,17,42"."""
-    values = []
-    for part in text.split(","):
-        try:
-            value = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r} is not an integer") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{value}, must be >= 0")
-        values.append(value)
-    return values
+    return [_int_at_least(part, 0) for part in text.split(",")]
 
 
 def inspect_arguments(p: argparse.ArgumentParser) -> None:
