@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from . import engines, model, rundir, scoring
+from . import engines, model, placement, rundir, scoring
 from .config import Config
 from .connect import ensure_ray
 from .data import samples_fingerprint
@@ -152,10 +152,9 @@ def _remote_evaluate():
     """The Ray task: a thin shell over :func:`evaluate_chunk` (created lazily)."""
     import ray
 
-    # SPREAD: chunks go round the nodes even when each takes milliseconds (the
-    # native engine), instead of piling on the driver's node while it has a
-    # free CPU; each node then loads the network once.
-    @ray.remote(num_cpus=1, max_retries=3, scheduling_strategy="SPREAD")
+    # Where each chunk runs is chosen by the caller (stdp_ray.placement: dealt
+    # round robin over the nodes' CPU slots, soft node affinity).
+    @ray.remote(num_cpus=1, max_retries=3)
     def evaluate_chunk_task(cfg, arrays, images, labels, sample_ids, seed, phase, chunk,
                             fingerprint, n_slots):
         crash_point("chunk", chunk)
@@ -256,41 +255,49 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
         logger.info("%s: %d of %d chunks already written, skipping them", phase, skipped,
                     len(bounds))
     t0 = time.perf_counter()
-    placement: dict[int, dict] = {}
+    ran_on: dict[int, dict] = {}
     if todo:
         ensure_ray()
-        limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # Chunks dealt round robin over the nodes' CPU slots (stdp_ray.placement).
+        queues = placement.ChunkQueues(todo, placement.cpu_nodes(), limit=workers)
         task = _remote_evaluate()
         arrays_ref = ray.put(arrays)
         pending: dict = {}
-        queue = list(todo)
         with progress_bar(sum(bounds[c][1] - bounds[c][0] for c in todo), phase,
                           enabled=options.progress) as bar:
             def refill() -> None:
-                while queue and len(pending) < limit:
-                    c = queue.pop(0)
+                for c, node in queues.next_ready():
                     s, e = bounds[c]
-                    ref = task.remote(cfg, arrays_ref, images[s:e], labels[s:e], sample_ids[s:e],
-                                      int(seed), phase, c, fingerprint, chunk_size)
-                    pending[ref] = c
+                    ref = task.options(scheduling_strategy=placement.affinity(node)).remote(
+                        cfg, arrays_ref, images[s:e], labels[s:e], sample_ids[s:e], int(seed),
+                        phase, c, fingerprint, chunk_size)
+                    pending[ref] = (c, node)
 
             refill()
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
-                finished = [(ref, pending.pop(ref)) for ref in done]
+                finished = [(ref, *pending.pop(ref)) for ref in done]
+                for _, _, node in finished:
+                    queues.finished(node)
                 refill()  # before writing: no worker waits on the driver's writes
-                for ref, c in finished:
+                for ref, c, node in finished:
                     table, where = ray.get(ref)
+                    if where["node"] != node and node in queues.nodes:
+                        moved = queues.node_left(node)
+                        logger.warning("%s: chunk %d meant for node %s ran on %s: that node "
+                                       "is gone; its %d queued chunks go to the others",
+                                       phase, c, node[:12], where["node"][:12], len(moved))
+                        refill()
                     if unwritten:  # the first part: its manifest goes first
                         rundir.write_manifest(phase_dir, manifest)
                         unwritten = False
                     rundir.write_table(phase_dir / rundir.part_name(c), table,
                                        identity=rundir.part_identity(manifest, c))
-                    placement[c] = where
+                    ran_on[c] = where
                     bar.update(table.num_rows)
     seconds = time.perf_counter() - t0
     return {"chunks": len(bounds), "computed": len(todo), "skipped": skipped,
-            "seconds": seconds, "placement": placement}
+            "seconds": seconds, "placement": ran_on}
 
 
 def responses(phase_dir: str | os.PathLike, *,
