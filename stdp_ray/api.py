@@ -397,12 +397,16 @@ def learning_curve(run_dir: LocationLike, options: RunOptions | None = None, *,
 
 def write_report(where: LocationLike) -> list[Path]:
     """Write the plots and ``report.md`` of a run, ensemble or sweep directory, as
-    ``stdp-ray report``; returns the files written."""
+    ``stdp-ray report``; returns the files written.
+
+    Works while the run trains: only ``report/``'s lock (on a bucket: its
+    lease) is taken, and only committed files are read
+    (:func:`stdp_ray.report.write_report`)."""
     from . import report as reports
     from .location import open_location
 
     with open_location(where if isinstance(where, str) else os.fspath(where),
-                       write=True) as location:
+                       write=False) as location:
         return reports.write_report(location)
 
 
