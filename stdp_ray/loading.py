@@ -237,6 +237,18 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         If ``run_dir`` is not a run directory (an ensemble or sweep root
         included: the message names its members), or its files are unreadable
         (:class:`~stdp_ray.reading.ArtifactError`).
+
+    Examples
+    --------
+    >>> run = stdp_ray.load_run(run_dir)
+    >>> run.training.describe()
+    'network after 60 training samples'
+    >>> frame = run.responses("test")
+    >>> frame[["sample", "label", "total_spikes"]].to_dict("records")[0]
+    {'sample': 0, 'label': 7, 'total_spikes': 5}
+    >>> stdp_ray.load_run(run_dir.parent)
+    Traceback (most recent call last):
+    ValueError: ...: not a run directory (no config.json)
     """
     from . import artifact, rundir
     from .location import read_location

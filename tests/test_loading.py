@@ -108,10 +108,11 @@ def test_a_table_of_another_network_is_never_shown_with_this_one(tested, caplog,
     assert "computed from another network" in caplog.text
 
 
-def test_the_run_records_examples_run(tested):
+@pytest.mark.parametrize("documented,examples", [(loading.Run, 4), (loading.load_run, 5)])
+def test_the_examples_of_load_run_run(tested, documented, examples):
     finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    for test in finder.find(loading.Run, "Run", globs={"stdp_ray": stdp_ray,
-                                                        "run_dir": tested}):
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    for test in finder.find(documented, documented.__name__,
+                            globs={"stdp_ray": stdp_ray, "run_dir": tested}):
         runner.run(test)
-    assert runner.summarize(verbose=False) == (0, 4)
+    assert runner.summarize(verbose=False) == (0, examples)
