@@ -43,13 +43,17 @@ from .connect import init_ray
 from .errors import StdpRayError
 from .loading import Run, load_run
 from .options import RunOptions, split_options
+from .results import (CurveResult, EnsembleResult, ImportResult, InspectResult, ObserveResult,
+                      ReportResult, SweepResult, TestResult, TrainResult)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["train", "observe", "test", "run", "ensemble", "sweep", "learning_curve", "write_report",
            "inspect",
            "import_network", "fetch_data", "stored_config", "benchmark", "verify_identity",
-           "load_run", "init_ray", "Run", "RunOptions", "make_config", "StdpRayError"]
+           "load_run", "init_ray", "Run", "RunOptions", "make_config", "StdpRayError",
+           "TrainResult", "ObserveResult", "TestResult", "EnsembleResult", "SweepResult",
+           "CurveResult", "ReportResult", "ImportResult", "InspectResult"]
 
 #: What a configuration argument may be.
 ConfigLike = Config | Mapping[str, Any] | str | os.PathLike | None
@@ -90,6 +94,15 @@ def make_config(config: ConfigLike = None, **settings: Any) -> Config:
         Naming the field, the value and the allowed range.
     TypeError
         If ``config`` is of another type.
+
+    Examples
+    --------
+    >>> cfg = stdp_ray.make_config({"n_neurons": 100}, nu_post=0.02)
+    >>> cfg.n_neurons, cfg.nu_post, cfg.model_hash() == stdp_ray.make_config(cfg).model_hash()
+    (100, 0.02, True)
+    >>> stdp_ray.make_config(n_neurons=0)
+    Traceback (most recent call last):
+    stdp_ray.config.ConfigError: settings: n_neurons == 0, must be in [1, 1000000]
     """
     if config is None:
         cfg = Config()
@@ -117,7 +130,9 @@ def _session(where: LocationLike, options: RunOptions, *, write: bool = True):
     left since.
     """
     from .location import open_location
+    from .progress import configure_logging
 
+    configure_logging()  # a notebook shows the INFO lines (nothing if logging is configured)
     connect.check_address(options.address)
     with open_location(where if isinstance(where, str) else os.fspath(where),
                        write=write) as location:
@@ -145,7 +160,7 @@ def _phase_count(options: RunOptions | None, keywords: Mapping[str, Any],
 
 
 def train(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions | None = None,
-          *, seed: int = 42, **keywords: Any) -> dict:
+          *, seed: int = 42, **keywords: Any) -> TrainResult:
     """Train (or resume training) a run directory's network, as ``stdp-ray train``.
 
     Parameters
@@ -168,9 +183,8 @@ def train(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions 
 
     Returns
     -------
-    dict
-        The training summary (``samples``, ``seconds``, ...; ``curve`` with
-        ``eval_every``).
+    TrainResult
+        ``samples``, ``seconds``, ``resumed_from``; ``curve`` with ``eval_every``.
     """
     from . import curve as curves, workflow
 
@@ -183,12 +197,12 @@ def train(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions 
         if options.eval_every:
             table = curves.evaluate_curve(location, options)
             summary["curve"] = [round(a, 4) for a in table.column("accuracy").to_pylist()]
-        return summary
+        return TrainResult.from_summary(summary)
 
 
 def observe(run_dir: LocationLike, options: RunOptions | None = None, *,
             samples: int | None | _Unset = _UNSET, backend: str | None = None,
-            **keywords: Any) -> dict:
+            **keywords: Any) -> ObserveResult:
     """Assign each neuron a class from training images, as ``stdp-ray observe``.
 
     Parameters
@@ -209,19 +223,20 @@ def observe(run_dir: LocationLike, options: RunOptions | None = None, *,
 
     Returns
     -------
-    dict
-        ``chunks``, ``computed``, ``skipped``, ``seconds``, ``classes_covered``, ...
+    ObserveResult
+        ``chunks``, ``computed``, ``skipped``, ``seconds``, ``classes_covered``, ``placement``.
     """
     from . import workflow
 
     options, option = _phase_count(options, keywords, samples, "observe_samples")
     with _session(run_dir, options) as location:
-        return workflow.observe(location, options, backend=backend, option=option)
+        return ObserveResult.from_info(
+            workflow.observe(location, options, backend=backend, option=option))
 
 
 def test(run_dir: LocationLike, options: RunOptions | None = None, *,
          samples: int | None | _Unset = _UNSET, backend: str | None = None,
-         **keywords: Any) -> dict:
+         **keywords: Any) -> TestResult:
     """Score test images and write ``metrics.json``, as ``stdp-ray test``.
 
     Parameters
@@ -239,21 +254,22 @@ def test(run_dir: LocationLike, options: RunOptions | None = None, *,
 
     Returns
     -------
-    dict
-        The test metrics (``accuracy`` first; :class:`stdp_ray.rundir.RunMetrics`).
+    TestResult
+        The test metrics (``result.accuracy``, ``result.metrics``:
+        :class:`stdp_ray.rundir.RunMetrics`) and the chunks' placement.
     """
     from . import workflow
 
     options, option = _phase_count(options, keywords, samples, "test_samples")
     with _session(run_dir, options) as location:
-        return workflow.test(location, options, backend=backend, option=option)
+        return _test_result(workflow.test(location, options, backend=backend, option=option))
 
 
 test.__test__ = False  # a library function, not a test for pytest to collect
 
 
 def run(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions | None = None,
-        *, seed: int = 42, **keywords: Any) -> dict:
+        *, seed: int = 42, **keywords: Any) -> TestResult:
     """Train, observe and test in one go, as ``stdp-ray run``.
 
     Parameters
@@ -269,7 +285,7 @@ def run(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions | 
 
     Returns
     -------
-    dict
+    TestResult
         The test metrics (see :func:`test`).
     """
     from . import workflow
@@ -279,7 +295,17 @@ def run(run_dir: LocationLike, config: ConfigLike = None, options: RunOptions | 
     options.required_samples()
     with _session(run_dir, options) as location:
         cfg = engines.resolve(cfg)
-        return workflow.run(location, cfg, seed=seed, options=options)
+        return _test_result(workflow.run(location, cfg, seed=seed, options=options))
+
+
+def _test_result(result: dict) -> TestResult:
+    """A :class:`TestResult` from the workflow's dict (metrics.json's fields, ``placement``)."""
+    from .rundir import RunMetrics
+    from .rundir.records import record_from_mapping
+
+    fields = {k: v for k, v in result.items() if k != "placement"}
+    return TestResult(record_from_mapping(RunMetrics, fields),
+                      dict(result.get("placement") or {}))
 
 
 def _seed_list(seeds: Sequence[int] | str) -> list[int]:
@@ -291,7 +317,7 @@ def _seed_list(seeds: Sequence[int] | str) -> list[int]:
 
 
 def ensemble(root: LocationLike, config: ConfigLike = None, options: RunOptions | None = None,
-             *, seeds: Sequence[int] | str, **keywords: Any) -> dict:
+             *, seeds: Sequence[int] | str, **keywords: Any) -> EnsembleResult:
     """Train one network per seed at once, test each and combine them, as ``stdp-ray ensemble``.
 
     Members are run directories ``ROOT/seed=<seed>/`` (:func:`load_run` reads each).
@@ -311,8 +337,9 @@ def ensemble(root: LocationLike, config: ConfigLike = None, options: RunOptions 
 
     Returns
     -------
-    dict
-        The ensemble's metrics (``accuracy`` first; :class:`stdp_ray.rundir.EnsembleMetrics`).
+    EnsembleResult
+        The ensemble's metrics (``result.accuracy``, ``result.metrics``:
+        :class:`stdp_ray.rundir.EnsembleMetrics`).
     """
     from . import ensembles
 
@@ -322,12 +349,15 @@ def ensemble(root: LocationLike, config: ConfigLike = None, options: RunOptions 
     options.required_samples()
     with _session(root, options) as location:
         cfg = engines.resolve(cfg)
-        return ensembles.run_ensemble(location, cfg, seeds, options)
+        from .rundir import read_ensemble_metrics
+
+        ensembles.run_ensemble(location, cfg, seeds, options)
+        return EnsembleResult(read_ensemble_metrics(location))
 
 
 def sweep(root: LocationLike, grid: Mapping[str, Sequence] | str, config: ConfigLike = None,
           options: RunOptions | None = None, *, seeds: Sequence[int] | str = (42,),
-          **keywords: Any):
+          **keywords: Any) -> SweepResult:
     """Train, observe and test every point of a grid for every seed, as ``stdp-ray sweep``.
 
     Parameters
@@ -347,8 +377,9 @@ def sweep(root: LocationLike, grid: Mapping[str, Sequence] | str, config: Config
 
     Returns
     -------
-    pandas.DataFrame
-        ``sweep.parquet``: one row per point and seed.
+    SweepResult
+        ``table``: ``sweep.parquet`` as a DataFrame, one row per point and seed;
+        ``best``: its most accurate row.
     """
     from . import sweeps
 
@@ -362,11 +393,11 @@ def sweep(root: LocationLike, grid: Mapping[str, Sequence] | str, config: Config
     options.required_samples()
     with _session(root, options) as location:
         cfg = engines.resolve(cfg)
-        return sweeps.run_sweep(location, cfg, grid, seeds, options)
+        return SweepResult(Path(location), sweeps.run_sweep(location, cfg, grid, seeds, options))
 
 
 def learning_curve(run_dir: LocationLike, options: RunOptions | None = None, *,
-          backend: str | None = None, **keywords: Any):
+          backend: str | None = None, **keywords: Any) -> CurveResult:
     """Label and score every training snapshot of a run, as ``stdp-ray curve``.
 
     Parameters
@@ -384,32 +415,40 @@ def learning_curve(run_dir: LocationLike, options: RunOptions | None = None, *,
 
     Returns
     -------
-    pyarrow.Table
-        The curve (``curve/curve.parquet``): one row per snapshot and label set.
+    CurveResult
+        ``table``: the curve (``curve/curve.parquet``, a pyarrow Table), one row
+        per snapshot and label set; ``points``: its accuracy per row.
     """
     from . import curve as curves
 
     options, _ = _options(options, keywords, settings=False)
     # A curve takes only its own directory's lease (curve/), not the run's.
     with _session(run_dir, options, write=False) as location:
-        return curves.evaluate_curve(location, options, backend=backend)
+        return CurveResult(Path(location), curves.evaluate_curve(location, options,
+                                                                  backend=backend))
 
 
-def write_report(where: LocationLike) -> list[Path]:
+def write_report(where: LocationLike) -> ReportResult:
     """Write the plots and ``report.md`` of a run, ensemble or sweep directory, as
-    ``stdp-ray report``; returns the files written."""
+    ``stdp-ray report``; returns the files written.
+
+    Works while the run trains: only ``report/``'s lock (on a bucket: its
+    lease) is taken, and only committed files are read
+    (:func:`stdp_ray.report.write_report`)."""
     from . import report as reports
     from .location import open_location
+    from .progress import configure_logging
 
+    configure_logging()
     with open_location(where if isinstance(where, str) else os.fspath(where),
-                       write=True) as location:
-        return reports.write_report(location)
+                       write=False) as location:
+        return ReportResult(tuple(reports.write_report(location)))
 
 
 def inspect(run_dir: LocationLike, image: int, *, phase: str = "test",
             neurons: Sequence[int] | None = None, top: int | None = None,
             out: LocationLike | None = None, data_dir: str | os.PathLike | None = None,
-            figure: bool = True):
+            figure: bool = True) -> InspectResult:
     """Simulate one image with a run's network and record what it did, as ``stdp-ray inspect``.
 
     The spikes of every layer in the final presentation and the traces of ``v``,
@@ -437,8 +476,9 @@ def inspect(run_dir: LocationLike, image: int, *, phase: str = "test",
 
     Returns
     -------
-    stdp_ray.inspection.Inspection
-        The arrays (``spikes``, ``t_ms``, ``v_mV``, ``ge``, ``gi``, ``theta_mV``,
+    InspectResult
+        ``record`` (:class:`stdp_ray.inspection.Inspection`, its fields read as
+        the result's own): the arrays (``spikes``, ``t_ms``, ``v_mV``, ``ge``, ``gi``, ``theta_mV``,
         ``counts``, ``scores``) and where they were written (``written``).
 
     Examples
@@ -468,31 +508,15 @@ def inspect(run_dir: LocationLike, image: int, *, phase: str = "test",
     logger.info("image %d (%s): label %d, voted %s; %d excitatory spikes; wrote %s",
                 record.image, record.phase, record.label, record.predicted,
                 int(record.counts.sum()), where)
-    return _Inspected(record, written)
+    return InspectResult(record, tuple(written))
 
 
-class _Inspected:
-    """An :class:`~stdp_ray.inspection.Inspection` and the files written from it."""
-
-    def __init__(self, record, written: list[Path]):
-        self.record = record
-        self.written = list(written)
-
-    def __getattr__(self, name: str):
-        return getattr(self.record, name)
-
-    def __repr__(self) -> str:
-        r = self.record
-        return (f"Inspection({r.phase} image {r.image}: label {r.label}, voted {r.predicted}, "
-                f"{int(r.counts.sum())} spikes, neurons {r.neurons.tolist()})")
-
-
-def import_network(network_dir: LocationLike, run_dir: LocationLike) -> dict:
+def import_network(network_dir: LocationLike, run_dir: LocationLike) -> ImportResult:
     """Start a run directory from a network directory, as ``stdp-ray import``.
 
     Returns
     -------
-    dict
+    ImportResult
         ``seed`` and ``neurons`` of the imported network.
     """
     from . import workflow
@@ -503,7 +527,7 @@ def import_network(network_dir: LocationLike, run_dir: LocationLike) -> dict:
     with open_location(run_dir if isinstance(run_dir, str) else os.fspath(run_dir),
                        write=True) as location:
         record = workflow.import_network(source, location)
-    return {"seed": record.seed, "neurons": record.config.n_neurons}
+    return ImportResult(seed=record.seed, neurons=record.config.n_neurons)
 
 
 def fetch_data(dest: str | os.PathLike | None = None, *, source_dir: str | os.PathLike | None = None,
@@ -518,6 +542,11 @@ def fetch_data(dest: str | os.PathLike | None = None, *, source_dir: str | os.Pa
 def stored_config(where: LocationLike) -> Config:
     """The configuration stored in a run, ensemble or sweep directory (``stdp-ray config show
     DIR``).
+
+    Returns
+    -------
+    Config
+        A frozen record of every model constant.
 
     Raises
     ------

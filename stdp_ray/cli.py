@@ -152,7 +152,7 @@ def _call_sweep(args) -> object:
     from . import api
 
     summary = api.sweep(args.root, args.grid, _config(args), _options(args), seeds=args.seeds)
-    print(summary.to_string(index=False))
+    print(summary.table.to_string(index=False))
     return None
 
 
@@ -160,10 +160,9 @@ def _call_curve(args) -> object:
     from . import api, rundir
     from .location import display
 
-    table = api.learning_curve(args.run_dir, _options(args), backend=args.backend)
+    curve = api.learning_curve(args.run_dir, _options(args), backend=args.backend)
     where = args.run_dir.rstrip("/") + "/" + rundir.CURVE_DIR
-    return {"curve": display(where),
-            "points": table.select(["samples_seen", "label_samples", "accuracy"]).to_pylist()}
+    return {"curve": display(where), "points": curve.points}
 
 
 def _call_import(args) -> object:
@@ -334,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for num, handler in previous.items():
             signal.signal(num, handler if handler is not None else signal.SIG_DFL)
+    if hasattr(result, "as_dict"):  # an API record (stdp_ray.results)
+        result = result.as_dict()
     if status == EXIT_OK and isinstance(result, dict):
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",

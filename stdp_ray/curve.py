@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import artifact, confine, data, engines, evaluation, locks, rundir, scoring
+from . import artifact, confine, data, engines, evaluation, locks, rundir, scoring, tracking
 from .errors import InputError
 from .location import as_path
 from .options import RunOptions
@@ -136,6 +136,7 @@ def evaluate_curve(run_dir: str | os.PathLike, options: RunOptions, *,
         every = {seen for seen, _ in rundir.snapshot_dirs(run_dir / rundir.TRAIN_DIR)}
         table = rundir.curve_table(rows + _earlier_rows(run_dir, rows, every))
         rundir.write_table(curve_dir / rundir.CURVE_FILE, table)
+        tracking.track_run(run_dir, ("curve",))
         if figures:
             write_curve_figures(run_dir, table)
     return table

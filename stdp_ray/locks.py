@@ -21,7 +21,7 @@ from .location import location_mirror
 from .reading import ArtifactError
 from .uris import is_remote
 
-__all__ = ["directory_lock", "lock_owner", "check_lease"]
+__all__ = ["directory_lock", "lock_owner", "check_lease", "writer_active"]
 
 
 @contextlib.contextmanager
@@ -107,6 +107,41 @@ def _local_lock(directory: Path, *, shared: bool):
         yield directory
     finally:
         os.close(fd)  # releases the flock
+
+
+def writer_active(directory: str | os.PathLike, remote=None) -> bool:
+    """Whether a writer (``train``, ``observe``, ``test``...) holds ``directory`` now.
+
+    A local directory: its lock is probed with a shared ``flock`` (taken and
+    released at once; nothing written). On an object store (``remote``, a
+    :class:`~stdp_ray.uris.Remote`, or the mirror of a Location): whether an
+    unexpired lease object is there. For what readers say about the run; never
+    a reason to write.
+    """
+    import fcntl
+
+    from .leases import _expired, _read_lease
+
+    mirror = location_mirror(directory)
+    if remote is None and mirror is not None:
+        remote = mirror.remote.child(mirror.relative(directory) or "")
+    if remote is not None:
+        try:
+            record = _read_lease(remote)
+        except OSError:
+            return False
+        return record is not None and not _expired(record)
+    try:
+        fd = os.open(Path(directory) / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases a shared lock taken here
+    return False
 
 
 def lock_owner(directory: str | os.PathLike) -> str | None:

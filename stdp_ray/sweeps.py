@@ -46,7 +46,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from . import artifact, checkpoints, data, reading, rundir, training, workflow
+from . import artifact, checkpoints, data, reading, rundir, tracking, training, workflow
 from .config import Config, ConfigError, apply_settings, parse_setting
 from .ensembles import check_seeds
 from .faults import crash_point
@@ -273,6 +273,7 @@ def _run_sweep(root: Path, grid: dict, runs: list, train_data, test_data,
         crash_point("sweep-run", k)
     summary = _write_summary(root, grid, runs)
     _write_figure(root, summary, list(grid))
+    tracking.track_sweep(root, summary, list(grid))
     best = summary.loc[summary["accuracy"].idxmax()]
     logger.info("sweep: %d runs; best accuracy %.4f at %s seed %d", len(summary),
                 best["accuracy"], best["point"], best["seed"])

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -270,6 +271,7 @@ def _check_jobs(jobs: list, cfg: Config | list[Config], samples: int, threads: i
 def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, images: np.ndarray,
               labels: np.ndarray, options: RunOptions, *, step: int | None = None,
               lease: tuple[str | os.PathLike, str] | None = None,
+              on_step: Callable[[int, int], None] | None = None,
               ) -> tuple[FrozenNetwork, dict]:
     """Train ``options.samples`` samples in one Ray actor, resuming from its checkpoints.
 
@@ -277,12 +279,13 @@ def train_run(train_dir: str | os.PathLike, cfg: Config, seed: int, images: np.n
     (samples, seconds, resumed_from).
     """
     return train_many([(train_dir, seed)], cfg, images, labels, options, step=step,
-                      lease=lease)[0]
+                      lease=lease, on_step=on_step)[0]
 
 
 def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Config],
                images: np.ndarray, labels: np.ndarray, options: RunOptions, *,
                step: int | None = None, lease: tuple[str | os.PathLike, str] | None = None,
+               on_step: Callable[[int, int], None] | None = None,
                ) -> list[tuple[FrozenNetwork, dict]]:
     """Train one network per ``(train_dir, seed)`` job, one Ray actor each, concurrently.
 
@@ -300,7 +303,9 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
     is ended as soon as its network is fetched. With ``eval_every`` each
     actor keeps its network every that many samples (see :class:`Trainer`).
     With ``lease`` each actor checks, before it writes, that its driver still
-    holds the lock (see :class:`Trainer`).
+    holds the lock (see :class:`Trainer`). ``on_step(k, samples_done)`` is
+    called in the driver after each step of job ``k`` (a checkpoint: what
+    experiment tracking writes from, :func:`stdp_ray.tracking.track_run`).
 
     On an interrupt (KeyboardInterrupt, e.g. SIGINT) each actor finishes its
     current sample and writes a checkpoint, and :class:`TrainingInterrupted`
@@ -349,6 +354,8 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
                     _end_actor(actors[k])
                     continue
                 bar.update(progress_of.advance(k, value))
+                if on_step is not None:
+                    on_step(k, progress_of.done[k])
                 following = progress_of.next_call(k, call)
                 if following is _Call.STORED:
                     # On object storage: the final checkpoint, as the actor stored it.

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import (artifact, atomic, checkpoints, confine, data, engines, evaluation, locks,
-               provenance, reading, rundir, scoring, training)
+               provenance, reading, rundir, scoring, tracking, training)
 from .errors import InputError
 from .config import Config
 from .network import network_fingerprint
@@ -34,7 +34,7 @@ from .location import as_path
 logger = logging.getLogger(__name__)
 
 __all__ = ["RunError", "prepare_run", "train", "observe", "test", "run", "read_run_config",
-           "run_lock", "import_network", "save_trained", "check_samples",
+           "run_lock", "import_network", "save_trained", "discard_derived", "check_samples",
            "MAX_TRAIN_SAMPLES"]
 
 
@@ -205,8 +205,10 @@ def _train(run_dir: Path, cfg: Config, seed: int, images: np.ndarray, labels: np
     prepare_run(run_dir, cfg, seed)
     checkpoints.check_resumable(run_dir / rundir.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
-    arrays, summary = training.train_run(run_dir / rundir.TRAIN_DIR, cfg, seed, images, labels,
-                                         options, lease=(run_dir, locks.lock_owner(run_dir)))
+    arrays, summary = training.train_run(
+        run_dir / rundir.TRAIN_DIR, cfg, seed, images, labels, options,
+        lease=(run_dir, locks.lock_owner(run_dir)),
+        on_step=lambda _k, _done: tracking.track_run(run_dir, ("train",)))
     save_trained(run_dir, cfg, arrays, seed, summary, dtype=network_dtype)
     summary["seconds"] = time.perf_counter() - t0
     logger.info("trained %d samples in %.1f s", summary["samples"], summary["seconds"])
@@ -245,10 +247,14 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
     """Save a trained network into its run directory (replacing an older one).
 
     A rerun that trained nothing finds the same network there and leaves it
-    (provenance and label assignment included). The provenance records
-    ``training_seconds``, the sum of the per-sample times in ``train/stats``
-    (all sessions of a resumed training), and ``training_call_seconds``, the
-    wall time of the call that finished it.
+    (provenance and label assignment included). Before another network
+    replaces it, everything derived from the older one is removed
+    (:func:`discard_derived`): a reader of the run never finds the new network
+    beside the older one's responses, assignments, predictions, metrics or
+    report. The provenance records ``training_seconds``, the sum of the
+    per-sample times in ``train/stats`` (all sessions of a resumed training),
+    and ``training_call_seconds``, the wall time of the call that finished it.
+    The training statistics are then tracked (:func:`stdp_ray.tracking.track_run`).
     """
     run_dir = as_path(run_dir)
     net_dir = run_dir / rundir.NETWORK_DIR
@@ -259,19 +265,48 @@ def save_trained(run_dir: str | os.PathLike, cfg: Config, arrays, seed: int, sum
         logger.warning("replacing an unreadable network: %s", exc)
     if old is not None and network_fingerprint(old.arrays) == network_fingerprint(arrays):
         logger.info("%s: the trained network is already saved there; kept as it is", net_dir)
+        tracking.track_run(run_dir, ("train",), final=True)
         return net_dir
     stats_dir = run_dir / rundir.STATS_DIR
     stats = rundir.read_parts(stats_dir, rundir.TRAIN_STATS_SCHEMA) if stats_dir.is_dir() \
         else None
     sample_seconds = float(np.sum(stats.column("seconds").to_numpy())) \
         if stats is not None and stats.num_rows else summary["seconds"]
+    # Results of an older network must not pass for this one's: gone before it is replaced.
+    discard_derived(run_dir)
     path = artifact.save_network(net_dir, cfg, arrays, overwrite=True, dtype=dtype,
                                  prov={"seed": seed, "training_samples": summary["samples"],
                                     "training_seconds": sample_seconds,
                                     "training_call_seconds": summary["seconds"]})
-    # Results of an older network must not pass for this one's.
-    _discard(run_dir, "observe", responses=False)
+    tracking.track_run(run_dir, ("train",), final=True)
     return path
+
+
+def discard_derived(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove everything computed from a run's network; returns what was there.
+
+    The responses of observe and test (parts and manifests), the assignments,
+    predictions, metrics (:func:`stdp_ray.rundir.derived_files`) and the report
+    (``report/``): what continuing a training makes stale. The learning curve
+    stays: it is computed from the snapshots, which do not change.
+    """
+    run_dir = as_path(run_dir)
+    removed = []
+    for phase in rundir.PHASES:
+        for path in [*rundir.derived_files(run_dir, phase), rundir.phase_dir(run_dir, phase)]:
+            if os.path.lexists(path) and path not in removed:
+                removed.append(path)
+        _discard(run_dir, phase, responses=True)
+    report = run_dir / rundir.REPORT_DIR
+    if report.is_dir():
+        removed.append(report)
+        for path in sorted(report.iterdir()):
+            if path.name != locks.LOCK_FILE:  # a report being written keeps its lock
+                atomic.remove_path(path)
+    if removed:
+        logger.info("%s: removed what the older network computed: %s", run_dir,
+                    ", ".join(str(p.relative_to(run_dir)) for p in removed))
+    return removed
 
 
 def _load(run_dir: Path, backend: str | None) -> tuple[RunRecord, artifact.Network]:
@@ -409,6 +444,7 @@ def _test(run_dir: Path, test_data, backend: str | None, options: RunOptions,
                     kept.accuracy, len(y), rundir.METRICS_FILE)
         return {**kept.to_dict(), "chunks_computed": 0, "placement": {}}
     rundir.write_metrics(run_dir, metrics)
+    tracking.track_run(run_dir, ("test",))
     logger.info("test accuracy %.4f on %d samples (%.1f s)", metrics.accuracy, len(y),
                 metrics.wall_seconds)
     return {**metrics.to_dict(), "placement": info["placement"]}

@@ -16,6 +16,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from conftest import random_network
+from stdp_ray.network import network_fingerprint
 from stdp_ray import artifact, atomic, intervals, plots, report, rundir
 from stdp_ray.config import Config
 from stdp_ray.workflow import prepare_run
@@ -67,7 +68,8 @@ def make_run(run_dir, *, stats: bool = True, metrics: bool = True, network: bool
             "n_samples": int(cm.sum()), "n_failed": 2, "mean_presentations": 1.2,
             "mean_spikes": 14.5, "wall_seconds": 75.0, "chunks": 2, "chunks_computed": 2,
             "chunk_size": 50, "workers": 2, "nodes": 1, "backend": "runtime", "seed": 1,
-            "network": "0123456789abcdef", "n_neurons": N, "training_samples": 20,
+            "network": network_fingerprint(random_network(cfg)) if network else "0123456789abcdef",
+            "n_neurons": N, "training_samples": 20,
             "provenance": {"versions": {"stdp_ray": "0.1.0", "numpy": np.__version__},
                            "host": "testhost", "created": "2025-01-01T00:00:00+00:00",
                            "commit": "deadbeef"}})
@@ -275,7 +277,8 @@ def test_run_report(tmp_path):
     for text in ("| Test accuracy | ", "| Excitatory neurons | 10 |", "| Training samples | 20 |",
                  "| Failed test samples", "| Failed training samples | 1 |",
                  "| Test wall time | 1 min 15 s", "| Backend | runtime |", "| Seed | 1 |",
-                 "`deadbeef`", "numpy " + np.__version__, "0123456789abcdef"):
+                 "`deadbeef`", "numpy " + np.__version__,
+                 network_fingerprint(random_network(Config(n_neurons=N)))):
         assert text in md, text
     cm = confusion()
     assert f"{100 * np.trace(cm) / cm.sum():.2f}% ({np.trace(cm)} / {cm.sum()})" in md

@@ -228,13 +228,29 @@ def test_an_import_that_cannot_write_exits_3_and_leaves_nothing(tmp_path, networ
     assert not run.exists()
 
 
-def test_report_refuses_while_a_writer_holds_the_run(tmp_path, network_dir, caplog):
+def test_report_is_written_while_a_writer_holds_the_run_and_says_so(tmp_path, network_dir):
+    from test_loading import make_tested_run
+
+    run = make_tested_run(tmp_path / "run")
+    with lock_in_child(run):
+        assert main(["report", str(run)]) == 0
+    md = (run / rundir.REPORT_DIR / rundir.REPORT_MD).read_text()
+    assert ("| Network shown | network after 60 training samples; a command is working on "
+            "the run now |") in md
+    assert "| Test accuracy | 50.00% (10 / 10) |" in md
+
+
+def test_two_reports_of_one_run_at_once_are_refused(tmp_path, network_dir, caplog):
     run = tmp_path / "run"
     workflow.import_network(network_dir, run)
-    with lock_in_child(run):
+    with lock_in_child(run / rundir.REPORT_DIR):
         assert main(["report", str(run)]) == 1
     assert "in use by another stdp-ray process" in caplog.text
-    assert not (run / rundir.REPORT_DIR).exists()
+
+
+def test_report_of_a_directory_that_holds_no_run_makes_nothing(tmp_path):
+    assert main(["report", str(tmp_path)]) == 2
+    assert not (tmp_path / rundir.REPORT_DIR).exists()
 
 
 OLD_NETWORK = Path(__file__).parent / "data" / "written-by-12aa4be" / "run" / "network"

@@ -47,26 +47,44 @@ __all__ = ["write_report", "write_run_report", "write_ensemble_report", "write_s
 
 
 def write_report(path: str | os.PathLike, *, dpi: float = DEFAULT_DPI) -> list[Path]:
-    """The report of a run directory, an ensemble root or a sweep root, holding its lock (shared).
+    """The report of a run directory, an ensemble root or a sweep root, holding ``report/``'s lock.
 
-    The lock is taken shared: several reports may run at once, none while a
-    writer (``train``, ``test``...) holds the directory.
+    A report reads only committed files (each written atomically) and takes
+    only its own directory's lock (``DIR/report/.lock``), not the run's: it can
+    be written while the run trains, observes or tests (it then shows the
+    network saved last and says which training sample it is from, and how far
+    the training in progress has come). Two reports of one directory at once
+    are refused.
 
     Raises
     ------
     DirectoryBusyError
-        If another stdp-ray process is writing the directory.
+        If another stdp-ray process is writing this directory's report.
     ValueError
         As :func:`write_run_report`, :func:`write_ensemble_report` and
         :func:`write_sweep_report`.
     """
+    from ..rundir import REPORT_DIR, RUN_CONFIG_FILE
+
     path = as_path(path)
     if not path.is_dir():
         raise ValueError(f"{path}: not a run directory (no such directory)")
     confine.add_root(path)  # no link below it is followed (report/ included)
-    with directory_lock(path, shared=True):
-        if is_ensemble_root(path):
-            return write_ensemble_report(path, dpi=dpi)
-        if is_sweep_root(path):
-            return write_sweep_report(path, dpi=dpi)
-        return write_run_report(path, dpi=dpi)
+    if not (is_ensemble_root(path) or is_sweep_root(path)
+            or (path / RUN_CONFIG_FILE).is_file()):  # refused before report/ is made
+        raise ValueError(f"{path}: not a run directory (no {RUN_CONFIG_FILE})")
+    out = path / REPORT_DIR
+    made = not os.path.lexists(out)
+    try:
+        with directory_lock(confine.make_dirs(out)):  # no link followed
+            if is_ensemble_root(path):
+                return write_ensemble_report(path, dpi=dpi)
+            if is_sweep_root(path):
+                return write_sweep_report(path, dpi=dpi)
+            return write_run_report(path, dpi=dpi)
+    except BaseException:
+        if made:  # a refused report leaves no report/ behind (its lock included)
+            from ..atomic import remove_path
+
+            remove_path(out)
+        raise

@@ -84,6 +84,7 @@ class _RunData:
     network: Any = None            # artifact.Network
     stats: Any = None              # pandas.DataFrame
     observe: PhaseManifest | None = None
+    training: Any = None           # loading.TrainingState
     skipped: dict[str, str] = field(default_factory=dict)   # figure -> reason
 
 
@@ -103,6 +104,15 @@ def _read_run(run_dir: Path) -> _RunData:
         data.network = load_network(net_dir)
     else:
         data.skipped[RECEPTIVE_FIELDS_PNG] = f"no {rundir.NETWORK_DIR}/ (run `stdp-ray train`)"
+    from ..loading import training_state
+
+    data.training = training_state(run_dir, data.network)
+    if (data.metrics is not None and None not in (data.metrics.network, data.training.network)
+            and data.metrics.network != data.training.network):
+        # Read before a training that continued replaced the network: not this network's.
+        data.metrics = None
+        data.skipped[CONFUSION_PNG] = (f"{rundir.METRICS_FILE} is of an older network "
+                                       "(run `stdp-ray observe` and `test` again)")
 
     stats_dir = run_dir / rundir.STATS_DIR
     stats = rundir.read_parts(stats_dir, rundir.TRAIN_STATS_SCHEMA) if stats_dir.is_dir() \
@@ -152,7 +162,9 @@ def _headline(data: _RunData) -> list[tuple[str, str]]:
     train_seconds = first(float(stats["seconds"].sum()) if stats is not None else None,
                            net_prov.get("training_seconds"))
     commit = rundir.provenance_commit(prov)
+    training = data.training
     rows = [
+        ("Network shown", training.describe() if training is not None else NA),
         ("Test accuracy", acc),
         ("Test samples", fmt_int(m.n_samples)),
         ("Excitatory neurons", fmt_int(n_neurons)),
