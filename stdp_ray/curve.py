@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import artifact, confine, data, engines, evaluation, locks, rundir, scoring, tracking
+from . import artifact, confine, engines, evaluation, locks, rundir, scoring, tracking
 from .errors import InputError
 from .location import as_path
 from .options import RunOptions
@@ -95,15 +95,16 @@ def evaluate_curve(run_dir: str | os.PathLike, options: RunOptions, *,
         :data:`stdp_ray.rundir.CURVE_SCHEMA`, also written to
         ``RUN_DIR/curve/curve.parquet``.
     """
-    from .workflow import read_run_config
+    from .workflow import load_split, read_run_config, record_data, resolve_data
 
     run_dir = as_path(run_dir)
     confine.add_root(run_dir)  # no link below it is followed (curve/ included)
     rc = read_run_config(run_dir)
     snaps = _selected_snapshots(run_dir, options.snapshots)
-    data_dir = options.data_dir or data.default_data_dir()
-    train = data.load_mnist(data_dir, "train")
-    test = data.load_mnist(data_dir, "test")
+    options = resolve_data(run_dir, options)  # the run's data set, no other
+    record_data(run_dir, options, ("train", "test"), write=False)
+    train = load_split(options, "train")
+    test = load_split(options, "test")
     label_samples = options.label_samples
     if label_samples is None:
         label_samples = [min(n, len(train[0])) for n in DEFAULT_LABEL_SAMPLES]

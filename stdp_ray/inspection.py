@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from . import data, engines, evaluation, model, rundir, scoring
+from . import engines, evaluation, model, rundir, scoring
 from .atomic import atomic_write_json
 from .errors import InputError
 from .location import as_path
@@ -235,20 +235,23 @@ def inspect_sample(run_dir: str | os.PathLike, image: int, *, phase: str = "test
     top : int
         How many to trace by default.
     data_dir : path, optional
-        MNIST directory (default: ``$STDP_RAY_DATA``, see :func:`stdp_ray.data.default_data_dir`).
+        The directory of the run's data set (default: its default directory,
+        for MNIST ``$STDP_RAY_DATA``; see :func:`stdp_ray.data.default_data_dir`).
 
     Returns
     -------
     Inspection
     """
-    from .workflow import _load   # one reader of a run's network and configuration
+    from .options import RunOptions
+    from .workflow import _load, load_split, resolve_data  # one reader of a run
 
     phase = _phase(phase)
     run = as_path(run_dir)
     rc, network = _load(run, None)
     cfg, arrays = rc.config, network.arrays
-    images, labels = data.load_mnist(data_dir or data.default_data_dir(),
-                                     "test" if phase == "test" else "train")
+    # The run's data set, from data_dir or its default directory.
+    options = resolve_data(run, RunOptions(data_dir=data_dir))
+    images, labels = load_split(options, "test" if phase == "test" else "train")
     if isinstance(image, bool) or not isinstance(image, (int, np.integer)) \
             or not 0 <= image < len(images):
         raise InspectionError(f"--image == {image!r}, must be in 0..{len(images) - 1} (the "

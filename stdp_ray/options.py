@@ -73,8 +73,15 @@ class RunOptions:
     progress : bool
         Show progress bars (only on a terminal).
     data_dir : Path or None
-        MNIST's directory (None: ``$STDP_RAY_DATA``, else
-        ``~/.local/share/stdp_ray/mnist``).
+        The data set's directory (None: :func:`stdp_ray.data.default_data_dir`:
+        for MNIST ``$STDP_RAY_DATA``, else ``~/.local/share/stdp_ray/mnist``).
+    dataset : str or None
+        The data set (``--dataset``: ``mnist``, ``fashion-mnist``, ``kmnist``,
+        or any name with ``verify=False``). None: the run's, MNIST for a new
+        run.
+    verify : bool
+        Check the files against the data set's published MD5s (``--no-verify``
+        turns it off). Default True.
     address : str or None
         The Ray cluster to join (None: ``$RAY_ADDRESS``, else a local Ray).
     """
@@ -92,6 +99,8 @@ class RunOptions:
     overwrite: bool = False
     progress: bool = True
     data_dir: Path | None = None
+    dataset: str | None = None
+    verify: bool = True
     address: str | None = None
 
     def __post_init__(self) -> None:
@@ -113,9 +122,13 @@ class RunOptions:
                 object.__setattr__(self, name, value)
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(os.fspath(self.data_dir)))
-        for name in ("overwrite", "progress"):
+        for name in ("overwrite", "progress", "verify"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(f"{name} == {getattr(self, name)!r}, must be True or False")
+        if self.dataset is not None:
+            from .data import check_dataset
+
+            check_dataset(self.dataset, self.verify)
 
     def replace(self, **changes: Any) -> "RunOptions":
         """A copy with ``changes`` applied (validated again)."""

@@ -46,7 +46,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from . import artifact, checkpoints, data, reading, rundir, tracking, training, workflow
+from . import artifact, checkpoints, reading, rundir, tracking, training, workflow
 from .config import Config, ConfigError, apply_settings, parse_setting
 from .ensembles import check_seeds
 from .faults import crash_point
@@ -201,9 +201,9 @@ def run_sweep(root: str | os.PathLike, cfg: Config, grid: Mapping[str, list],
     if not grid:
         raise ConfigError("grid is empty, must name >= 1 field")
     points = grid_points(cfg, grid, len(seeds))
-    data_dir = options.data_dir or data.default_data_dir()
-    train_data = data.load_mnist(data_dir, "train")
-    test_data = data.load_mnist(data_dir, "test")
+    options = workflow.resolve_data(None, options)
+    train_data = workflow.load_split(options, "train")
+    test_data = workflow.load_split(options, "test")
     for option, n, split, images in (("--observe-samples", observe_samples, "training",
                                       train_data[0]),
                                      ("--test-samples", test_samples, "test", test_data[0])):
@@ -247,8 +247,9 @@ def _finished(run_dir: Path, samples: int, observe_samples: int | None,
 def _run_sweep(root: Path, grid: dict, runs: list, train_data, test_data,
                options: RunOptions) -> pd.DataFrame:
     samples = options.required_samples()
+    data_used = workflow.data_used(options, ("train",))
     for _, point_cfg, seed, run_dir in runs:
-        workflow.prepare_run(run_dir, point_cfg, seed)
+        workflow.prepare_run(run_dir, point_cfg, seed, data_used)
         checkpoints.check_resumable(run_dir / rundir.TRAIN_DIR, point_cfg, seed, samples)
     n_test = len(test_data[0]) if options.test_samples is None else options.test_samples
     todo = [r for r in runs if _trained_samples(r[3]) != samples]

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["RunError", "prepare_run", "train", "observe", "test", "run", "read_run_config",
            "run_lock", "import_network", "save_trained", "discard_derived", "check_samples",
-           "MAX_TRAIN_SAMPLES"]
+           "MAX_TRAIN_SAMPLES", "resolve_data", "load_split", "record_data"]
 
 
 class RunError(InputError):
@@ -92,8 +92,14 @@ def read_run_config(run_dir: Path) -> RunRecord:
         raise RunError(str(exc)) from exc
 
 
-def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunRecord:
-    """Create a run directory, or check that an existing one was made with the same model and seed."""
+def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int,
+                data_used: dict | None = None) -> RunRecord:
+    """Create a run directory, or check that an existing one was made with the same model and seed.
+
+    ``data_used``, the record of the data this call reads
+    (:func:`stdp_ray.data.data_record`), is stored with a new run and merged
+    into an existing one's (:func:`record_data`: another data set is refused).
+    """
     run_dir = as_path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir}: exists and is not a directory")
@@ -105,11 +111,102 @@ def prepare_run(run_dir: str | os.PathLike, cfg: Config, seed: int) -> RunRecord
                 diff["seed"] = (old.seed, seed)
             raise RunError(f"{run_dir}: holds a run of another configuration "
                            f"(stored vs requested: {diff}); use a new run directory")
+        if data_used is not None:
+            _merge_data(run_dir, old, data_used)
         return RunRecord(cfg, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    record = RunRecord(cfg, int(seed), provenance.provenance())
+    record = RunRecord(cfg, int(seed), provenance.provenance(), dict(data_used or {}))
     rundir.write_run_record(run_dir, record)
     return record
+
+
+def stored_dataset(run_dir: str | os.PathLike) -> str | None:
+    """The data set of the run in ``run_dir`` (MNIST if it records none), None if no run is there."""
+    run_dir = as_path(run_dir)
+    if not (run_dir / rundir.RUN_CONFIG_FILE).is_file():
+        return None
+    return read_run_config(run_dir).dataset
+
+
+def resolve_data(run_dir: str | os.PathLike | None, options: RunOptions) -> RunOptions:
+    """``options`` with the data set named: the one given, else the run's (MNIST for a new run).
+
+    A data set the run does not record as its own is refused here, before any
+    work: a run is trained, labelled and tested on one data set. A name the
+    run recorded that has no published checksums is read unverified.
+
+    Raises
+    ------
+    stdp_ray.data.DatasetError
+        If ``options.dataset`` is given and the run in ``run_dir`` uses another.
+    """
+    stored = stored_dataset(run_dir) if run_dir is not None else None
+    given = options.dataset
+    if given is None:
+        name = stored or data.DEFAULT_DATASET
+        return options.replace(dataset=name, verify=options.verify and name in data.DATASETS)
+    if stored is not None and given != stored:
+        raise data.DatasetError(
+            f"--dataset {given}: {run_dir} is a run on {stored}; one run does not mix data "
+            f"sets (give --dataset {stored}, or use a new run directory)")
+    return options
+
+
+def data_directory(options: RunOptions) -> Path:
+    """Where ``options``' data set is read from: ``--data-dir``, else its default directory."""
+    return options.data_dir or data.default_data_dir(options.dataset or data.DEFAULT_DATASET)
+
+
+def load_split(options: RunOptions, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split of ``options``' data set (:func:`stdp_ray.data.load_mnist`)."""
+    return data.load_mnist(data_directory(options), split,
+                           dataset=options.dataset or data.DEFAULT_DATASET, verify=options.verify)
+
+
+def data_used(options: RunOptions, splits: tuple[str, ...]) -> dict:
+    """The record of the files of ``splits`` that ``options`` read
+    (:func:`stdp_ray.data.data_record`)."""
+    return data.data_record(data_directory(options), splits,
+                            dataset=options.dataset or data.DEFAULT_DATASET,
+                            verify=options.verify)
+
+
+def record_data(run_dir: Path, options: RunOptions, splits: tuple[str, ...], *,
+                write: bool = True) -> None:
+    """Check the data of ``splits`` against the run's record and add it there.
+
+    The data set must be the run's, and a file the run already read must have
+    the same MD5 (another copy of the data is not mixed in); the files not yet
+    recorded are added to ``config.json`` (unless ``write`` is False: the
+    caller does not hold the run's lock).
+
+    Raises
+    ------
+    stdp_ray.data.DatasetError
+        Naming the run, the data set or the file that differs.
+    """
+    _merge_data(run_dir, read_run_config(run_dir), data_used(options, splits), write=write)
+
+
+def _merge_data(run_dir: Path, rc: RunRecord, new: dict, write: bool = True) -> None:
+    old = rc.data or {}
+    if rc.dataset != new["dataset"]:
+        raise data.DatasetError(
+            f"--dataset {new['dataset']}: {run_dir} is a run on {rc.dataset}; one run does not "
+            f"mix data sets (give --dataset {rc.dataset}, or use a new run directory)")
+    files = dict(old.get("files") or {})
+    for name, md5 in new["files"].items():
+        if files.get(name, md5) != md5:
+            raise data.DatasetError(
+                f"{run_dir}: its {name} had MD5 {files[name]}, the one read now has {md5}; one "
+                "run does not mix copies of the data (give the run's --data-dir, or use a new "
+                "run directory)")
+        files[name] = md5
+    merged = {"dataset": new["dataset"],
+              "verified": bool(old.get("verified", True)) and bool(new["verified"]),
+              "files": files}
+    if write and merged != old:
+        rundir.write_run_record(run_dir, RunRecord(rc.config, rc.seed, rc.provenance, merged))
 
 
 def import_network(network_dir: str | os.PathLike, run_dir: str | os.PathLike) -> RunRecord:
@@ -194,7 +291,8 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, options: RunOpt
     """
     run_dir = as_path(run_dir)
     check_samples(options.required_samples())
-    images, labels = data.load_mnist(options.data_dir or data.default_data_dir(), "train")
+    options = resolve_data(run_dir, options)
+    images, labels = load_split(options, "train")
     with run_lock(run_dir, create=True):
         return _train(run_dir, cfg, seed, images, labels, options, network_dtype)
 
@@ -202,7 +300,7 @@ def train(run_dir: str | os.PathLike, cfg: Config, *, seed: int, options: RunOpt
 def _train(run_dir: Path, cfg: Config, seed: int, images: np.ndarray, labels: np.ndarray,
            options: RunOptions, network_dtype: str = "float64") -> dict:
     samples = options.required_samples()
-    prepare_run(run_dir, cfg, seed)
+    prepare_run(run_dir, cfg, seed, data_used(options, ("train",)))
     checkpoints.check_resumable(run_dir / rundir.TRAIN_DIR, cfg, seed, samples)
     t0 = time.perf_counter()
     arrays, summary = training.train_run(
@@ -224,10 +322,13 @@ def run(run_dir: str | os.PathLike, cfg: Config, *, seed: int, options: RunOptio
     """
     run_dir = as_path(run_dir)
     check_samples(options.required_samples())
-    data_dir = options.data_dir or data.default_data_dir()
+    options = resolve_data(run_dir, options)
     # Both splits are read before anything is written (a missing one fails first).
-    train_data = data.load_mnist(data_dir, "train")
-    test_data = data.load_mnist(data_dir, "test")
+    train_data = load_split(options, "train")
+    test_data = load_split(options, "test")
+    # So is every count checked against them: nothing is trained that cannot be tested.
+    _select(len(train_data[0]), options.observe_samples, "--observe-samples", "training")
+    _select(len(test_data[0]), options.test_samples, "--test-samples", "test")
     with run_lock(run_dir, create=True):
         _train(run_dir, cfg, seed, *train_data, options)
         _observe(run_dir, train_data, cfg.backend, options)
@@ -318,7 +419,7 @@ def _load(run_dir: Path, backend: str | None) -> tuple[RunRecord, artifact.Netwo
     cfg = network.config
     if backend:
         cfg = cfg.replace(backend=backend)
-    return RunRecord(engines.resolve(cfg), rc.seed, rc.provenance), network
+    return RunRecord(engines.resolve(cfg), rc.seed, rc.provenance, rc.data), network
 
 
 def _identity(rc: RunRecord, network: artifact.Network) -> dict:
@@ -337,7 +438,7 @@ def _split(loaded: tuple[np.ndarray, np.ndarray] | None, split: str,
     """Already loaded (images, labels), else ``split`` read from ``options.data_dir``."""
     if loaded is not None:
         return loaded
-    return data.load_mnist(options.data_dir or data.default_data_dir(), split)
+    return load_split(options, split)
 
 
 def observe(run_dir: str | os.PathLike, options: RunOptions = RunOptions(), *,
@@ -361,8 +462,10 @@ def _observe(run_dir: Path, train_data, backend: str | None, options: RunOptions
              option: str = "--observe-samples") -> dict:
     """``train_data``: the (images, labels) of the training split, or None to read it."""
     rc, network = _load(run_dir, backend)
+    options = resolve_data(run_dir, options)
     images, labels = _split(train_data, "train", options)
     ids = _select(len(images), options.observe_samples, option, "training")
+    record_data(run_dir, options, ("train",))
     phase_dir = rundir.phase_dir(run_dir, "observe")
     if options.overwrite:
         _discard(run_dir, "observe", responses=True)
@@ -401,8 +504,10 @@ def _test(run_dir: Path, test_data, backend: str | None, options: RunOptions,
     if network.assignments is None:
         raise RunError(f"{run_dir}: the network has no label assignment; run "
                        "`stdp-ray observe` first")
+    options = resolve_data(run_dir, options)
     images, labels = _split(test_data, "test", options)
     ids = _select(len(images), options.test_samples, option, "test")
+    record_data(run_dir, options, ("test",))
     phase_dir = rundir.phase_dir(run_dir, "test")
     if options.overwrite:
         _discard(run_dir, "test", responses=True)

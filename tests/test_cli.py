@@ -37,6 +37,18 @@ def test_run_writes_every_table(run_dir):
     assert metrics["training_samples"] == 8
 
 
+def test_a_run_records_its_data_set_and_files_and_its_report_shows_them(run_dir, mnist_dir):
+    from mnist_helpers import checksums_of
+
+    record = json.loads((run_dir / rundir.RUN_CONFIG_FILE).read_text())["data"]
+    assert record == {"dataset": "mnist", "verified": True, "files": checksums_of(mnist_dir)}
+    assert main(["report", str(run_dir)]) == 0
+    text = (run_dir / rundir.REPORT_DIR / rundir.REPORT_MD).read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("| Data set |"))
+    assert "MNIST (verified against the published MD5s)" in line
+    assert all(md5 in line for md5 in record["files"].values())
+
+
 @pytest.mark.parametrize("relative,rows", [
     ("responses", 60), ("responses/phase=test", 20), (rundir.ASSIGNMENTS_FILE, 10),
     (rundir.PREDICTIONS_FILE, 20), (rundir.STATS_DIR, 8)])

@@ -148,3 +148,70 @@ def test_a_config_that_is_a_device_or_a_fifo_exits_2_at_once(tmp_path, caplog, t
     assert main(["config", "show", "--config", str(tmp_path / "c.toml")]) == cli.EXIT_USAGE
     assert time.monotonic() - t0 < 10
     assert "c.toml: is not a regular file" in caplog.text
+
+
+# ---------------------------------------------------------------------------
+# Every count checked before any work, named as typed; resuming restates nothing
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("argv,message", [
+    (["run", "--samples", "2", "--observe-samples", "40", "--test-samples", "31"],
+     r"--test-samples == 31, but the test set has only 30 images"),
+    (["run", "--samples", "2", "--observe-samples", "61"],
+     r"--observe-samples == 61, but the training set has only 60 images"),
+    (["ensemble", "--seeds", "1,2", "--samples", "2", "--observe-samples", "40",
+      "--test-samples", "31"], r"--test-samples == 31, but the test set has only 30 images"),
+])
+def test_a_count_past_the_data_is_refused_before_anything_is_trained(
+        tmp_path, mnist_dir, caplog, argv, message):
+    where = tmp_path / "new"
+    assert main([argv[0], str(where), *argv[1:], "--neurons", "10", "--data-dir",
+                 str(mnist_dir), "--no-progress"]) == cli.EXIT_USAGE
+    assert __import__("re").search(message, caplog.text), caplog.text
+    assert not where.exists()
+
+
+@pytest.fixture
+def labelled_run(tmp_path):
+    from test_workflow import OLD_NETWORK
+
+    run = tmp_path / "run"
+    workflow.import_network(OLD_NETWORK, run)
+    return run
+
+
+@pytest.mark.parametrize("argv,message,deprecated", [
+    (["observe", "--observe-samples", "61"], "--observe-samples == 61, but the training set",
+     None),
+    (["observe", "--samples", "61"], "--samples == 61, but the training set",
+     "--samples is deprecated: it still works, the same as --observe-samples"),
+    (["test", "--test-samples", "31"], "--test-samples == 31, but the test set", None),
+    (["test", "--samples", "31"], "--samples == 31, but the test set",
+     "--samples is deprecated: it still works, the same as --test-samples"),
+])
+def test_observe_and_test_counts_are_named_as_run_names_them_and_as_typed(
+        labelled_run, mnist_dir, caplog, argv, message, deprecated):
+    assert main([argv[0], str(labelled_run), *argv[1:], "--data-dir",
+                 str(mnist_dir)]) == cli.EXIT_USAGE
+    assert message in caplog.text
+    assert (deprecated in caplog.text) if deprecated else "deprecated" not in caplog.text
+
+
+@pytest.mark.parametrize("restated", [[], ["--neurons", "10", "--seed", "3"],
+                                      ["--neurons", "400"], ["--seed", "42"]])
+def test_resuming_a_run_needs_no_configuration_restated(labelled_run, mnist_dir, caplog,
+                                                        monkeypatch, restated):
+    from stdp_ray import checkpoints
+
+    stored = workflow.read_run_config(labelled_run).config
+
+    def reached(train_dir, cfg, seed, samples):
+        raise workflow.RunError(f"reached training with n_neurons={cfg.n_neurons}")
+
+    monkeypatch.setattr(checkpoints, "check_resumable", reached)
+    assert main(["train", str(labelled_run), "--samples", "2", *restated,
+                 "--data-dir", str(mnist_dir)]) == cli.EXIT_USAGE
+    assert (stored.n_neurons, workflow.read_run_config(labelled_run).seed) == (10, 3)
+    if restated in (["--neurons", "400"], ["--seed", "42"]):  # the defaults: other values
+        assert "holds a run of another configuration" in caplog.text
+    else:
+        assert "reached training with n_neurons=10" in caplog.text

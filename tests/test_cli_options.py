@@ -22,10 +22,29 @@ def _help(command: str, capsys) -> str:
     return capsys.readouterr().out
 
 
-def test_version_comes_from_the_package(capsys):
-    with pytest.raises(SystemExit):
+def test_version_names_the_package_its_commit_the_engines_brian2_and_ray(capsys):
+    from importlib import metadata
+
+    from stdp_ray.provenance import git_commit
+
+    with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["--version"])
-    assert capsys.readouterr().out.strip() == f"stdp-ray {__version__}"
+    assert exc.value.code == 0
+    first, engines, packages = capsys.readouterr().out.strip().splitlines()
+    assert first.startswith(f"stdp-ray {__version__} (")
+    assert (git_commit() or "not a git checkout") in first
+    brian2 = metadata.version("brian2")
+    assert engines == (f"engines: native, fast (C++ kernels of stdp-ray {__version__}), "
+                       f"standalone, runtime (Brian2 {brian2})")
+    assert packages.startswith(f"brian2 {brian2}, ray {metadata.version('ray')}, numpy ")
+
+
+def test_version_imports_neither_ray_nor_brian2():
+    code = ("import sys\nfrom stdp_ray.cli import main\n"
+            "try:\n    main(['--version'])\nexcept SystemExit as exc:\n"
+            "    assert exc.code == 0\n"
+            "assert 'ray' not in sys.modules and 'brian2' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -105,8 +124,19 @@ def test_bad_settings_are_usage_errors(argv, match, capsys):
     assert re.search(match, capsys.readouterr().err)
 
 
-def test_a_shown_default_configuration_is_the_default():
-    assert format_config(Config()).count("\n") == len(Config.__dataclass_fields__) + 2
+def test_a_shown_default_configuration_sets_no_field():
+    lines = format_config(Config()).splitlines()
+    assert len(lines) == len(Config.__dataclass_fields__) + 3
+    assert [ln for ln in lines if not ln.startswith("#")] == ["version = 1"]
+
+
+def test_config_show_then_appending_a_field_sets_it(tmp_path, capsys):
+    assert main(["config", "show", "--neurons", "100"]) == 0
+    path = tmp_path / "my.toml"
+    path.write_text(capsys.readouterr().out + "nu_post = 0.02\n")   # config show > my.toml; >>
+    assert read_config_file(path) == Config(n_neurons=100, nu_post=0.02)
+    assert main(["config", "show", "--config", str(path)]) == 0
+    assert re.search(r"^nu_post = 0.02  # must be >= 0$", capsys.readouterr().out, re.M)
 
 
 def test_the_package_and_its_metadata_agree_on_the_version():
@@ -115,3 +145,47 @@ def test_the_package_and_its_metadata_agree_on_the_version():
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert pyproject["project"]["version"] == __version__
+
+
+@pytest.mark.parametrize("argv,suggestion", [
+    (["tset", "runs/a"], "invalid choice: 'tset'.*; did you mean 'test'\\?"),
+    (["config", "shwo"], "invalid choice: 'shwo'.*; did you mean 'show'\\?"),
+    (["test", "runs/a", "--sampels", "5"], "unrecognized arguments: --sampels 5; did you mean "
+                                           "'--samples'\\?"),
+    (["run", "runs/a", "--obsreve-samples=5", "--samples", "2"],
+     "unrecognized arguments: --obsreve-samples=5; did you mean '--observe-samples'\\?"),
+    (["run", "runs/a", "--backend", "nativ"], "invalid choice: 'nativ'.*; did you mean "
+                                              "'native'\\?"),
+])
+def test_a_mistyped_subcommand_option_or_choice_gets_did_you_mean(argv, suggestion, capsys,
+                                                                  tmp_path, no_ray_start):
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / w) if w == "runs/a" else w for w in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(suggestion, err), err
+
+
+def test_a_word_like_no_option_gets_no_suggestion(capsys):
+    with pytest.raises(SystemExit):
+        main(["test", "runs/a", "--zzzzzz"])
+    assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command,new,old", [
+    ("observe", "--observe-samples", "--samples"), ("test", "--test-samples", "--samples"),
+    ("curve", "--observe-samples", "--label-samples")])
+def test_one_name_for_each_count_with_the_old_one_a_deprecated_alias(command, new, old,
+                                                                     capsys):
+    text = " ".join(_help(command, capsys).split())
+    assert re.search(rf"{new}(?: [A-Z_]+)?, {old}", text), text  # one entry, two names
+    assert f"{old}: deprecated alias" in text
+    args = build_parser().parse_args([command, "r", old, "7"])
+    assert args.deprecated_options == [(old, new)]
+    assert getattr(args, new[2:].replace("-", "_") if command != "curve"
+                   else "label_samples") in (7, [7])
+
+
+def test_report_help_names_every_directory_it_takes(capsys):
+    assert "a run, ensemble or sweep directory" in _help("report", capsys)

@@ -24,7 +24,7 @@ from mnist_helpers import ALL_NAMES, checksums_of, verify_mnist
 
 from stdp_ray import data
 from stdp_ray.data import DATA_DIR_ENV, FILE_NAMES, default_data_dir, load_mnist
-from stdp_ray.idx import MnistFormatError, read_idx
+from stdp_ray.idx import MnistFormatError, md5_of_raw, read_idx
 
 
 
@@ -354,3 +354,104 @@ def test_smaller_synthetic_files_are_not_checked_against_the_published_md5(synth
     images, _ = load_mnist(synthetic, "train")
     assert len(images) == 40
     assert not (synthetic / data.VERIFIED_CACHE).exists()
+
+
+# --------------------------------------------------------------------------
+# Other data sets of the MNIST format: their published checksums, --no-verify
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "kmnist"])
+def test_every_known_data_set_has_a_published_md5_for_each_of_its_four_files(name):
+    known = data.DATASETS[name]
+    table = known.raw_md5 if known.raw_md5 is not None else known.gz_md5
+    assert sorted(table) == sorted(FILE_NAMES)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", md5) for md5 in table.values())
+
+
+def test_fashion_mnist_checksums_are_the_ones_zalando_publishes():
+    assert data.DATASETS["fashion-mnist"].gz_md5[TRAIN_IMAGES] == \
+        "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+
+
+@pytest.fixture
+def fashion_shaped(tmp_path, monkeypatch) -> Path:
+    """A Fashion-MNIST test split of the synthetic files (.gz), taken for the real shape,
+    its published MD5s those of the files written."""
+    directory = make_synthetic_mnist(tmp_path / "fashion", n_train=40, n_test=20, seed=4,
+                                     gz=True)
+    sums = {name: md5_of_raw(directory / f"{name}.gz") for name in FILE_NAMES}
+    monkeypatch.setitem(data.REAL_SHAPES, TEST_IMAGES, (20, 28, 28))
+    monkeypatch.setitem(data.REAL_SHAPES, TEST_LABELS, (20,))
+    fake = data.Dataset("fashion-mnist", "Fashion-MNIST", None, sums, "https://example/")
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist", fake)
+    return directory
+
+
+def test_a_fashion_mnist_gz_file_with_its_published_md5_loads(fashion_shaped):
+    images, labels = load_mnist(fashion_shaped, "test", dataset="fashion-mnist")
+    assert images.shape == (20, 784) and labels.shape == (20,)
+
+
+def test_mnist_files_are_refused_as_fashion_mnist_naming_the_file_and_the_option(
+        fashion_shaped):
+    other = make_synthetic_mnist(fashion_shaped.parent / "other", n_train=40, n_test=20,
+                                 seed=9, gz=True)
+    with pytest.raises(MnistFormatError,
+                       match=rf"{TEST_IMAGES}.gz: damaged: MD5 of the file is [0-9a-f]{{32}}, "
+                             rf"the published {TEST_IMAGES}.gz has [0-9a-f]{{32}} "
+                             r"\(Fashion-MNIST\); fetch it again \(`stdp-ray data fetch "
+                             r"--dataset fashion-mnist`\), or pass --no-verify"):
+        load_mnist(other, "test", dataset="fashion-mnist")
+    images, _ = load_mnist(other, "test", dataset="fashion-mnist", verify=False)
+    assert len(images) == 20
+
+
+def test_a_decompressed_fashion_mnist_file_cannot_be_checked_and_says_so(fashion_shaped):
+    import gzip
+
+    for name in (TEST_IMAGES, TEST_LABELS):
+        (fashion_shaped / name).write_bytes(gzip.decompress((fashion_shaped / f"{name}.gz")
+                                                            .read_bytes()))
+        (fashion_shaped / f"{name}.gz").unlink()
+    with pytest.raises(MnistFormatError, match=rf"{TEST_IMAGES}: cannot be checked: "
+                                               rf"Fashion-MNIST publishes the MD5 of "
+                                               rf"{TEST_IMAGES}.gz only; keep {TEST_IMAGES}.gz "
+                                               r"as published, or pass --no-verify"):
+        load_mnist(fashion_shaped, "test", dataset="fashion-mnist")
+
+
+@pytest.mark.parametrize("name,verify,match", [
+    ("fashion", True, r"--dataset 'fashion' unknown: did you mean 'fashion-mnist'\?"),
+    ("cifar", True, r"--dataset 'cifar' unknown: must be one of mnist, fashion-mnist, "
+                     r"kmnist, or any name with --no-verify"),
+    ("", False, r"--dataset == '', must be a non-empty name"),
+])
+def test_an_unknown_data_set_is_refused_unless_unverified(synthetic, name, verify, match):
+    with pytest.raises(data.DatasetError, match=match):
+        load_mnist(synthetic, "test", dataset=name, verify=verify)
+
+
+def test_any_name_reads_a_directory_of_idx_files_with_no_verify(synthetic):
+    images, _ = load_mnist(synthetic, "train", dataset="my-digits", verify=False)
+    assert len(images) == 40
+
+
+def test_the_data_record_names_the_data_set_and_each_files_md5(synthetic, sums):
+    record = data.data_record(synthetic, ("train", "test"), dataset="kmnist", verify=False)
+    assert record == {"dataset": "kmnist", "verified": False, "files": sums}
+
+
+@pytest.mark.parametrize("dataset,expected", [
+    ("mnist", "from-env"), ("fashion-mnist", "xdg/stdp_ray/fashion-mnist"),
+    ("kmnist", "xdg/stdp_ray/kmnist")])
+def test_stdp_ray_data_is_mnist_s_directory_only(tmp_path, monkeypatch, dataset, expected):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "from-env"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_data_dir(dataset) == tmp_path / expected
+
+
+def test_missing_fashion_mnist_files_say_where_they_are_published(tmp_path):
+    with pytest.raises(FileNotFoundError,
+                       match=r"Fashion-MNIST files missing in .*: expected "
+                             r"train-images-idx3-ubyte \(or train-images-idx3-ubyte.gz\).*; "
+                             r"download them from http://fashion-mnist"):
+        load_mnist(tmp_path, "train", dataset="fashion-mnist")

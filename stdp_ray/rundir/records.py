@@ -75,18 +75,32 @@ class RunRecord:
     provenance : dict
         Versions, host, commit and creation time (:func:`stdp_ray.provenance.provenance`)
         of the call that created the run; not compared.
+    data : dict
+        The data set the run uses and the MD5 of each file it read
+        (:func:`stdp_ray.data.data_record`: ``dataset``, ``verified``,
+        ``files``); empty in a run made before it was recorded (MNIST). Not
+        compared.
     """
 
     config: Config
     seed: int
     provenance: dict = field(default_factory=dict, compare=False)
+    data: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def dataset(self) -> str:
+        """The data set's name (``"mnist"`` where the run records none)."""
+        name = self.data.get("dataset") if isinstance(self.data, dict) else None
+        return name if isinstance(name, str) and name else "mnist"
 
 
 def write_run_record(run_dir: str | os.PathLike, record: RunRecord) -> Path:
     """Write ``RUN_DIR/config.json`` (atomically)."""
-    return atomic_write_json(as_path(run_dir) / RUN_CONFIG_FILE,
-                             {"config": config_to_dict(record.config),
-                              "seed": int(record.seed), "provenance": dict(record.provenance)})
+    content = {"config": config_to_dict(record.config), "seed": int(record.seed),
+               "provenance": dict(record.provenance)}
+    if record.data:
+        content["data"] = dict(record.data)
+    return atomic_write_json(as_path(run_dir) / RUN_CONFIG_FILE, content)
 
 
 def read_run_record(run_dir: str | os.PathLike) -> RunRecord:
@@ -100,8 +114,11 @@ def read_run_record(run_dir: str | os.PathLike) -> RunRecord:
     path = as_path(run_dir) / RUN_CONFIG_FILE
     raw = load_json(path)
     try:
+        data = raw.get("data") or {}
+        if not isinstance(data, dict):
+            raise TypeError(f"data is a {type(data).__name__}, must be an object")
         return RunRecord(config_from_dict(raw.get("config"), source=str(path)),
-                         int(raw["seed"]), raw.get("provenance") or {})
+                         int(raw["seed"]), raw.get("provenance") or {}, data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: invalid run configuration ({exc})") from exc
 
