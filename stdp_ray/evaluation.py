@@ -280,7 +280,10 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                 finished = [(ref, pending.pop(ref)) for ref in done]
                 refill()  # before writing: no worker waits on the driver's writes
                 for ref, c in finished:
-                    table, where = ray.get(ref)
+                    try:
+                        table, where = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        raise from_ray(exc) from exc
                     if unwritten:  # the first part: its manifest goes first
                         rundir.write_manifest(phase_dir, manifest)
                         unwritten = False

@@ -22,6 +22,7 @@ from . import confine, rundir
 from .checkpoints import read_checkpoint
 from .config import Config
 from .connect import ensure_ray
+from .errors import from_ray
 from .leases import LeaseLostError
 from .location import (Location, as_location, clear_signal, location_mirror, put_signal, refresh,
                        sweep_incomplete, worker_location)
@@ -120,6 +121,16 @@ def _stored_network(train_dir: str | os.PathLike, cfg: Config, seed: int,
     refresh(train_dir)
     ckpt = rundir.checkpoints_dir(train_dir) / rundir.checkpoint_name(samples_done)
     return read_checkpoint(ckpt, cfg, seed, dynamic=False).arrays
+
+
+def _result(ref):
+    """``ray.get(ref)``; a failure of the actor as the error it stands for (:func:`from_ray`)."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        raise from_ray(exc) from exc
 
 
 def _exit_actor(exc: Exception) -> None:
@@ -343,7 +354,7 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 k, call = pending.pop(ready[0])
-                value = ray.get(ready[0])
+                value = _result(ready[0])
                 if call is _Call.NETWORK:
                     progress_of.finish(k, value)
                     _end_actor(actors[k])
