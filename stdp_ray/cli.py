@@ -31,6 +31,7 @@ from . import arguments as argspec
 from .config import Config, ConfigError, apply_settings
 from .errors import (EXIT_ENVIRONMENT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
                      StdpRayError, from_ray, one_line, os_error_message)
+from .stalls import set_exit_status
 
 logger = logging.getLogger("stdp_ray")
 
@@ -324,10 +325,14 @@ def main(argv: list[str] | None = None) -> int:
         status, result = _main(args)
     except KeyboardInterrupt as exc:
         logger.error("%s", _interrupted(exc, args), exc_info=verbose)
-        return EXIT_INTERRUPTED
+        status, result = EXIT_INTERRUPTED, None
     finally:
         for num, handler in previous.items():
             signal.signal(num, handler if handler is not None else signal.SIG_DFL)
+    # A process left with a store call blocked ends with this status without waiting for it.
+    set_exit_status(status)
+    if status == EXIT_INTERRUPTED:
+        return status
     if status == EXIT_OK and isinstance(result, dict):
         summary = {k: v for k, v in result.items()
                    if k not in ("placement", "provenance", "confusion_matrix", "chunk_nodes",

@@ -23,7 +23,7 @@ from .checkpoints import read_checkpoint
 from .config import Config
 from .connect import ensure_ray
 from .errors import from_ray
-from .leases import LeaseLostError
+from .leases import LeaseLostError, check_renewals
 from .location import (Location, as_location, clear_signal, location_mirror, put_signal, refresh,
                        sweep_incomplete, worker_location)
 from .locks import check_lease
@@ -34,7 +34,10 @@ from .uris import is_remote
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train_run", "train_many", "TrainingInterrupted", "STOP_TIMEOUT_S"]
+__all__ = ["train_run", "train_many", "TrainingInterrupted", "STOP_TIMEOUT_S", "WAIT_SLICE_S"]
+
+#: Seconds between the driver's looks at its leases while it waits for the actors.
+WAIT_SLICE_S = 1.0
 
 
 def _actor_class():
@@ -352,7 +355,11 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
         with progress_bar(samples * len(jobs), "train", enabled=options.progress,
                           smoothing=0.05) as bar:
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                # In slices: a stalled store seen by the lease's renewal fails the command.
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SLICE_S)
+                check_renewals()
+                if not ready:
+                    continue
                 k, call = pending.pop(ready[0])
                 value = _result(ready[0])
                 if call is _Call.NETWORK:
