@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import confine
+from .faults import fail_point
 from .location import location_mirror
 from .reading import ArtifactError, open_regular
 
@@ -85,6 +86,7 @@ def atomic_file(path: str | os.PathLike, *, mode: int | None = None, durable: bo
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
+            fail_point("disk-full", path.name)
             fh.flush()
             os.fsync(fh.fileno())
         if mode is None:

@@ -30,7 +30,8 @@ from . import __version__
 from . import arguments as argspec
 from .config import Config, ConfigError, apply_settings
 from .errors import (EXIT_ENVIRONMENT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
-                     StdpRayError)
+                     StdpRayError, from_ray, one_line, os_error_message)
+from .stalls import set_exit_status
 
 logger = logging.getLogger("stdp_ray")
 
@@ -362,12 +363,6 @@ def _run(args) -> object:
     return COMMANDS[args.command].call(args)
 
 
-def _is_ray_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is one of Ray's (Ray is imported only if a command already did)."""
-    exceptions = sys.modules.get("ray.exceptions")
-    return exceptions is not None and isinstance(exc, exceptions.RayError)
-
-
 def _raise_interrupt(signum, frame) -> None:
     """SIGINT and SIGTERM: a KeyboardInterrupt (training stops with a checkpoint)."""
     raise KeyboardInterrupt(f"signal {signum}")
@@ -425,10 +420,14 @@ def main(argv: list[str] | None = None) -> int:
         status, result = _main(args)
     except KeyboardInterrupt as exc:
         logger.error("%s", _interrupted(exc, args), exc_info=verbose)
-        return EXIT_INTERRUPTED
+        status, result = EXIT_INTERRUPTED, None
     finally:
         for num, handler in previous.items():
             signal.signal(num, handler if handler is not None else signal.SIG_DFL)
+    # A process left with a store call blocked ends with this status without waiting for it.
+    set_exit_status(status)
+    if status == EXIT_INTERRUPTED:
+        return status
     if hasattr(result, "as_dict"):  # an API record (stdp_ray.results)
         result = result.as_dict()
     if status == EXIT_OK and isinstance(result, dict):
@@ -452,36 +451,29 @@ def _main(args) -> tuple[int, object]:
     git_commit()  # the commit this process runs, before the checkout can move under it
     try:
         return EXIT_OK, _run(args)
-    except StdpRayError as exc:
-        logger.error("%s", display(exc), exc_info=verbose)
-        return exc.exit_status, None
-    except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
-        logger.error("%s", display(exc), exc_info=verbose)
-        return EXIT_USAGE, None
-    except Exception as exc:
-        if _is_ray_error(exc):
-            # A failure inside a worker, not the user's input (Ray's task errors
-            # also derive from the cause's type, e.g. ValueError: checked first).
-            logger.error("a Ray task or actor failed: %s", display(_one_line(exc)),
-                         exc_info=verbose)
-            return EXIT_FAILURE, None
+    except Exception as raised:
+        # A Ray task's or actor's failure stands for its cause (errors.from_ray), checked
+        # first: Ray's task errors also derive from the cause's type, e.g. ValueError.
+        exc = from_ray(raised)
+        if isinstance(exc, StdpRayError):
+            logger.error("%s", display(one_line(exc)), exc_info=verbose)
+            return exc.exit_status, None
+        if isinstance(exc, (FileNotFoundError, FileExistsError, NotADirectoryError,
+                            IsADirectoryError)):
+            logger.error("%s", display(one_line(exc)), exc_info=verbose)
+            return EXIT_USAGE, None
         if isinstance(exc, ConnectionError):
-            logger.error("cannot reach the Ray cluster: %s", _one_line(exc), exc_info=verbose)
+            logger.error("cannot reach the Ray cluster: %s", one_line(exc), exc_info=verbose)
             return EXIT_USAGE, None
         if isinstance(exc, (OSError, shutil.Error)):
             # Disk full, read-only file system, permissions: the environment, not the input.
-            logger.error("environment failure: %s", display(_one_line(exc)), exc_info=verbose)
+            text = os_error_message(exc) if isinstance(exc, OSError) else one_line(exc)
+            logger.error("environment failure: %s", display(text), exc_info=verbose)
             return EXIT_ENVIRONMENT, None
         if isinstance(exc, ValueError):
-            logger.error("invalid value: %s", display(_one_line(exc)), exc_info=verbose)
+            logger.error("invalid value: %s", display(one_line(exc)), exc_info=verbose)
             return EXIT_USAGE, None
         raise
-
-
-def _one_line(exc: BaseException) -> str:
-    """The first line of an exception's message (Ray's run to dozens)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,12 +29,18 @@ from .errors import EnvironmentFailure, InputError
 logger = logging.getLogger(__name__)
 
 __all__ = ["AddressError", "RayStartError", "check_address", "configure", "ensure_ray", "init_ray",
-           "start_local_ray", "LOCAL_HOST", "CONNECT_TIMEOUT_S"]
+           "start_local_ray", "LOCAL_HOST", "CONNECT_TIMEOUT_S", "GRPC_REPLY_TIMEOUT_S"]
 
 #: The interface a local Ray binds to.
 LOCAL_HOST = "127.0.0.1"
 #: Seconds to wait for a cluster's address to accept a connection.
 CONNECT_TIMEOUT_S = 5.0
+#: Seconds to wait, once connected, for the address to answer as a gRPC server (Ray's GCS).
+GRPC_REPLY_TIMEOUT_S = 3.0
+#: What an HTTP/2 client sends first: the connection preface and an empty SETTINGS frame.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+#: The frame type of SETTINGS, which an HTTP/2 server sends first.
+_SETTINGS_FRAME = 0x04
 #: ``RAY_ADDRESS`` values that name no host to check.
 _SPECIAL = ("auto", "local")
 
@@ -64,8 +70,11 @@ def _resolve(address: str | None) -> tuple[str | None, str]:
 def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
     """The address to join (``address``, else ``$RAY_ADDRESS``, else None: local), checked.
 
-    ``HOST:PORT`` must accept a TCP connection within ``timeout`` seconds;
-    ``ray://`` (Ray Client) addresses are not supported.
+    ``HOST:PORT`` must accept a TCP connection within ``timeout`` seconds and
+    answer as Ray's GCS does, as an HTTP/2 (gRPC) server, within
+    :data:`GRPC_REPLY_TIMEOUT_S` (:func:`_check_grpc`): an endpoint that says
+    nothing, or answers HTTP/1, is refused at once, before Ray tries it for
+    tens of seconds. ``ray://`` (Ray Client) addresses are not supported.
 
     Raises
     ------
@@ -84,8 +93,8 @@ def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> st
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise AddressError(f"{option} == {address!r}, must be HOST:PORT")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+            problem = _check_grpc(sock)
     except socket.gaierror as exc:
         raise AddressError(f"{option} == {address!r}: unknown host ({exc.strerror})") from None
     except (OSError, TimeoutError) as exc:
@@ -93,7 +102,42 @@ def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> st
             else exc.strerror or type(exc).__name__
         raise AddressError(f"{option} == {address!r}: cannot connect ({reason}); is a Ray "
                            "head running there?") from None
+    if problem:
+        raise AddressError(f"{option} == {address!r}: not a Ray head: {problem}; give the "
+                           "head's GCS address (HOST:PORT, default port 6379)")
     return address
+
+
+def _check_grpc(sock: socket.socket, timeout: float | None = None) -> str | None:
+    """None if the connected ``sock`` answers as an HTTP/2 server (gRPC: Ray's GCS), else why not.
+
+    Sends HTTP/2's client preface and reads the server's first frame header,
+    which must be a SETTINGS frame. With ``RAY_USE_TLS`` set the cluster speaks
+    TLS first: nothing is checked.
+    """
+    if os.environ.get("RAY_USE_TLS", "0").strip().lower() not in ("", "0", "false"):
+        return None
+    wait = GRPC_REPLY_TIMEOUT_S if timeout is None else timeout
+    sock.settimeout(wait)
+    try:
+        sock.sendall(_HTTP2_PREFACE)
+        reply = b""
+        while len(reply) < 9:
+            data = sock.recv(9 - len(reply))
+            if not data:
+                break
+            reply += data
+    except (TimeoutError, socket.timeout):
+        return f"no reply within {wait:g} s to a gRPC (HTTP/2) greeting"
+    except OSError as exc:
+        return f"the connection failed ({exc.strerror or type(exc).__name__})"
+    if len(reply) >= 4 and reply[3] == _SETTINGS_FRAME:
+        return None
+    if reply.startswith(b"HTTP/"):
+        return "it answers HTTP/1 (a web server?), not gRPC"
+    if not reply:
+        return "it closed the connection without a reply to a gRPC (HTTP/2) greeting"
+    return "its reply is not gRPC (HTTP/2)"
 
 
 def configure(address: str | None, workers: int | None) -> None:

@@ -30,6 +30,7 @@ from .data import samples_fingerprint
 from .engines import PassInputs
 from .errors import InputError
 from .faults import crash_point
+from .leases import check_renewals
 from .location import as_path
 from .network import FrozenNetwork, network_fingerprint
 from .options import RunOptions
@@ -39,7 +40,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SampleResponses", "simulate_samples", "evaluate_chunk", "chunk_bounds",
            "run_phase", "PhaseError", "responses",
-           "assignment_from_responses", "predictions_from_responses"]
+           "assignment_from_responses", "predictions_from_responses", "WAIT_SLICE_S"]
+
+#: Seconds between the driver's looks at its leases while it waits for the tasks.
+WAIT_SLICE_S = 1.0
 
 
 
@@ -275,13 +279,18 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
 
             refill()
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
+                # In slices: a stalled store seen by the lease's renewal fails the command.
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SLICE_S)
+                check_renewals()
                 finished = [(ref, *pending.pop(ref)) for ref in done]
                 for _, _, node in finished:
                     queues.finished(node)
                 refill()  # before writing: no worker waits on the driver's writes
                 for ref, c, node in finished:
-                    table, where = ray.get(ref)
+                    try:
+                        table, where = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        raise from_ray(exc) from exc
                     if where["node"] != node and node in queues.nodes:
                         moved = queues.node_left(node)
                         logger.warning("%s: chunk %d meant for node %s ran on %s: that node "

@@ -12,6 +12,8 @@ one dictionary lookup in normal runs, and no other module reads the variables.
 - :func:`pause_point`: every process that reaches the point waits there
   until the test removes the file (so that it can kill a node at a known
   point of a training).
+- :func:`fail_point`: every process that reaches the point raises the
+  ``OSError`` of a full disk (``ENOSPC``) until the test removes the file.
 
 A test arms a point with :func:`arm`: the environment variable to set, and
 the token written into the file.
@@ -19,6 +21,7 @@ the token written into the file.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -26,7 +29,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["POINTS", "crash_point", "pause_point", "arm", "env_var"]
+__all__ = ["POINTS", "crash_point", "pause_point", "fail_point", "arm", "env_var"]
 
 #: Every fault point: its name, the environment variable naming its file, and its token's form.
 POINTS: dict[str, tuple[str, str]] = {
@@ -38,6 +41,8 @@ POINTS: dict[str, tuple[str, str]] = {
     "train-pause": ("STDP_RAY_TRAIN_PAUSE_FILE", "sample {}"),
     # sweeps: the driver exits after run K of a sweep (a rerun resumes it)
     "sweep-run": ("STDP_RAY_SWEEP_FAULT_FILE", "run {}"),
+    # atomic writes: writing a file of this name fails as on a full disk (ENOSPC)
+    "disk-full": ("STDP_RAY_DISK_FULL_FILE", "write {}"),
 }
 
 
@@ -50,13 +55,13 @@ def env_var(point: str) -> str:
             from None
 
 
-def arm(point: str, path: str | os.PathLike, at: int) -> dict[str, str]:
+def arm(point: str, path: str | os.PathLike, at: int | str) -> dict[str, str]:
     """Write ``point``'s token for ``at`` into ``path``; returns the environment to set."""
     Path(path).write_text(POINTS[point][1].format(at))
     return {env_var(point): str(path)}
 
 
-def _armed(point: str, at: int) -> tuple[Path, str] | None:
+def _armed(point: str, at: int | str) -> tuple[Path, str] | None:
     """The file and token of ``point`` if this process's environment arms it at ``at``."""
     variable, form = POINTS[point]
     path = os.environ.get(variable)
@@ -88,3 +93,9 @@ def pause_point(point: str, at: int, poll: float = 0.1) -> None:
     logger.warning("fault injection: process %d waits at %s", os.getpid(), armed[1])
     while _armed(point, at) is not None:
         time.sleep(poll)
+
+
+def fail_point(point: str, at: int | str) -> None:
+    """Raise the ``OSError`` of a full disk (``ENOSPC``) if ``point`` is armed at ``at``."""
+    if _armed(point, at) is not None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

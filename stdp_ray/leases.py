@@ -14,6 +14,12 @@ a process stalled for longer than that between its read and its write is not
 
 A training actor on another node checks its driver's lease before it writes
 (:func:`check_remote_lease`, :class:`LeaseLostError` when the driver is gone).
+
+A renewal that finds the store stalled (:class:`~stdp_ray.stalls.StoreStalled`:
+no answer within ``$STDP_RAY_STORE_TIMEOUT_S``, 30 s by default, half the
+lease time) records it; the command's next write, and its loops waiting on Ray
+(:func:`check_renewals`), raise it: a stalled store fails the command within
+the lease time (exit status 3).
 """
 
 from __future__ import annotations
@@ -29,12 +35,14 @@ import time
 
 from .errors import BusyError
 from .reading import ArtifactError, parse_json
+from .stalls import StoreStalled
 from .uris import Remote, StorageError, cause, parse_location
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["LOCK_FILE", "DirectoryBusyError", "LeaseLostError", "Lease", "owner_line",
-           "acquire_lease", "check_remote_lease", "LEASE_SECONDS", "LEASE_SETTLE_S"]
+           "acquire_lease", "check_remote_lease", "check_renewals", "LEASE_SECONDS",
+           "LEASE_SETTLE_S"]
 
 #: Held (``flock``) by the one process working on a local directory; on a store, the lease.
 LOCK_FILE = ".lock"
@@ -67,6 +75,8 @@ class Lease:
         self.remote, self.owner = remote, owner
         self.key = remote.key(LOCK_FILE)
         self.lost: str | None = None
+        #: Set by a renewal that found the store stalled.
+        self.stalled: StoreStalled | None = None
         self.released = False
         # A renewal never writes the lease back after its release has deleted it.
         self.lock = threading.Lock()
@@ -92,9 +102,18 @@ class Lease:
             self.remote.put(self.key, self.record())
 
     def release(self) -> None:
-        """Delete the lease object if it is still this process's (once)."""
+        """Delete the lease object if it is still this process's (once).
+
+        A renewal still waiting for the store is not waited for: the lease is
+        then left to expire.
+        """
         _RENEWER.drop(self)
-        with self.lock:
+        if not self.lock.acquire(timeout=1.0):
+            self.released = True
+            logger.warning("%s: lease not released (a renewal is waiting for the store); it "
+                           "expires by itself in %.0f s", self.remote.uri, LEASE_SECONDS)
+            return
+        try:
             if self.released:
                 return
             self.released = True
@@ -105,6 +124,8 @@ class Lease:
             except OSError as exc:
                 logger.warning("%s: lease not released (%s); it expires by itself in %.0f s",
                                self.remote.uri, cause(exc, self.remote.uri), LEASE_SECONDS)
+        finally:
+            self.lock.release()
 
 
 
@@ -115,8 +136,7 @@ def _utc(epoch: float) -> str:
 def _read_lease(remote: Remote) -> dict | None:
     """The lease record of ``remote`` (None: no lease object; {} if unreadable)."""
     try:
-        with remote.fs.open_input_stream(remote.key(LOCK_FILE)) as src:
-            raw = src.read(64 * 1024)
+        raw = remote.read(remote.key(LOCK_FILE), 64 * 1024)
     except FileNotFoundError:
         return None
     try:
@@ -160,6 +180,8 @@ def acquire_lease(remote: Remote) -> Lease:
         remote.put(lease.key, lease.record())
         time.sleep(LEASE_SETTLE_S)
         confirmed = _read_lease(remote)
+    except StoreStalled:
+        raise
     except OSError as exc:
         raise StorageError(f"{remote.uri}: cannot take the lease ({cause(exc, remote.uri)})") \
             from None
@@ -185,6 +207,14 @@ def check_remote_lease(uri: str, owner: str) -> None:
                              f"at {record.get('expires_utc')}: the driver is gone")
 
 
+def check_renewals() -> None:
+    """Raise :class:`~stdp_ray.stalls.StoreStalled` if a renewal of a lease this process
+    holds found its store stalled."""
+    for lease in _RENEWER.held():
+        if lease.stalled is not None:
+            raise lease.stalled
+
+
 class _Renewer:
     """One daemon thread renewing every lease this process holds."""
 
@@ -202,6 +232,10 @@ class _Renewer:
                                                daemon=True)
                 self.thread.start()
 
+    def held(self) -> list[Lease]:
+        with self.lock:
+            return list(self.leases)
+
     def drop(self, lease: Lease) -> None:
         with self.lock:
             if lease in self.leases:
@@ -215,6 +249,10 @@ class _Renewer:
             for lease in leases:
                 try:
                     lease.renew()
+                except StoreStalled as exc:
+                    # The command fails with it (check_renewals, Mirror.check_leases).
+                    lease.stalled = exc
+                    logger.debug("%s: lease not renewed: %s", lease.remote.uri, exc)
                 except OSError as exc:
                     logger.warning("%s: lease not renewed (%s); retrying", lease.remote.uri,
                                    cause(exc, lease.remote.uri))

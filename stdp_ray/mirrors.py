@@ -34,12 +34,12 @@ import shutil
 import socket
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
 from .leases import LOCK_FILE, Lease, LeaseLostError, acquire_lease
 from .paths import cache_dir
+from .stalls import StoreStalled, each
 from .uris import TRANSFER_THREADS, Remote, cause
 
 logger = logging.getLogger(__name__)
@@ -92,8 +92,11 @@ class Mirror:
         return None
 
     def check_leases(self) -> None:
-        """Raise LeaseLostError if a lease this process holds here was taken over."""
+        """Raise LeaseLostError if a lease this process holds here was taken over, or
+        StoreStalled if its renewal found the store stalled."""
         for lease in self.leases.values():
+            if lease.stalled is not None:
+                raise lease.stalled
             if lease.lost is not None:
                 raise LeaseLostError(lease.lost)
 
@@ -265,11 +268,10 @@ class Mirror:
         now = time.monotonic()
         checked, present = self.signal_checked.get(rel, (float("-inf"), False))
         if now - checked >= SIGNAL_POLL_S:
-            from pyarrow import fs as pafs
-
             try:
-                info = self.remote.fs.get_file_info(self.remote.key(rel))
-                present = info.type == pafs.FileType.File
+                present = self.remote.is_file(self.remote.key(rel))
+            except StoreStalled:
+                raise
             except OSError as exc:
                 logger.warning("%s: cannot check for a stop request (%s)",
                                self.remote.child(rel).uri, cause(exc, self.remote.uri))
@@ -368,14 +370,15 @@ def pull(remote: Remote, local: Path) -> set[str]:
     """Download every committed object below ``remote`` into ``local``; returns their names."""
     try:
         files = _committed(remote.listing())
+    except StoreStalled:
+        raise
     except OSError as exc:
         raise OSError(f"{remote.uri}: cannot list ({cause(exc, remote.uri)})") from None
 
     def fetch(name: str) -> None:
         target = local / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        with remote.fs.open_input_stream(remote.key(name)) as src:
-            data = src.read()
+        data = remote.read(remote.key(name), size=files[name])
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -387,8 +390,7 @@ def pull(remote: Remote, local: Path) -> set[str]:
             raise
 
     if files:
-        with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
-            list(pool.map(fetch, sorted(files)))
+        each(fetch, sorted(files), TRANSFER_THREADS)
         logger.info("%s: pulled %d file(s), %.1f MB", remote.uri, len(files),
                     sum(files.values()) / 1e6)
     return set(files)

@@ -23,7 +23,8 @@ from . import confine, rundir
 from .checkpoints import read_checkpoint
 from .config import Config
 from .connect import ensure_ray
-from .leases import LeaseLostError
+from .errors import from_ray
+from .leases import LeaseLostError, check_renewals
 from .location import (Location, as_location, clear_signal, location_mirror, put_signal, refresh,
                        sweep_incomplete, worker_location)
 from .locks import check_lease
@@ -34,7 +35,10 @@ from .uris import is_remote
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train_run", "train_many", "TrainingInterrupted", "STOP_TIMEOUT_S"]
+__all__ = ["train_run", "train_many", "TrainingInterrupted", "STOP_TIMEOUT_S", "WAIT_SLICE_S"]
+
+#: Seconds between the driver's looks at its leases while it waits for the actors.
+WAIT_SLICE_S = 1.0
 
 
 def _actor_class():
@@ -121,6 +125,16 @@ def _stored_network(train_dir: str | os.PathLike, cfg: Config, seed: int,
     refresh(train_dir)
     ckpt = rundir.checkpoints_dir(train_dir) / rundir.checkpoint_name(samples_done)
     return read_checkpoint(ckpt, cfg, seed, dynamic=False).arrays
+
+
+def _result(ref):
+    """``ray.get(ref)``; a failure of the actor as the error it stands for (:func:`from_ray`)."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        raise from_ray(exc) from exc
 
 
 def _exit_actor(exc: Exception) -> None:
@@ -346,9 +360,13 @@ def train_many(jobs: list[tuple[str | os.PathLike, int]], cfg: Config | list[Con
         with progress_bar(samples * len(jobs), "train", enabled=options.progress,
                           smoothing=0.05) as bar:
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                # In slices: a stalled store seen by the lease's renewal fails the command.
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SLICE_S)
+                check_renewals()
+                if not ready:
+                    continue
                 k, call = pending.pop(ready[0])
-                value = ray.get(ready[0])
+                value = _result(ready[0])
                 if call is _Call.NETWORK:
                     progress_of.finish(k, value)
                     _end_actor(actors[k])

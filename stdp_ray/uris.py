@@ -15,8 +15,11 @@ carrying options (``?endpoint_override=...``) or keys is refused.
 
 A :class:`Remote` is one checked directory of a store; its methods are the
 only object operations of the package (:meth:`Remote.put`,
-:meth:`Remote.delete`, :meth:`Remote.listing`), and :func:`cause` turns the
-stores' long errors into one phrase. Mirrors (:mod:`stdp_ray.mirrors`) and
+:meth:`Remote.read`, :meth:`Remote.is_file`, :meth:`Remote.delete`,
+:meth:`Remote.listing`), each bounded in time and interruptible
+(:mod:`stdp_ray.stalls`: a store that does not answer within
+``$STDP_RAY_STORE_TIMEOUT_S``, 30 s by default, is one line, exit status 3),
+and :func:`cause` turns the stores' long errors into one phrase. Mirrors (:mod:`stdp_ray.mirrors`) and
 leases (:mod:`stdp_ray.leases`) build on them.
 """
 
@@ -25,10 +28,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import stalls
 from .errors import InputError
 
 __all__ = ["StorageError", "Remote", "parse_location", "is_remote", "cause", "redact",
@@ -77,33 +80,67 @@ class Remote:
         rel = rel.strip("/")
         return f"{self.path}/{rel}" if rel else self.path
 
+    def call(self, what: str, fn, *args, nbytes: int = 0):
+        """``fn(*args)``, a call to this store, bounded in time and interruptible
+        (:func:`stdp_ray.stalls.call`; :class:`~stdp_ray.stalls.StoreStalled` naming
+        :attr:`uri`)."""
+        scheme, _, rest = self.uri.partition("://")
+        store = f"{scheme}://{rest.partition('/')[0]}"
+        endpoint = _endpoint_from_env() if scheme == "s3" else None
+        return stalls.call(self.uri, store, what, fn, *args, nbytes=nbytes,
+                           shown=f" ({endpoint})" if endpoint else "")
+
+    def _name(self, key: str) -> str:
+        """``key`` relative to this directory, for messages."""
+        base = self.path.rstrip("/") + "/"
+        return key[len(base):] if key.startswith(base) else key
+
     def put(self, key: str, data: bytes) -> None:
         """Write the object ``key`` (one PUT: complete or not at all)."""
-        with self.fs.open_output_stream(key) as out:
-            out.write(data)
+        def put() -> None:
+            with self.fs.open_output_stream(key) as out:
+                out.write(data)
+
+        self.call(f"writing {self._name(key)}", put, nbytes=len(data))
+
+    def read(self, key: str, limit: int | None = None, size: int = 0) -> bytes:
+        """The object ``key`` (its first ``limit`` bytes); FileNotFoundError if there is none.
+
+        ``size``: the bytes expected, for the stall limit's allowance.
+        """
+        def read() -> bytes:
+            with self.fs.open_input_stream(key) as src:
+                return src.read() if limit is None else src.read(limit)
+
+        return self.call(f"reading {self._name(key)}", read, nbytes=size)
+
+    def is_file(self, key: str) -> bool:
+        """Whether the object ``key`` exists."""
+        from pyarrow import fs as pafs
+
+        info = self.call(f"looking up {self._name(key)}", self.fs.get_file_info, key)
+        return info.type == pafs.FileType.File
 
     def delete(self, key: str) -> None:
         """Delete the object ``key``; nothing if there is none."""
-        try:
-            self.fs.delete_file(key)
-        except FileNotFoundError:
-            pass
+        def delete() -> None:
+            try:
+                self.fs.delete_file(key)
+            except FileNotFoundError:
+                pass
+
+        self.call(f"deleting {self._name(key)}", delete)
 
     def delete_all(self, keys: list[str]) -> None:
         """Delete ``keys`` (several at a time: a phase holds hundreds of parts)."""
-        if len(keys) <= 1:
-            for key in keys:
-                self.delete(key)
-            return
-        with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
-            list(pool.map(self.delete, keys))
+        stalls.each(self.delete, keys, TRANSFER_THREADS)
 
     def listing(self) -> dict[str, int]:
         """Every object below this directory: relative name -> size (no directories)."""
         from pyarrow import fs as pafs
 
-        infos = self.fs.get_file_info(pafs.FileSelector(self.path, recursive=True,
-                                                        allow_not_found=True))
+        infos = self.call("listing", self.fs.get_file_info,
+                          pafs.FileSelector(self.path, recursive=True, allow_not_found=True))
         base = self.path.rstrip("/") + "/"
         return {info.path[len(base):]: info.size for info in infos
                 if info.type == pafs.FileType.File and info.path.startswith(base)}
@@ -232,7 +269,10 @@ def _filesystem(uri: str, scheme: str, bucket: str):
                                scheme=parsed.scheme or "https")
             elif not region:
                 try:
-                    region = pafs.resolve_s3_region(bucket)
+                    region = stalls.call(uri, f"s3://{bucket}", "finding the bucket's region",
+                                         pafs.resolve_s3_region, bucket)
+                except stalls.StoreStalled:
+                    raise
                 except OSError as exc:
                     raise StorageError(f"{uri}: {cause(exc, uri)}") from None
             if region:
@@ -240,7 +280,7 @@ def _filesystem(uri: str, scheme: str, bucket: str):
             return pafs.S3FileSystem(**options)
         fs, _ = pafs.FileSystem.from_uri(uri)
         return fs
-    except StorageError:
+    except (StorageError, stalls.StoreStalled):
         raise
     except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
         raise StorageError(f"{uri}: {cause(exc, uri)}") from None
@@ -256,14 +296,19 @@ def _check_reachable(remote: Remote, bucket: str) -> None:
 
     errors = []
     try:
-        info = remote.fs.get_file_info(bucket)
+        info = remote.call("looking up the bucket", remote.fs.get_file_info, bucket)
         if info.type == pafs.FileType.NotFound:
             raise StorageError(f"{remote.uri}: bucket {bucket!r} does not exist (or these "
                                "credentials may not see it)")
+    except stalls.StoreStalled:
+        raise
     except OSError as exc:
         errors.append(exc)
     try:
-        remote.fs.get_file_info(pafs.FileSelector(remote.path, allow_not_found=True))
+        remote.call("listing", remote.fs.get_file_info,
+                    pafs.FileSelector(remote.path, allow_not_found=True))
+    except stalls.StoreStalled:
+        raise
     except OSError as exc:
         errors.append(exc)
     if errors:
@@ -317,6 +362,8 @@ def _no_aws_credentials() -> bool:
 
 def cause(exc: BaseException, uri: str) -> str:
     """One short phrase for a store's error (the SDKs' messages run to lines)."""
+    if isinstance(exc, stalls.StoreStalled):
+        return exc.phrase
     text = str(exc)
     for pattern, phrase in _CAUSES:
         if re.search(pattern, text):

@@ -72,7 +72,8 @@ def fault_files(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("faults")
     files = {faults.env_var("chunk"): root / "evaluation.txt",
-             faults.env_var("train-sample"): root / "training.txt"}
+             faults.env_var("train-sample"): root / "training.txt",
+             faults.env_var("disk-full"): root / "disk-full.txt"}
     with environment({name: str(path) for name, path in files.items()}):
         yield files
 

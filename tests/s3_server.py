@@ -9,9 +9,11 @@ standard environment variables (:meth:`S3Server.environment`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -66,8 +68,24 @@ class S3Server:
 
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGCONT)  # stopped by stopped(): let it end
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+    @contextlib.contextmanager
+    def stopped(self):
+        """The server stopped (SIGSTOP: it accepts connections and answers nothing) while the
+        block runs; it continues (SIGCONT) at the end."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     def client(self, service: str = "s3", access_key: str | None = None,
                secret_key: str | None = None):

@@ -118,3 +118,85 @@ def test_a_local_ray_that_comes_up_beyond_loopback_is_shut_down_and_refused(monk
         connect.start_local_ray(1)
     assert info.value.exit_status == 3
     assert calls == [("init", "127.0.0.1"), ("shutdown",)]
+
+
+# ---------------------------------------------------------------------------
+# An address that is a TCP endpoint but not Ray
+# ---------------------------------------------------------------------------
+def _serve(reply: bytes | None):
+    """A TCP server on 127.0.0.1 that accepts and sends ``reply`` (None: says nothing)."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if reply is not None:
+                conn.recv(4096)
+                conn.sendall(reply)
+                if reply == b"":
+                    conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, held
+
+
+@pytest.fixture(params=[
+    (None, r"no reply within 3 s to a gRPC \(HTTP/2\) greeting"),
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+     r"it answers HTTP/1 \(a web server\?\), not gRPC"),
+    (b"", r"it closed the connection without a reply to a gRPC \(HTTP/2\) greeting"),
+    (b"SSH-2.0-OpenSSH_9.6\r\n", r"its reply is not gRPC \(HTTP/2\)"),
+], ids=["silent", "http1", "closes", "ssh"])
+def not_ray(request):
+    """``(HOST:PORT, message)`` of a TCP endpoint on 127.0.0.1 that is not a Ray head."""
+    reply, message = request.param
+    server, held = _serve(reply)
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}", message
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
+def test_an_endpoint_that_is_not_a_ray_head_is_refused_at_once(not_ray):
+    import time
+
+    address, message = not_ray
+    t0 = time.monotonic()
+    with pytest.raises(connect.AddressError, match=rf"--address == '{address}': not a Ray head: "
+                                                   rf"{message}; give the head's GCS address"):
+        connect.check_address(address)
+    assert time.monotonic() - t0 < connect.GRPC_REPLY_TIMEOUT_S + 2
+
+
+def test_a_command_given_an_endpoint_that_is_not_ray_exits_2_in_one_line_leaving_nothing(
+        not_ray, tmp_path, mnist_dir, caplog, no_ray_start):
+    import time
+
+    from stdp_ray.cli import main
+
+    address, message = not_ray
+    t0 = time.monotonic()
+    status = main(["test", str(tmp_path / "run"), "--data-dir", str(mnist_dir),
+                   "--address", address])
+    assert status == 2
+    assert time.monotonic() - t0 < connect.GRPC_REPLY_TIMEOUT_S + 5
+    logged = [r for r in caplog.records if r.levelno >= 30]  # warnings and errors
+    assert len(logged) == 1 and not logged[0].exc_info, caplog.text
+    assert "not a Ray head" in logged[0].getMessage()
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_the_gcs_of_a_running_ray_passes_the_check(ray_local):
+    address = ray_local.get_runtime_context().gcs_address
+    assert connect.check_address(address) == address

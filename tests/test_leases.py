@@ -108,3 +108,43 @@ def test_a_damaged_lease_record_reads_as_unreadable_not_as_a_traceback(data):
 
     remote = Remote("s3://b/run", _OneObject(data), "b/run")
     assert leases._read_lease(remote) == {}
+
+
+@pytest.fixture(scope="module")
+def own_s3():
+    """A moto S3 server of this module's own (stopped by a test; the session's never is)."""
+    from s3_server import S3Server
+
+    with S3Server() as server:
+        yield server
+
+
+def test_a_renewal_that_finds_the_store_stalled_fails_the_command_within_the_lease_time(
+        own_s3, monkeypatch):
+    from stdp_ray import stalls
+
+    for name, value in own_s3.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(stalls.TIMEOUT_VARIABLE, "1")
+    monkeypatch.setattr(leases, "LEASE_RENEW_S", 0.2)
+    bucket = own_s3.new_bucket()
+    uri = f"s3://{bucket}/run"
+    with location.open_location(uri, write=True) as local:
+        mirror = location.location_mirror(local)
+        leases._RENEWER.wake.set()  # the renewer, if it sleeps a longer interval
+        try:
+            with own_s3.stopped():
+                t0 = time.monotonic()
+                with pytest.raises(stalls.StoreStalled,
+                                   match=rf"^{uri}: the store \({own_s3.endpoint}\) has not "
+                                         r"answered for 1 s \(reading \.lock\): stalled or "
+                                         r"unreachable \(limit 1 s, STDP_RAY_STORE_TIMEOUT_S\)$"):
+                    while True:
+                        leases.check_renewals()  # what the loops waiting on Ray ask
+                        assert time.monotonic() - t0 < leases.LEASE_SECONDS / 4
+                        time.sleep(0.05)
+                # The next write fails too, at once (the store's call is still blocked).
+                with pytest.raises(stalls.StoreStalled, match="has not answered"):
+                    mirror.check_leases()
+        finally:
+            leases._RENEWER.wake.clear()

@@ -190,3 +190,30 @@ def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, cfg, train_data
         trainer.train_until(4)
     assert [p.name for p in training.rundir.checkpoint_dirs(run / "train" / "checkpoints")] == [
         "ckpt-000000002"]
+
+
+@pytest.mark.parametrize("command, files", [
+    (["train"], "arrays.npz"),
+    (["ensemble", "--seeds", "1,2"], "dynamic.npz"),
+])
+def test_a_full_disk_in_the_training_actor_exits_3_in_one_plain_line_naming_the_file(
+        fault_files, ray_local, tmp_path, mnist_dir, caplog, command, files):
+    import re
+
+    from stdp_ray.cli import main
+
+    disk_full = fault_files[faults.env_var("disk-full")]
+    faults.arm("disk-full", disk_full, files)  # every write of that name fails, in the actors
+    try:
+        status = main([command[0], str(tmp_path / "run"), *command[1:], "--neurons", "10",
+                       "--backend", "native", "--samples", "4", "--checkpoint-every", "2",
+                       "--data-dir", str(mnist_dir), "--no-progress"])
+    finally:
+        disk_full.unlink()
+    assert status == 3
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, errors
+    assert re.fullmatch(rf"environment failure: {re.escape(str(tmp_path / 'run'))}/\S*train/"
+                        rf"checkpoints/\S+/{re.escape(files)}: No space left on device",
+                        errors[0]), errors[0]
+    assert "\x1b" not in caplog.text
