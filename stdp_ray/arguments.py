@@ -172,8 +172,8 @@ def _add_ray(p: argparse.ArgumentParser) -> None:
 
 def _add_eval(p: argparse.ArgumentParser, samples_default, samples_help: str) -> None:
     p.add_argument("--samples", type=_positive_int, default=samples_default, help=samples_help)
-    p.add_argument("--chunk-size", type=_positive_int, default=50,
-                   help="samples per task")
+    p.add_argument("--chunk-size", type=_positive_int, default=None,
+                   help="samples per task and Parquet part (default: the size a begun phase records, else the one stdp_ray.scaling chooses for the network, engine, images and workers)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard this phase's earlier responses instead of resuming")
 
@@ -218,7 +218,8 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
                    help="training images to assign labels from (default 10000)")
     p.add_argument("--test-samples", type=_positive_int, default=None,
                    help="test images to score (default: all)")
-    p.add_argument("--chunk-size", type=_positive_int, default=50, help="samples per task")
+    p.add_argument("--chunk-size", type=_positive_int, default=None,
+                   help="samples per task and Parquet part (default: the size a begun phase records, else the one stdp_ray.scaling chooses for the network, engine, images and workers)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute observe/test responses instead of resuming")
     _add_common(p, backend_default=None)
@@ -287,8 +288,8 @@ def curve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snapshots", type=_int_list, default=None,
                    help="only the snapshots after these numbers of training samples, "
                         "comma-separated (default: all)")
-    p.add_argument("--chunk-size", type=_positive_int, default=50,
-                   help="samples per task (default: 50)")
+    p.add_argument("--chunk-size", type=_positive_int, default=None,
+                   help="samples per task and Parquet part (default: the size a begun phase records, else the one stdp_ray.scaling chooses for the network, engine, images and workers)")
     _add_common(p)
     _add_ray(p)
 
