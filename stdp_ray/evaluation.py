@@ -326,6 +326,8 @@ def phase_chunk_size(phase_dir: str | os.PathLike, cfg: Config, n_samples: int,
     stored = rundir.read_manifest(phase_dir)
     if stored is not None and stored.chunk_size:
         return int(stored.chunk_size)
+    if n_samples < 1:
+        return 1  # nothing to run: no chunk, no part, no manifest
     workers = options.workers
     if workers is None:
         import ray
@@ -333,7 +335,7 @@ def phase_chunk_size(phase_dir: str | os.PathLike, cfg: Config, n_samples: int,
         ensure_ray()
         workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     store = "bucket" if location_mirror(phase_dir) is not None else "local"
-    return scaling.default_chunk_size(cfg.n_neurons, cfg.backend, max(1, n_samples), workers,
+    return scaling.default_chunk_size(cfg.n_neurons, cfg.backend, n_samples, workers,
                                       store=store)
 
 
