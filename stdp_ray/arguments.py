@@ -119,6 +119,12 @@ class Deprecated(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+#: ``--chunk-size``'s help: the default is chosen (stdp_ray.scaling), not fixed.
+CHUNK_SIZE_HELP = ("samples per task and Parquet part (default: the size a begun phase "
+                   "records, else the one stdp_ray.scaling chooses for the network, engine, "
+                   "images and workers)")
+
+
 def _int_at_least(text: str, minimum: int) -> int:
     try:
         value = int(text)
@@ -230,8 +236,8 @@ def _add_eval(p: argparse.ArgumentParser, name: str, samples_default, samples_he
     p.add_argument(name, "--samples", dest=name[2:].replace("-", "_"), type=_positive_int,
                    default=samples_default, action=Deprecated, new=name,
                    help=samples_help + " (--samples: deprecated alias)")
-    p.add_argument("--chunk-size", type=_positive_int, default=50,
-                   help="samples per task")
+    p.add_argument("--chunk-size", type=_positive_int, default=None,
+                   help=CHUNK_SIZE_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="discard this phase's earlier responses instead of resuming")
 
@@ -294,7 +300,7 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
                    help="training images the labels are assigned from (default 10000)")
     p.add_argument("--test-samples", type=_positive_int, default=None,
                    help="test images to score (default: all)")
-    p.add_argument("--chunk-size", type=_positive_int, default=50, help="samples per task")
+    p.add_argument("--chunk-size", type=_positive_int, default=None, help=CHUNK_SIZE_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="recompute observe/test responses instead of resuming")
     _add_common(p, backend_default=None)
@@ -371,8 +377,7 @@ def curve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snapshots", type=_int_list, default=None,
                    help="only the snapshots after these numbers of training samples, "
                         "comma-separated (default: all)")
-    p.add_argument("--chunk-size", type=_positive_int, default=50,
-                   help="samples per task (default: 50)")
+    p.add_argument("--chunk-size", type=_positive_int, default=None, help=CHUNK_SIZE_HELP)
     _add_common(p)
     _add_ray(p)
 

@@ -29,7 +29,7 @@ from typing import Callable
 from . import __version__
 from . import arguments as argspec
 from .config import Config, ConfigError, apply_settings
-from .errors import (EXIT_ENVIRONMENT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
+from .errors import (EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
                      StdpRayError, from_ray, one_line, os_error_message)
 from .stalls import set_exit_status
 

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from . import engines, model, placement, rundir, scoring
+from . import engines, model, placement, rundir, scaling, scoring
 from .config import Config
 from .connect import ensure_ray
 from .data import samples_fingerprint
 from .engines import PassInputs
-from .errors import InputError
+from .errors import InputError, from_ray
 from .faults import crash_point
 from .leases import check_renewals
-from .location import as_path
+from .location import as_path, location_mirror
 from .network import FrozenNetwork, network_fingerprint
 from .options import RunOptions
 from .rundir import PhaseManifest
@@ -39,7 +39,7 @@ from .rundir import PhaseManifest
 logger = logging.getLogger(__name__)
 
 __all__ = ["SampleResponses", "simulate_samples", "evaluate_chunk", "chunk_bounds",
-           "run_phase", "PhaseError", "responses",
+           "run_phase", "phase_chunk_size", "PhaseError", "responses",
            "assignment_from_responses", "predictions_from_responses", "WAIT_SLICE_S"]
 
 #: Seconds between the driver's looks at its leases while it waits for the tasks.
@@ -223,13 +223,18 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
     sample_ids : ndarray
         Their indices in their split: consecutive (``first, first + 1, ...``).
     options : RunOptions
-        ``chunk_size`` (samples per task and part), ``workers`` (most chunks
-        in flight at once; default: the cluster's CPUs), ``progress``.
+        ``chunk_size`` (samples per task and part; None: the size the phase's
+        manifest records, else :func:`phase_chunk_size`'s default),
+        ``workers`` (most chunks in flight at once; default: the cluster's
+        CPUs), ``progress``.
 
     Returns
     -------
     dict
-        ``chunks``, ``computed``, ``skipped``, ``seconds``, ``placement`` (chunk -> node).
+        ``chunks``, ``chunk_size``, ``computed``, ``skipped``, ``seconds``,
+        ``driver_seconds`` (the driver's own work on finished chunks: taking
+        each result, writing its part, submitting the next), ``placement``
+        (chunk -> node).
     """
     import ray
 
@@ -241,7 +246,8 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                                               sample_ids[0] + np.arange(sample_ids.size)):
         raise ValueError("sample_ids must be consecutive (the manifest records the first "
                          "and the count)")
-    chunk_size, workers = options.chunk_size, options.workers
+    workers = options.workers
+    chunk_size = phase_chunk_size(phase_dir, cfg, len(sample_ids), options)
     fingerprint = network_fingerprint(arrays)
     bounds = chunk_bounds(len(sample_ids), chunk_size)
     manifest = PhaseManifest(phase=phase, seed=int(seed), chunk_size=int(chunk_size),
@@ -259,6 +265,7 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
         logger.info("%s: %d of %d chunks already written, skipping them", phase, skipped,
                     len(bounds))
     t0 = time.perf_counter()
+    driver = 0.0
     ran_on: dict[int, dict] = {}
     if todo:
         ensure_ray()
@@ -282,6 +289,7 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                 # In slices: a stalled store seen by the lease's renewal fails the command.
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SLICE_S)
                 check_renewals()
+                t_done = time.perf_counter()
                 finished = [(ref, *pending.pop(ref)) for ref in done]
                 for _, _, node in finished:
                     queues.finished(node)
@@ -304,9 +312,40 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                                        identity=rundir.part_identity(manifest, c))
                     ran_on[c] = where
                     bar.update(table.num_rows)
+                driver += time.perf_counter() - t_done
     seconds = time.perf_counter() - t0
-    return {"chunks": len(bounds), "computed": len(todo), "skipped": skipped,
-            "seconds": seconds, "placement": ran_on}
+    return {"chunks": len(bounds), "chunk_size": int(chunk_size), "computed": len(todo),
+            "skipped": skipped, "seconds": seconds, "driver_seconds": driver,
+            "placement": ran_on}
+
+
+def phase_chunk_size(phase_dir: str | os.PathLike, cfg: Config, n_samples: int,
+                     options: RunOptions) -> int:
+    """The chunk size a phase runs with: asked, else the one it started with, else the model's.
+
+    ``options.chunk_size`` when given. Otherwise the size the phase's manifest
+    records, so that a phase resumes with the chunks it started with whatever
+    the cluster is now; otherwise :func:`stdp_ray.scaling.default_chunk_size`
+    for the network's size, its engine, the samples and the workers
+    (``options.workers``, else the cluster's CPUs: Ray is started or joined
+    then), for a run directory on disk or in a bucket.
+    """
+    if options.chunk_size is not None:
+        return int(options.chunk_size)
+    stored = rundir.read_manifest(phase_dir)
+    if stored is not None and stored.chunk_size:
+        return int(stored.chunk_size)
+    if n_samples < 1:
+        return 1  # nothing to run: no chunk, no part, no manifest
+    workers = options.workers
+    if workers is None:
+        import ray
+
+        ensure_ray()
+        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    store = "bucket" if location_mirror(phase_dir) is not None else "local"
+    return scaling.default_chunk_size(cfg.n_neurons, cfg.backend, n_samples, workers,
+                                      store=store)
 
 
 def responses(phase_dir: str | os.PathLike, *,

@@ -23,11 +23,9 @@ from typing import Any, Mapping, Sequence
 
 from .errors import InputError
 
-__all__ = ["RunOptions", "OptionError", "DEFAULT_CHUNK_SIZE", "DEFAULT_CHECKPOINT_EVERY",
+__all__ = ["RunOptions", "OptionError", "DEFAULT_CHECKPOINT_EVERY",
            "DEFAULT_OBSERVE_SAMPLES", "option_names", "split_options"]
 
-#: Samples per chunk: one Ray task and one Parquet part.
-DEFAULT_CHUNK_SIZE = 50
 #: Training samples between checkpoints.
 DEFAULT_CHECKPOINT_EVERY = 1000
 #: Training images the labels are assigned from.
@@ -53,8 +51,12 @@ class RunOptions:
         ``sweep`` (None: all 60,000). Default 10,000.
     test_samples : int or None
         Test images scored (None: all 10,000).
-    chunk_size : int
-        Samples per chunk (one Ray task, one Parquet part). Default 50.
+    chunk_size : int or None
+        Samples per chunk (one Ray task, one Parquet part). None (the
+        default): the size a phase's manifest records when the phase has
+        begun (so it resumes with its chunks), else the scale-out model's
+        choice for the network's size, its engine, the images and the workers
+        (:func:`stdp_ray.scaling.default_chunk_size`).
     workers : int or None
         Most chunks in flight, and the CPUs of a local Ray (None: every CPU
         of the cluster).
@@ -89,7 +91,7 @@ class RunOptions:
     samples: int | None = None
     observe_samples: int | None = DEFAULT_OBSERVE_SAMPLES
     test_samples: int | None = None
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int | None = None
     workers: int | None = None
     threads: int = 1
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
@@ -104,9 +106,10 @@ class RunOptions:
     address: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("samples", "observe_samples", "test_samples", "workers", "eval_every"):
+        for name in ("samples", "observe_samples", "test_samples", "chunk_size", "workers",
+                     "eval_every"):
             _check_count(name, getattr(self, name), optional=True)
-        for name in ("chunk_size", "threads", "checkpoint_every"):
+        for name in ("threads", "checkpoint_every"):
             _check_count(name, getattr(self, name), optional=False)
         for name in ("label_samples", "snapshots"):
             value = getattr(self, name)

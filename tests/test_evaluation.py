@@ -297,6 +297,31 @@ def test_a_phase_whose_parts_pass_their_check_is_skipped(tmp_path, tiny_cfg, tin
     assert evaluation.responses(path).column("sample").to_pylist() == list(range(N_TEST))
 
 
+def test_a_phase_resumed_without_a_chunk_size_keeps_the_one_it_began_with(
+        tmp_path, tiny_cfg, tiny_network, test_data, no_ray_start):
+    path = tmp_path / "responses" / "phase=test"
+    _phase_as_written(path, tiny_cfg, tiny_network, test_data, chunk_size=3)
+    images, labels, ids = test_data
+    for workers in (None, 1, 64):
+        info = evaluation.run_phase(path, tiny_cfg, tiny_network, images, labels, ids, seed=5,
+                                    phase="test", options=RunOptions(progress=False,
+                                                                     workers=workers))
+        assert (info["chunk_size"], info["computed"], info["skipped"]) == (3, 0, 4)
+
+
+@pytest.mark.slow
+def test_a_half_done_phase_resumes_its_chunks_without_a_chunk_size(fault_file, ray_local,
+                                                                   tmp_path, tiny_cfg,
+                                                                   tiny_network, test_data):
+    cfg = tiny_cfg.replace(backend="native")
+    path = tmp_path / "responses" / "phase=test"
+    first, table = _run(ray_local, path, cfg, tiny_network, test_data, chunk_size=3)
+    (path / rundir.part_name(2)).unlink()
+    again, resumed = _run(ray_local, path, cfg, tiny_network, test_data)
+    assert (again["chunk_size"], again["computed"], again["skipped"]) == (3, 1, 3)
+    assert resumed.equals(table)
+
+
 def _copy_chunk_0_over_chunk_1(path):
     shutil.copyfile(path / rundir.part_name(0), path / rundir.part_name(1))
 

@@ -13,7 +13,8 @@ from stdp_ray.options import OptionError, RunOptions, option_names, split_option
 
 def test_defaults_are_the_command_lines():
     options = RunOptions()
-    assert (options.chunk_size, options.threads, options.checkpoint_every) == (50, 1, 1000)
+    # No chunk size: the phase's own (stdp_ray.evaluation.phase_chunk_size).
+    assert (options.chunk_size, options.threads, options.checkpoint_every) == (None, 1, 1000)
     assert options.observe_samples == 10_000 and options.test_samples is None
     assert options.progress and not options.overwrite
 
@@ -26,7 +27,7 @@ def test_options_are_frozen():
 @pytest.mark.parametrize("field, value, message", [
     ("samples", 0, r"--samples == 0, must be >= 1"),
     ("chunk_size", 0, r"--chunk-size == 0, must be >= 1"),
-    ("chunk_size", None, r"--chunk-size == None, must be an integer >= 1"),
+    ("chunk_size", 2.5, r"--chunk-size == 2.5, must be an integer >= 1"),
     ("workers", -2, r"--workers == -2, must be >= 1"),
     ("threads", 1.5, r"--threads == 1.5, must be an integer >= 1"),
     ("eval_every", True, r"--eval-every == True, must be an integer >= 1"),

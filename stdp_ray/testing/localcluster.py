@@ -121,15 +121,28 @@ class LocalCluster:
                 *_node_ports()]
         self._spawn(head, "head")
         self._wait_for_gcs()
-        for k in range(self.workers):
-            worker = [ray, "start", "--block", f"--address={self.gcs_address}",
-                      f"--node-ip-address={HOST}", f"--num-cpus={self.cpus}", "--num-gpus=0",
-                      "--disable-usage-stats", *_node_ports()]
-            self._spawn(worker, f"worker{k}")
+        for _ in range(self.workers):
+            self._spawn_worker()
         self._wait_for_nodes(1 + self.workers)
         self.env["RAY_ADDRESS"] = self.gcs_address
         logger.info("two-node cluster up: GCS %s, dashboard %s", self.gcs_address,
                     self.dashboard_url)
+
+    def add_worker(self) -> str:
+        """Start one more worker node and wait until it has joined; returns its name."""
+        name = self._spawn_worker()
+        self._wait_for_nodes(len(self.procs))
+        self.workers = len(self.procs) - 1
+        return name
+
+    def _spawn_worker(self) -> str:
+        ray = shutil.which("ray", path=self.env["PATH"])
+        name = f"worker{sum(1 for n in self.names if n.startswith('worker'))}"
+        worker = [ray, "start", "--block", f"--address={self.gcs_address}",
+                  f"--node-ip-address={HOST}", f"--num-cpus={self.cpus}", "--num-gpus=0",
+                  "--disable-usage-stats", *_node_ports()]
+        self._spawn(worker, name)
+        return name
 
     def node_dir(self, name: str) -> Path:
         """The private directory of node ``name`` ("head", "worker0", ...) with ``private_dirs``:
