@@ -29,9 +29,13 @@ from typing import Callable
 from . import __version__
 from . import arguments as argspec
 from .config import Config, ConfigError, apply_settings
-from .errors import (EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
+from .errors import (EXIT_ENVIRONMENT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
                      StdpRayError, from_ray, one_line, os_error_message)
 from .stalls import set_exit_status
+
+#: The exit statuses are re-exported: a caller of :func:`main` compares with them.
+__all__ = ["main", "build_parser", "COMMANDS", "Command", "EXIT_OK", "EXIT_FAILURE",
+           "EXIT_USAGE", "EXIT_ENVIRONMENT", "EXIT_INTERRUPTED"]
 
 logger = logging.getLogger("stdp_ray")
 

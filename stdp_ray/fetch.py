@@ -391,15 +391,19 @@ def fetch_mnist(
     _try_mirror(base_url, dest_dir, table, timeout, show_progress, pending, attempts, supplied,
                 keep_gz, known)
     if pending:
-        lines = [f"could not fetch {len(pending)} {known.title} file(s) into {dest_dir}:"]
+        # One line (every failure is): the files that failed alike are named together.
+        groups: dict[tuple, list[str]] = {}
         for name in pending:
-            lines.append(f"  {name}:")
-            lines.extend(f"    - {reason}" for reason in attempts[name])
+            groups.setdefault(tuple(attempts[name]), []).append(name)
+        tried = " | ".join(f"{', '.join(names)}: {'; '.join(reasons) or 'no source tried'}"
+                           for reasons, names in groups.items())
+        message = (f"could not fetch {len(pending)} {known.title} file(s) into {dest_dir}: "
+                   f"{tried}")
         if keep_gz:
-            lines.append(f"  download {', '.join(f'{n}.gz' for n in pending)} from {known.url} "
-                         f"into {dest_dir} (or a directory to give as --from), then run this "
-                         "again to verify them")
-        raise FetchError("\n".join(lines))
+            message += (f"; download {', '.join(f'{n}.gz' for n in pending)} from {known.url} "
+                        f"into {dest_dir} (or a directory to give as --from), then run this "
+                        "again to verify them")
+        raise FetchError(message)
     return dest_dir
 
 
