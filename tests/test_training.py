@@ -194,7 +194,8 @@ def test_a_trainer_whose_driver_is_gone_writes_nothing(tmp_path, cfg, train_data
 
 @pytest.mark.parametrize("command, files", [
     (["train"], "arrays.npz"),
-    (["ensemble", "--seeds", "1,2"], "dynamic.npz"),
+    (["ensemble", "--seeds", "1,2", "--observe-samples", "6", "--test-samples", "6"],
+     "dynamic.npz"),   # counts that the tiny data set has (checked before any training)
 ])
 def test_a_full_disk_in_the_training_actor_exits_3_in_one_plain_line_naming_the_file(
         fault_files, ray_local, tmp_path, mnist_dir, caplog, command, files):
