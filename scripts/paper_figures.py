@@ -44,7 +44,7 @@ TABLE = (
     "--single", "fast-n1600-seed42-1ep",
     "--single", "n6400-seed42-10k@5000", "--single", "n6400-seed42-10k@10000",
     "--seeds", "ensemble-n400-1ep",
-    "--seeds", "fast-ensemble-n400-1ep",
+    "--seeds", "fast-ensemble-n400-1ep,fast-n400-seed4-1ep",
     "--ensemble", "ensemble-n100-20k", "--ensemble", "ensemble-n400-20k",
     "--ensemble", "ensemble-n400-1ep",
 )
