@@ -43,6 +43,7 @@ TABLE = (
     "--single", "n1600-seed42-1ep@40000", "--single", "n1600-seed42-1ep@60000",
     "--single", "fast-n1600-seed42-1ep",
     "--single", "n6400-seed42-10k@5000", "--single", "n6400-seed42-10k@10000",
+    "--single", "sweep-n6400-theta/tau_theta_ms=10000000.0/theta_plus_mV=0.05/seed=42",
     "--single", "sweep-n6400-theta/tau_theta_ms=10000000.0/theta_plus_mV=0.8/seed=42",
     "--single", "sweep-n6400-theta/tau_theta_ms=160000000.0/theta_plus_mV=0.05/seed=42",
     "--seeds", "ensemble-n400-1ep",
