@@ -291,7 +291,10 @@ def _summary_row(root: Path, point: Mapping[str, Any], seed: int, run_dir: Path)
     return {"point": str(rundir.sweep_point_dir(root, point, seed).parent.relative_to(root)),
             **point, "seed": int(seed), "accuracy": float(metrics.accuracy),
             "n_samples": int(metrics.n_samples), "n_failed": int(metrics.n_failed),
-            "train_failed": int(np.sum(stats.column("failed").to_numpy())),
+            # None (not 0) where the training statistics are absent, e.g. a point
+            # restored from shipped results (network.json and metrics only)
+            "train_failed": (int(np.sum(stats.column("failed").to_numpy()))
+                             if stats.num_rows else None),
             "training_samples": int(prov.get("training_samples", 0)),
             "training_seconds": float(prov.get("training_seconds", float("nan"))),
             "run_dir": str(run_dir.relative_to(root))}

@@ -656,6 +656,15 @@ def test_one_seed_per_cell_writes_its_binomial_half_width():
     assert texts == ["90.00%\n+- 0.6"] * 4
 
 
+def test_a_cell_without_a_finished_run_says_so():
+    summary = pd.DataFrame([{"a": a, "b": b, "accuracy": 0.9, "n_samples": 10_000}
+                            for a in (1, 2) for b in (3, 4) if (a, b) != (2, 4)])
+    ax = plots.sweep_figure(summary, ["a", "b"]).axes[0]
+    assert np.ma.is_masked(ax.get_images()[0].get_array()[1, 1])   # NaN: drawn blank
+    cells = {(t.get_position(), t.get_text()) for t in ax.texts}
+    assert ((1, 1), "no run") in cells and len(cells) == 4
+
+
 def test_the_paper_table_figure_draws_the_papers_values_as_reference_marks():
     rows = pd.DataFrame([
         {"n_neurons": 400, "label": "1 epoch, seed 42", "accuracy": 0.8715, "test_samples": 10_000},

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stdp_ray import rundir
+from stdp_ray import artifact, rundir
 from stdp_ray.cli import main
 from stdp_ray.config import Config, ConfigError
 from stdp_ray import faults
@@ -123,6 +123,20 @@ def test_an_interrupted_2x2_sweep_resumes_point_by_point(tmp_path, mnist_dir, ra
         assert f"../{row.run_dir}/report/report.md" in md
         assert (root / row.run_dir / rundir.REPORT_DIR / rundir.REPORT_MD).is_file()
     assert (root / rundir.REPORT_DIR / rundir.SWEEP_PNG).stat().st_size > 0
+    # A point restored from shipped results (its small files only: no arrays, no training
+    # statistics) counts as finished; its training failures read as unknown, not as 0.
+    shipped = root / summary["run_dir"].iloc[0]
+    for path in sorted(shipped.rglob("*"), reverse=True):
+        keep = path.relative_to(shipped).as_posix() in {
+            rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, rundir.PREDICTIONS_FILE,
+            f"{rundir.NETWORK_DIR}/{artifact.NETWORK_JSON}", rundir.NETWORK_DIR}
+        if not keep:
+            path.rmdir() if path.is_dir() else path.unlink()
+    assert main(["sweep", *args]) == 0
+    restored = pd.read_parquet(root / rundir.SWEEP_SUMMARY_FILE)
+    assert restored["accuracy"].tolist() == summary["accuracy"].tolist()
+    assert pd.isna(restored["train_failed"].iloc[0])
+    assert restored["train_failed"].iloc[1:].tolist() == summary["train_failed"].iloc[1:].tolist()
     # Another grid in the same root is refused.
     assert main(["sweep", str(root), *TINY_SWEEP[2:], "--grid", "nu_post=0.02",
                  "--data-dir", str(mnist_dir)]) == 2

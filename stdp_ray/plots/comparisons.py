@@ -385,6 +385,8 @@ def _heat_map(fig: Figure, summary: pd.DataFrame, fields: list[str]) -> None:
         shade = (grid[i, j] - low) / max(1e-9, high - low)
         ax.text(j, i, t, ha="center", va="center", fontsize=8,
                 color="black" if shade > 0.6 else "white")
+    for i, j in zip(*np.nonzero(np.isnan(grid))):   # a point not (yet) finished
+        ax.text(j, i, "no run", ha="center", va="center", fontsize=8, color="0.4")
     ax.set_xticks(range(len(xs)), [f"{v:g}" if isinstance(v, float) else str(v) for v in xs])
     ax.set_yticks(range(len(ys)), [f"{v:g}" if isinstance(v, float) else str(v) for v in ys])
     ax.set_xlabel(xf)
@@ -399,7 +401,7 @@ def sweep_figure(summary: pd.DataFrame, fields: list[str], *,
 
     A grid over two settings is a heat map (mean over seeds in each cell, the
     value and its +- written in: the 95 % binomial half-width for one seed, the
-    standard deviation for several). Otherwise one panel per field: each run a
+    standard deviation for several; "no run" in a cell without a finished run). Otherwise one panel per field: each run a
     point with its 95 % binomial error bar (seeds and the other fields' values
     spread around the setting), the line joining the mean of all runs at each
     value.

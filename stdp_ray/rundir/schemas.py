@@ -204,7 +204,8 @@ def sweep_summary_table(rows: list[Mapping[str, Any]], grid_fields: list[str]) -
     each swept field (typed as in :class:`~stdp_ray.config.Config`), then
     :data:`SWEEP_SUMMARY_COLUMNS`: ``seed``, ``accuracy`` (test), ``n_samples``
     (test samples), ``n_failed`` (test samples still under ``min_spikes`` at
-    ``max_intensity``), ``train_failed`` (the same in training),
+    ``max_intensity``), ``train_failed`` (the same in training; null where the run
+    has no training statistics, as a point restored from shipped results),
     ``training_samples``, ``training_seconds`` (sum of the per-sample times) and
     ``run_dir`` (relative to the root).
     """
