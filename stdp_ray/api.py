@@ -499,11 +499,7 @@ def inspect(run_dir: LocationLike, image: int, *, phase: str = "test",
                  if out is None else Path(out))
         written = inspection.write_inspection(record, where)
         if figure:
-            from .workflow import read_run_config
-
-            cfg = read_run_config(location).config
-            fig = plots.inspection_figure(record, v_thresh_exc_mV=cfg.v_thresh_exc_mV,
-                                          present_ms=cfg.present_ms)
+            fig = plots.inspection_figure(record)
             written.append(save_figure(fig, where / "inspection.png"))
     logger.info("image %d (%s): label %d, voted %s; %d excitatory spikes; wrote %s",
                 record.image, record.phase, record.label, record.predicted,

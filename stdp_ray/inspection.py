@@ -88,6 +88,11 @@ class Inspection:
         Training samples that network had seen.
     backend : str
         The run's engine, which computed :attr:`counts`.
+    present_ms : float
+        Duration of a presentation (ms), the run's ``present_ms``; the rest follows it.
+    v_thresh_exc_mV : float
+        Threshold offset of the excitatory neurons (mV): a neuron fires at
+        ``theta + v_thresh_exc_mV``.
     counts : ndarray, (n_neurons,) int
         Excitatory spikes of the final presentation: the run's response to this image.
     intensity : float
@@ -122,6 +127,8 @@ class Inspection:
     network: str
     training_samples: int | None
     backend: str
+    present_ms: float
+    v_thresh_exc_mV: float
     counts: np.ndarray
     intensity: float
     presentations: int
@@ -143,6 +150,7 @@ class Inspection:
         return {"run_dir": self.run_dir, "phase": self.phase, "image": self.image,
                 "label": self.label, "predicted": self.predicted, "network": self.network,
                 "training_samples": self.training_samples, "backend": self.backend,
+                "present_ms": self.present_ms, "v_thresh_exc_mV": self.v_thresh_exc_mV,
                 "total_spikes": int(self.counts.sum()), "intensity": self.intensity,
                 "presentations": self.presentations, "failed": self.failed,
                 "neurons": self.neurons.tolist(),
@@ -283,7 +291,8 @@ def inspect_sample(run_dir: str | os.PathLike, image: int, *, phase: str = "test
     return Inspection(
         run_dir=str(run_dir), phase=phase, image=image, label=int(labels[image]),
         pixels=np.asarray(pixels, dtype=np.uint8), network=network_fingerprint(arrays),
-        training_samples=prov.get("training_samples"), backend=cfg.backend, counts=counts,
+        training_samples=prov.get("training_samples"), backend=cfg.backend,
+        present_ms=float(cfg.present_ms), v_thresh_exc_mV=float(cfg.v_thresh_exc_mV), counts=counts,
         intensity=float(res.intensities[0]), presentations=presentations,
         failed=bool(res.failed[0]), neurons=chosen, spikes=spikes, t_ms=t_ms, **traces,
         replay_matches=matches, assignments=assignments, scores=scores, predicted=predicted)

@@ -1,7 +1,7 @@
 """One image through a run's network: every spike, traces of chosen neurons, the figure."""
-
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -23,7 +23,8 @@ def make_record(neurons=(1, 4), steps=50, n=CFG.n_neurons) -> inspection.Inspect
     return inspection.Inspection(
         run_dir="runs/x", phase="test", image=3, label=7,
         pixels=rng.integers(0, 255, 784).astype(np.uint8), network="0123456789abcdef",
-        training_samples=20, backend="native", counts=counts, intensity=2.0, presentations=1,
+        training_samples=20, backend="native", present_ms=CFG.present_ms,
+        v_thresh_exc_mV=CFG.v_thresh_exc_mV, counts=counts, intensity=2.0, presentations=1,
         failed=False, neurons=np.asarray(neurons),
         spikes={"input": (np.array([3, 500]), np.array([1.0, 2.5])),
                 "exc": (np.array([1, 1, 4]), np.array([10.0, 20.0, 30.0])),
@@ -86,6 +87,16 @@ def test_the_figure_shows_image_raster_traces_and_vote():
     assert len(votes.patches) == 10 and votes.patches[9].get_linewidth() == 2
     assert any("neuron 4 (class 4)" in t.get_text() for ax in fig.axes if ax.get_legend()
                for t in ax.get_legend().get_texts())
+
+
+def test_the_figure_takes_the_presentation_and_threshold_from_the_record():
+    record = dataclasses.replace(make_record(), present_ms=123.0, v_thresh_exc_mV=-70.0)
+    lines = [line for ax in plots.inspection_figure(record).axes for line in ax.get_lines()]
+    ends = [line for line in lines if list(line.get_xdata()) == [123.0, 123.0]]
+    assert len(ends) >= 2                                    # raster and traces
+    thresholds = [line for line in lines if line.get_linestyle() == "--"]
+    assert {tuple(line.get_ydata()) for line in thresholds} == {(-50.0, -50.0)}  # 20 - 70 mV
+    assert {"present_ms": 123.0, "v_thresh_exc_mV": -70.0}.items() <= record.summary().items()
 
 
 @pytest.fixture(scope="module")

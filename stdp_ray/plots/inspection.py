@@ -10,7 +10,7 @@ from .run import CLASS_COLORS, IMAGE_SIDE
 __all__ = ["inspection_figure"]
 
 
-def inspection_figure(record, *, v_thresh_exc_mV: float = -72.0,
+def inspection_figure(record, *, v_thresh_exc_mV: float | None = None,
                       present_ms: float | None = None, title: str | None = None) -> Figure:
     """What one network did with one image, in one figure.
 
@@ -24,12 +24,17 @@ def inspection_figure(record, *, v_thresh_exc_mV: float = -72.0,
     Parameters
     ----------
     record : stdp_ray.inspection.Inspection
-    v_thresh_exc_mV : float
-        The threshold offset of the run's configuration (mV).
+    v_thresh_exc_mV : float, optional
+        The threshold offset (mV); default: the record's (the run's configuration).
     present_ms : float, optional
-        Where the presentation ends and the rest begins (a dotted line).
+        Where the presentation ends and the rest begins (a dotted line); default:
+        the record's.
     title : str, optional
     """
+    if v_thresh_exc_mV is None:
+        v_thresh_exc_mV = record.v_thresh_exc_mV
+    if present_ms is None:
+        present_ms = record.present_ms
     fig = Figure(figsize=(12.0, 8.0), layout="constrained")
     grid = fig.add_gridspec(4, 3, width_ratios=[1.0, 2.6, 1.0], height_ratios=[1, 1, 1, 1])
     # Image
