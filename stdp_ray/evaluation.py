@@ -289,6 +289,8 @@ def run_phase(phase_dir: str | os.PathLike, cfg: Config, arrays: FrozenNetwork,
                 # In slices: a stalled store seen by the lease's renewal fails the command.
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SLICE_S)
                 check_renewals()
+                if not done:   # a slice without a finished chunk is no driver work
+                    continue
                 t_done = time.perf_counter()
                 finished = [(ref, *pending.pop(ref)) for ref in done]
                 for _, _, node in finished:
