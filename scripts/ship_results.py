@@ -5,7 +5,9 @@
 
 Run `stdp-ray report DIR` first. A run directory gives ``config.json``,
 ``metrics.json``, ``predictions.parquet``, ``assignments.parquet``, the
-learning curve where there is one (``curve/curve.parquet`` and its figures),
+learning curve where there is one (``curve/curve.parquet`` and its figures; a
+run with a learning curve ships without ``metrics.json``: a training that goes
+on, stopped for the copy, whose results are its scored snapshots),
 the network's ``network.json`` (its provenance: training time and commit; not its
 arrays) and ``report/`` (figures, ``training_summary.csv``, ``report.md``); an ensemble root
 gives ``ensemble.json``, ``metrics.json``, ``ensemble_predictions.parquet``,
@@ -58,10 +60,10 @@ def _copy(src: Path, dst: Path, names, required) -> None:
     if not (rep / rundir.REPORT_MD).is_file():
         raise FileNotFoundError(f"{rep / rundir.REPORT_MD}: missing; run `stdp-ray report "
                                 f"{src}` first")
-    metrics = src / rundir.METRICS_FILE
-    if metrics.is_file() and metrics.stat().st_mtime > (rep / rundir.REPORT_MD).stat().st_mtime:
-        raise ValueError(f"{rep / rundir.REPORT_MD}: older than {metrics}; rerun `stdp-ray "
-                         f"report` on {src}")
+    for scored in (src / rundir.METRICS_FILE, src / rundir.CURVE_DIR / rundir.CURVE_FILE):
+        if scored.is_file() and scored.stat().st_mtime > (rep / rundir.REPORT_MD).stat().st_mtime:
+            raise ValueError(f"{rep / rundir.REPORT_MD}: older than {scored}; rerun `stdp-ray "
+                             f"report` on {src}")
     shutil.copytree(rep, dst / rundir.REPORT_DIR,
                     ignore=shutil.ignore_patterns(".*"))
 
@@ -101,7 +103,10 @@ def _ship(src: Path, dest: Path) -> Path:
                 member = rundir.member_dir(src, seed)
                 _copy(member, tmp / member.name, RUN_FILES, (rundir.METRICS_FILE,))
         else:
-            _copy(src, tmp, RUN_FILES, (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE))
+            # A run is scored by its metrics, or (a training that goes on) by its curve.
+            curve = src / rundir.CURVE_DIR / rundir.CURVE_FILE
+            _copy(src, tmp, RUN_FILES, (rundir.RUN_CONFIG_FILE,) if curve.is_file()
+                  else (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE))
     return dest
 
 

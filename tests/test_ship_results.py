@@ -9,7 +9,7 @@ from pathlib import Path
 import os
 
 from conftest import lock_in_child
-from stdp_ray import atomic, report
+from stdp_ray import atomic, report, rundir
 from test_plots import make_run, make_sweep
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -33,6 +33,28 @@ def test_ships_a_run(tmp_path):
         "report/training_curves.png", "report/training_curves.svg",
         "report/training_summary.csv"]   # the network's provenance, not its arrays
     assert not list((tmp_path / "results").glob(".*"))  # no temporary left
+
+
+def test_a_run_still_training_ships_its_learning_curve_without_metrics(tmp_path, caplog):
+    run = tmp_path / "run"
+    make_run(run, metrics=False)
+    report.write_run_report(run)
+    assert ship_results.main([str(run), str(tmp_path / "results/none")]) == 2
+    assert "metrics.json: missing (is the run finished?)" in caplog.text
+    row = {"samples_seen": 20, "epochs": 0.5, "label_samples": 10, "test_samples": 10,
+           "accuracy": 0.5, "classes_covered": 10, "n_failed": 0, "mean_spikes": 9.0,
+           "mean_presentations": 1.0, "theta_mean_mV": 20.0, "network": "0123456789abcdef"}
+    curve = run / rundir.CURVE_DIR / rundir.CURVE_FILE
+    rundir.write_table(curve, rundir.curve_table([row]))
+    later = (run / "report/report.md").stat().st_mtime + 10
+    os.utime(curve, (later, later))
+    assert ship_results.main([str(run), str(tmp_path / "results/stale")]) == 2
+    assert "report.md: older than" in caplog.text and "curve.parquet" in caplog.text
+    os.utime(curve, (later - 20, later - 20))   # then the report is drawn again, after it
+    report.write_run_report(run)
+    assert ship_results.main([str(run), str(tmp_path / "results/r")]) == 0
+    got = _files(tmp_path / "results/r")
+    assert "curve/curve.parquet" in got and "config.json" in got and "metrics.json" not in got
 
 
 def test_ships_an_ensemble_with_its_members(tmp_path):
