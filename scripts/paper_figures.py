@@ -48,6 +48,7 @@ TABLE = (
     "--single", "sweep-n6400-theta/tau_theta_ms=160000000.0/theta_plus_mV=0.05/seed=42",
     "--seeds", "ensemble-n400-1ep",
     "--seeds", "fast-ensemble-n400-1ep,fast-n400-seed4-1ep",
+    "--seeds", "fast-n1600-seed42-1ep,fast-ens-n1600-1ep",
     "--ensemble", "ensemble-n100-20k", "--ensemble", "ensemble-n400-20k",
     "--ensemble", "ensemble-n400-1ep",
 )
