@@ -253,6 +253,10 @@ def _run_sweep(root: Path, grid: dict, runs: list, train_data, test_data,
         checkpoints.check_resumable(run_dir / rundir.TRAIN_DIR, point_cfg, seed, samples)
     n_test = len(test_data[0]) if options.test_samples is None else options.test_samples
     todo = [r for r in runs if _trained_samples(r[3]) != samples]
+    if any(_finished(r[3], samples, options.observe_samples, n_test) for r in runs):
+        # The summary lists every finished run before anything starts (a sweep stopped
+        # while it trains still has one, and `stdp-ray report` shows it).
+        _write_summary(root, grid, runs)
     logger.info("sweep of %d points x %d seeds: %d runs to train, %d trained", len(runs)
                 // max(1, len({r[2] for r in runs})), len({r[2] for r in runs}), len(todo),
                 len(runs) - len(todo))

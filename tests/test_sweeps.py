@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ import pytest
 from stdp_ray import artifact, rundir
 from stdp_ray.cli import main
 from stdp_ray.config import Config, ConfigError
-from stdp_ray import faults
+from stdp_ray import faults, sweeps
 from stdp_ray.sweeps import grid_points, parse_grid, run_sweep
 from stdp_ray.options import RunOptions
 
@@ -140,6 +141,28 @@ def test_an_interrupted_2x2_sweep_resumes_point_by_point(tmp_path, mnist_dir, ra
     # Another grid in the same root is refused.
     assert main(["sweep", str(root), *TINY_SWEEP[2:], "--grid", "nu_post=0.02",
                  "--data-dir", str(mnist_dir)]) == 2
+
+
+def test_a_sweep_stopped_while_training_lists_its_finished_runs(tmp_path, mnist_dir,
+                                                               ray_local, monkeypatch):
+    root = tmp_path / "sweep"
+    args = ["sweep", str(root), *TINY_SWEEP, "--grid", "nu_post=0.005,0.01",
+            "--data-dir", str(mnist_dir)]
+    assert main(args) == 0
+    first = pd.read_parquet(root / rundir.SWEEP_SUMMARY_FILE)
+    # The second point loses its network and scores (to be trained again); the summary goes.
+    second = root / first["run_dir"].iloc[1]
+    shutil.rmtree(second)
+    (root / rundir.SWEEP_SUMMARY_FILE).unlink()
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt("signal 2")
+
+    monkeypatch.setattr(sweeps.training, "train_many", interrupted)
+    assert main(args) == 130
+    summary = pd.read_parquet(root / rundir.SWEEP_SUMMARY_FILE)
+    assert summary["run_dir"].tolist() == first["run_dir"].tolist()[:1]
+    assert summary["accuracy"].tolist() == first["accuracy"].tolist()[:1]
 
 
 def _values(n: int) -> list[float]:
