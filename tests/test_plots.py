@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib import colormaps
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
@@ -489,6 +490,21 @@ def test_report_of_a_sweep_root_plots_every_point_and_links_every_run(tmp_path):
     assert "[report](../nu_post=0.005/seed=2/report/report.md)" in md
 
 
+def test_a_sweep_run_restored_from_shipped_results_keeps_its_report(tmp_path):
+    root = tmp_path / "sw"
+    make_sweep(root)
+    report.write_report(root)
+    shipped = root / "nu_post=0.005/seed=2"
+    (shipped / rundir.NETWORK_DIR / artifact.ARRAYS_NPZ).unlink()   # as ship_results copies it
+    kept = (shipped / "report/report.md").read_bytes()
+    paths = report.write_report(root)
+    assert shipped / "report/report.md" not in paths
+    assert (shipped / "report/report.md").read_bytes() == kept
+    assert "[report](../nu_post=0.005/seed=2/report/report.md)" in (
+        root / "report/report.md").read_text()
+    assert root / "nu_post=0.01/seed=1/report/report.md" in paths   # the others are redrawn
+
+
 @pytest.mark.parametrize("run_dir", ["../elsewhere", "/abs/elsewhere", "link/seed=2"])
 def test_a_sweep_run_outside_the_root_is_refused_and_nothing_is_written(tmp_path, run_dir):
     root = tmp_path / "sw"
@@ -647,6 +663,12 @@ def test_a_grid_over_two_settings_is_a_heat_map_with_every_cell_written_in():
     assert len(texts) == 4 and all("2 seeds" in t and "sd" in t for t in texts)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1e+07", "1.6e+08"]
     assert "best 84.00% at tau_theta_ms=1.6e+08" in fig._suptitle.get_text()  # best run
+    # A long sweep name and the best point still fit across the figure.
+    fig = plots.sweep_figure(summary, ["tau_theta_ms", "theta_plus_mV"],
+                             title="Sweep: sweep-n6400-theta")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    box = fig._suptitle.get_window_extent(renderer)
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width
 
 
 def test_one_seed_per_cell_writes_its_binomial_half_width():

@@ -459,6 +459,6 @@ def sweep_figure(summary: pd.DataFrame, fields: list[str], *,
         best = summary.loc[summary["accuracy"].idxmax()]
         shown = ", ".join(f"{f}={best[f]:g}" if isinstance(best[f], float) else f"{f}={best[f]}"
                           for f in fields)
-        fig.suptitle(f"{title or 'Sweep'}: best {100 * best['accuracy']:.2f}% at {shown}",
+        fig.suptitle(f"{title or 'Sweep'}\nbest {100 * best['accuracy']:.2f}% at {shown}",
                      fontsize=11)
     return fig

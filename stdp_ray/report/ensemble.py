@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import plots, rundir
+from .. import artifact, plots, rundir
 from ..rundir import ENSEMBLE_PNG, REPORT_DIR, REPORT_MD
 from .output import (DEFAULT_DPI, NA, fmt_pct, link, md_cell, save_figure, shown, shown_name,
                      write_text)
@@ -59,7 +59,9 @@ def member_report(run_dir: Path, root: Path, out_dir: Path, dpi: float) -> tuple
     """Write the run report of an ensemble member or a sweep's run, if it is a run directory.
 
     Returns the files written and a Markdown link to its ``report.md`` (``n/a``
-    when the directory is missing or holds no ``config.json``; logged).
+    when the directory is missing or holds no ``config.json``; logged). A run
+    restored from shipped results (``network.json`` without the arrays) keeps
+    the report it was shipped with: nothing is drawn, the link points to it.
     """
     if not run_dir.is_dir():
         logger.info("%s: run directory %s not found; no report for it", root, run_dir)
@@ -68,6 +70,13 @@ def member_report(run_dir: Path, root: Path, out_dir: Path, dpi: float) -> tuple
         logger.warning("%s: %s holds no %s; no report for it", root, run_dir,
                        rundir.RUN_CONFIG_FILE)
         return [], NA
+    network = run_dir / rundir.NETWORK_DIR
+    shipped = run_dir / rundir.REPORT_DIR / rundir.REPORT_MD
+    if ((network / artifact.NETWORK_JSON).is_file() and not (network / artifact.ARRAYS_NPZ).exists()
+            and shipped.is_file()):
+        logger.info("%s: %s holds no network arrays (shipped results); its report is kept",
+                    root, run_dir)
+        return [], f"[report]({link(shipped, out_dir)})"
     files = write_run_report(run_dir, dpi=dpi)
     return files, f"[report]({link(files[-1], out_dir)})"
 
