@@ -260,15 +260,26 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                         "(recorded in the run as unverified)")
 
 
-def _add_common(p: argparse.ArgumentParser, backend_default: str | None = "native") -> None:
+_ENGINES_HELP = ("native, standalone and runtime are bit-identical; fast is the same model in "
+                 "float32, several times faster, statistically equivalent; each falls back to "
+                 "the next, fast -> native -> standalone -> runtime, where it cannot load")
+
+
+def _add_common(p: argparse.ArgumentParser, backend: str = "config") -> None:
+    """Data, engine, progress and logging options.
+
+    ``backend``: "config" where the engine is part of the configuration being made
+    (train, run, ensemble, sweep: default native, a shortcut for ``--set backend=``),
+    "run" where an existing run is evaluated (observe, test, curve: default the
+    engine the run was trained with).
+    """
     _add_data(p)
-    p.add_argument("--backend", choices=BACKENDS, default=backend_default,
-                   help="simulation engine (default: native, the exact one; native, "
-                        "standalone and runtime are bit-identical; fast is the same model in "
-                        "float32, several times faster, statistically equivalent; each falls "
-                        "back to the next, fast -> native -> standalone -> runtime, where it "
-                        "cannot load)"
-                        + ("; shortcut for --set backend=..." if backend_default is None else ""))
+    if backend == "config":
+        shown = f"default: native, the exact one; {_ENGINES_HELP}; shortcut for --set backend=..."
+    else:
+        shown = f"default: the engine the run was trained with; {_ENGINES_HELP}"
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help=f"simulation engine ({shown})")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -303,7 +314,7 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=_positive_int, default=None, help=CHUNK_SIZE_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="recompute observe/test responses instead of resuming")
-    _add_common(p, backend_default=None)
+    _add_common(p)
     _add_ray(p)
 
 
@@ -331,7 +342,7 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=_positive_int, default=None,
                    help="keep the network every N samples and score each on the learning "
                         "curve after training (see `stdp-ray curve`; default: none)")
-    _add_common(p, backend_default=None)
+    _add_common(p)
     _add_ray(p)
 
 
@@ -339,14 +350,14 @@ def observe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a trained run directory (path or URI)")
     _add_eval(p, "--observe-samples", 10_000,
               "training images the labels are assigned from (default 10000)")
-    _add_common(p)
+    _add_common(p, backend="run")
     _add_ray(p)
 
 
 def test_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="an observed run directory (path or URI)")
     _add_eval(p, "--test-samples", None, "test images to score (default: all)")
-    _add_common(p)
+    _add_common(p, backend="run")
     _add_ray(p)
 
 
@@ -378,7 +389,7 @@ def curve_arguments(p: argparse.ArgumentParser) -> None:
                    help="only the snapshots after these numbers of training samples, "
                         "comma-separated (default: all)")
     p.add_argument("--chunk-size", type=_positive_int, default=None, help=CHUNK_SIZE_HELP)
-    _add_common(p)
+    _add_common(p, backend="run")
     _add_ray(p)
 
 

@@ -187,5 +187,19 @@ def test_one_name_for_each_count_with_the_old_one_a_deprecated_alias(command, ne
                    else "label_samples") in (7, [7])
 
 
+@pytest.mark.parametrize("command", ["observe", "test", "curve"])
+def test_evaluating_a_run_uses_its_own_engine_unless_told(command, capsys):
+    # None: the engine the run was trained with (a fast run is scored by the fast engine)
+    assert build_parser().parse_args([command, "r"]).backend is None
+    assert build_parser().parse_args([command, "r", "--backend", "native"]).backend == "native"
+    assert "default: the engine the run was trained with" in " ".join(_help(command, capsys).split())
+
+
+@pytest.mark.parametrize("command", ["train", "run", "ensemble", "sweep"])
+def test_a_new_configuration_defaults_to_the_exact_engine(command, capsys):
+    text = " ".join(_help(command, capsys).split())
+    assert "default: native, the exact one" in text and "shortcut for --set backend" in text
+
+
 def test_report_help_names_every_directory_it_takes(capsys):
     assert "a run, ensemble or sweep directory" in _help("report", capsys)
