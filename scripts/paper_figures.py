@@ -46,6 +46,8 @@ TABLE = (
     "--single", "sweep-n6400-theta/tau_theta_ms=10000000.0/theta_plus_mV=0.05/seed=42",
     "--single", "sweep-n6400-theta/tau_theta_ms=10000000.0/theta_plus_mV=0.8/seed=42",
     "--single", "sweep-n6400-theta/tau_theta_ms=160000000.0/theta_plus_mV=0.05/seed=42",
+    "--single", "n6400-fast-tau16-seed42@60000", "--single", "n6400-fast-tau16-seed42@120000",
+    "--single", "n6400-fast-tau16-seed42@180000", "--single", "n6400-fast-tau16-seed42@210000",
     "--seeds", "ensemble-n400-1ep",
     "--seeds", "fast-ensemble-n400-1ep,fast-n400-seed4-1ep",
     "--seeds", "fast-n1600-seed42-1ep,fast-ens-n1600-1ep",
