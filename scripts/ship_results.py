@@ -36,8 +36,10 @@ from stdp_ray import artifact, atomic, ensembles, leases, location, locks, repor
 
 logger = logging.getLogger("ship_results")
 
+#: A run's learning curve: it scores a run whose training goes on (no metrics.json yet).
+CURVE_TABLE = f"{rundir.CURVE_DIR}/{rundir.CURVE_FILE}"
 RUN_FILES = (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE, rundir.PREDICTIONS_FILE,
-             rundir.ASSIGNMENTS_FILE, f"{rundir.CURVE_DIR}/{rundir.CURVE_FILE}",
+             rundir.ASSIGNMENTS_FILE, CURVE_TABLE,
              f"{rundir.CURVE_DIR}/{rundir.CURVE_PNG}",
              f"{rundir.CURVE_DIR}/{Path(rundir.CURVE_PNG).with_suffix('.svg')}",
              f"{rundir.CURVE_DIR}/{rundir.SNAPSHOTS_PNG}",
@@ -60,7 +62,7 @@ def _copy(src: Path, dst: Path, names, required) -> None:
     if not (rep / rundir.REPORT_MD).is_file():
         raise FileNotFoundError(f"{rep / rundir.REPORT_MD}: missing; run `stdp-ray report "
                                 f"{src}` first")
-    for scored in (src / rundir.METRICS_FILE, src / rundir.CURVE_DIR / rundir.CURVE_FILE):
+    for scored in (src / rundir.METRICS_FILE, src / CURVE_TABLE):
         if scored.is_file() and scored.stat().st_mtime > (rep / rundir.REPORT_MD).stat().st_mtime:
             raise ValueError(f"{rep / rundir.REPORT_MD}: older than {scored}; rerun `stdp-ray "
                              f"report` on {src}")
@@ -104,8 +106,7 @@ def _ship(src: Path, dest: Path) -> Path:
                 _copy(member, tmp / member.name, RUN_FILES, (rundir.METRICS_FILE,))
         else:
             # A run is scored by its metrics, or (a training that goes on) by its curve.
-            curve = src / rundir.CURVE_DIR / rundir.CURVE_FILE
-            _copy(src, tmp, RUN_FILES, (rundir.RUN_CONFIG_FILE,) if curve.is_file()
+            _copy(src, tmp, RUN_FILES, (rundir.RUN_CONFIG_FILE,) if (src / CURVE_TABLE).is_file()
                   else (rundir.RUN_CONFIG_FILE, rundir.METRICS_FILE))
     return dest
 

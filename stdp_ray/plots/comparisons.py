@@ -401,10 +401,10 @@ def sweep_figure(summary: pd.DataFrame, fields: list[str], *,
 
     A grid over two settings is a heat map (mean over seeds in each cell, the
     value and its +- written in: the 95 % binomial half-width for one seed, the
-    standard deviation for several; "no run" in a cell without a finished run). Otherwise one panel per field: each run a
-    point with its 95 % binomial error bar (seeds and the other fields' values
-    spread around the setting), the line joining the mean of all runs at each
-    value.
+    standard deviation for several; "no run" in a cell without a finished run).
+    Otherwise one panel per field: each run a point with its 95 % binomial error
+    bar (seeds and the other fields' values spread around the setting), the line
+    joining the mean of all runs at each value.
 
     Parameters
     ----------
